@@ -1,0 +1,192 @@
+"""Settings: defaults < TOML file < environment < command line.
+
+Every setting is declared once in `SETTINGS`; the README's configuration table is
+checked against this list by `tests/unit/test_config.py`, so a new setting cannot go
+undocumented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from orbsonic.errors import ConfigError
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "orbsonic"
+
+
+def parse_duration_s(text: str) -> int:
+    """Parse "0", "90", "90s", "15m", "1h", "1d" into whole seconds.
+
+    Raises ConfigError on anything else. A bare number means minutes, as in
+    `scan_interval = 60`, because that is the unit people write for schedules.
+    """
+    text = str(text).strip().lower()
+    m = re.fullmatch(r"(\d+)\s*([smhd]?)", text)
+    if not m:
+        raise ConfigError(f"not a duration: {text!r} (use e.g. 30m, 1h, 0 to disable)")
+    n, unit = int(m.group(1)), m.group(2) or "m"
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def _bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"not a boolean: {text!r}")
+
+
+def _paths(value: Any) -> tuple[Path, ...]:
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = [p for p in str(value).split(os.pathsep) if p]
+    return tuple(Path(p).expanduser() for p in items)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(s.strip() for s in str(value).split(",") if s.strip())
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration entry: its TOML key, environment variable, parser and doc."""
+
+    key: str
+    env: str
+    parse: Callable[[Any], Any]
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("music_folders", "ORBSONIC_MUSIC_FOLDERS", _paths,
+            "Music folders to scan, separated by `:` in the environment (a list in TOML). "
+            "`orbsonic serve DIR ...` adds to them."),
+    Setting("data_dir", "ORBSONIC_DATA_DIR", lambda v: Path(str(v)).expanduser(),
+            "Where the embedded PostgreSQL, the cover cache and the secret key live. "
+            "Default `$XDG_DATA_HOME/orbsonic` (`~/.local/share/orbsonic`)."),
+    Setting("host", "ORBSONIC_HOST", str, "Listen address. Default `0.0.0.0`."),
+    Setting("port", "ORBSONIC_PORT", int, "Listen port. Default `4040`."),
+    Setting("database_url", "DATABASE_URL", str,
+            "PostgreSQL ≥ 15 to use instead of the embedded one (`postgresql://user@host/db`). "
+            "`ORBSONIC_DATABASE_URL` is read too."),
+    Setting("log_level", "ORBSONIC_LOG_LEVEL", lambda v: str(v).upper(),
+            "`debug`, `info`, `warning` or `error`. Default `info`."),
+    Setting("scan_on_start", "ORBSONIC_SCAN_ON_START", _bool,
+            "Scan the music folders when the server starts. Default `true`."),
+    Setting("scan_interval_s", "ORBSONIC_SCAN_INTERVAL", parse_duration_s,
+            "Rescan schedule: `30m`, `1h`, `1d`; a bare number is minutes; `0` turns it off. "
+            "Default `0`. (TOML key `scan_interval`.)"),
+    Setting("scan_watch", "ORBSONIC_SCAN_WATCH", _bool,
+            "Watch the music folders and rescan a few seconds after files change. Default `false`."),
+    Setting("workers", "ORBSONIC_WORKERS", int,
+            "HTTP worker processes. Default `1`; raise it on machines with many cores."),
+    Setting("secret_key", "ORBSONIC_SECRET_KEY", str,
+            "Key that encrypts stored passwords (needed for token auth). Default: generated "
+            "once into `DATA_DIR/secret.key`. Replicas sharing a database must share it."),
+    Setting("legacy_clients", "ORBSONIC_LEGACY_CLIENTS", _names,
+            "Client names (`c=`) that get plain Subsonic 1.16.1 responses with no "
+            "OpenSubsonic fields. Default `DSub`."),
+    Setting("token_auth", "ORBSONIC_TOKEN_AUTH", _bool,
+            "Accept Subsonic token auth (`t`+`s`). With `false` clients get error 41 and fall "
+            "back to passwords or API keys. Default `true`."),
+    Setting("admin_user", "ORBSONIC_ADMIN_USER", str,
+            "Admin account created on first start. Default `admin`."),
+    Setting("admin_password", "ORBSONIC_ADMIN_PASSWORD", str,
+            "Its password. When unset, a generated one is printed once."),
+    Setting("cover_cache_size_mb", "ORBSONIC_COVER_CACHE_MB", int,
+            "Upper bound of the resized-cover cache on disk, in MB. Default `500`."),
+)
+_BY_KEY = {s.key: s for s in SETTINGS}
+# TOML spellings that differ from the attribute name.
+_TOML_ALIASES = {"scan_interval": "scan_interval_s"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Units: seconds (`scan_interval_s`), MB (`cover_cache_size_mb`)."""
+
+    music_folders: tuple[Path, ...] = ()
+    data_dir: Path = field(default_factory=_default_data_dir)
+    host: str = "0.0.0.0"
+    port: int = 4040
+    database_url: str = ""
+    log_level: str = "INFO"
+    scan_on_start: bool = True
+    scan_interval_s: int = 0
+    scan_watch: bool = False
+    workers: int = 1
+    secret_key: str = ""
+    legacy_clients: tuple[str, ...] = ("DSub",)
+    token_auth: bool = True
+    admin_user: str = "admin"
+    admin_password: str = ""
+    cover_cache_size_mb: int = 500
+
+    @property
+    def cover_cache_dir(self) -> Path:
+        return self.data_dir / "cache" / "covers"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from an optional TOML file, the environment and explicit overrides.
+
+    `config_file` defaults to `$ORBSONIC_CONFIG`. Overrides whose value is None are ignored
+    (so argparse defaults do not mask the environment). Raises ConfigError on unknown TOML
+    keys or unparsable values.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or env.get("ORBSONIC_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        for key, raw in data.items():
+            key = _TOML_ALIASES.get(key, key)
+            if key not in _BY_KEY:
+                raise ConfigError(f"unknown setting {key!r} in {path}")
+            values[key] = _BY_KEY[key].parse(raw)
+    for s in SETTINGS:
+        raw = env.get(s.env)
+        if raw is None and s.key == "database_url":
+            raw = env.get("ORBSONIC_DATABASE_URL")
+        if raw is not None and raw != "":
+            try:
+                values[s.key] = s.parse(raw)
+            except (ValueError, ConfigError) as exc:
+                raise ConfigError(f"{s.env}: {exc}") from exc
+    extra_folders = overrides.pop("extra_music_folders", None) or ()
+    for key, val in overrides.items():
+        if val is not None:
+            values[key] = val
+    if extra_folders:
+        values["music_folders"] = tuple(values.get("music_folders", ())) + tuple(
+            Path(p).expanduser() for p in extra_folders
+        )
+    folders = tuple(dict.fromkeys(p.resolve() for p in values.get("music_folders", ())))
+    values["music_folders"] = folders
+    return Settings(**values)

@@ -1,0 +1,59 @@
+"""Domain errors. They carry data, never HTTP or Subsonic codes.
+
+Each API surface maps them in exactly one place: `subsonic_api/errors.py` for the
+Subsonic protocol, `native_api` for problem+json responses.
+"""
+
+from __future__ import annotations
+
+
+class OrbsonicError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+
+class ConfigError(OrbsonicError):
+    """Invalid configuration (file, environment or command line)."""
+
+
+class NotFound(OrbsonicError):
+    """The requested item does not exist. `kind` is e.g. "album", `ident` the id asked for."""
+
+    def __init__(self, kind: str, ident: object = None) -> None:
+        self.kind, self.ident = kind, ident
+        super().__init__(f"{kind} not found" + (f": {ident}" if ident is not None else ""))
+
+
+class MissingParam(OrbsonicError):
+    """A required request parameter is absent."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"required parameter '{name}' is missing")
+
+
+class BadParam(OrbsonicError):
+    """A request parameter is present but not valid."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name, self.reason = name, reason
+        super().__init__(f"invalid parameter '{name}': {reason}")
+
+
+class NotAuthorized(OrbsonicError):
+    """The authenticated user may not do this (not admin, someone else's data)."""
+
+
+class AuthFailed(OrbsonicError):
+    """Credentials were wrong or missing. `reason` is one of the AuthFailure values."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class DatabaseTooNew(OrbsonicError):
+    """The database schema is newer than this server knows; refuse to start."""
+
+
+class EmbeddedPostgresError(OrbsonicError):
+    """The embedded PostgreSQL could not be found, initialised or started."""
