@@ -1,0 +1,663 @@
+"""Read one audio file into a `TrackInfo`: one declarative field table over mutagen.
+
+`FIELDS` maps each TrackInfo field to the keys that hold it in each tag family (ID3
+frames, MP4 atoms, Vorbis comments, ASF attributes, APEv2 items) and to a value kind.
+`read_track` opens the file once, lets mutagen parse it, flattens the tags into one
+lower-cased key → values view per family (`_view`), walks the table, and decodes each
+value with the helpers of `tagvalues`. FLAC files also get their seek index from
+`flacinfo`. Files mutagen cannot read go through tinytag; files neither can read raise
+`UnreadableFile`.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import mutagen
+from mutagen.apev2 import APEv2
+from mutagen.asf import ASFTags
+from mutagen.flac import FLAC, Picture
+from mutagen.id3 import ID3
+from mutagen.mp4 import MP4Cover, MP4FreeForm, MP4Tags
+from tinytag import TinyTag
+
+from . import tagvalues as tv
+from .flacinfo import FlacError, build_seek_index, parse_streaminfo
+from .images import AUDIO_SUFFIXES
+from .model import AudioProps, TrackInfo, UnreadableFile
+
+__all__ = ["FIELDS", "Field", "read_picture", "read_track"]
+
+FAMILIES = ("id3", "mp4", "vorbis", "asf", "ape")
+
+# Value kinds (how the values of a field are decoded).
+TEXT, LIST, NAMES, DISPLAY, GENRES = "text", "list", "names", "display", "genres"
+PAIR, INT, DATE, BOOL, GAIN, PEAK = "pair", "int", "date", "bool", "gain", "peak"
+ADVISORY, MBID, MBIDS, PICTURE = "advisory", "mbid", "mbids", "picture"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """Where one TrackInfo field lives in each tag family, best key first.
+
+    `split_from` names another field whose values are split into names when this one is
+    empty (ARTISTS falls back to the split ARTIST tag).
+    """
+
+    kind: str
+    id3: tuple[str, ...] = ()
+    mp4: tuple[str, ...] = ()
+    vorbis: tuple[str, ...] = ()
+    asf: tuple[str, ...] = ()
+    ape: tuple[str, ...] = ()
+    split_from: str | None = None
+
+
+def _ff(*names: str) -> tuple[str, ...]:
+    """MP4 freeform (iTunes "----") atom keys."""
+    return tuple(f"----:com.apple.iTunes:{name}" for name in names)
+
+
+def _tx(*names: str) -> tuple[str, ...]:
+    """ID3 TXXX frame keys."""
+    return tuple(f"TXXX:{name}" for name in names)
+
+
+def _txxx_style(kind: str, name: str) -> Field:
+    """A field stored under one custom name everywhere (TXXX, iTunes freeform, plain key)."""
+    return Field(kind, _tx(name), _ff(name), (name,), (name,), (name,))
+
+
+F = Field
+FIELDS: dict[str, Field] = {
+    "title": F(TEXT, ("TIT2",), ("\xa9nam",), ("TITLE",), ("Title", "WM/Title"), ("Title",)),
+    "artist_display": F(DISPLAY, ("TPE1",), ("\xa9ART",), ("ARTIST",), ("Author", "WM/Author"), ("Artist",)),
+    "artists": F(LIST, _tx("ARTISTS"), _ff("ARTISTS"), ("ARTISTS",), ("WM/ARTISTS", "ARTISTS"), ("Artists",),
+                 split_from="artist_display"),
+    "album": F(TEXT, ("TALB",), ("\xa9alb",), ("ALBUM",), ("WM/AlbumTitle",), ("Album",)),
+    "album_artist_display": F(DISPLAY, ("TPE2",), ("aART",), ("ALBUMARTIST", "ALBUM ARTIST", "ALBUM_ARTIST"),
+                              ("WM/AlbumArtist",), ("Album Artist", "ALBUMARTIST")),
+    "album_artists": F(LIST, _tx("ALBUMARTISTS", "ALBUM ARTISTS"), _ff("ALBUMARTISTS"), ("ALBUMARTISTS",),
+                       ("WM/ALBUMARTISTS", "ALBUMARTISTS"), ("Album Artists", "ALBUMARTISTS"),
+                       split_from="album_artist_display"),
+    "composers": F(NAMES, ("TCOM",), ("\xa9wrt",), ("COMPOSER",), ("WM/Composer",), ("Composer",)),
+    "genres": F(GENRES, ("TCON",), ("\xa9gen",), ("GENRE",), ("WM/Genre",), ("Genre",)),
+    "track_no": F(PAIR, ("TRCK",), ("trkn",), ("TRACKNUMBER", "TRACK"), ("WM/TrackNumber",),
+                  ("Track", "TRACKNUMBER")),
+    "track_total": F(INT, _tx("TRACKTOTAL", "TOTALTRACKS"), _ff("TRACKTOTAL"), ("TRACKTOTAL", "TOTALTRACKS"),
+                     ("TotalTracks", "TRACKTOTAL", "WM/TrackTotal"), ("TRACKTOTAL", "TOTALTRACKS")),
+    "disc_no": F(PAIR, ("TPOS",), ("disk",), ("DISCNUMBER", "DISC"), ("WM/PartOfSet",),
+                 ("Disc", "DISCNUMBER")),
+    "disc_total": F(INT, _tx("DISCTOTAL", "TOTALDISCS"), _ff("DISCTOTAL"),
+                    ("DISCTOTAL", "TOTALDISCS", "DISCC"),
+                    ("TotalDiscs", "DISCTOTAL"), ("DISCTOTAL", "TOTALDISCS")),
+    "disc_subtitle": F(TEXT, ("TSST",), _ff("DISCSUBTITLE"), ("DISCSUBTITLE",), ("WM/SetSubTitle",),
+                       ("DiscSubtitle",)),
+    "date": F(DATE, ("TDRC", "TYER"), ("\xa9day",), ("DATE", "YEAR"), ("WM/Year", "DATE", "YEAR"),
+              ("Year", "DATE")),
+    "original_date": F(DATE, ("TDOR", "TORY") + _tx("ORIGINALDATE", "originalyear"), _ff("ORIGINALDATE"),
+                       ("ORIGINALDATE", "ORIGINALYEAR"), ("WM/OriginalReleaseTime", "WM/OriginalReleaseYear"),
+                       ("ORIGINALDATE", "ORIGINALYEAR")),
+    "release_date": F(DATE, ("TDRL",) + _tx("RELEASEDATE"), _ff("RELEASEDATE"), ("RELEASEDATE",),
+                      ("RELEASEDATE",), ("RELEASEDATE",)),
+    "compilation": F(BOOL, ("TCMP",) + _tx("COMPILATION"), ("cpil",), ("COMPILATION",),
+                     ("WM/IsCompilation", "COMPILATION"), ("Compilation",)),
+    "comment": F(TEXT, ("COMM", "COMM:ID3v1 Comment"), ("\xa9cmt",), ("COMMENT", "DESCRIPTION"),
+                 ("WM/Comments", "Description"), ("Comment",)),
+    "lyrics": F(TEXT, ("USLT",), ("\xa9lyr",), ("LYRICS", "UNSYNCEDLYRICS"), ("WM/Lyrics", "LYRICS"),
+                ("Lyrics", "UNSYNCEDLYRICS")),
+    "bpm": F(INT, ("TBPM",), ("tmpo",), ("BPM",), ("WM/BeatsPerMinute", "BPM"), ("BPM",)),
+    "explicit_status": F(ADVISORY, _tx("ITUNESADVISORY"), ("rtng",), ("ITUNESADVISORY",), ("ITUNESADVISORY",),
+                         ("ITUNESADVISORY",)),
+    "isrc": F(LIST, ("TSRC",), _ff("ISRC"), ("ISRC",), ("WM/ISRC",), ("ISRC",)),
+    "moods": F(LIST, ("TMOO",), _ff("MOOD"), ("MOOD",), ("WM/Mood",), ("Mood",)),
+    "groupings": F(LIST, ("GRP1", "TIT1"), ("\xa9grp",), ("GROUPING",), ("WM/ContentGroupDescription",),
+                   ("Grouping",)),
+    "record_labels": F(LIST, ("TPUB",) + _tx("LABEL"), _ff("LABEL", "publisher"),
+                       ("LABEL", "ORGANIZATION", "PUBLISHER"), ("WM/Publisher", "LABEL"),
+                       ("Label", "Publisher")),
+    "release_types": F(LIST, _tx("MusicBrainz Album Type", "RELEASETYPE"), _ff("MusicBrainz Album Type"),
+                       ("RELEASETYPE", "MUSICBRAINZ_ALBUMTYPE"), ("MusicBrainz/Album Type",),
+                       ("MUSICBRAINZ_ALBUMTYPE", "RELEASETYPE")),
+    "album_version": F(TEXT, _tx("ALBUMVERSION"), _ff("ALBUMVERSION"), ("ALBUMVERSION",), ("ALBUMVERSION",),
+                       ("ALBUMVERSION",)),
+    "sort_title": F(TEXT, ("TSOT",), ("sonm",), ("TITLESORT",), ("WM/TitleSortOrder",), ("TITLESORT",)),
+    "sort_album": F(TEXT, ("TSOA",), ("soal",), ("ALBUMSORT",), ("WM/AlbumSortOrder",), ("ALBUMSORT",)),
+    "sort_artist": F(TEXT, ("TSOP",), ("soar",), ("ARTISTSORT",), ("WM/ArtistSortOrder",), ("ARTISTSORT",)),
+    "sort_album_artist": F(TEXT, ("TSO2",) + _tx("ALBUMARTISTSORT"), ("soaa",), ("ALBUMARTISTSORT",),
+                           ("WM/AlbumArtistSortOrder",), ("ALBUMARTISTSORT",)),
+    "rg_track_gain": _txxx_style(GAIN, "REPLAYGAIN_TRACK_GAIN"),
+    "rg_track_peak": _txxx_style(PEAK, "REPLAYGAIN_TRACK_PEAK"),
+    "rg_album_gain": _txxx_style(GAIN, "REPLAYGAIN_ALBUM_GAIN"),
+    "rg_album_peak": _txxx_style(PEAK, "REPLAYGAIN_ALBUM_PEAK"),
+    "mbid_recording": F(MBID, ("UFID:http://musicbrainz.org",) + _tx("MusicBrainz Track Id"),
+                        _ff("MusicBrainz Track Id"), ("MUSICBRAINZ_TRACKID",),
+                        ("MusicBrainz/Track Id", "MUSICBRAINZ_TRACKID"), ("MUSICBRAINZ_TRACKID",)),
+    "mbid_track": F(MBID, _tx("MusicBrainz Release Track Id"), _ff("MusicBrainz Release Track Id"),
+                    ("MUSICBRAINZ_RELEASETRACKID",),
+                    ("MusicBrainz/Release Track Id", "MUSICBRAINZ_RELEASETRACKID"),
+                    ("MUSICBRAINZ_RELEASETRACKID",)),
+    "mbid_album": F(MBID, _tx("MusicBrainz Album Id"), _ff("MusicBrainz Album Id"), ("MUSICBRAINZ_ALBUMID",),
+                    ("MusicBrainz/Album Id", "MUSICBRAINZ_ALBUMID"), ("MUSICBRAINZ_ALBUMID",)),
+    "mbid_release_group": F(MBID, _tx("MusicBrainz Release Group Id"), _ff("MusicBrainz Release Group Id"),
+                            ("MUSICBRAINZ_RELEASEGROUPID",), ("MusicBrainz/Release Group Id",),
+                            ("MUSICBRAINZ_RELEASEGROUPID",)),
+    "mbid_artists": F(MBIDS, _tx("MusicBrainz Artist Id"), _ff("MusicBrainz Artist Id"),
+                      ("MUSICBRAINZ_ARTISTID",),
+                      ("MusicBrainz/Artist Id", "MUSICBRAINZ_ARTISTID"), ("MUSICBRAINZ_ARTISTID",)),
+    "mbid_album_artists": F(MBIDS, _tx("MusicBrainz Album Artist Id"), _ff("MusicBrainz Album Artist Id"),
+                            ("MUSICBRAINZ_ALBUMARTISTID",),
+                            ("MusicBrainz/Album Artist Id", "MUSICBRAINZ_ALBUMARTISTID"),
+                            ("MUSICBRAINZ_ALBUMARTISTID",)),
+    "has_picture": F(PICTURE, ("APIC",), ("covr",), ("METADATA_BLOCK_PICTURE", "COVERART"), ("WM/Picture",),
+                     ("Cover Art (Front)", "Cover Art (Other)")),
+}
+del F
+
+# The table with lower-cased keys, one plan per family: (field, kind, keys, split_from).
+_PLANS: dict[str, tuple[tuple[str, str, tuple[str, ...], str | None], ...]] = {
+    family: tuple((name, f.kind, tuple(k.lower() for k in getattr(f, family)), f.split_from)
+                  for name, f in FIELDS.items())
+    for family in FAMILIES
+}
+
+
+# ---- value decoders: (values, warnings, label) -> field value ----
+
+def _first_pair(values: list[Any], warnings: list[str], label: str) -> tuple[int | None, int | None]:
+    for value in values:
+        pair = tv.parse_number_pair(value, warnings, label)
+        if pair[0] is not None or pair[1] is not None:
+            return pair
+    return None, None
+
+
+def _first_int(values: list[Any], warnings: list[str], label: str) -> int | None:
+    for value in values:
+        number = tv.parse_int(value, warnings, label)
+        if number is not None:
+            return number
+    return None
+
+
+def _first_date(values: list[Any], warnings: list[str], label: str) -> str | None:
+    for value in values:
+        date = tv.parse_date(value, warnings, label)
+        if date is not None:
+            return date
+    return None
+
+
+def _first_of(parse: Callable[[Any], Any]) -> Callable[[list[Any], list[str], str], Any]:
+    def decode(values: list[Any], warnings: list[str], label: str) -> Any:
+        for value in values:
+            result = parse(value)
+            if result is not None and result != "":
+                return result
+        return None
+    return decode
+
+
+def _mbids(values: list[Any], warnings: list[str], label: str) -> tuple[str, ...]:
+    out = []
+    for value in tv.clean_list(values):
+        for part in value.replace(";", "/").split("/"):
+            mbid = tv.parse_mbid(part)
+            if mbid is not None:
+                out.append(mbid)
+            elif part.strip():
+                warnings.append(f"{label} {part.strip()[:40]!r} is not a MusicBrainz id")
+    return tv.dedupe(out)
+
+
+def _mbid(values: list[Any], warnings: list[str], label: str) -> str | None:
+    ids = _mbids(values, warnings, label)
+    return ids[0] if ids else None
+
+
+_DECODERS: dict[str, Callable[[list[Any], list[str], str], Any]] = {
+    TEXT: lambda values, warnings, label: tv.first_text(values),
+    LIST: lambda values, warnings, label: tv.clean_list(values),
+    NAMES: lambda values, warnings, label: tv.split_names(values),
+    DISPLAY: lambda values, warnings, label: tv.display_name(values),
+    GENRES: lambda values, warnings, label: tv.split_genres(values),
+    PAIR: _first_pair,
+    INT: _first_int,
+    DATE: _first_date,
+    BOOL: lambda values, warnings, label: any(tv.parse_bool(v) for v in values),
+    GAIN: _first_of(tv.parse_gain),
+    PEAK: _first_of(tv.parse_peak),
+    ADVISORY: lambda values, warnings, label: _first_of(tv.parse_advisory)(values, warnings, label) or "",
+    MBID: _mbid,
+    MBIDS: _mbids,
+    PICTURE: lambda values, warnings, label: bool(values),
+}
+_EMPTY = {LIST: (), NAMES: (), GENRES: (), MBIDS: (), BOOL: False, ADVISORY: "", PICTURE: False,
+          PAIR: (None, None)}
+
+
+# ---- per-family views: lower-cased key -> list of plain values ----
+
+def _id3_view(tags: ID3) -> dict[str, list[Any]]:
+    view: dict[str, list[Any]] = {}
+    for frame in tags.values():
+        fid = frame.FrameID
+        if fid == "TXXX":
+            key, values = "txxx:" + frame.desc.lower(), list(frame.text)
+        elif fid == "UFID":
+            key, values = "ufid:" + frame.owner.lower(), [frame.data]
+        elif fid == "COMM":
+            key = "comm:" + frame.desc.lower() if frame.desc else "comm"
+            values = list(frame.text)
+        elif fid == "USLT":
+            key, values = "uslt", [frame.text]
+        elif fid == "TCON":
+            key, values = "tcon", frame.genres
+        elif fid == "APIC":
+            key, values = "apic", ([frame] if frame.data else [])
+        elif hasattr(frame, "text") and isinstance(frame.text, list):
+            key, values = fid.lower(), [str(t) for t in frame.text]  # ID3TimeStamp → "2003-05-04"
+        else:
+            continue
+        view.setdefault(key, []).extend(values)
+    return view
+
+
+def _mp4_value(value: Any) -> Any:
+    if isinstance(value, MP4FreeForm):
+        encoding = "utf-16-be" if value.dataformat == 2 else "utf-8"
+        return bytes(value).decode(encoding, "replace")
+    return value
+
+
+def _mp4_view(tags: MP4Tags) -> dict[str, list[Any]]:
+    view: dict[str, list[Any]] = {}
+    for key, value in tags.items():
+        values = value if isinstance(value, list) else [value]
+        view.setdefault(key.lower(), []).extend(_mp4_value(v) for v in values)
+    return view
+
+
+def _pairs_view(pairs: Any, unwrap: bool) -> dict[str, list[Any]]:
+    view: dict[str, list[Any]] = {}
+    for key, value in pairs:
+        view.setdefault(key.lower(), []).append(value.value if unwrap else value)
+    return view
+
+
+def _ape_view(tags: APEv2) -> dict[str, list[Any]]:
+    view: dict[str, list[Any]] = {}
+    for key, value in tags.items():
+        values = list(value) if value.kind == 0 else [value.value]  # 0 = UTF-8 text, split on NUL
+        view.setdefault(key.lower(), []).extend(values)
+    return view
+
+
+def _view(tags: Any) -> tuple[str, dict[str, list[Any]]] | None:
+    """(family, view) of a mutagen tag object, or None for tags we do not map."""
+    if isinstance(tags, ID3):
+        return "id3", _id3_view(tags)
+    if isinstance(tags, MP4Tags):
+        return "mp4", _mp4_view(tags)
+    if isinstance(tags, ASFTags):
+        return "asf", _pairs_view(tags, unwrap=True)
+    if isinstance(tags, APEv2):
+        return "ape", _ape_view(tags)
+    if isinstance(tags, list):  # Vorbis comments (FLAC, Ogg *): a list of (key, value)
+        return "vorbis", _pairs_view(tags, unwrap=False)
+    return None
+
+
+def _is_empty(result: Any) -> bool:
+    return result is None or result is False or result == "" or result == () or result == (None, None)
+
+
+def _decode_tags(family: str, view: dict[str, list[Any]], warnings: list[str]) -> dict[str, Any]:
+    """Walk the field table for one family: TrackInfo keyword arguments."""
+    out: dict[str, Any] = {}
+    for name, kind, keys, split_from in _PLANS[family]:
+        decode = _DECODERS[kind]
+        result = _EMPTY.get(kind)
+        for key in keys:
+            values = view.get(key)
+            if values:
+                result = decode(values, warnings, name)
+                if not _is_empty(result):
+                    break
+        if split_from is not None and not result:
+            for key in _PLANS_BY_NAME[family][split_from]:
+                values = view.get(key)
+                if values:
+                    result = tv.split_names(values)
+                    break
+        out[name] = result
+    track_no, track_total = out.pop("track_no")
+    disc_no, disc_total = out.pop("disc_no")
+    out["track_no"], out["disc_no"] = track_no, disc_no
+    out["track_total"] = out["track_total"] or track_total
+    out["disc_total"] = out["disc_total"] or disc_total
+    out["year"] = (tv.year_of(out["date"]) or tv.year_of(out["release_date"])
+                   or tv.year_of(out["original_date"]))
+    return out
+
+
+_PLANS_BY_NAME = {family: {name: keys for name, _kind, keys, _split in plan}
+                  for family, plan in _PLANS.items()}
+
+
+# ---- stream properties ----
+
+CONTENT_TYPES: dict[str, str] = {
+    "flac": "audio/flac", "mp3": "audio/mpeg", "mp2": "audio/mpeg", "mp1": "audio/mpeg",
+    "ogg": "audio/ogg", "oga": "audio/ogg", "opus": "audio/ogg", "spx": "audio/ogg",
+    "m4a": "audio/mp4", "m4b": "audio/mp4", "mp4": "audio/mp4", "aac": "audio/aac", "3g2": "audio/3gpp2",
+    "wav": "audio/wav", "aif": "audio/aiff", "aiff": "audio/aiff", "wma": "audio/x-ms-wma",
+    "asf": "audio/x-ms-wma", "ape": "audio/x-ape", "wv": "audio/x-wavpack", "mpc": "audio/x-musepack",
+    "dsf": "audio/x-dsf", "dff": "audio/x-dsf", "tta": "audio/x-tta", "ac3": "audio/ac3",
+    "eac3": "audio/eac3", "ofr": "audio/x-optimfrog", "ofs": "audio/x-optimfrog", "tak": "audio/x-tak",
+}
+# Codec by mutagen class name (MP3, MP4, ASF, WAVE and AC3 are refined from their info).
+_CLASS_CODECS = {
+    "FLAC": "flac", "OggFLAC": "flac", "OggVorbis": "vorbis", "OggOpus": "opus", "OggSpeex": "speex",
+    "OggTheora": "theora", "AIFF": "pcm", "MonkeysAudio": "ape", "WavPack": "wavpack", "Musepack": "mpc",
+    "OptimFROG": "ofr", "TAK": "tak", "TrueAudio": "tta", "DSF": "dsd", "DSDIFF": "dsd", "AAC": "aac",
+    "SMF": "midi", "AC3": "ac3",
+}
+# Codec by file suffix, for files read by tinytag.
+_SUFFIX_CODECS = {
+    "flac": "flac", "mp3": "mp3", "mp2": "mp2", "mp1": "mp1", "ogg": "vorbis", "oga": "vorbis",
+    "opus": "opus", "spx": "speex", "m4a": "aac", "m4b": "aac", "mp4": "aac", "3g2": "aac", "aac": "aac",
+    "wav": "pcm", "aif": "pcm", "aiff": "pcm", "wma": "wma", "asf": "wma",
+}
+_MP4_CODECS = {"alac": "alac", "ac-3": "ac3", "ec-3": "eac3", "mp4a.6b": "mp3", "mp4a.69": "mp3",
+               "flac": "flac", "opus": "opus"}
+LOSSLESS_CODECS = frozenset({"flac", "alac", "pcm", "ape", "wavpack", "tta", "tak", "ofr", "dsd"})
+
+
+def _codec(audio: Any) -> str:
+    name = type(audio).__name__
+    info = audio.info
+    if name in ("MP3", "EasyMP3"):
+        return {1: "mp1", 2: "mp2"}.get(getattr(info, "layer", 3), "mp3")
+    if name in ("MP4", "EasyMP4"):
+        codec = (getattr(info, "codec", "") or "").lower()
+        return _MP4_CODECS.get(codec, "aac" if codec.startswith("mp4a.40") or not codec else codec)
+    if name == "ASF":
+        codec = f"{getattr(info, 'codec_name', '')} {getattr(info, 'codec_type', '')}".lower()
+        return "mp3" if "mp3" in codec or "layer iii" in codec else "wma"
+    if name == "WAVE":
+        fmt = getattr(info, "audio_format", 1)
+        return {0x55: "mp3", 0x50: "mp2", 0x11: "adpcm", 0x02: "adpcm"}.get(fmt, "pcm")
+    if name == "AC3":
+        return "eac3" if getattr(info, "codec", "") == "ec-3" else "ac3"
+    return _CLASS_CODECS.get(name, name.lower())
+
+
+def _props(audio: Any, suffix: str, file_size: int, warnings: list[str]) -> AudioProps:
+    """AudioProps from a mutagen FileType; absurd values are clamped or dropped with a warning."""
+    info = audio.info
+    codec = _codec(audio)
+    length = float(getattr(info, "length", 0) or 0)
+    duration_ms = round(length * 1000) if length > 0 and math.isfinite(length) else 0
+    if duration_ms > tv.INT32_MAX:
+        warnings.append(f"implausible duration {length:.0f} s, clamped")
+        duration_ms = tv.INT32_MAX
+    bitrate = round((getattr(info, "bitrate", 0) or 0) / 1000) or None
+    if bitrate is None and length > 0.1:
+        bitrate = round(file_size * 8 / length / 1000) or None
+    rate = getattr(info, "sample_rate", None) or (48000 if codec == "opus" else None)
+    if rate is not None and not 1000 <= rate <= 50_000_000:
+        warnings.append(f"implausible sample rate {rate} Hz")
+    bits = getattr(info, "bits_per_sample", None) if codec in LOSSLESS_CODECS else None
+    channels = getattr(info, "channels", None)
+    return AudioProps(
+        suffix=suffix,
+        content_type=CONTENT_TYPES.get(suffix) or CONTENT_TYPES.get(codec, "application/octet-stream"),
+        codec=codec,
+        duration_ms=duration_ms,
+        bitrate=bitrate if bitrate and 0 < bitrate <= tv.INT32_MAX else None,
+        sample_rate=int(rate) if rate else None,
+        bit_depth=int(bits) if bits else None,
+        channels=int(channels) if channels else None,
+    )
+
+
+def _add_flac_facts(props: AudioProps, audio: FLAC, fh: BinaryIO, file_size: int,
+                    warnings: list[str]) -> None:
+    """STREAMINFO total samples, audio offset and seek index of a FLAC file (a FlacError
+    becomes a warning: mutagen's info is still good enough to index the file)."""
+    props.total_samples = getattr(audio.info, "total_samples", 0) or None
+    try:
+        streaminfo = parse_streaminfo(fh)
+        props.total_samples = streaminfo.total_samples or None
+        props.audio_offset = streaminfo.audio_offset
+        props.seek_index = build_seek_index(fh, streaminfo, file_size=file_size)
+    except FlacError as exc:
+        warnings.append(f"flac: {exc}")
+    except (OSError, MemoryError) as exc:
+        warnings.append(f"flac: {type(exc).__name__}: {exc}")
+
+
+# ---- reading ----
+
+def _suffix(path: str) -> str:
+    base = os.path.basename(path)
+    return base.rpartition(".")[2].lower() if "." in base else ""
+
+
+def _from_mutagen(audio: Any, fh: BinaryIO, suffix: str, file_size: int) -> TrackInfo:
+    warnings: list[str] = []
+    props = _props(audio, suffix, file_size, warnings)
+    if isinstance(audio, FLAC):
+        _add_flac_facts(props, audio, fh, file_size, warnings)
+    fields: dict[str, Any] = {}
+    found = _view(audio.tags) if audio.tags is not None else None
+    if found is not None:
+        fields = _decode_tags(found[0], found[1], warnings)
+    if isinstance(audio, FLAC) and audio.pictures:
+        fields["has_picture"] = True
+    if props.duration_ms == 0:
+        warnings.append("no audio length (0 s)")
+    return TrackInfo(props=props, warnings=warnings, **fields)
+
+
+def _from_tinytag(path: str, suffix: str, file_size: int, mutagen_reason: str) -> TrackInfo:
+    """TrackInfo from tinytag, for files mutagen cannot read. Raises UnreadableFile when
+    tinytag fails too or finds no audio stream."""
+    try:
+        tag = TinyTag.get(path)
+    except Exception as exc:  # noqa: BLE001 - TinyTagException, OSError, and parser bugs alike
+        raise UnreadableFile(f"{mutagen_reason}; tinytag: {type(exc).__name__}: {exc}") from None
+    duration = float(tag.duration or 0)
+    if not duration > 0:
+        raise UnreadableFile(f"{mutagen_reason}; tinytag: no audio stream found")
+    warnings = [f"read with tinytag ({mutagen_reason})"]
+    codec = _SUFFIX_CODECS.get(suffix, suffix or "unknown")
+    bits = tag.bitdepth if codec in LOSSLESS_CODECS else None
+    props = AudioProps(
+        suffix=suffix, content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"), codec=codec,
+        duration_ms=min(round(duration * 1000), tv.INT32_MAX),
+        bitrate=round(tag.bitrate) if tag.bitrate else None,
+        sample_rate=int(tag.samplerate) if tag.samplerate else None,
+        bit_depth=int(bits) if bits else None,
+        channels=int(tag.channels) if tag.channels else None,
+    )
+    track_no, track_total = tv.parse_number_pair(tag.track, warnings, "track_no")
+    disc_no, disc_total = tv.parse_number_pair(tag.disc, warnings, "disc_no")
+    date = tv.parse_date(tag.year, warnings, "date")
+    album_artist = tv.clean_text(tag.albumartist)
+    return TrackInfo(
+        props=props,
+        title=tv.clean_text(tag.title),
+        artists=tv.split_names([tag.artist] if tag.artist else []),
+        artist_display=tv.clean_text(tag.artist),
+        album=tv.clean_text(tag.album),
+        album_artists=tv.split_names([album_artist] if album_artist else []),
+        album_artist_display=album_artist,
+        composers=tv.split_names([tag.composer] if tag.composer else []),
+        genres=tv.split_genres([tag.genre] if tag.genre else []),
+        track_no=track_no, track_total=tv.parse_int(tag.track_total) or track_total,
+        disc_no=disc_no, disc_total=tv.parse_int(tag.disc_total) or disc_total,
+        date=date, year=tv.year_of(date),
+        comment=tv.clean_text(tag.comment),
+        warnings=warnings,
+    )
+
+
+def _describe(exc: BaseException, path: str) -> str:
+    """"mutagen.flac.error: file said 4 bytes, read 0 bytes", "mutagen: ZeroDivisionError: …"."""
+    kind = type(exc)
+    module = kind.__module__
+    if module.startswith("mutagen"):
+        name = ".".join(part for part in module.split(".") if not part.startswith("_")) + "." + kind.__name__
+    else:
+        name = "mutagen: " + kind.__name__
+    text = str(exc).replace(repr(path), "").replace(path, "").strip(" :")
+    return f"{name}: {text[:200]}" if text else name
+
+
+def _mutagen_file(fh: BinaryIO, path: str) -> tuple[Any, str]:
+    """(mutagen FileType or None, reason it is None)."""
+    try:
+        audio = mutagen.File(fh)
+    except Exception as exc:  # noqa: BLE001 - MutagenError, ZeroDivisionError, struct.error, MemoryError …
+        return None, _describe(exc, path)
+    if audio is None:
+        return None, "mutagen: unknown format"
+    if audio.info is None:
+        return None, "mutagen: no stream information"
+    return audio, ""
+
+
+def read_track(path: str | os.PathLike[str]) -> TrackInfo:
+    """Tags and stream properties of one audio file.
+
+    Opens the file once; mutagen parses it (not easy mode) and the tags are decoded
+    through `FIELDS`. When mutagen raises or does not recognise a file whose extension is
+    in AUDIO_SUFFIXES, tinytag is tried. Non-fatal oddities (non-numeric track numbers,
+    unparseable dates, a damaged FLAC seek table …) go to `TrackInfo.warnings`.
+
+    Raises UnreadableFile (with a short reason) when the file cannot be indexed: it
+    cannot be opened, is empty, or neither library can read it. Nothing else escapes.
+    """
+    path = os.fspath(path)
+    suffix = _suffix(path)
+    try:
+        with open(path, "rb") as fh:
+            file_size = os.fstat(fh.fileno()).st_size
+            if file_size == 0:
+                raise UnreadableFile("empty file (0 bytes)")
+            audio, reason = _mutagen_file(fh, path)
+            if audio is not None:
+                try:
+                    return _from_mutagen(audio, fh, suffix, file_size)
+                except Exception as exc:  # noqa: BLE001 - a file must never stop the scan
+                    reason = f"while decoding tags: {_describe(exc, path)}"
+    except OSError as exc:
+        raise UnreadableFile(f"cannot open: {exc.strerror or exc}") from None
+    if suffix not in AUDIO_SUFFIXES:
+        raise UnreadableFile(f"{reason} (extension .{suffix} is not audio)" if suffix else reason)
+    return _from_tinytag(path, suffix, file_size, reason)
+
+
+# ---- embedded pictures ----
+
+_MIME_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"),
+               (b"BM", "image/bmp"), (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"))
+
+
+def _image_mime(data: bytes, declared: str | None) -> str:
+    """The MIME type of image bytes: sniffed from the magic, else the declared one."""
+    for magic, mime in _MIME_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    declared = (declared or "").strip().lower()
+    if declared in ("jpg", "jpeg", "image/jpg"):
+        return "image/jpeg"
+    if declared in ("png",):
+        return "image/png"
+    return declared if declared.startswith("image/") else "application/octet-stream"
+
+
+def _asf_picture(data: bytes) -> tuple[int, str, bytes] | None:
+    """WM/Picture: type u8, size u32le, MIME and description as NUL-terminated UTF-16LE."""
+    if len(data) < 9:
+        return None
+    kind, size = struct.unpack_from("<BI", data)
+    pos = 5
+    texts = []
+    for _ in range(2):
+        end = pos
+        while end + 1 < len(data) and data[end:end + 2] != b"\x00\x00":
+            end += 2
+        texts.append(data[pos:end].decode("utf-16-le", "replace"))
+        pos = end + 2
+    return kind, texts[0], data[pos:pos + size]
+
+
+def _pictures(audio: Any) -> list[tuple[int, str | None, bytes]]:
+    """(picture type, declared MIME, bytes) of every embedded picture, in file order."""
+    found: list[tuple[int, str | None, bytes]] = []
+    if isinstance(audio, FLAC):
+        found += [(int(p.type), p.mime, p.data) for p in audio.pictures]
+    tags = audio.tags
+    if isinstance(tags, ID3):
+        found += [(int(f.type), f.mime, f.data) for f in tags.getall("APIC")]
+    elif isinstance(tags, MP4Tags):
+        for cover in tags.get("covr", []):
+            mime = "image/png" if getattr(cover, "imageformat", 0) == MP4Cover.FORMAT_PNG else "image/jpeg"
+            found.append((3, mime, bytes(cover)))
+    elif isinstance(tags, ASFTags):
+        for key, value in tags:
+            if key == "WM/Picture":
+                picture = _asf_picture(bytes(value.value))
+                if picture is not None:
+                    found.append(picture)
+    elif isinstance(tags, APEv2):
+        for key in ("Cover Art (Front)", "Cover Art (Other)"):
+            if key in tags and tags[key].kind == 1:
+                raw = tags[key].value
+                found.append((3 if "Front" in key else 0, None, raw.partition(b"\x00")[2] or raw))
+    elif isinstance(tags, list):
+        for key, value in tags:
+            lowered = key.lower()
+            if lowered in ("metadata_block_picture", "coverart"):
+                try:
+                    raw = base64.b64decode(value)
+                    if lowered == "coverart":
+                        found.append((3, None, raw))
+                    else:
+                        picture = Picture(raw)
+                        found.append((int(picture.type), picture.mime, picture.data))
+                except Exception:  # noqa: BLE001, S112 - bad base64 or picture block: skip this one
+                    continue
+    return [p for p in found if p[2]]
+
+
+def read_picture(path: str | os.PathLike[str]) -> tuple[bytes, str] | None:
+    """The best embedded picture of an audio file as (image bytes, MIME type): the first
+    front cover (picture type 3), else the first picture. None when the file has no
+    picture or cannot be read (never raises for unreadable files)."""
+    try:
+        audio = mutagen.File(os.fspath(path))
+        pictures = _pictures(audio) if audio is not None else []
+    except Exception:  # noqa: BLE001 - unreadable file: try tinytag
+        pictures = []
+    if not pictures:
+        try:
+            image = TinyTag.get(os.fspath(path), image=True).images.any
+        except Exception:  # noqa: BLE001 - no picture rather than an error
+            return None
+        if image is None or not image.data:
+            return None
+        return bytes(image.data), _image_mime(bytes(image.data), image.mime_type)
+    best = next((p for p in pictures if p[0] == 3), pictures[0])
+    return best[2], _image_mime(best[2], best[1])
