@@ -67,7 +67,8 @@ CREATE TABLE directories (
     name        text NOT NULL,
     sort_key    text NOT NULL,
     mtime_ns    bigint NOT NULL DEFAULT 0,
-    cover_path  text,                               -- folder image, relative to the music folder
+    cover_kind  smallint NOT NULL DEFAULT 0,        -- 0 none, 1 image file, 2 embedded in an audio file
+    cover_path  text,                               -- relative to the music folder
     cover_mtime bigint,                             -- seconds; the cover id's version
     created_at  timestamptz NOT NULL DEFAULT now(),
     UNIQUE (folder_id, path)
@@ -84,6 +85,7 @@ CREATE TABLE artists (
     album_count  integer NOT NULL DEFAULT 0,        -- albums listed by getArtist
     song_count   integer NOT NULL DEFAULT 0,
     is_album_artist boolean NOT NULL DEFAULT false, -- listed by getArtists
+    roles        text[] NOT NULL DEFAULT '{}',      -- OpenSubsonic ArtistID3.roles
     cover_album_id bigint,
     search_text  text NOT NULL DEFAULT '',
     tsv          tsvector GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED,
@@ -113,6 +115,8 @@ CREATE TABLE albums (
     release_types  text[] NOT NULL DEFAULT '{}',
     record_labels  text[] NOT NULL DEFAULT '{}',
     version        text,
+    explicit_status text NOT NULL DEFAULT '',       -- 'explicit' if any track is, else 'clean' if any is
+    disc_titles    jsonb NOT NULL DEFAULT '[]',     -- [[disc, title], ...] from DISCSUBTITLE
     song_count     integer NOT NULL DEFAULT 0,
     duration_ms    bigint NOT NULL DEFAULT 0,
     size           bigint NOT NULL DEFAULT 0,
@@ -276,19 +280,31 @@ CREATE INDEX annotations_rating ON annotations (user_id, kind, rating DESC, item
     WHERE rating IS NOT NULL;
 
 -- One row: the last or running scan. `scanning` is derived from the advisory lock the
--- scanner holds (see orbsonic/scanner/status.py), so a crashed scan never stays "running".
+-- scanner holds (orbsonic/scanner/status.py), so a crashed scan never stays "running".
 CREATE TABLE scan_status (
     id          smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     started_at  timestamptz,
     finished_at timestamptz,
-    phase       text NOT NULL DEFAULT 'idle',
-    files_seen  bigint NOT NULL DEFAULT 0,
-    files_total bigint NOT NULL DEFAULT 0,
-    files_read  bigint NOT NULL DEFAULT 0,
+    phase       text NOT NULL DEFAULT 'idle',       -- walking, reading, finishing, idle
+    full_scan   boolean NOT NULL DEFAULT false,
+    files_seen  bigint NOT NULL DEFAULT 0,          -- audio files found by the walk
+    files_done  bigint NOT NULL DEFAULT 0,          -- unchanged + read so far
     added       bigint NOT NULL DEFAULT 0,
     updated     bigint NOT NULL DEFAULT 0,
     removed     bigint NOT NULL DEFAULT 0,
-    skipped     bigint NOT NULL DEFAULT 0,
+    skipped     bigint NOT NULL DEFAULT 0,          -- unreadable files
     error       text
 );
 INSERT INTO scan_status (id) VALUES (1);
+
+-- Files with an audio extension that could not be read, so that a rescan does not parse
+-- them again until they change (same size and mtime = same failure).
+CREATE TABLE unreadable_files (
+    folder_id integer NOT NULL REFERENCES music_folders(id) ON DELETE CASCADE,
+    path      text NOT NULL,
+    size      bigint NOT NULL,
+    mtime_ns  bigint NOT NULL,
+    reason    text NOT NULL,
+    seen_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (folder_id, path)
+);

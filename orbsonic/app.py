@@ -1,0 +1,102 @@
+"""The app factory: one Starlette app serving the Subsonic API and the native API.
+
+The lifespan opens the PostgreSQL pool (psycopg docs: create with open=False, open in
+the lifespan), checks the schema and the password key, and starts the background scan
+triggers (on start, on a schedule, on file changes). The database itself — embedded or
+DATABASE_URL — is brought up by the CLI before the HTTP workers start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+
+import native_api
+import subsonic_api
+from orbsonic.auth import users
+from orbsonic.auth.passwords import SecretKey
+from orbsonic.config import Settings, load_settings
+from orbsonic.covers import CoverCache
+from orbsonic.db.migrate import check_schema
+from orbsonic.errors import ConfigError
+from orbsonic.scanner.launcher import ScanLauncher
+from orbsonic.state import AppState
+
+log = logging.getLogger("orbsonic")
+
+
+async def _scan_triggers(state: AppState) -> None:
+    """Run the configured scan triggers until cancelled."""
+    s = state.settings
+    tasks = []
+    if s.scan_on_start:
+        await state.scans.start()
+    if s.scan_interval_s > 0:
+        tasks.append(asyncio.create_task(_every(state, s.scan_interval_s)))
+    if s.scan_watch and s.music_folders:
+        tasks.append(asyncio.create_task(_watch(state)))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+async def _every(state: AppState, seconds: int) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await state.scans.start()
+
+
+async def _watch(state: AppState) -> None:
+    """Rescan a few seconds after files stop changing (debounced like Navidrome's watcher)."""
+    from watchfiles import awatch
+
+    async for _changes in awatch(*state.settings.music_folders, debounce=5000, step=500,
+                                 recursive=True, ignore_permission_denied=True):
+        await state.scans.start()
+
+
+def create_app(settings: Settings, database_url: str, *, background: bool = True) -> Starlette:
+    """Build the app for a migrated database at `database_url`. With background=False no
+    scan is triggered by the app itself (tests drive scans directly)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(check_schema, database_url)
+        pool = AsyncConnectionPool(database_url, min_size=2, max_size=20, open=False, timeout=30,
+                                   check=AsyncConnectionPool.check_connection, name="orbsonic")
+        await pool.open(wait=True, timeout=30)
+        trigger: asyncio.Task[None] | None = None
+        scans = ScanLauncher(database_url, settings.music_folders)
+        try:
+            key = SecretKey.load_or_create(settings.secret_key, settings.data_dir)
+            async with pool.connection() as conn:
+                await users.verify_secret_key(conn, key)
+            covers = CoverCache(settings.cover_cache_dir, settings.cover_cache_size_mb * 1024 * 1024)
+            state = AppState(settings, pool, key, covers, scans)
+            app.state.orbsonic = state
+            if background:
+                trigger = asyncio.create_task(_scan_triggers(state))
+            yield
+        finally:
+            if trigger is not None:
+                trigger.cancel()
+            await scans.aclose()
+            await pool.close()
+
+    return Starlette(routes=subsonic_api.routes() + native_api.routes(), lifespan=lifespan)
+
+
+def app_from_env() -> Starlette:
+    """uvicorn factory (`orbsonic.app:app_from_env`): settings and DATABASE_URL come from
+    the environment the `orbsonic serve` command prepared for its workers."""
+    settings = load_settings()
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL is not set: start the server with `orbsonic serve`")
+    return create_app(settings, settings.database_url)

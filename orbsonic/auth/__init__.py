@@ -1,0 +1,1 @@
+"""Authentication: password storage, users and API keys (no protocol knowledge)."""

@@ -1,0 +1,160 @@
+"""Album queries: hydration and the ordered album lists (newest, by name, by year …).
+
+Each list order has its own btree index whose last column is the id (schema/0001):
+the page's ids come from an index-only walk, then `hydrate` fetches the 500 wide rows.
+Per-user orders (starred, frequent, recent, highest) walk the partial indexes of the
+annotations table.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from orbsonic.library.filters import YearRange
+
+KIND_ALBUM = 2
+
+_HYDRATE = """
+SELECT al.id, al.folder_id, al.name, al.sort_name, al.artist_id, al.artist_name, al.year,
+       al.original_date, al.release_date, al.genre, al.compilation, al.mbid, al.release_types,
+       al.record_labels, al.version, al.explicit_status, al.disc_titles, al.song_count, al.duration_ms, al.size, al.cover_kind,
+       al.cover_mtime, al.directory_id, al.created_at,
+       an.starred_at, an.rating, coalesce(an.play_count, 0) AS play_count, an.last_played,
+       (SELECT coalesce(json_agg(json_build_array(aa.artist_id, ar.name) ORDER BY aa.position), '[]')
+          FROM album_artists aa JOIN artists ar ON ar.id = aa.artist_id
+         WHERE aa.album_id = al.id) AS artist_links,
+       (SELECT coalesce(array_agg(g.name ORDER BY ag.position), '{}')
+          FROM album_genres ag JOIN genres g ON g.id = ag.genre_id
+         WHERE ag.album_id = al.id) AS genre_names
+  FROM albums al
+  LEFT JOIN annotations an ON an.user_id = %(user)s AND an.kind = 2 AND an.item_id = al.id
+"""
+
+# Album list orders over the albums table: (ORDER BY, index that serves it).
+_ORDERS = {
+    "newest": "al.created_at DESC, al.id DESC",
+    "name": "al.sort_key, al.id",
+    "artist": "al.artist_sort_key, al.sort_key, al.id",
+    "year": "al.year, al.id",
+    "year_desc": "al.year DESC, al.id DESC",
+}
+# Per-user orders over annotations (kind 2 = album): (condition, ORDER BY).
+_USER_ORDERS = {
+    "starred": ("a.starred_at IS NOT NULL", "a.starred_at DESC, a.item_id DESC"),
+    "frequent": ("a.play_count > 0", "a.play_count DESC, a.item_id DESC"),
+    "recent": ("a.last_played IS NOT NULL", "a.last_played DESC, a.item_id DESC"),
+    "highest": ("a.rating IS NOT NULL", "a.rating DESC, a.item_id DESC"),
+}
+LIST_ORDERS = frozenset(_ORDERS) | frozenset(_USER_ORDERS) | {"random", "genre"}
+
+
+async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> list[dict[str, Any]]:
+    """Full album rows for `ids`, in the given order; unknown ids are skipped."""
+    if not ids:
+        return []
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_HYDRATE + " WHERE al.id = ANY(%(ids)s)", {"user": user_id, "ids": list(ids)})
+        rows = {r["id"]: r for r in await cur.fetchall()}
+    return [rows[i] for i in ids if i in rows]
+
+
+async def get(conn: AsyncConnection, album_id: int, user_id: int) -> dict[str, Any] | None:
+    rows = await hydrate(conn, [album_id], user_id)
+    return rows[0] if rows else None
+
+
+async def list_ids(conn: AsyncConnection, order: str, offset: int, limit: int, *, user_id: int,
+                   folder_id: int | None = None, years: YearRange | None = None,
+                   genre_id: int | None = None) -> list[int]:
+    """A page of album ids in list `order` (one of LIST_ORDERS).
+
+    `years` restricts to that range (albums without a year are left out); with
+    years.descending the "year" order runs newest first. `genre_id` is required for
+    order "genre". Raises ValueError for an unknown order.
+    """
+    folder = " AND al.folder_id = %(folder)s" if folder_id is not None else ""
+    args: dict[str, Any] = {"folder": folder_id, "offset": offset, "limit": limit, "user": user_id}
+    if order == "genre":
+        sql = f"""SELECT ag.album_id FROM album_genres ag JOIN albums al ON al.id = ag.album_id
+                   WHERE ag.genre_id = %(genre)s {folder}
+                   ORDER BY ag.sort_key, ag.album_id OFFSET %(offset)s LIMIT %(limit)s"""
+        if folder_id is None:
+            sql = """SELECT album_id FROM album_genres WHERE genre_id = %(genre)s
+                      ORDER BY sort_key, album_id OFFSET %(offset)s LIMIT %(limit)s"""
+        args["genre"] = genre_id
+    elif order == "random":
+        return await _random_ids(conn, limit, folder_id, years)
+    elif order in _USER_ORDERS:
+        cond, by = _USER_ORDERS[order]
+        sql = f"""SELECT a.item_id FROM annotations a JOIN albums al ON al.id = a.item_id
+                   WHERE a.user_id = %(user)s AND a.kind = 2 AND {cond} {folder}
+                   ORDER BY {by} OFFSET %(offset)s LIMIT %(limit)s"""
+    elif order in _ORDERS:
+        where = ""
+        if years is not None:
+            where = " AND al.year BETWEEN %(lo)s AND %(hi)s"
+            args.update(lo=years.low, hi=years.high)
+            if order == "year" and years.descending:
+                order = "year_desc"
+        sql = f"""SELECT al.id FROM albums al WHERE true {where} {folder}
+                   ORDER BY {_ORDERS[order]} OFFSET %(offset)s LIMIT %(limit)s"""
+    else:
+        raise ValueError(f"unknown album order {order!r}")
+    cur = await conn.execute(sql, args)
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def _random_ids(conn: AsyncConnection, size: int, folder_id: int | None,
+                      years: YearRange | None) -> list[int]:
+    """Random albums by walking the `rand` index from a random start (see tracks.ids_random)."""
+    where = ""
+    args: list[Any] = []
+    if years is not None:
+        where += " AND year BETWEEN %s AND %s"
+        args += [years.low, years.high]
+    if folder_id is not None:
+        where += " AND folder_id = %s"
+        args.append(folder_id)
+    start = random.random()
+    cur = await conn.execute(
+        f"""(SELECT id FROM albums WHERE rand >= %s {where} ORDER BY rand, id LIMIT %s)
+            UNION ALL
+            (SELECT id FROM albums WHERE rand < %s {where} ORDER BY rand, id LIMIT %s)
+            LIMIT %s""",
+        (start, *args, size, start, *args, size, size))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def ids_all(conn: AsyncConnection, offset: int, limit: int, folder_id: int | None = None) -> list[int]:
+    """A page of every album in id order (primary key): the empty-query sync order."""
+    if folder_id is None:
+        cur = await conn.execute("SELECT id FROM albums ORDER BY id OFFSET %s LIMIT %s", (offset, limit))
+    else:
+        cur = await conn.execute(
+            "SELECT id FROM albums WHERE folder_id = %s ORDER BY id OFFSET %s LIMIT %s",
+            (folder_id, offset, limit))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def ids_by_artist(conn: AsyncConnection, artist_id: int) -> list[int]:
+    """Albums of an artist, oldest first: those where it is an album artist, or, when there
+    are none, those with a track it plays on (getArtist for a featured-only artist)."""
+    cur = await conn.execute(
+        """SELECT al.id FROM album_artists aa JOIN albums al ON al.id = aa.album_id
+            WHERE aa.artist_id = %s ORDER BY al.year NULLS LAST, al.sort_key, al.id""",
+        (artist_id,))
+    ids = [r[0] for r in await cur.fetchall()]
+    if ids:
+        return ids
+    cur = await conn.execute(
+        """SELECT al.id FROM albums al
+            WHERE al.id IN (SELECT t.album_id FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
+                             WHERE ta.artist_id = %s)
+            ORDER BY al.year NULLS LAST, al.sort_key, al.id""",
+        (artist_id,))
+    return [r[0] for r in await cur.fetchall()]

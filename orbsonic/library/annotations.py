@@ -1,0 +1,115 @@
+"""Per-user annotations: stars, ratings, play counts (star, unstar, setRating, scrobble).
+
+Kinds: 1 track, 2 album, 3 artist, 4 directory. Rows are upserts keyed by
+(user, kind, item); there is no foreign key to the item, so a file that is missing
+for one scan keeps its stars and plays for when it comes back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from psycopg import AsyncConnection
+
+from orbsonic.errors import BadParam, NotFound
+
+TRACK, ALBUM, ARTIST, DIRECTORY = 1, 2, 3, 4
+_TABLES = {TRACK: "tracks", ALBUM: "albums", ARTIST: "artists", DIRECTORY: "directories"}
+
+
+async def _require(conn: AsyncConnection, kind: int, ids: Sequence[int]) -> None:
+    """Raise NotFound unless every id exists (nothing is written for a bad request)."""
+    if not ids:
+        return
+    cur = await conn.execute(f"SELECT count(DISTINCT id) FROM {_TABLES[kind]} WHERE id = ANY(%s)",
+                             (list(ids),))
+    row = await cur.fetchone()
+    if row is None or row[0] != len(set(ids)):
+        raise NotFound(_TABLES[kind][:-1])
+
+
+async def set_starred(conn: AsyncConnection, user_id: int, items: Sequence[tuple[int, int]],
+                      starred: bool) -> None:
+    """Star (or unstar) (kind, id) items, all or nothing. Raises NotFound for unknown ids."""
+    by_kind: dict[int, list[int]] = {}
+    for kind, item in items:
+        by_kind.setdefault(kind, []).append(item)
+    async with conn.transaction():
+        for kind, ids in by_kind.items():
+            await _require(conn, kind, ids)
+            if starred:
+                await conn.execute(
+                    """INSERT INTO annotations (user_id, kind, item_id, starred_at)
+                       SELECT %s, %s, unnest(%s::bigint[]), now()
+                       ON CONFLICT (user_id, kind, item_id) DO UPDATE
+                       SET starred_at = coalesce(annotations.starred_at, excluded.starred_at)""",
+                    (user_id, kind, ids))
+            else:
+                await conn.execute(
+                    "UPDATE annotations SET starred_at = NULL WHERE user_id = %s AND kind = %s "
+                    "AND item_id = ANY(%s)", (user_id, kind, ids))
+
+
+async def set_rating(conn: AsyncConnection, user_id: int, kind: int, item_id: int, rating: int) -> None:
+    """Rating 1–5, or 0 to remove it. Raises BadParam / NotFound."""
+    if not 0 <= rating <= 5:
+        raise BadParam("rating", "must be between 0 and 5")
+    await _require(conn, kind, [item_id])
+    await conn.execute(
+        """INSERT INTO annotations (user_id, kind, item_id, rating) VALUES (%s, %s, %s, %s)
+           ON CONFLICT (user_id, kind, item_id) DO UPDATE SET rating = excluded.rating""",
+        (user_id, kind, item_id, rating or None))
+
+
+def scrobble_time(ms: int | None, now: float | None = None) -> datetime:
+    """A play time from a client's `time` (ms since the epoch). Values that look like
+    seconds are scaled (SubMusic #108); times in the future or missing become now
+    (navidrome 6a87fc88f)."""
+    now = time.time() if now is None else now
+    if ms is None or ms <= 0:
+        ts = now
+    else:
+        ts = ms / 1000 if ms > 100_000_000_000 else float(ms)
+        if ts > now:
+            ts = now
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]]) -> None:
+    """Count one play per (track id, time): the track, its album and its artists get
+    play_count + 1 and last_played = max(last_played, time). Raises NotFound."""
+    if not plays:
+        return
+    track_ids = [t for t, _ in plays]
+    async with conn.transaction():
+        await _require(conn, TRACK, track_ids)
+        for track_id, played in plays:
+            await conn.execute(
+                """INSERT INTO annotations (user_id, kind, item_id, play_count, last_played)
+                   SELECT %(u)s, k, i, 1, %(at)s FROM (
+                       SELECT 1 AS k, t.id AS i FROM tracks t WHERE t.id = %(t)s
+                       UNION SELECT 2, t.album_id FROM tracks t WHERE t.id = %(t)s
+                       UNION SELECT 3, ta.artist_id FROM track_artists ta
+                              WHERE ta.track_id = %(t)s AND ta.role IN ('artist', 'albumartist')
+                   ) s
+                   ON CONFLICT (user_id, kind, item_id) DO UPDATE
+                   SET play_count = annotations.play_count + 1,
+                       last_played = greatest(annotations.last_played, excluded.last_played)""",
+                {"u": user_id, "t": track_id, "at": played})
+
+
+async def starred_ids(conn: AsyncConnection, user_id: int, kind: int,
+                      folder_id: int | None = None) -> list[int]:
+    """Ids of the user's starred items of a kind that still exist, most recent first."""
+    table = _TABLES[kind]
+    folder = ""
+    if folder_id is not None and kind in (TRACK, ALBUM, DIRECTORY):
+        folder = " AND x.folder_id = %(folder)s"
+    cur = await conn.execute(
+        f"""SELECT a.item_id FROM annotations a JOIN {table} x ON x.id = a.item_id
+             WHERE a.user_id = %(user)s AND a.kind = %(kind)s AND a.starred_at IS NOT NULL {folder}
+             ORDER BY a.starred_at DESC, a.item_id DESC""",
+        {"user": user_id, "kind": kind, "folder": folder_id})
+    return [r[0] for r in await cur.fetchall()]

@@ -1,0 +1,152 @@
+"""Track queries: hydrate ids into full rows, and the narrow id lists that page them.
+
+Every list is two-phase (client-compat §3.5): first select ids from a narrow index in a
+deterministic order with the id as tiebreak, then `hydrate` just that page. Rows are
+dicts; user annotations (star, rating, plays) of `user_id` are joined in.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from orbsonic.library.filters import YearRange
+
+KIND_TRACK = 1
+
+# Columns a song response needs. artist_links/genre_names come from the link tables.
+_HYDRATE = """
+SELECT t.id, t.folder_id, t.directory_id, t.path, t.size, t.suffix, t.content_type, t.codec,
+       t.bit_depth, t.sample_rate, t.channels, t.bitrate, t.duration_ms, t.title, t.sort_title,
+       t.album_id, t.album_name, t.artist_id, t.artist_name, t.album_artist_name, t.composer_name,
+       t.track_no, t.disc_no, t.year, t.genre, t.comment, t.bpm, t.explicit_status, t.isrc, t.moods,
+       t.groupings, t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak,
+       t.mbid_recording, t.created_at, t.has_picture, t.mtime_ns,
+       al.artist_id AS album_artist_id, al.cover_kind AS album_cover_kind,
+       al.cover_mtime AS album_cover_mtime,
+       an.starred_at, an.rating, coalesce(an.play_count, 0) AS play_count, an.last_played,
+       (SELECT coalesce(json_agg(json_build_array(ta.role, ta.artist_id, ar.name)
+                                 ORDER BY ta.role, ta.position), '[]')
+          FROM track_artists ta JOIN artists ar ON ar.id = ta.artist_id
+         WHERE ta.track_id = t.id) AS artist_links,
+       (SELECT coalesce(array_agg(g.name ORDER BY tg.position), '{}')
+          FROM track_genres tg JOIN genres g ON g.id = tg.genre_id
+         WHERE tg.track_id = t.id) AS genre_names
+  FROM tracks t
+  LEFT JOIN albums al ON al.id = t.album_id
+  LEFT JOIN annotations an ON an.user_id = %(user)s AND an.kind = 1 AND an.item_id = t.id
+"""
+
+
+async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> list[dict[str, Any]]:
+    """Full rows for `ids`, in the order given; ids without a row are skipped."""
+    if not ids:
+        return []
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_HYDRATE + " WHERE t.id = ANY(%(ids)s)", {"user": user_id, "ids": list(ids)})
+        rows = {r["id"]: r for r in await cur.fetchall()}
+    return [rows[i] for i in ids if i in rows]
+
+
+async def get(conn: AsyncConnection, track_id: int, user_id: int) -> dict[str, Any] | None:
+    """One full track row, or None."""
+    rows = await hydrate(conn, [track_id], user_id)
+    return rows[0] if rows else None
+
+
+async def file_info(conn: AsyncConnection, track_id: int) -> dict[str, Any] | None:
+    """What streaming needs, from the primary key alone: folder path, relative path,
+    size, mtime_ns, content type, suffix, duration_ms. None when unknown."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT f.path AS root, t.path, t.size, t.mtime_ns, t.content_type, t.suffix,
+                      t.duration_ms, t.bitrate
+                 FROM tracks t JOIN music_folders f ON f.id = t.folder_id WHERE t.id = %s""",
+            (track_id,))
+        return await cur.fetchone()
+
+
+async def ids_by_album(conn: AsyncConnection, album_id: int) -> list[int]:
+    """Track ids of an album in disc, track, title order (index tracks_album)."""
+    cur = await conn.execute(
+        "SELECT id FROM tracks WHERE album_id = %s ORDER BY disc_no, track_no, sort_title, id",
+        (album_id,))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def ids_by_directory(conn: AsyncConnection, directory_id: int) -> list[int]:
+    """Track ids directly inside a folder (index tracks_directory)."""
+    cur = await conn.execute(
+        "SELECT id FROM tracks WHERE directory_id = %s ORDER BY disc_no, track_no, sort_title, id",
+        (directory_id,))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def ids_all(conn: AsyncConnection, offset: int, limit: int, folder_id: int | None = None) -> list[int]:
+    """A page of every track in id order (primary key index): the empty-query sync order."""
+    if folder_id is None:
+        cur = await conn.execute("SELECT id FROM tracks ORDER BY id OFFSET %s LIMIT %s", (offset, limit))
+    else:
+        cur = await conn.execute(
+            "SELECT id FROM tracks WHERE folder_id = %s ORDER BY id OFFSET %s LIMIT %s",
+            (folder_id, offset, limit))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def ids_random(conn: AsyncConnection, size: int, *, genre_id: int | None = None,
+                     years: YearRange | None = None, folder_id: int | None = None) -> list[int]:
+    """Up to `size` random track ids matching the filters.
+
+    Every track carries a random key `rand` (index tracks_rand): we start at a random
+    point and walk the index, wrapping around once, instead of sorting the whole table
+    by random() (navidrome #5618: 4 s → 0.3 s at 1M). With a genre, the genre's ids come
+    from the narrow track_genres index and only they are shuffled.
+    """
+    where, args = _filters(genre_id, years, folder_id)
+    if genre_id is not None:
+        cur = await conn.execute(
+            f"""SELECT t.id FROM track_genres tg JOIN tracks t ON t.id = tg.track_id
+                 WHERE tg.genre_id = %s {where} ORDER BY random() LIMIT %s""",
+            (genre_id, *args, size))
+        return [r[0] for r in await cur.fetchall()]
+    start = random.random()
+    cur = await conn.execute(
+        f"""(SELECT t.id FROM tracks t WHERE t.rand >= %s {where} ORDER BY t.rand, t.id LIMIT %s)
+            UNION ALL
+            (SELECT t.id FROM tracks t WHERE t.rand < %s {where} ORDER BY t.rand, t.id LIMIT %s)
+            LIMIT %s""",
+        (start, *args, size, start, *args, size, size))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def ids_by_genre(conn: AsyncConnection, genre_id: int, offset: int, limit: int,
+                       folder_id: int | None = None) -> list[int]:
+    """A page of a genre's tracks in id order (index track_genres_genre)."""
+    where, args = _filters(None, None, folder_id)
+    if folder_id is None:
+        cur = await conn.execute(
+            "SELECT track_id FROM track_genres WHERE genre_id = %s ORDER BY track_id OFFSET %s LIMIT %s",
+            (genre_id, offset, limit))
+    else:
+        cur = await conn.execute(
+            f"""SELECT tg.track_id FROM track_genres tg JOIN tracks t ON t.id = tg.track_id
+                 WHERE tg.genre_id = %s {where} ORDER BY tg.track_id OFFSET %s LIMIT %s""",
+            (genre_id, *args, offset, limit))
+    return [r[0] for r in await cur.fetchall()]
+
+
+def _filters(genre_id: int | None, years: YearRange | None,
+             folder_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if years is not None:
+        clauses.append("t.year BETWEEN %s AND %s")
+        args += [years.low, years.high]
+    if folder_id is not None:
+        clauses.append("t.folder_id = %s")
+        args.append(folder_id)
+    return "".join(" AND " + c for c in clauses), tuple(args)

@@ -1,0 +1,103 @@
+"""Start scans from the server and report their status.
+
+Scans run in a child process (`python -m orbsonic scan`): tag reading is CPU-bound
+Python, and in the server process it would starve request handling (the GIL); a child
+also gives its memory back when it exits (Navidrome's external scanner, client-compat
+§3.2). Whether a scan is running is read from PostgreSQL's lock table (the scanner's
+advisory lock), so every replica answers getScanStatus the same way and a crashed
+scanner never stays "running".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg import AsyncConnection
+
+from orbsonic.scanner.scanner import SCAN_LOCK_KEY
+
+log = logging.getLogger("orbsonic.scanner")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanState:
+    """scanning: a scan holds the lock; count: files done in the running scan, else the
+    number of tracks in the library; phase: walking/reading/finishing/idle."""
+
+    scanning: bool
+    count: int
+    phase: str
+    error: str | None
+
+
+async def read_state(conn: AsyncConnection) -> ScanState:
+    """Current scan state from the database (any replica)."""
+    cur = await conn.execute(
+        """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                            AND classid = %s AND objid = %s AND objsubid = 1
+                            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())),
+                  s.files_done, s.phase, s.error, (SELECT count(*) FROM tracks)
+             FROM scan_status s WHERE s.id = 1""",
+        (SCAN_LOCK_KEY >> 32, SCAN_LOCK_KEY & 0xFFFFFFFF))
+    row = await cur.fetchone()
+    if row is None:
+        return ScanState(False, 0, "idle", None)
+    scanning, done, phase, error, tracks = row
+    return ScanState(bool(scanning), int(done if scanning else tracks), phase if scanning else "idle", error)
+
+
+class ScanLauncher:
+    """Spawns scanner processes for this server. `database_url` and the music folders are
+    passed to the child through its environment."""
+
+    def __init__(self, database_url: str, music_folders: Sequence[Path], env: dict[str, str] | None = None):
+        self.database_url = database_url
+        self.music_folders = list(music_folders)
+        self.env = dict(os.environ if env is None else env)
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def child_running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def start(self, full: bool = False) -> bool:
+        """Start a scan unless this server's previous one is still running. Returns True
+        when a process was started (it exits at once if another replica is scanning)."""
+        if self.child_running:
+            return False
+        env = dict(self.env, DATABASE_URL=self.database_url,
+                   ORBSONIC_MUSIC_FOLDERS=os.pathsep.join(str(p) for p in self.music_folders))
+        args = [sys.executable, "-m", "orbsonic", "scan", "--quiet"] + (["--full"] if full else [])
+        self._proc = await asyncio.create_subprocess_exec(*args, env=env, stdin=asyncio.subprocess.DEVNULL)
+        log.info("scan started (pid %d%s)", self._proc.pid, ", full" if full else "")
+        return True
+
+    async def status(self, conn: AsyncConnection) -> ScanState:
+        state = await read_state(conn)
+        if not state.scanning and self.child_running:
+            # Started but not yet holding the lock: report it as running, clients poll.
+            return ScanState(True, 0, "starting", None)
+        return state
+
+    async def wait(self) -> int | None:
+        """Wait for this server's scan process; its exit code, or None if none ran."""
+        if self._proc is None:
+            return None
+        return await self._proc.wait()
+
+    async def aclose(self) -> None:
+        """Stop a running child scan (server shutdown). The scan commits per batch, so
+        the next scan continues from what was written."""
+        if self.child_running and self._proc is not None:
+            self._proc.terminate()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 10)
+            except asyncio.TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()

@@ -1,0 +1,279 @@
+"""The library scan: walk → diff → read tags of new/changed files → write → refresh.
+
+    report = scan(conninfo, [Path("/music")], full=False, progress=callback)
+
+* Only one scan runs at a time, across every replica: a PostgreSQL advisory lock.
+* Incremental: a file whose size and mtime match the library is not opened again.
+* Tags are read in worker processes (one per core) while the main process writes the
+  previous batch with COPY; memory stays bounded by the batch size whatever the library
+  size (the files to read stream from a server-side cursor).
+* A file that cannot be read is logged with its reason and skipped; the scan goes on.
+* A music folder that is missing, unreadable or empty is skipped without removing
+  anything (an unmounted disk must not wipe stars, plays and playlists).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing.pool import AsyncResult, Pool
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from orbsonic.ids import key_id
+from orbsonic.library.indexing import sort_key
+from orbsonic.scanner import refresh, writer
+from orbsonic.scanner.model import TrackInfo, UnreadableFile
+from orbsonic.scanner.rows import Batch, add_track
+from orbsonic.scanner.walk import WalkedDir, WalkStats, music_dirs, walk
+
+log = logging.getLogger("orbsonic.scanner")
+
+SCAN_LOCK_KEY = 7261002
+BATCH = 1000
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class ScanReport:
+    """What a scan did. Times in seconds."""
+
+    already_running: bool = False
+    folders: int = 0
+    files_seen: int = 0
+    unchanged: int = 0
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), first 10,000
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def dir_id(folder_id: int, path: str) -> int:
+    """Stable id of a directory (orbsonic.ids.key_id of folder and relative path)."""
+    return key_id("dir", str(folder_id), path)
+
+
+def _read_one(path: str) -> TrackInfo | str:
+    """Worker: TrackInfo, or the reason the file cannot be indexed."""
+    from orbsonic.scanner.tags import read_track
+    try:
+        return read_track(path)
+    except UnreadableFile as exc:
+        return exc.reason or "unreadable"
+    except Exception as exc:  # noqa: BLE001  (one bad file never aborts a scan)
+        return f"{type(exc).__name__}: {exc}"
+
+
+class _Reader:
+    """Reads tags in a process pool (or inline on one core), one batch ahead of the writer."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: Pool | None = None
+
+    def submit(self, paths: list[str]) -> AsyncResult[list[TrackInfo | str]] | list[TrackInfo | str]:
+        if self.workers <= 1:
+            return [_read_one(p) for p in paths]
+        if self._pool is None:
+            ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            self._pool = ctx.Pool(self.workers)
+        return self._pool.map_async(_read_one, paths, chunksize=max(1, len(paths) // (self.workers * 4)))
+
+    @staticmethod
+    def result(job: Any) -> list[TrackInfo | str]:
+        return job if isinstance(job, list) else job.get()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+
+def _status(conn: psycopg.Connection, **values: Any) -> None:
+    sets = ", ".join(f"{k} = %({k})s" for k in values)
+    conn.execute(f"UPDATE scan_status SET {sets} WHERE id = 1", values)
+
+
+def sync_folders(conn: psycopg.Connection, folders: Sequence[Path]) -> list[tuple[int, Path]]:
+    """Make music_folders match the configured folders (when any are configured) and
+    return (id, path) of the folders to scan. Folders no longer configured are removed
+    with their tracks; with no configured folders, the known ones are scanned."""
+    if folders:
+        wanted = [str(Path(f).resolve()) for f in folders]
+        for path in wanted:
+            conn.execute("""INSERT INTO music_folders (name, path) VALUES (%s, %s)
+                            ON CONFLICT (path) DO NOTHING""", (os.path.basename(path) or path, path))
+        conn.execute("""INSERT INTO scan_touched SELECT DISTINCT t.album_id FROM tracks t
+                         JOIN music_folders f ON f.id = t.folder_id WHERE NOT f.path = ANY(%s)
+                        ON CONFLICT DO NOTHING""", (wanted,))
+        conn.execute("DELETE FROM music_folders WHERE NOT path = ANY(%s)", (wanted,))
+    cur = conn.execute("SELECT id, path FROM music_folders ORDER BY id")
+    return [(r[0], Path(r[1])) for r in cur.fetchall()]
+
+
+def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, workers: int | None = None,
+         progress: Progress | None = None) -> ScanReport:
+    """Scan the music folders into the database at `conninfo`. Returns a ScanReport; when
+    another scan holds the lock, returns at once with already_running=True."""
+    started = time.monotonic()
+    report = ScanReport()
+    with psycopg.connect(conninfo) as conn:
+        cur = conn.execute("SELECT pg_try_advisory_lock(%s)", (SCAN_LOCK_KEY,))
+        row = cur.fetchone()
+        if not row or not row[0]:
+            report.already_running = True
+            return report
+        conn.commit()
+        reader = _Reader(workers if workers is not None else (os.cpu_count() or 1))
+        try:
+            writer.setup(conn)
+            _status(conn, started_at=_now(), finished_at=None, phase="walking", full_scan=full,
+                    files_seen=0, files_done=0, added=0, updated=0, removed=0, skipped=0, error=None)
+            targets = sync_folders(conn, folders)
+            conn.commit()
+            for folder_id, root in targets:
+                _scan_folder(conn, reader, folder_id, root, full, report, progress)
+            _status(conn, phase="finishing")
+            report.removed = refresh.remove_missing(conn)
+            refresh.refresh_albums(conn)
+            refresh.refresh_directories(conn)
+            if report.changed:
+                refresh.refresh_artists_and_genres(conn)
+                refresh.mark_changed(conn)
+            conn.execute("TRUNCATE scan_touched")
+            report.folders = len(targets)
+            _status(conn, phase="idle", finished_at=_now(), removed=report.removed,
+                    error="; ".join(report.errors)[:2000] or None)
+            conn.commit()
+            if report.added + report.updated + report.removed > 0:
+                _analyze(conn, report)
+        except BaseException as exc:
+            conn.rollback()
+            _status(conn, phase="idle", finished_at=_now(), error=f"{type(exc).__name__}: {exc}"[:2000])
+            conn.commit()
+            raise
+        finally:
+            reader.close()
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCAN_LOCK_KEY,))
+            conn.commit()
+    report.seconds = time.monotonic() - started
+    log.info("scan done in %.1f s: %d files, %d read, %d added, %d updated, %d removed, %d skipped",
+             report.seconds, report.files_seen, report.read, report.added, report.updated,
+             report.removed, report.skipped)
+    return report
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _analyze(conn: psycopg.Connection, report: ScanReport) -> None:
+    """Fresh planner statistics after bulk changes (navidrome cc315dcc8: stale stats made
+    paging 90× slower), and a VACUUM after large ones so index-only scans stay index-only."""
+    big = report.added + report.updated + report.removed > max(1000, report.files_seen // 10)
+    conn.autocommit = True
+    try:
+        tables = "tracks, albums, artists, track_artists, album_artists, track_genres, album_genres, directories"
+        conn.execute(f"VACUUM (ANALYZE) {tables}" if big else f"ANALYZE {tables}")
+    finally:
+        conn.autocommit = False
+
+
+def _folder_usable(root: Path, report: ScanReport) -> bool:
+    try:
+        if root.is_dir() and any(True for _ in os.scandir(root)):
+            return True
+        reason = "is empty" if root.is_dir() else "does not exist"
+    except OSError as exc:
+        reason = f"cannot be read ({exc.strerror or exc})"
+    msg = f"music folder {root} {reason}: skipped, nothing removed"
+    log.warning(msg)
+    report.errors.append(msg)
+    return False
+
+
+def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root: Path, full: bool,
+                 report: ScanReport, progress: Progress | None) -> None:
+    if not _folder_usable(root, report):
+        return
+    dirs: dict[str, WalkedDir] = {}
+    stats = WalkStats()
+    files = ((f.path, f.dir_path, f.size, f.mtime_ns) for f in walk(str(root), dirs, stats))
+    writer.load_walk(conn, files)
+    report.errors += stats.errors[:100]
+    # Parts of the tree could not be read: add and update, but remove nothing this time.
+    prune = not stats.errors
+    kept = music_dirs(dirs)
+    writer.write_dirs(conn, folder_id, prune, (
+        (dir_id(folder_id, p), dir_id(folder_id, p.rpartition("/")[0]) if p else None, p,
+         p.rpartition("/")[2] if p else root.name, sort_key(p.rpartition("/")[2] if p else root.name),
+         d.mtime_ns, f"{p}/{d.image}" if p and d.image else d.image, d.image_mtime)
+        for p, d in kept.items()))
+    to_read, seen = writer.diff(conn, folder_id, full, prune)
+    report.files_seen += seen
+    done = seen - to_read
+    report.unchanged += done
+    _status(conn, phase="reading", files_seen=report.files_seen, files_done=report.unchanged)
+    conn.commit()
+    if progress:
+        progress("reading", 0, to_read)
+    cursor = writer.open_to_read(conn, folder_id, full)
+    try:
+        rows = cursor.fetchmany(BATCH)
+        job = reader.submit([str(root / r[1]) for r in rows]) if rows else None
+        read = 0
+        while rows:
+            nxt = cursor.fetchmany(BATCH)
+            next_job = reader.submit([str(root / r[1]) for r in nxt]) if nxt else None
+            results = reader.result(job)
+            _write(conn, folder_id, root, rows, results, report)
+            read += len(rows)
+            _status(conn, files_done=report.unchanged + report.read, added=report.added,
+                    updated=report.updated, skipped=report.skipped)
+            conn.commit()
+            if progress:
+                progress("reading", read, to_read)
+            rows, job = nxt, next_job
+    finally:
+        cursor.close()
+
+
+def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tuple[Any, ...]],
+           results: list[TrackInfo | str], report: ScanReport) -> None:
+    batch = Batch.empty()
+    failures = []
+    for (track_id, path, dir_path, size, mtime_ns), info in zip(rows, results):
+        report.read += 1
+        if isinstance(info, str):
+            report.skipped += 1
+            full_path = str(root / path)
+            log.warning("skipped %s: %s", full_path, info)
+            if len(report.skipped_files) < 10_000:
+                report.skipped_files.append((full_path, info))
+            failures.append((path, size, mtime_ns, info))
+            continue
+        for warning in info.warnings:
+            log.info("%s: %s", root / path, warning)
+        add_track(batch, track_id=track_id, folder_id=folder_id, path=path,
+                  directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info)
+    if batch.tracks:
+        added, updated = writer.write_batch(conn, batch)
+        report.added += added
+        report.updated += updated
+    if failures:
+        writer.record_unreadable(conn, folder_id, failures)

@@ -1,0 +1,128 @@
+"""Walk a music folder: audio files with size and mtime, and the folders that hold them.
+
+One `os.scandir` per directory and one stat per file: a no-change rescan costs little
+more than this walk. Hidden entries (".*") are skipped. Directory symlinks are
+followed, with a (device, inode) guard against loops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from orbsonic.scanner.images import AUDIO_SUFFIXES, find_folder_image
+
+log = logging.getLogger("orbsonic.scanner")
+
+
+@dataclass(slots=True)
+class WalkedFile:
+    """An audio file: path relative to the music folder ('/'-separated), bytes, mtime in ns."""
+
+    path: str
+    dir_path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(slots=True)
+class WalkedDir:
+    """A directory seen by the walk; `image` is the chosen folder image name, if any."""
+
+    path: str
+    mtime_ns: int
+    image: str | None = None
+    image_mtime: int | None = None  # seconds
+    has_audio: bool = False
+
+
+@dataclass(slots=True)
+class WalkStats:
+    files: int = 0
+    skipped: int = 0
+    dirs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def suffix_of(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot + 1:].lower() if dot > 0 else ""
+
+
+def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Iterator[WalkedFile]:
+    """Yield every audio file below `root`; fill `dirs_out` with every directory walked
+    (has_audio set on those holding audio directly). Unreadable directories are logged
+    and counted in stats.errors, never raised."""
+    seen_inodes: set[tuple[int, int]] = set()
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        full = os.path.join(root, rel) if rel else root
+        try:
+            st = os.stat(full)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_inodes:
+                continue
+            seen_inodes.add(key)
+            entries = list(os.scandir(full))
+        except OSError as exc:
+            stats.errors.append(f"{full}: {exc.strerror or exc}")
+            log.warning("cannot read directory %s: %s", full, exc)
+            continue
+        stats.dirs += 1
+        node = WalkedDir(rel, st.st_mtime_ns)
+        dirs_out[rel] = node
+        images: dict[str, os.DirEntry[str]] = {}
+        subdirs: list[str] = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    subdirs.append(f"{rel}/{name}" if rel else name)
+                    continue
+                if not entry.is_file():
+                    continue
+                suffix = suffix_of(name)
+                if suffix in AUDIO_SUFFIXES:
+                    fst = entry.stat()
+                    node.has_audio = True
+                    stats.files += 1
+                    yield WalkedFile(f"{rel}/{name}" if rel else name, rel, fst.st_size, fst.st_mtime_ns)
+                elif suffix in ("jpg", "jpeg", "png", "webp", "gif"):
+                    images[name] = entry
+                else:
+                    stats.skipped += 1
+                    log.debug("skipped %s: not an audio file extension", os.path.join(full, name))
+            except OSError as exc:
+                stats.errors.append(f"{os.path.join(full, name)}: {exc.strerror or exc}")
+                log.warning("cannot stat %s: %s", os.path.join(full, name), exc)
+        if images:
+            best = find_folder_image(images)
+            if best is not None:
+                try:
+                    node.image, node.image_mtime = best, int(images[best].stat().st_mtime)
+                except OSError:
+                    pass
+        stack.extend(sorted(subdirs, reverse=True))
+
+
+def music_dirs(dirs: dict[str, WalkedDir]) -> dict[str, WalkedDir]:
+    """The walked directories that have audio somewhere below them (plus the root, '')."""
+    keep: dict[str, WalkedDir] = {}
+    for path, node in dirs.items():
+        if not node.has_audio:
+            continue
+        p = path
+        while p not in keep:
+            if p in dirs:
+                keep[p] = dirs[p]
+            if not p:
+                break
+            p = p.rpartition("/")[0]
+    if "" in dirs:
+        keep.setdefault("", dirs[""])
+    return keep

@@ -1,0 +1,209 @@
+"""Set-based database writes of a scan, on one session with temporary tables.
+
+Per batch: COPY the staging rows (orbsonic.scanner.rows), claim moved files (a new path
+whose fingerprint matches a track that vanished keeps that track's id, so its stars
+and plays stay), then UPDATE changed tracks, INSERT new ones, rebuild their link rows
+and upsert artists, albums and genres. Each batch commits, so the API sees progress and
+a crash loses at most one batch. At the end `finish` removes what vanished and refreshes
+the aggregates of what was touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from psycopg import Connection, ServerCursor
+
+from orbsonic.scanner.rows import ALBUM_COLUMNS, ARTIST_COLUMNS, GENRE_COLUMNS, TRACK_COLUMNS, Batch
+
+_LINKS = (("artist_ids", "artist"), ("albumartist_ids", "albumartist"), ("composer_ids", "composer"))
+_TRACK_DATA = [c for c, _ in TRACK_COLUMNS if c not in ("id", "created_at") and not c.endswith("_ids")]
+
+
+def _ddl(name: str, columns: Iterable[tuple[str, str]]) -> str:
+    cols = ", ".join(f"{c} {t}" for c, t in columns)
+    return f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols})"
+
+
+def setup(conn: Connection) -> None:
+    """Create the session's temporary tables (idempotent)."""
+    for sql in (
+        _ddl("stage_tracks", TRACK_COLUMNS), _ddl("stage_artists", ARTIST_COLUMNS),
+        _ddl("stage_albums", ALBUM_COLUMNS), _ddl("stage_genres", GENRE_COLUMNS),
+        "CREATE TEMP TABLE IF NOT EXISTS scan_files (path text, dir_path text, size bigint, mtime_ns bigint)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_dirs (id bigint, parent_id bigint, path text, name text,"
+        " sort_key text, mtime_ns bigint, cover_path text, cover_mtime bigint)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_missing (id bigint PRIMARY KEY, pid text, album_id bigint)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_touched (album_id bigint PRIMARY KEY)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_touched_dirs (dir_id bigint PRIMARY KEY)",
+    ):
+        conn.execute(sql)
+
+
+def _copy(conn: Connection, table: str, columns: Iterable[tuple[str, str]], rows: Iterable[tuple[Any, ...]]) -> None:
+    names = ", ".join(c for c, _ in columns)
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def load_walk(conn: Connection, files: Iterable[tuple[str, str, int, int]]) -> None:
+    """COPY the walked files (path, dir_path, size, mtime_ns) of one music folder."""
+    conn.execute("TRUNCATE scan_files")
+    _copy(conn, "scan_files", (("path", ""), ("dir_path", ""), ("size", ""), ("mtime_ns", "")), files)
+    conn.execute("CREATE INDEX IF NOT EXISTS scan_files_path ON scan_files (path)")
+    conn.execute("ANALYZE scan_files")
+
+
+_TO_READ = """
+    FROM scan_files f
+    LEFT JOIN tracks t ON t.folder_id = %(folder)s AND t.path = f.path
+    LEFT JOIN unreadable_files u ON u.folder_id = %(folder)s AND u.path = f.path
+   WHERE %(full)s
+      OR (t.id IS NULL AND (u.path IS NULL OR u.size <> f.size OR u.mtime_ns <> f.mtime_ns))
+      OR (t.id IS NOT NULL AND (t.size <> f.size OR t.mtime_ns <> f.mtime_ns))"""
+
+
+def diff(conn: Connection, folder_id: int, full: bool, prune: bool = True) -> tuple[int, int]:
+    """Compare the walk with the library. Fills scan_missing with tracks whose file is
+    gone, forgets unreadable files that are gone, and returns (files to read, files
+    seen). Files known to be unreadable with the same size and mtime are not read again."""
+    conn.execute(
+        """INSERT INTO scan_missing (id, pid, album_id)
+           SELECT t.id, t.pid, t.album_id FROM tracks t
+            WHERE t.folder_id = %s AND NOT EXISTS (SELECT 1 FROM scan_files f WHERE f.path = t.path)
+           ON CONFLICT DO NOTHING""", (folder_id,))
+    conn.execute("""DELETE FROM unreadable_files u WHERE u.folder_id = %s
+                     AND NOT EXISTS (SELECT 1 FROM scan_files f WHERE f.path = u.path)""", (folder_id,))
+    args = {"folder": folder_id, "full": full}
+    cur = conn.execute("SELECT count(*) " + _TO_READ, args)
+    row = cur.fetchone()
+    cur = conn.execute("SELECT count(*) FROM scan_files")
+    seen = cur.fetchone()
+    return (row[0] if row else 0), (seen[0] if seen else 0)
+
+
+def open_to_read(conn: Connection, folder_id: int, full: bool) -> ServerCursor[Any]:
+    """A server-side cursor (WITH HOLD, so it survives the per-batch commits) over
+    (existing track id or None, path, dir_path, size, mtime_ns) of the files to read, in
+    path order (a folder's files land in one batch). Close it when done."""
+    cur = conn.cursor(name="scan_to_read", withhold=True)
+    cur.execute("SELECT t.id, f.path, f.dir_path, f.size, f.mtime_ns " + _TO_READ + " ORDER BY f.path",
+                {"folder": folder_id, "full": full})
+    return cur
+
+
+def record_unreadable(conn: Connection, folder_id: int, rows: Iterable[tuple[str, int, int, str]]) -> None:
+    """Remember (path, size, mtime_ns, reason) of files that could not be read."""
+    conn.cursor().executemany(
+        """INSERT INTO unreadable_files (folder_id, path, size, mtime_ns, reason) VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (folder_id, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+               reason = excluded.reason, seen_at = now()""",
+        [(folder_id, *r) for r in rows])
+
+
+def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
+    """Write one batch in the current transaction. Returns (inserted, updated)."""
+    for table in ("stage_tracks", "stage_artists", "stage_albums", "stage_genres"):
+        conn.execute(f"TRUNCATE {table}")
+    _copy(conn, "stage_tracks", TRACK_COLUMNS, batch.tracks)
+    _copy(conn, "stage_artists", ARTIST_COLUMNS, batch.artists.values())
+    _copy(conn, "stage_albums", ALBUM_COLUMNS, batch.albums.values())
+    _copy(conn, "stage_genres", GENRE_COLUMNS, batch.genres.values())
+    # Moved files: a new path with the fingerprint of a vanished track takes over its id.
+    conn.execute(
+        """WITH cand AS (
+               SELECT DISTINCT ON (m.id) m.id, s.folder_id, s.path
+                 FROM stage_tracks s JOIN scan_missing m ON m.pid = s.pid
+                WHERE s.id IS NULL ORDER BY m.id, s.path),
+           one AS (SELECT DISTINCT ON (folder_id, path) * FROM cand ORDER BY folder_id, path, id)
+           UPDATE stage_tracks s SET id = one.id FROM one
+            WHERE s.id IS NULL AND s.folder_id = one.folder_id AND s.path = one.path""")
+    conn.execute("DELETE FROM scan_missing m USING stage_tracks s WHERE s.id = m.id")
+    conn.execute("""DELETE FROM unreadable_files u USING stage_tracks s
+                     WHERE u.folder_id = s.folder_id AND u.path = s.path""")
+    conn.execute("""INSERT INTO scan_touched SELECT DISTINCT t.album_id FROM tracks t
+                     JOIN stage_tracks s ON s.id = t.id ON CONFLICT DO NOTHING""")
+    conn.execute("INSERT INTO scan_touched SELECT DISTINCT album_id FROM stage_tracks ON CONFLICT DO NOTHING")
+    conn.execute("""INSERT INTO scan_touched_dirs SELECT DISTINCT directory_id FROM stage_tracks
+                    ON CONFLICT DO NOTHING""")
+
+    conn.execute(
+        """INSERT INTO genres (id, name) SELECT id, name FROM stage_genres ON CONFLICT (id) DO NOTHING""")
+    conn.execute(
+        """INSERT INTO artists (id, name, sort_name, sort_key, index_letter, mbid, search_text)
+           SELECT id, name, sort_name, sort_key, index_letter, mbid, search_text FROM stage_artists
+           ON CONFLICT (id) DO UPDATE SET
+               sort_name = CASE WHEN excluded.sort_name <> excluded.name THEN excluded.sort_name
+                                ELSE artists.sort_name END,
+               sort_key = CASE WHEN excluded.sort_name <> excluded.name THEN excluded.sort_key
+                               ELSE artists.sort_key END,
+               index_letter = CASE WHEN excluded.sort_name <> excluded.name THEN excluded.index_letter
+                                   ELSE artists.index_letter END,
+               mbid = coalesce(excluded.mbid, artists.mbid)""")
+    album_cols = [c for c, _ in ALBUM_COLUMNS if c != "artist_ids"]
+    names = ", ".join(album_cols)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in album_cols if c not in ("id", "folder_id"))
+    conn.execute(
+        f"""INSERT INTO albums ({names}, created_at) SELECT {names}, now() FROM stage_albums
+            ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now()""")
+    conn.execute("DELETE FROM album_artists WHERE album_id IN (SELECT id FROM stage_albums)")
+    conn.execute(
+        """INSERT INTO album_artists (album_id, position, artist_id)
+           SELECT s.id, u.ord, u.aid FROM stage_albums s, unnest(s.artist_ids) WITH ORDINALITY u(aid, ord)""")
+
+    sets = ", ".join(f"{c} = s.{c}" for c in _TRACK_DATA)
+    cur = conn.execute(f"UPDATE tracks t SET {sets}, updated_at = now() FROM stage_tracks s WHERE t.id = s.id")
+    updated = cur.rowcount
+    cols = ", ".join(_TRACK_DATA)
+    cur = conn.execute(
+        f"INSERT INTO tracks ({cols}, created_at) SELECT {cols}, created_at FROM stage_tracks WHERE id IS NULL")
+    inserted = cur.rowcount
+    conn.execute("""UPDATE stage_tracks s SET id = t.id FROM tracks t
+                     WHERE s.id IS NULL AND t.folder_id = s.folder_id AND t.path = s.path""")
+    conn.execute("DELETE FROM track_artists WHERE track_id IN (SELECT id FROM stage_tracks)")
+    conn.execute("DELETE FROM track_genres WHERE track_id IN (SELECT id FROM stage_tracks)")
+    unions = " UNION ALL ".join(
+        f"SELECT s.id, '{role}', u.ord, u.aid FROM stage_tracks s, unnest(s.{col}) WITH ORDINALITY u(aid, ord)"
+        for col, role in _LINKS)
+    conn.execute(f"INSERT INTO track_artists (track_id, role, position, artist_id) {unions}")
+    conn.execute(
+        """INSERT INTO track_genres (track_id, position, genre_id)
+           SELECT s.id, u.ord, u.gid FROM stage_tracks s, unnest(s.genre_ids) WITH ORDINALITY u(gid, ord)""")
+    return inserted, updated
+
+
+def write_dirs(conn: Connection, folder_id: int, prune: bool, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Upsert the folder's music directories (id, parent_id, path, name, sort_key, mtime_ns,
+    cover_path, cover_mtime) and, with `prune`, drop the ones that are gone. Directories whose folder
+    image changed are marked so their albums' covers are refreshed."""
+    conn.execute("TRUNCATE scan_dirs")
+    _copy(conn, "scan_dirs", (("id", ""), ("parent_id", ""), ("path", ""), ("name", ""), ("sort_key", ""),
+                              ("mtime_ns", ""), ("cover_path", ""), ("cover_mtime", "")), rows)
+    conn.execute(
+        """INSERT INTO scan_touched_dirs
+           SELECT s.id FROM scan_dirs s LEFT JOIN directories d ON d.id = s.id
+            WHERE d.id IS NULL OR (d.cover_kind = 1) <> (s.cover_path IS NOT NULL)
+               OR (s.cover_path IS NOT NULL AND (d.cover_path, d.cover_mtime) IS DISTINCT FROM
+                                                (s.cover_path, s.cover_mtime))
+           ON CONFLICT DO NOTHING""")
+    conn.execute(
+        """INSERT INTO directories (id, folder_id, parent_id, path, name, sort_key, mtime_ns,
+                                    cover_kind, cover_path, cover_mtime)
+           SELECT id, %s, parent_id, path, name, sort_key, mtime_ns,
+                  CASE WHEN cover_path IS NULL THEN 0 ELSE 1 END, cover_path, cover_mtime FROM scan_dirs
+           ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name,
+               sort_key = excluded.sort_key, mtime_ns = excluded.mtime_ns,
+               cover_kind = CASE WHEN excluded.cover_kind = 1 THEN 1
+                                 WHEN directories.cover_kind = 1 THEN 0 ELSE directories.cover_kind END,
+               cover_path = CASE WHEN excluded.cover_kind = 1 THEN excluded.cover_path
+                                 WHEN directories.cover_kind = 1 THEN NULL ELSE directories.cover_path END,
+               cover_mtime = CASE WHEN excluded.cover_kind = 1 THEN excluded.cover_mtime
+                                  WHEN directories.cover_kind = 1 THEN NULL ELSE directories.cover_mtime END""", (folder_id,))
+    conn.execute("""INSERT INTO scan_touched SELECT a.id FROM albums a
+                     JOIN scan_touched_dirs d ON d.dir_id = a.directory_id ON CONFLICT DO NOTHING""")
+    if prune:
+        conn.execute("""DELETE FROM directories d WHERE d.folder_id = %s
+                         AND NOT EXISTS (SELECT 1 FROM scan_dirs s WHERE s.id = d.id)""", (folder_id,))

@@ -1,0 +1,23 @@
+"""What the app's lifespan opens once and every request handler shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+from orbsonic.auth.passwords import SecretKey
+from orbsonic.config import Settings
+from orbsonic.covers import CoverCache
+from orbsonic.scanner.launcher import ScanLauncher
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Settings, the PostgreSQL pool, the password key, the cover cache, the scan launcher."""
+
+    settings: Settings
+    pool: AsyncConnectionPool
+    key: SecretKey
+    covers: CoverCache
+    scans: ScanLauncher

@@ -1,0 +1,11 @@
+"""Subsonic endpoint groups; importing this package registers every handler."""
+
+from subsonic_api.endpoints import (  # noqa: F401
+    annotation,
+    browsing,
+    lists,
+    media,
+    searching,
+    system,
+    users,
+)

@@ -1,0 +1,111 @@
+"""Album and song lists: getAlbumList, getAlbumList2, getRandomSongs, getSongsByGenre,
+getStarred, getStarred2 (docs/subsonic-spec.md §3 Album/song lists)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orbsonic.errors import BadParam
+from orbsonic.library import albums, annotations, artists, genres, tracks
+from orbsonic.library.filters import YearRange
+from subsonic_api import shapes
+from subsonic_api.endpoints.browsing import folder_param
+from subsonic_api.registry import Ctx, endpoint
+from subsonic_api.response import Payload
+
+MAX_SIZE = 500
+# Subsonic list type → orbsonic.library.albums order.
+ALBUM_LIST_TYPES = {
+    "random": "random", "newest": "newest", "highest": "highest", "frequent": "frequent",
+    "recent": "recent", "alphabeticalByName": "name", "alphabeticalByArtist": "artist",
+    "starred": "starred", "byYear": "year", "byGenre": "genre",
+}
+
+
+async def _album_rows(ctx: Ctx) -> list[dict[str, Any]]:
+    p = ctx.params
+    kind = p.str("type")
+    order = ALBUM_LIST_TYPES.get(kind)
+    if order is None:
+        raise BadParam("type", f"unknown album list type {kind!r}")
+    size = p.int("size", 10, lo=0, hi=MAX_SIZE)
+    offset = p.int("offset", 0, lo=0)
+    folder_id = await folder_param(ctx)
+    years = genre_id = None
+    if order == "year":
+        # fromYear > toYear means newest first (spec); DSub's decade queries rely on it.
+        years = YearRange.between(p.int("fromYear"), p.int("toYear"))
+    elif order == "genre":
+        genre_id = genres.genre_id(p.str("genre"))
+    ids = await albums.list_ids(ctx.conn, order, offset, size, user_id=ctx.user.id, folder_id=folder_id,
+                                years=years, genre_id=genre_id)
+    return await albums.hydrate(ctx.conn, ids, ctx.user.id)
+
+
+@endpoint("getAlbumList")
+async def get_album_list(ctx: Ctx) -> Payload:
+    rows = await _album_rows(ctx)
+    return Payload("albumList", {"album": [shapes.album_child(r, ctx.os) for r in rows]})
+
+
+@endpoint("getAlbumList2")
+async def get_album_list2(ctx: Ctx) -> Payload:
+    rows = await _album_rows(ctx)
+    return Payload("albumList2", {"album": [shapes.album_id3(r, ctx.os) for r in rows]})
+
+
+@endpoint("getRandomSongs")
+async def get_random_songs(ctx: Ctx) -> Payload:
+    p = ctx.params
+    size = p.int("size", 10, lo=0, hi=MAX_SIZE)
+    lo, hi = p.opt_int("fromYear"), p.opt_int("toYear")
+    years = None
+    if lo is not None or hi is not None:
+        years = YearRange.between(lo if lo is not None else 0, hi if hi is not None else 9999)
+    genre = p.str("genre", None)
+    ids = await tracks.ids_random(ctx.conn, size, genre_id=genres.genre_id(genre) if genre else None,
+                                  years=years, folder_id=await folder_param(ctx))
+    rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
+    return Payload("randomSongs", {"song": [shapes.song(r, ctx.os) for r in rows]})
+
+
+@endpoint("getSongsByGenre")
+async def get_songs_by_genre(ctx: Ctx) -> Payload:
+    p = ctx.params
+    genre_id = genres.genre_id(p.str("genre"))
+    ids = await tracks.ids_by_genre(ctx.conn, genre_id, p.int("offset", 0, lo=0),
+                                    p.int("count", 10, lo=0, hi=MAX_SIZE), await folder_param(ctx))
+    rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
+    return Payload("songsByGenre", {"song": [shapes.song(r, ctx.os) for r in rows]})
+
+
+async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    folder_id = await folder_param(ctx)
+    uid = ctx.user.id
+    artist_rows = await artists.hydrate(
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ARTIST), uid)
+    album_rows = await albums.hydrate(
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ALBUM, folder_id), uid)
+    song_rows = await tracks.hydrate(
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.TRACK, folder_id), uid)
+    return artist_rows, album_rows, song_rows
+
+
+@endpoint("getStarred")
+async def get_starred(ctx: Ctx) -> Payload:
+    ar, al, so = await _starred(ctx)
+    return Payload("starred", {
+        "artist": [shapes.artist_legacy(r) for r in ar],
+        "album": [shapes.album_child(r, ctx.os) for r in al],
+        "song": [shapes.song(r, ctx.os) for r in so],
+    })
+
+
+@endpoint("getStarred2")
+async def get_starred2(ctx: Ctx) -> Payload:
+    ar, al, so = await _starred(ctx)
+    return Payload("starred2", {
+        "artist": [shapes.artist_id3(r, ctx.os) for r in ar],
+        "album": [shapes.album_id3(r, ctx.os) for r in al],
+        "song": [shapes.song(r, ctx.os) for r in so],
+    })

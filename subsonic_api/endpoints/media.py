@@ -1,0 +1,95 @@
+"""Media retrieval: stream, download, getCoverArt (docs/subsonic-spec.md §3, §2.8).
+
+Raw files go out through Starlette's FileResponse, which implements Range (206/416,
+If-Range, multipart), HEAD, ETag and Last-Modified; ExoPlayer-based clients need 206
+with a correct Content-Length to seek (client-compat §4.5 #15). Streaming is not a play
+(OpenSubsonic): only scrobble counts. Transcoding is not implemented yet: `format` and
+`maxBitRate` are ignored and the original is sent, as servers without a transcoder do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.responses import FileResponse, Response
+
+from orbsonic.covers import MAX_SIZE, find_source, media_type
+from orbsonic.errors import NotAuthorized, NotFound
+from orbsonic.ids import parse_cover_id
+from orbsonic.library import tracks
+from subsonic_api.registry import Ctx, endpoint
+
+
+class AudioFileResponse(FileResponse):
+    """FileResponse with larger reads (fewer thread hops per MB) and private caching."""
+
+    chunk_size = 256 * 1024
+
+
+def _local_path(info: dict[str, Any]) -> Path:
+    root = Path(info["root"])
+    path = (root / info["path"]).resolve()
+    if not path.is_relative_to(root.resolve()):  # a path from the DB must stay inside its folder
+        raise NotFound("file")
+    return path
+
+
+async def _file_response(ctx: Ctx, *, attachment: bool) -> Response:
+    _, ident = ctx.params.id("id", "tr")
+    info = await tracks.file_info(ctx.conn, ident)
+    if info is None:
+        raise NotFound("song", ctx.params.get("id"))
+    path = _local_path(info)
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise NotFound("file of song", ctx.params.get("id")) from None
+    return AudioFileResponse(
+        path, media_type=info["content_type"], stat_result=st,
+        filename=path.name if attachment else None,
+        content_disposition_type="attachment" if attachment else "inline",
+        headers={"Cache-Control": "private, max-age=86400"},
+    )
+
+
+@endpoint("stream")
+async def stream(ctx: Ctx) -> Response:
+    return await _file_response(ctx, attachment=False)
+
+
+@endpoint("download")
+async def download(ctx: Ctx) -> Response:
+    if not ctx.user.can_download:
+        raise NotAuthorized("this user may not download")
+    return await _file_response(ctx, attachment=True)
+
+
+@endpoint("getCoverArt")
+async def get_cover_art(ctx: Ctx) -> Response:
+    """`id` is a coverArt id (OpenSubsonic: never a song/album id). `size` in px resizes
+    (aspect kept, longest side = size) and caches; no size sends the original."""
+    kind, ident, canonical = parse_cover_id_or_404(ctx.params.str("id"))
+    size = ctx.params.opt_int("size")
+    if size is not None and (size <= 0 or size >= MAX_SIZE):
+        size = None
+    cache = ctx.state.covers
+    path = cache.lookup(canonical, size)
+    if path is None:
+        source = await find_source(ctx.conn, kind, ident)
+        if source is None:
+            raise NotFound("cover art", canonical)
+        path = await anyio.to_thread.run_sync(cache.produce, source, canonical, size)
+        if path is None:
+            raise NotFound("cover art", canonical)
+    return FileResponse(path, media_type=media_type(path),
+                        headers={"Cache-Control": "public, max-age=31536000"})
+
+
+def parse_cover_id_or_404(text: str) -> tuple[str, int, str]:
+    try:
+        return parse_cover_id(text)
+    except Exception:  # noqa: BLE001  (a malformed id names nothing: error 70)
+        raise NotFound("cover art", text) from None

@@ -1,0 +1,59 @@
+"""Searching: search2 and search3 (docs/subsonic-spec.md §3 Searching, §2.8).
+
+An empty query — missing, "", or the literal `""` Symfonium sends — matches everything:
+each entity type is paged on its own (its own count and offset; count 0 means none of
+that type) in id order, so a client syncing a whole library in pages of 500 sees every
+item exactly once (client-compat §4.5 #1, #2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orbsonic.library import albums, artists, search, tracks
+from subsonic_api import shapes
+from subsonic_api.endpoints.browsing import folder_param
+from subsonic_api.registry import Ctx, endpoint
+from subsonic_api.response import Payload
+
+# Aonsoku asks for songCount=999999999 (client-compat §3.3): cap each page.
+MAX_COUNT = 1000
+
+
+async def _search(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    p, conn, uid = ctx.params, ctx.conn, ctx.user.id
+    query = search.normalize_query(p.get("query"))
+    folder_id = await folder_param(ctx)
+    pages = {}
+    for key in ("artist", "album", "song"):
+        pages[key] = (p.int(f"{key}Offset", 0, lo=0), p.int(f"{key}Count", 20, lo=0, hi=MAX_COUNT))
+    if not query:
+        artist_ids = await artists.ids_all(conn, *pages["artist"]) if pages["artist"][1] else []
+        album_ids = await albums.ids_all(conn, *pages["album"], folder_id) if pages["album"][1] else []
+        song_ids = await tracks.ids_all(conn, *pages["song"], folder_id) if pages["song"][1] else []
+    else:
+        artist_ids = await search.search_ids(conn, "artists", query, *pages["artist"])
+        album_ids = await search.search_ids(conn, "albums", query, *pages["album"], folder_id)
+        song_ids = await search.search_ids(conn, "tracks", query, *pages["song"], folder_id)
+    return (await artists.hydrate(conn, artist_ids, uid), await albums.hydrate(conn, album_ids, uid),
+            await tracks.hydrate(conn, song_ids, uid))
+
+
+@endpoint("search2")
+async def search2(ctx: Ctx) -> Payload:
+    ar, al, so = await _search(ctx)
+    return Payload("searchResult2", {
+        "artist": [shapes.artist_legacy(r) for r in ar],
+        "album": [shapes.album_child(r, ctx.os) for r in al],
+        "song": [shapes.song(r, ctx.os) for r in so],
+    })
+
+
+@endpoint("search3")
+async def search3(ctx: Ctx) -> Payload:
+    ar, al, so = await _search(ctx)
+    return Payload("searchResult3", {
+        "artist": [shapes.artist_id3(r, ctx.os) for r in ar],
+        "album": [shapes.album_id3(r, ctx.os) for r in al],
+        "song": [shapes.song(r, ctx.os) for r in so],
+    })

@@ -1,0 +1,53 @@
+"""System and scanning: ping, getLicense, getOpenSubsonicExtensions, tokenInfo,
+getScanStatus, startScan (docs/subsonic-spec.md §3 System, Media library scanning)."""
+
+from __future__ import annotations
+
+from subsonic_api.registry import Ctx, endpoint
+from subsonic_api.response import Payload
+
+# Extensions we really implement, with their versions (spec §4).
+EXTENSIONS = (
+    ("apiKeyAuthentication", [1]),
+    ("formPost", [1]),
+)
+
+
+@endpoint("ping")
+async def ping(ctx: Ctx) -> Payload:
+    return Payload()
+
+
+@endpoint("getLicense")
+async def get_license(ctx: Ctx) -> Payload:
+    return Payload("license", {"valid": True})
+
+
+@endpoint("getOpenSubsonicExtensions", auth=False)
+async def get_open_subsonic_extensions(ctx: Ctx) -> Payload:
+    """Must answer without credentials (OpenSubsonic requirement 2)."""
+    return Payload("openSubsonicExtensions", [{"name": n, "versions": v} for n, v in EXTENSIONS])
+
+
+@endpoint("tokenInfo")
+async def token_info(ctx: Ctx) -> Payload:
+    return Payload("tokenInfo", {"username": ctx.user.username})
+
+
+async def _scan_status(ctx: Ctx) -> Payload:
+    status = await ctx.state.scans.status(ctx.conn)
+    return Payload("scanStatus", {"scanning": status.scanning, "count": status.count})
+
+
+@endpoint("getScanStatus")
+async def get_scan_status(ctx: Ctx) -> Payload:
+    """count: files processed so far while scanning, else the number of tracks."""
+    return await _scan_status(ctx)
+
+
+@endpoint("startScan", admin=True)
+async def start_scan(ctx: Ctx) -> Payload:
+    """Start an incremental scan unless one runs (on this or another replica);
+    `fullScan=true` re-reads every file."""
+    await ctx.state.scans.start(full=ctx.params.bool("fullScan"))
+    return await _scan_status(ctx)

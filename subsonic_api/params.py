@@ -1,0 +1,117 @@
+"""Typed access to Subsonic request parameters.
+
+GET query and POST form body are merged into one multi-dict, keeping repeated keys
+(`id=1&id=2`): the OpenSubsonic `formPost` extension and old DSub builds, which POST
+with the parameters still in the URL (client-compat §4.1), need both.
+
+Getter grammar (after gonic's params package): `str`, `int`, `bool`, `id`, each with a
+default or required, and `list`/`ids` for repeated keys. Missing required values raise
+MissingParam (error 10), malformed ones BadParam (error 0 with the reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from orbsonic.errors import BadParam, MissingParam, NotFound
+from orbsonic.ids import parse_id
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_MISSING = object()
+
+
+class Params:
+    """Immutable multi-valued request parameters with typed getters."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        merged: dict[str, list[str]] = {}
+        for key, value in items:
+            merged.setdefault(key, []).append(value)
+        self._items = merged
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def has(self, name: str) -> bool:
+        """True when the parameter is present with a non-empty first value."""
+        values = self._items.get(name)
+        return bool(values and values[0] != "")
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value as sent (may be ""), or `default` when absent."""
+        values = self._items.get(name)
+        return values[0] if values else default
+
+    def str(self, name: str, default: object = _MISSING) -> str:
+        """First non-empty value; `default` when absent or empty, else MissingParam."""
+        value = self.get(name)
+        if value is None or value == "":
+            if default is _MISSING:
+                raise MissingParam(name)
+            return default  # type: ignore[return-value]
+        return value
+
+    def int(self, name: str, default: object = _MISSING, *, lo: int | None = None,
+            hi: int | None = None, clamp: bool = True) -> int:
+        """Integer value. Out of [lo, hi]: clamped (clamp=True, e.g. size=999999999 → 500;
+        Aonsoku asks for that) or BadParam."""
+        value = self.get(name)
+        if value is None or value.strip() == "":
+            if default is _MISSING:
+                raise MissingParam(name)
+            return default  # type: ignore[return-value]
+        try:
+            n = int(value.strip())
+        except ValueError:
+            raise BadParam(name, f"{value!r} is not an integer") from None
+        if lo is not None and n < lo:
+            if not clamp:
+                raise BadParam(name, f"must be at least {lo}")
+            n = lo
+        if hi is not None and n > hi:
+            if not clamp:
+                raise BadParam(name, f"must be at most {hi}")
+            n = hi
+        return n
+
+    def opt_int(self, name: str) -> int | None:
+        """Integer value or None when absent or empty."""
+        return self.int(name, None) if self.has(name) else None
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        """Subsonic booleans are "true"/"false"; 1/0 and yes/no are accepted too."""
+        value = self.get(name)
+        if value is None or value.strip() == "":
+            return default
+        v = value.strip().lower()
+        if v in _TRUE:
+            return True
+        if v in _FALSE:
+            return False
+        raise BadParam(name, f"{value!r} is not a boolean")
+
+    def list(self, name: str) -> list[str]:
+        """Every non-empty value of a repeated parameter, in request order."""
+        return [v for v in self._items.get(name, ()) if v != ""]
+
+    def id(self, name: str, *kinds: str) -> tuple[str, int]:
+        """A required public id of one of `kinds`: (kind, internal id).
+
+        An id that is malformed or of another kind names nothing we have, so it raises
+        NotFound (error 70), as a well-formed id without a row does.
+        """
+        return _parse(self.str(name), kinds, name)
+
+    def ids(self, name: str, *kinds: str) -> list[tuple[str, int]]:
+        """Every value of a repeated id parameter, parsed (NotFound as in `id`)."""
+        return [_parse(v, kinds, name) for v in self.list(name)]
+
+
+def _parse(text: str, kinds: tuple[str, ...], name: str) -> tuple[str, int]:
+    try:
+        return parse_id(text, *kinds, param=name)
+    except BadParam:
+        raise NotFound("item", text) from None

@@ -1,0 +1,91 @@
+"""The Subsonic method table: which methods we serve, which we know but do not serve.
+
+`ALL_METHODS` is the 87 methods of Subsonic 1.16.1 + OpenSubsonic (docs/subsonic-spec.md
+§3). Handlers register with `@endpoint("name")`; every other known method answers with
+an error envelope (never plain text or a 5xx: SubMusic #98, DSub retries ≥ 500) and is
+listed in the README (tests/unit/test_registry.py keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from orbsonic.auth.users import User
+from orbsonic.state import AppState
+from subsonic_api.params import Params
+from subsonic_api.response import Payload
+
+ALL_METHODS = frozenset("""
+ping getLicense getOpenSubsonicExtensions tokenInfo
+getMusicFolders getIndexes getMusicDirectory getGenres getArtists getArtist getAlbum getSong
+getVideos getVideoInfo getArtistInfo getArtistInfo2 getAlbumInfo getAlbumInfo2 getSimilarSongs
+getSimilarSongs2 getTopSongs getSonicSimilarTracks findSonicPath
+getAlbumList getAlbumList2 getRandomSongs getSongsByGenre getNowPlaying getStarred getStarred2
+search search2 search3
+getPlaylists getPlaylist createPlaylist updatePlaylist deletePlaylist
+stream download hls getCaptions getCoverArt getLyrics getAvatar getLyricsBySongId
+getTranscodeDecision getTranscodeStream
+star unstar setRating scrobble reportPlayback
+getShares createShare updateShare deleteShare
+getPodcasts getNewestPodcasts refreshPodcasts createPodcastChannel deletePodcastChannel
+deletePodcastEpisode downloadPodcastEpisode getPodcastEpisode
+jukeboxControl
+getInternetRadioStations createInternetRadioStation updateInternetRadioStation
+deleteInternetRadioStation
+getChatMessages addChatMessage
+getUser getUsers createUser updateUser deleteUser changePassword
+getBookmarks createBookmark deleteBookmark getPlayQueue savePlayQueue getPlayQueueByIndex
+savePlayQueueByIndex
+getScanStatus startScan
+""".split())
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """Everything a handler may use. `conn` is one pooled connection for the request;
+    `os` is False for legacy clients (no OpenSubsonic fields)."""
+
+    request: Request
+    params: Params
+    user: User
+    conn: AsyncConnection
+    state: AppState
+    os: bool
+
+
+Handler = Callable[[Ctx], Awaitable[Payload | Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    handler: Handler
+    auth: bool = True
+    admin: bool = False
+
+
+ENDPOINTS: dict[str, Endpoint] = {}
+
+
+def endpoint(name: str, *, auth: bool = True, admin: bool = False) -> Callable[[Handler], Handler]:
+    """Register a handler for Subsonic method `name` (served at /rest/name and name.view)."""
+    if name not in ALL_METHODS:
+        raise ValueError(f"{name} is not a Subsonic method")
+
+    def register(fn: Handler) -> Handler:
+        if name in ENDPOINTS:
+            raise ValueError(f"{name} registered twice")
+        ENDPOINTS[name] = Endpoint(name, fn, auth, admin)
+        return fn
+
+    return register
+
+
+def not_implemented() -> list[str]:
+    """Known methods without a handler, sorted (the README lists exactly these)."""
+    return sorted(ALL_METHODS - ENDPOINTS.keys())

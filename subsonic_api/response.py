@@ -1,0 +1,176 @@
+"""One response tree, rendered as XML, JSON or JSONP.
+
+The tree is plain Python data in the JSON shape of the Subsonic/OpenSubsonic spec
+(docs/subsonic-spec.md §2.6), which makes JSON a single `orjson.dumps`:
+
+* a scalar value (str, int, float, bool) is an XML **attribute**;
+* a dict is a child **element** named by its key;
+* a list is a **repeated** element (of dicts, or of scalars as text elements);
+* the key ``"value"`` is the element's **text** (Genre, Lyrics, line …);
+* a `Text` (a str subclass) is a child element holding text (AlbumInfo.notes …).
+
+None never appears: builders leave optional attributes out. Empty lists stay `[]` in
+JSON (never null, Tempus #540) and vanish in XML. Strings are scrubbed of characters
+XML 1.0 forbids (a NUL byte hangs Symfonium; airsonic-pulse JAXBWriterControlCharTest).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from orbsonic import SERVER_NAME, __version__
+
+API_VERSION = "1.16.1"
+XMLNS = "http://subsonic.org/restapi"
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_JSONP_CALLBACK = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.]{0,127}")
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                              "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
+class Text(str):
+    """A string rendered as a child element with text content in XML, a plain string in JSON."""
+
+
+def clean_text(text: str) -> str:
+    """Remove characters that XML 1.0 forbids (C0 controls but tab/LF/CR, surrogates, FFFE/FFFF)."""
+    return _ILLEGAL_XML.sub("", text)
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A successful response: `key` is the payload element ("album", "searchResult3" …),
+    `value` its tree; key None means an empty success (ping, star …). A list value (the
+    OpenSubsonic root arrays openSubsonicExtensions and sonicMatch) repeats at the root."""
+
+    key: str | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed response: Subsonic error `code` and `message` (docs/subsonic-spec.md §2.5)."""
+
+    code: int
+    message: str
+    help_url: str | None = None
+
+
+def envelope(result: Payload | Failure, *, opensubsonic: bool = True) -> dict[str, Any]:
+    """The inner `subsonic-response` object for a result.
+
+    With opensubsonic=False (legacy client profile, e.g. DSub) the OpenSubsonic root
+    attributes are left out so that the document validates against the plain 1.16.1 XSD.
+    `type` is never "subsonic": DSub would take us for Madsonic (client-compat §4.5 #6).
+    """
+    root: dict[str, Any] = {"status": "ok" if isinstance(result, Payload) else "failed",
+                            "version": API_VERSION}
+    if opensubsonic:
+        root.update(type=SERVER_NAME, serverVersion=__version__, openSubsonic=True)
+    if isinstance(result, Failure):
+        err: dict[str, Any] = {"code": result.code, "message": result.message}
+        if result.help_url and opensubsonic:
+            err["helpUrl"] = result.help_url
+        root["error"] = err
+    elif result.key is not None:
+        root[result.key] = result.value
+    return root
+
+
+# ---------------------------------------------------------------- XML
+
+
+def _attr(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float):
+        return repr(value)
+    return _ILLEGAL_XML.sub("", str(value)).translate(_XML_ESCAPES)
+
+
+def _element(out: list[str], name: str, value: Any) -> None:
+    if isinstance(value, dict):
+        out.append("<" + name)
+        children: list[tuple[str, Any]] = []
+        text = None
+        for key, v in value.items():
+            if key == "value":
+                text = v
+            elif isinstance(v, (dict, list, Text)):
+                children.append((key, v))
+            elif v is not None:
+                out.append(f' {key}="{_attr(v)}"')
+        if not children and text is None:
+            out.append("/>")
+            return
+        out.append(">")
+        if text is not None:
+            out.append(_ILLEGAL_XML.sub("", str(text)).translate(_TEXT_ESCAPES))
+        for key, v in children:
+            if isinstance(v, list):
+                for item in v:
+                    _element(out, key, item)
+            else:
+                _element(out, key, v)
+        out.append(f"</{name}>")
+    else:  # scalar in a list (moods, isrc …) or Text
+        if value is True or value is False:
+            text = "true" if value else "false"
+        else:
+            text = _ILLEGAL_XML.sub("", str(value)).translate(_TEXT_ESCAPES)
+        out.append(f"<{name}>{text}</{name}>")
+
+
+def to_xml(root: dict[str, Any]) -> bytes:
+    """Serialise an envelope (from `envelope`) as a UTF-8 XML document in the Subsonic namespace."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n']
+    _element(out, "subsonic-response", {"xmlns": XMLNS, **root})
+    return "".join(out).encode("utf-8")
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def to_json(root: dict[str, Any]) -> bytes:
+    """Serialise an envelope as `{"subsonic-response": {...}}` with orjson.
+
+    Text is not scrubbed here: everything stored is cleaned where it enters (the tag
+    reader, API writes), so both formats carry the same text without a per-response walk.
+    """
+    return orjson.dumps({"subsonic-response": root})
+
+
+def valid_callback(name: str | None) -> bool:
+    """JSONP callbacks must be plain JS identifiers (dotted paths allowed), like Navidrome."""
+    return bool(name) and _JSONP_CALLBACK.fullmatch(name or "") is not None
+
+
+def render(result: Payload | Failure, fmt: str, *, callback: str | None = None,
+           opensubsonic: bool = True, status_code: int = 200) -> Response:
+    """Build the HTTP response for a result in format `fmt` ("xml", "json" or "jsonp").
+
+    Unknown formats fall back to XML (the Subsonic default). A JSONP request with a
+    missing or unsafe callback gets a JSON error, never script text that could inject.
+    Errors are HTTP 200 with status="failed": clients rely on it (spec §2.4) and DSub
+    retries anything ≥ 500 five times.
+    """
+    root = envelope(result, opensubsonic=opensubsonic)
+    if fmt == "json":
+        return Response(to_json(root), status_code, media_type="application/json")
+    if fmt == "jsonp":
+        if not valid_callback(callback):
+            bad = envelope(Failure(10 if not callback else 0,
+                                   "required parameter 'callback' is missing" if not callback
+                                   else "invalid JSONP callback name"), opensubsonic=opensubsonic)
+            return Response(to_json(bad), status_code, media_type="application/json")
+        body = f"{callback}(".encode() + to_json(root) + b");"
+        return Response(body, status_code, media_type="application/javascript")
+    return Response(to_xml(root), status_code, media_type="text/xml; charset=utf-8")

@@ -1,0 +1,233 @@
+"""Library rows → Subsonic response objects (Child, AlbumID3, ArtistID3, Artist …).
+
+Field names and types follow the XSD 1.16.1 and the OpenSubsonic additions
+(docs/subsonic-spec.md §5). Rules that clients enforce:
+* XSD-required fields are always present (`title` even when empty: Symfonium, §4.5 #3);
+* integers are ints, ids are strings (§4.5 #4, #11); `userRating` 0 is never sent (XSD 1–5);
+* with `os=True` every OpenSubsonic field we support is present, with an empty value
+  when we have no data (OpenSubsonic: "if a server supports a field it must return it");
+* with `os=False` (legacy profile: DSub) no OpenSubsonic field appears, because nested
+  `<artists>`/`<contributors>` elements make DSub's pull parser invent artists (§4.5 #5).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from orbsonic.ids import cover_id, public_id
+
+
+def iso(dt: datetime | None) -> str | None:
+    """xs:dateTime in UTC with milliseconds: 2024-05-01T10:20:30.000Z."""
+    if dt is None:
+        return None
+    dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _put(d: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None and value != "":
+        d[key] = value
+
+
+def _item_date(text: str | None) -> dict[str, int]:
+    """OpenSubsonic ItemDate from 'YYYY[-MM[-DD]]'; {} when unknown."""
+    out: dict[str, int] = {}
+    if text:
+        for key, part in zip(("year", "month", "day"), text.split("-")):
+            if part.isdigit():
+                out[key] = int(part)
+    return out
+
+
+def _links(links: list[list[Any]] | None, role: str) -> list[dict[str, str]]:
+    return [{"id": public_id("ar", a), "name": n} for r, a, n in (links or ()) if r == role]
+
+
+def _annotations(d: dict[str, Any], row: dict[str, Any], os: bool) -> None:
+    _put(d, "starred", iso(row.get("starred_at")))
+    if row.get("rating"):
+        d["userRating"] = row["rating"]
+    if os and row.get("last_played") is not None:
+        d["played"] = iso(row["last_played"])
+
+
+def album_cover(album_id: int | None, kind: int | None, mtime: int | None) -> str | None:
+    """coverArt id of an album, or None when it has no cover."""
+    if not album_id or not kind:
+        return None
+    return cover_id("al", album_id, mtime)
+
+
+def song(row: dict[str, Any], os: bool = True) -> dict[str, Any]:
+    """A Child for a track row (orbsonic.library.tracks.hydrate)."""
+    d: dict[str, Any] = {
+        "id": public_id("tr", row["id"]),
+        "parent": public_id("dr", row["directory_id"]),
+        "isDir": False,
+        "title": row["title"] or "",
+    }
+    _put(d, "album", row["album_name"])
+    _put(d, "artist", row["artist_name"])
+    _put(d, "track", row["track_no"])
+    _put(d, "year", row["year"])
+    _put(d, "genre", row["genre"])
+    _put(d, "coverArt", album_cover(row["album_id"], row["album_cover_kind"], row["album_cover_mtime"]))
+    d["size"] = row["size"]
+    d["contentType"] = row["content_type"]
+    d["suffix"] = row["suffix"]
+    d["duration"] = round(row["duration_ms"] / 1000)
+    _put(d, "bitRate", row["bitrate"])
+    d["path"] = row["path"]
+    d["isVideo"] = False
+    d["playCount"] = row["play_count"]
+    _put(d, "discNumber", row["disc_no"])
+    d["created"] = iso(row["created_at"])
+    d["albumId"] = public_id("al", row["album_id"])
+    if row["artist_id"]:
+        d["artistId"] = public_id("ar", row["artist_id"])
+    d["type"] = "music"
+    _annotations(d, row, os)
+    if os:
+        links = row["artist_links"]
+        d["bpm"] = row["bpm"] or 0
+        d["comment"] = row["comment"] or ""
+        d["sortName"] = row["sort_title"] or ""
+        d["musicBrainzId"] = row["mbid_recording"] or ""
+        d["isrc"] = list(row["isrc"] or ())
+        d["genres"] = [{"name": g} for g in row["genre_names"] or ()]
+        d["artists"] = _links(links, "artist")
+        d["displayArtist"] = row["artist_name"] or ""
+        d["albumArtists"] = _links(links, "albumartist")
+        d["displayAlbumArtist"] = row["album_artist_name"] or ""
+        d["contributors"] = [{"role": "composer", "artist": a} for a in _links(links, "composer")]
+        d["displayComposer"] = row["composer_name"] or ""
+        d["moods"] = list(row["moods"] or ())
+        d["replayGain"] = replay_gain(row)
+        d["explicitStatus"] = row["explicit_status"] or ""
+        _put(d, "bitDepth", row["bit_depth"])
+        _put(d, "samplingRate", row["sample_rate"])
+        _put(d, "channelCount", row["channels"])
+        d["mediaType"] = "song"
+        d["groupings"] = list(row["groupings"] or ())
+    return d
+
+
+def replay_gain(row: dict[str, Any]) -> dict[str, float]:
+    """OpenSubsonic ReplayGain: gains in dB and peaks; absent values left out, {} if none."""
+    out: dict[str, float] = {}
+    for key, col in (("trackGain", "rg_track_gain"), ("albumGain", "rg_album_gain"),
+                     ("trackPeak", "rg_track_peak"), ("albumPeak", "rg_album_peak")):
+        if row.get(col) is not None:
+            out[key] = round(float(row[col]), 6)
+    return out
+
+
+def album_id3(row: dict[str, Any], os: bool = True) -> dict[str, Any]:
+    """An AlbumID3 for an album row (orbsonic.library.albums.hydrate)."""
+    d: dict[str, Any] = {"id": public_id("al", row["id"]), "name": row["name"] or ""}
+    _put(d, "artist", row["artist_name"])
+    if row["artist_id"]:
+        d["artistId"] = public_id("ar", row["artist_id"])
+    _put(d, "coverArt", album_cover(row["id"], row["cover_kind"], row["cover_mtime"]))
+    d["songCount"] = row["song_count"]
+    d["duration"] = round(row["duration_ms"] / 1000)
+    d["playCount"] = row["play_count"]
+    d["created"] = iso(row["created_at"])
+    _put(d, "year", row["year"])
+    _put(d, "genre", row["genre"])
+    _annotations(d, row, os)
+    if os:
+        d["recordLabels"] = [{"name": n} for n in row["record_labels"] or ()]
+        d["musicBrainzId"] = row["mbid"] or ""
+        d["genres"] = [{"name": g} for g in row["genre_names"] or ()]
+        d["artists"] = [{"id": public_id("ar", a), "name": n} for a, n in row["artist_links"] or ()]
+        d["displayArtist"] = row["artist_name"] or ""
+        d["releaseTypes"] = list(row["release_types"] or ())
+        d["moods"] = []
+        d["sortName"] = row["sort_name"] or ""
+        d["originalReleaseDate"] = _item_date(row["original_date"])
+        d["releaseDate"] = _item_date(row["release_date"])
+        d["isCompilation"] = bool(row["compilation"])
+        d["explicitStatus"] = row["explicit_status"] or ""
+        d["discTitles"] = [{"disc": disc, "title": title} for disc, title in row["disc_titles"] or ()]
+        _put(d, "version", row["version"])
+    return d
+
+
+def album_child(row: dict[str, Any], os: bool = True) -> dict[str, Any]:
+    """An album as a directory Child (getAlbumList, search2, getStarred): isDir=true and an
+    id that getMusicDirectory accepts (§4.5 #12)."""
+    d: dict[str, Any] = {"id": public_id("al", row["id"]), "isDir": True, "title": row["name"] or ""}
+    if row["artist_id"]:
+        d["parent"] = public_id("ar", row["artist_id"])
+    _put(d, "album", row["name"])
+    _put(d, "artist", row["artist_name"])
+    _put(d, "year", row["year"])
+    _put(d, "genre", row["genre"])
+    _put(d, "coverArt", album_cover(row["id"], row["cover_kind"], row["cover_mtime"]))
+    d["duration"] = round(row["duration_ms"] / 1000)
+    d["playCount"] = row["play_count"]
+    d["created"] = iso(row["created_at"])
+    d["albumId"] = public_id("al", row["id"])
+    if row["artist_id"]:
+        d["artistId"] = public_id("ar", row["artist_id"])
+    _annotations(d, row, os)
+    if os:
+        d["mediaType"] = "album"
+        d["sortName"] = row["sort_name"] or ""
+        d["musicBrainzId"] = row["mbid"] or ""
+        d["genres"] = [{"name": g} for g in row["genre_names"] or ()]
+    return d
+
+
+def artist_id3(row: dict[str, Any], os: bool = True) -> dict[str, Any]:
+    """An ArtistID3 (getArtists, getArtist, search3, getStarred2). albumCount always
+    present: the XSD requires it (spec §9 item 5)."""
+    d: dict[str, Any] = {"id": public_id("ar", row["id"]), "name": row["name"] or ""}
+    _put(d, "coverArt", album_cover(row["cover_album_id"], row["cover_kind"], row["cover_mtime"]))
+    d["albumCount"] = row["album_count"]
+    _put(d, "starred", iso(row.get("starred_at")))
+    if os:
+        d["musicBrainzId"] = row["mbid"] or ""
+        d["sortName"] = row["sort_name"] or ""
+        d["roles"] = list(row["roles"] or ())
+        if row.get("rating"):
+            d["userRating"] = row["rating"]
+    return d
+
+
+def artist_legacy(row: dict[str, Any]) -> dict[str, Any]:
+    """A legacy Artist (search2, getStarred): id, name, starred, userRating."""
+    d: dict[str, Any] = {"id": public_id("ar", row["id"]), "name": row["name"] or ""}
+    _put(d, "starred", iso(row.get("starred_at")))
+    if row.get("rating"):
+        d["userRating"] = row["rating"]
+    return d
+
+
+def directory_child(row: dict[str, Any], parent_name: str | None = None, os: bool = True) -> dict[str, Any]:
+    """A sub-folder as a Child of getMusicDirectory (isDir=true, id dr-…)."""
+    d: dict[str, Any] = {"id": public_id("dr", row["id"]), "isDir": True, "title": row["name"] or ""}
+    if row["parent_id"]:
+        d["parent"] = public_id("dr", row["parent_id"])
+    _put(d, "album", row["name"])
+    _put(d, "artist", parent_name)
+    if row["cover_kind"]:
+        d["coverArt"] = cover_id("dr", row["id"], row["cover_mtime"])
+    d["playCount"] = row["play_count"]
+    d["created"] = iso(row["created_at"])
+    _annotations(d, row, os)
+    if os:
+        d["mediaType"] = "album"
+    return d
+
+
+def directory_artist(row: dict[str, Any]) -> dict[str, Any]:
+    """A top-level folder as a getIndexes Artist entry."""
+    d: dict[str, Any] = {"id": public_id("dr", row["id"]), "name": row["name"] or ""}
+    _put(d, "starred", iso(row.get("starred_at")))
+    if row.get("rating"):
+        d["userRating"] = row["rating"]
+    return d
