@@ -1,4 +1,5 @@
-"""Which files the scanner treats as audio, and which image in a folder is its cover."""
+"""Which files the scanner treats as audio (and their MIME types), and which image in a folder
+is its cover."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ AUDIO_SUFFIXES: frozenset[str] = frozenset({
     "wma", "asf", "ape", "wv", "mpc", "dsf", "dff", "spx", "tta", "mp2", "mp1", "ac3", "eac3",
     "ofr", "ofs", "tak", "3g2",
 })
+# MIME type served for each audio suffix.
+AUDIO_CONTENT_TYPES: dict[str, str] = {
+    "flac": "audio/flac", "mp3": "audio/mpeg", "mp2": "audio/mpeg", "mp1": "audio/mpeg",
+    "ogg": "audio/ogg", "oga": "audio/ogg", "opus": "audio/ogg", "spx": "audio/ogg",
+    "m4a": "audio/mp4", "m4b": "audio/mp4", "mp4": "audio/mp4", "aac": "audio/aac", "3g2": "audio/3gpp2",
+    "wav": "audio/wav", "aif": "audio/aiff", "aiff": "audio/aiff", "wma": "audio/x-ms-wma",
+    "asf": "audio/x-ms-wma", "ape": "audio/x-ape", "wv": "audio/x-wavpack", "mpc": "audio/x-musepack",
+    "dsf": "audio/x-dsf", "dff": "audio/x-dsf", "tta": "audio/x-tta", "ac3": "audio/ac3",
+    "eac3": "audio/eac3", "ofr": "audio/x-optimfrog", "ofs": "audio/x-optimfrog", "tak": "audio/x-tak",
+}
 IMAGE_SUFFIXES: frozenset[str] = frozenset({"jpg", "jpeg", "png", "webp", "gif"})
 
 # Preferred stems, best first. "albumartsmall" (Windows Media Player's thumbnail) is not in

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import math
 import os
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -29,7 +28,7 @@ from tinytag import TinyTag
 
 from . import tagvalues as tv
 from .flacinfo import FlacError, build_seek_index, parse_streaminfo
-from .images import AUDIO_SUFFIXES
+from .images import AUDIO_CONTENT_TYPES, AUDIO_SUFFIXES
 from .model import AudioProps, TrackInfo, UnreadableFile
 
 __all__ = ["FIELDS", "Field", "read_picture", "read_track"]
@@ -353,15 +352,6 @@ _PLANS_BY_NAME = {family: {name: keys for name, _kind, keys, _split in plan}
 
 # ---- stream properties ----
 
-CONTENT_TYPES: dict[str, str] = {
-    "flac": "audio/flac", "mp3": "audio/mpeg", "mp2": "audio/mpeg", "mp1": "audio/mpeg",
-    "ogg": "audio/ogg", "oga": "audio/ogg", "opus": "audio/ogg", "spx": "audio/ogg",
-    "m4a": "audio/mp4", "m4b": "audio/mp4", "mp4": "audio/mp4", "aac": "audio/aac", "3g2": "audio/3gpp2",
-    "wav": "audio/wav", "aif": "audio/aiff", "aiff": "audio/aiff", "wma": "audio/x-ms-wma",
-    "asf": "audio/x-ms-wma", "ape": "audio/x-ape", "wv": "audio/x-wavpack", "mpc": "audio/x-musepack",
-    "dsf": "audio/x-dsf", "dff": "audio/x-dsf", "tta": "audio/x-tta", "ac3": "audio/ac3",
-    "eac3": "audio/eac3", "ofr": "audio/x-optimfrog", "ofs": "audio/x-optimfrog", "tak": "audio/x-tak",
-}
 # Codec by mutagen class name (MP3, MP4, ASF, WAVE and AC3 are refined from their info).
 _CLASS_CODECS = {
     "FLAC": "flac", "OggFLAC": "flac", "OggVorbis": "vorbis", "OggOpus": "opus", "OggSpeex": "speex",
@@ -377,6 +367,8 @@ _SUFFIX_CODECS = {
 }
 _MP4_CODECS = {"alac": "alac", "ac-3": "ac3", "ec-3": "eac3", "mp4a.6b": "mp3", "mp4a.69": "mp3",
                "flac": "flac", "opus": "opus"}
+_CODEC_TYPES = {"vorbis": "audio/ogg", "opus": "audio/ogg", "speex": "audio/ogg", "alac": "audio/mp4",
+                "aac": "audio/mp4", "pcm": "audio/wav", "wma": "audio/x-ms-wma", "dsd": "audio/x-dsf"}
 LOSSLESS_CODECS = frozenset({"flac", "alac", "pcm", "ape", "wavpack", "tta", "tak", "ofr", "dsd"})
 
 
@@ -399,6 +391,12 @@ def _codec(audio: Any) -> str:
     return _CLASS_CODECS.get(name, name.lower())
 
 
+def _content_type(suffix: str, codec: str) -> str:
+    """MIME type by file suffix; by codec for unknown suffixes."""
+    return (AUDIO_CONTENT_TYPES.get(suffix) or _CODEC_TYPES.get(codec)
+            or AUDIO_CONTENT_TYPES.get(codec, "application/octet-stream"))
+
+
 def _props(audio: Any, suffix: str, file_size: int, warnings: list[str]) -> AudioProps:
     """AudioProps from a mutagen FileType; absurd values are clamped or dropped with a warning."""
     info = audio.info
@@ -412,13 +410,14 @@ def _props(audio: Any, suffix: str, file_size: int, warnings: list[str]) -> Audi
     if bitrate is None and length > 0.1:
         bitrate = round(file_size * 8 / length / 1000) or None
     rate = getattr(info, "sample_rate", None) or (48000 if codec == "opus" else None)
-    if rate is not None and not 1000 <= rate <= 50_000_000:
-        warnings.append(f"implausible sample rate {rate} Hz")
+    if rate is not None and not 1000 <= rate <= 50_000_000:  # a garbage header: trust none of it
+        warnings.append(f"implausible sample rate {rate} Hz: length and rate dropped")
+        rate, duration_ms, bitrate = None, 0, None
     bits = getattr(info, "bits_per_sample", None) if codec in LOSSLESS_CODECS else None
     channels = getattr(info, "channels", None)
     return AudioProps(
         suffix=suffix,
-        content_type=CONTENT_TYPES.get(suffix) or CONTENT_TYPES.get(codec, "application/octet-stream"),
+        content_type=_content_type(suffix, codec),
         codec=codec,
         duration_ms=duration_ms,
         bitrate=bitrate if bitrate and 0 < bitrate <= tv.INT32_MAX else None,
@@ -481,7 +480,7 @@ def _from_tinytag(path: str, suffix: str, file_size: int, mutagen_reason: str) -
     codec = _SUFFIX_CODECS.get(suffix, suffix or "unknown")
     bits = tag.bitdepth if codec in LOSSLESS_CODECS else None
     props = AudioProps(
-        suffix=suffix, content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"), codec=codec,
+        suffix=suffix, content_type=_content_type(suffix, codec), codec=codec,
         duration_ms=min(round(duration * 1000), tv.INT32_MAX),
         bitrate=round(tag.bitrate) if tag.bitrate else None,
         sample_rate=int(tag.samplerate) if tag.samplerate else None,
@@ -568,41 +567,6 @@ def read_track(path: str | os.PathLike[str]) -> TrackInfo:
 
 # ---- embedded pictures ----
 
-_MIME_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"),
-               (b"BM", "image/bmp"), (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"))
-
-
-def _image_mime(data: bytes, declared: str | None) -> str:
-    """The MIME type of image bytes: sniffed from the magic, else the declared one."""
-    for magic, mime in _MIME_MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    declared = (declared or "").strip().lower()
-    if declared in ("jpg", "jpeg", "image/jpg"):
-        return "image/jpeg"
-    if declared in ("png",):
-        return "image/png"
-    return declared if declared.startswith("image/") else "application/octet-stream"
-
-
-def _asf_picture(data: bytes) -> tuple[int, str, bytes] | None:
-    """WM/Picture: type u8, size u32le, MIME and description as NUL-terminated UTF-16LE."""
-    if len(data) < 9:
-        return None
-    kind, size = struct.unpack_from("<BI", data)
-    pos = 5
-    texts = []
-    for _ in range(2):
-        end = pos
-        while end + 1 < len(data) and data[end:end + 2] != b"\x00\x00":
-            end += 2
-        texts.append(data[pos:end].decode("utf-16-le", "replace"))
-        pos = end + 2
-    return kind, texts[0], data[pos:pos + size]
-
-
 def _pictures(audio: Any) -> list[tuple[int, str | None, bytes]]:
     """(picture type, declared MIME, bytes) of every embedded picture, in file order."""
     found: list[tuple[int, str | None, bytes]] = []
@@ -618,7 +582,7 @@ def _pictures(audio: Any) -> list[tuple[int, str | None, bytes]]:
     elif isinstance(tags, ASFTags):
         for key, value in tags:
             if key == "WM/Picture":
-                picture = _asf_picture(bytes(value.value))
+                picture = tv.parse_asf_picture(bytes(value.value))
                 if picture is not None:
                     found.append(picture)
     elif isinstance(tags, APEv2):
@@ -658,6 +622,6 @@ def read_picture(path: str | os.PathLike[str]) -> tuple[bytes, str] | None:
             return None
         if image is None or not image.data:
             return None
-        return bytes(image.data), _image_mime(bytes(image.data), image.mime_type)
+        return bytes(image.data), tv.image_mime(bytes(image.data), image.mime_type)
     best = next((p for p in pictures if p[0] == 3), pictures[0])
-    return best[2], _image_mime(best[2], best[1])
+    return best[2], tv.image_mime(best[2], best[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Iterable, Sequence
 
 INT32_MAX = 2**31 - 1
@@ -279,3 +280,40 @@ def parse_mbid(value: object) -> str | None:
         return None
     text = text.lower()
     return text if _MBID.match(text) else None
+
+
+_MIME_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"),
+               (b"BM", "image/bmp"), (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"))
+
+
+def image_mime(data: bytes, declared: str | None) -> str:
+    """The MIME type of image bytes: sniffed from the magic bytes (JPEG, PNG, GIF, BMP, TIFF,
+    WebP), else the declared type when it is an image/* one, else application/octet-stream."""
+    for magic, mime in _MIME_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    declared = (declared or "").strip().lower()
+    if declared in ("jpg", "jpeg", "image/jpg"):
+        return "image/jpeg"
+    if declared in ("png",):
+        return "image/png"
+    return declared if declared.startswith("image/") else "application/octet-stream"
+
+
+def parse_asf_picture(data: bytes) -> tuple[int, str, bytes] | None:
+    """An ASF WM/Picture value: (picture type, declared MIME, image bytes), or None when too
+    short. Layout: type u8, size u32le, MIME and description as NUL-terminated UTF-16LE."""
+    if len(data) < 9:
+        return None
+    kind, size = struct.unpack_from("<BI", data)
+    pos = 5
+    texts = []
+    for _ in range(2):
+        end = pos
+        while end + 1 < len(data) and data[end:end + 2] != b"\x00\x00":
+            end += 2
+        texts.append(data[pos:end].decode("utf-16-le", "replace"))
+        pos = end + 2
+    return kind, texts[0], data[pos:pos + size]

@@ -262,6 +262,18 @@ def test_realworld_variable_blocksize(realworld_dir: Path) -> None:
     assert header is not None and header.variable and header.first_sample == 0
 
 
+def test_realworld_short_picture_block(realworld_dir: Path) -> None:
+    """A PICTURE block whose header declares too few bytes (mutagen issue 106): its real
+    length is computed, so the audio offset is right."""
+    path = realworld_dir / "mutagen" / "106-short-picture-block-size.flac"
+    if not path.exists():
+        pytest.skip("106-short-picture-block-size.flac not in the corpus")
+    info = streaminfo_of(path)
+    assert parse_frame_header(path.read_bytes(), info.audio_offset, info) is not None
+    track = read_track(path)
+    assert track.warnings == [] and track.has_picture and track.props.seek_index is not None
+
+
 def test_decode_rejects_bad_length() -> None:
     with pytest.raises(FlacError):
         decode_seek_index(b"\x00" * 17)

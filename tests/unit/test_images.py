@@ -43,7 +43,7 @@ def test_suffix_lists() -> None:
     assert is_audio_name("01 Track.FLAC") and not is_audio_name("cover.jpg") and not is_audio_name("flac")
 
 
-names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+names = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="/\x00"),
                 min_size=1, max_size=12)
 suffixes = st.sampled_from(["jpg", "JPEG", "png", "webp", "gif", "txt", "flac", "mp3", ""])
 
