@@ -1,0 +1,1 @@
+"""Database access: the embedded PostgreSQL (`embedded`) and schema migrations (`migrate`)."""

