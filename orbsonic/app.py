@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -62,15 +63,18 @@ async def _watch(state: AppState) -> None:
         await state.scans.start()
 
 
-def create_app(settings: Settings, database_url: str, *, background: bool = True) -> Starlette:
+def create_app(settings: Settings, database_url: str, *, background: bool = True,
+               pool_kwargs: dict[str, Any] | None = None) -> Starlette:
     """Build the app for a migrated database at `database_url`. With background=False no
-    scan is triggered by the app itself (tests drive scans directly)."""
+    scan is triggered by the app itself (tests drive scans directly). `pool_kwargs` are
+    passed to every pooled connection (tests install an EXPLAIN-recording cursor_factory)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(check_schema, database_url)
         pool = AsyncConnectionPool(database_url, min_size=2, max_size=20, open=False, timeout=30,
-                                   check=AsyncConnectionPool.check_connection, name="orbsonic")
+                                   check=AsyncConnectionPool.check_connection, name="orbsonic",
+                                   kwargs=pool_kwargs)
         await pool.open(wait=True, timeout=30)
         trigger: asyncio.Task[None] | None = None
         scans = ScanLauncher(database_url, settings.music_folders)

@@ -42,14 +42,15 @@ async def read_state(conn: AsyncConnection) -> ScanState:
         """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
                             AND classid = %s AND objid = %s AND objsubid = 1
                             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())),
-                  s.files_done, s.phase, s.error, (SELECT count(*) FROM tracks)
+                  s.files_done, s.phase, s.error,
+                  (SELECT value::bigint FROM server_state WHERE key = 'track_count')
              FROM scan_status s WHERE s.id = 1""",
         (SCAN_LOCK_KEY >> 32, SCAN_LOCK_KEY & 0xFFFFFFFF))
     row = await cur.fetchone()
     if row is None:
         return ScanState(False, 0, "idle", None)
     scanning, done, phase, error, tracks = row
-    return ScanState(bool(scanning), int(done if scanning else tracks), phase if scanning else "idle", error)
+    return ScanState(bool(scanning), int(done if scanning else tracks or 0), phase if scanning else "idle", error)
 
 
 class ScanLauncher:

@@ -127,7 +127,9 @@ def refresh_artists_and_genres(conn: Connection) -> None:
 
 
 def mark_changed(conn: Connection) -> None:
-    """Record when the library last changed (getIndexes lastModified, ms)."""
+    """Record when the library last changed (getIndexes lastModified, ms) and how many
+    tracks it has (getScanStatus count, so status polls never count the tracks table)."""
     conn.execute(
-        """INSERT INTO server_state (key, value) VALUES ('library_changed_ms', %s)
+        """INSERT INTO server_state (key, value)
+           VALUES ('library_changed_ms', %s), ('track_count', (SELECT count(*) FROM tracks)::text)
            ON CONFLICT (key) DO UPDATE SET value = excluded.value""", (str(int(time.time() * 1000)),))
