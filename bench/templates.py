@@ -44,16 +44,16 @@ def ffmpeg_exe() -> str:
 
 def encode_template(name: str, dest: str | os.PathLike[str], seconds: float = 1.0,
                     frequency: int = 440, channels: int = 2) -> Path:
-    """Encode `seconds` of a sine tone (plus quiet noise, so lossless files are not
-    trivially compressible) in format `name` to `dest`. Returns the path written.
+    """Encode `seconds` of a sine tone (plus quiet seeded noise, so lossless files are not
+    trivially compressible, yet identical run to run) in format `name` to `dest`. Returns the path written.
 
     Raises KeyError for an unknown format and subprocess.CalledProcessError when ffmpeg fails.
     """
-    suffix, codec_args, rate, _bits = FORMATS[name]
+    _suffix, codec_args, rate, _bits = FORMATS[name]
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    source = (f"sine=frequency={frequency}:sample_rate={rate}:duration={seconds}")
-    noise = (f"anoisesrc=color=pink:sample_rate={rate}:duration={seconds}:amplitude=0.02")
+    source = f"sine=frequency={frequency}:sample_rate={rate}:duration={seconds}"
+    noise = f"anoisesrc=color=pink:sample_rate={rate}:duration={seconds}:amplitude=0.02:seed=1"
     layout = "stereo" if channels == 2 else "mono"
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
