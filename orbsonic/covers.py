@@ -8,10 +8,13 @@ without touching the database.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ _EXT = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp
         "image/bmp": "bmp"}
 _MIME = {v: k for k, v in _EXT.items()} | {"jpeg": "image/jpeg"}
 MAX_SIZE = 3000  # px; larger requests get the original
+_TOUCH_AFTER_S = 60  # a cache hit refreshes the file's atime at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +91,23 @@ class CoverCache:
         self.max_bytes = max_bytes
 
     def lookup(self, canonical_id: str, size: int | None) -> Path | None:
-        """The cached file for (cover id, size), or None. No database access."""
+        """The cached file for (cover id, size), or None. No database access. A hit is
+        marked as used (atime) for `prune`: noatime mounts never update it, relatime only
+        once a day."""
         folder = self.root / (str(size) if size else "orig")
         for ext in ("jpg", "png", "gif", "webp", "bmp"):
             path = folder / f"{canonical_id}.{ext}"
-            if path.is_file():
-                return path
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            now = time.time()
+            if st.st_atime < now - _TOUCH_AFTER_S:
+                with contextlib.suppress(OSError):
+                    os.utime(path, ns=(int(now * 1e9), st.st_mtime_ns))
+            return path
         return None
 
     def produce(self, source: CoverSource, canonical_id: str, size: int | None) -> Path | None:

@@ -10,11 +10,12 @@ with a correct Content-Length to seek (client-compat §4.5 #15). Streaming is no
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import anyio
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, MalformedRangeHeader, Response
 
 from orbsonic.covers import MAX_SIZE, find_source, media_type
 from orbsonic.errors import NotAuthorized, NotFound
@@ -28,13 +29,24 @@ class AudioFileResponse(FileResponse):
 
     chunk_size = 256 * 1024
 
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        """Starlette answers an unknown range unit or a malformed range set with a text/plain
+        400. RFC 9110 §14.2: an unknown unit MUST be ignored, an invalid set MAY be; players
+        get the whole file (no ranges → 200). Unsatisfiable ranges still give 416."""
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except MalformedRangeHeader:
+            return []
+
 
 def _local_path(info: dict[str, Any]) -> Path:
-    root = Path(info["root"])
-    path = (root / info["path"]).resolve()
-    if not path.is_relative_to(root.resolve()):  # a path from the DB must stay inside its folder
+    """The file of a track. The check is lexical (no "..", not absolute), not resolve():
+    the scanner follows directory symlinks, so indexed files may live outside the folder."""
+    rel = Path(info["path"])
+    if rel.is_absolute() or ".." in rel.parts:  # a path from the DB must stay inside its folder
         raise NotFound("file")
-    return path
+    return Path(info["root"]) / rel
 
 
 async def _file_response(ctx: Ctx, *, attachment: bool) -> Response:
@@ -47,6 +59,8 @@ async def _file_response(ctx: Ctx, *, attachment: bool) -> Response:
         st = os.stat(path)
     except OSError:
         raise NotFound("file of song", ctx.params.get("id")) from None
+    if not stat.S_ISREG(st.st_mode):  # a folder or FIFO where the file was: no 500, no hang
+        raise NotFound("file of song", ctx.params.get("id"))
     return AudioFileResponse(
         path, media_type=info["content_type"], stat_result=st,
         filename=path.name if attachment else None,
