@@ -29,6 +29,11 @@ from orbsonic.scanner.launcher import ScanLauncher
 from orbsonic.state import AppState
 
 log = logging.getLogger("orbsonic")
+# The library's hot pages are cached (or on SSD): random reads cost about what sequential
+# ones do. With the default random_page_cost (4, spinning disks) the planner prefers a seq
+# scan + sort of every album artist over the artists_browse index for getArtists
+# (tests/integration/test_explain.py). A session setting, so no database privilege is needed.
+PLANNER_OPTIONS = "-c random_page_cost=1.1"
 
 
 async def _scan_triggers(state: AppState) -> None:
@@ -46,6 +51,15 @@ async def _scan_triggers(state: AppState) -> None:
     finally:
         for t in tasks:
             t.cancel()
+
+
+async def _housekeeping(state: AppState, every_s: int = 3600) -> None:
+    """Keep the cover cache within its size (least recently used files go first)."""
+    while True:
+        removed = await asyncio.to_thread(state.covers.prune)
+        if removed:
+            log.info("cover cache: removed %d files", removed)
+        await asyncio.sleep(every_s)
 
 
 async def _every(state: AppState, seconds: int) -> None:
@@ -74,9 +88,9 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
         await asyncio.to_thread(check_schema, database_url)
         pool = AsyncConnectionPool(database_url, min_size=2, max_size=20, open=False, timeout=30,
                                    check=AsyncConnectionPool.check_connection, name="orbsonic",
-                                   kwargs=pool_kwargs)
+                                   kwargs={"options": PLANNER_OPTIONS, **(pool_kwargs or {})})
         await pool.open(wait=True, timeout=30)
-        trigger: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
         scans = ScanLauncher(database_url, settings.music_folders)
         try:
             key = SecretKey.load_or_create(settings.secret_key, settings.data_dir)
@@ -86,11 +100,11 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             state = AppState(settings, pool, key, covers, scans)
             app.state.orbsonic = state
             if background:
-                trigger = asyncio.create_task(_scan_triggers(state))
+                tasks = [asyncio.create_task(_scan_triggers(state)), asyncio.create_task(_housekeeping(state))]
             yield
         finally:
-            if trigger is not None:
-                trigger.cancel()
+            for task in tasks:
+                task.cancel()
             await scans.aclose()
             await pool.close()
 

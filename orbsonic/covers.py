@@ -21,6 +21,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from psycopg import AsyncConnection
 
+from orbsonic.ids import cover_id
+
 log = logging.getLogger("orbsonic.covers")
 
 _EXT = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp",
@@ -32,10 +34,13 @@ _TOUCH_AFTER_S = 60  # a cache hit refreshes the file's atime at most this often
 
 @dataclass(frozen=True, slots=True)
 class CoverSource:
-    """Where a cover comes from: an image file, or the embedded picture of an audio file."""
+    """Where a cover comes from: an image file, or the embedded picture of an audio file.
+    `key` is the cover id with the source's current version: the cache key, so a changed
+    cover never serves an old cached file and made-up versions create no cache entries."""
 
     path: Path
     embedded: bool
+    key: str
 
 
 async def find_source(conn: AsyncConnection, kind: str, item_id: int) -> CoverSource | None:
@@ -46,13 +51,13 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int) -> CoverSo
     """
     if kind == "tr":
         cur = await conn.execute(
-            """SELECT f.path, t.path, t.has_picture, t.album_id FROM tracks t
+            """SELECT f.path, t.path, t.has_picture, t.album_id, t.mtime_ns FROM tracks t
                  JOIN music_folders f ON f.id = t.folder_id WHERE t.id = %s""", (item_id,))
         row = await cur.fetchone()
         if row is None:
             return None
         if row[2]:
-            return CoverSource(Path(row[0]) / row[1], True)
+            return CoverSource(Path(row[0]) / row[1], True, cover_id("tr", item_id, row[4] // 1_000_000_000))
         kind, item_id = "al", row[3]
     if kind == "ar":
         cur = await conn.execute("SELECT cover_album_id FROM artists WHERE id = %s", (item_id,))
@@ -63,12 +68,12 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int) -> CoverSo
     table = {"al": "albums", "dr": "directories"}[kind]
     folder_col = "cover_folder_id" if kind == "al" else "folder_id"
     cur = await conn.execute(
-        f"""SELECT f.path, x.cover_path, x.cover_kind FROM {table} x
+        f"""SELECT f.path, x.cover_path, x.cover_kind, x.cover_mtime FROM {table} x
               JOIN music_folders f ON f.id = x.{folder_col} WHERE x.id = %s""", (item_id,))
     row = await cur.fetchone()
     if row is None or not row[2] or not row[1]:
         return None
-    return CoverSource(Path(row[0]) / row[1], row[2] == 2)
+    return CoverSource(Path(row[0]) / row[1], row[2] == 2, cover_id(kind, item_id, row[3]))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

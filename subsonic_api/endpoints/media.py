@@ -90,16 +90,22 @@ async def get_cover_art(ctx: Ctx) -> Response:
     if size is not None and (size <= 0 or size >= MAX_SIZE):
         size = None
     cache = ctx.state.covers
-    path = cache.lookup(canonical, size)
+    # Fast path, no database: ids we hand out carry the source's version, and the cache is
+    # keyed by exactly that. Unversioned or made-up ids resolve the current version first.
+    path = cache.lookup(canonical, size) if "_" in canonical else None
+    current = path is not None
     if path is None:
         source = await find_source(ctx.conn, kind, ident)
         if source is None:
             raise NotFound("cover art", canonical)
-        path = await anyio.to_thread.run_sync(cache.produce, source, canonical, size)
+        current = source.key == canonical
+        path = cache.lookup(source.key, size) or await anyio.to_thread.run_sync(
+            cache.produce, source, source.key, size)
         if path is None:
             raise NotFound("cover art", canonical)
-    return FileResponse(path, media_type=media_type(path),
-                        headers={"Cache-Control": "public, max-age=31536000"})
+    # A versioned id names one image forever; an unversioned one may change with a rescan.
+    cache_control = "public, max-age=31536000, immutable" if current else "public, max-age=3600"
+    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": cache_control})
 
 
 def parse_cover_id_or_404(text: str) -> tuple[str, int, str]:

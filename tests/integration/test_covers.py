@@ -502,3 +502,20 @@ def test_lookup_finds_every_cached_extension(tmp_path: Path) -> None:
     png = _put(tmp_path, "orig/al-1.png", 10, time.time())
     assert cache.lookup("al-1", None) == png
     assert cache.lookup("al-1", 64) is None
+
+
+def test_cache_is_keyed_by_the_current_version(api: Subsonic, app_http: Any,
+                                               songs: dict[str, dict[str, Any]]) -> None:
+    """Unversioned and made-up cover ids resolve the source's current version: they share its
+    cache entry, never create their own, and are not cached by clients as immutable."""
+    cover = songs["Björk/2001 - Vespertine/01 Hidden Place.flac"]["coverArt"]
+    bare, _, _version = cover.partition("_")
+    assert _version, "ids handed out carry a version"
+    versioned = get_cover(api, cover, size=24)
+    assert "immutable" in versioned.headers["cache-control"]
+    for asked in (bare, f"{bare}_zz9"):
+        r = get_cover(api, asked, size=24)
+        assert r.content == versioned.content
+        assert "immutable" not in r.headers["cache-control"]
+    cached = sorted(p.name for p in (cache_root(app_http) / "24").iterdir() if p.name.startswith(bare))
+    assert cached == [f"{cover}.jpg"]
