@@ -33,11 +33,12 @@ async def _require(conn: AsyncConnection, kind: int, ids: Sequence[int]) -> None
 async def set_starred(conn: AsyncConnection, user_id: int, items: Sequence[tuple[int, int]],
                       starred: bool) -> None:
     """Star (or unstar) (kind, id) items, all or nothing. Raises NotFound for unknown ids."""
-    by_kind: dict[int, list[int]] = {}
+    by_kind: dict[int, dict[int, None]] = {}
     for kind, item in items:
-        by_kind.setdefault(kind, []).append(item)
+        by_kind.setdefault(kind, {})[item] = None  # repeated ids: one row (ON CONFLICT hits a row once)
     async with conn.transaction():
-        for kind, ids in by_kind.items():
+        for kind, unique in by_kind.items():
+            ids = list(unique)
             await _require(conn, kind, ids)
             if starred:
                 await conn.execute(
@@ -107,6 +108,9 @@ async def starred_ids(conn: AsyncConnection, user_id: int, kind: int,
     folder = ""
     if folder_id is not None and kind in (TRACK, ALBUM, DIRECTORY):
         folder = " AND x.folder_id = %(folder)s"
+    elif folder_id is not None and kind == ARTIST:  # artists are where their tracks are
+        folder = """ AND EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
+                                  WHERE ta.artist_id = x.id AND t.folder_id = %(folder)s)"""
     cur = await conn.execute(
         f"""SELECT a.item_id FROM annotations a JOIN {table} x ON x.id = a.item_id
              WHERE a.user_id = %(user)s AND a.kind = %(kind)s AND a.starred_at IS NOT NULL {folder}

@@ -13,9 +13,13 @@ KIND_ARTIST = 3
 _COLUMNS = """ar.id, ar.name, ar.sort_name, ar.index_letter, ar.mbid, ar.album_count, ar.song_count,
        ar.roles, ar.cover_album_id, al.cover_kind AS cover_kind, al.cover_mtime AS cover_mtime,
        an.starred_at, an.rating"""
+# LATERAL ... LIMIT 1: one index probe per artist (see tracks.py), so getArtists walks the
+# artists_browse index in order instead of hashing albums and sorting every album artist.
 _FROM = """FROM artists ar
-  LEFT JOIN albums al ON al.id = ar.cover_album_id
-  LEFT JOIN annotations an ON an.user_id = %(user)s AND an.kind = 3 AND an.item_id = ar.id"""
+  LEFT JOIN LATERAL (SELECT a.cover_kind, a.cover_mtime FROM albums a
+                      WHERE a.id = ar.cover_album_id LIMIT 1) al ON true
+  LEFT JOIN LATERAL (SELECT a.starred_at, a.rating FROM annotations a
+                      WHERE a.user_id = %(user)s AND a.kind = 3 AND a.item_id = ar.id LIMIT 1) an ON true"""
 
 
 async def browse(conn: AsyncConnection, user_id: int, folder_id: int | None = None) -> list[dict[str, Any]]:
@@ -25,8 +29,10 @@ async def browse(conn: AsyncConnection, user_id: int, folder_id: int | None = No
     """
     folder = ""
     if folder_id is not None:
+        # OFFSET 0 keeps the EXISTS a per-artist probe of album_artists_artist instead of a
+        # semi-join that reads every album_artists row.
         folder = """AND EXISTS (SELECT 1 FROM album_artists aa JOIN albums a2 ON a2.id = aa.album_id
-                                 WHERE aa.artist_id = ar.id AND a2.folder_id = %(folder)s)"""
+                                 WHERE aa.artist_id = ar.id AND a2.folder_id = %(folder)s OFFSET 0)"""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {_COLUMNS} {_FROM} WHERE ar.is_album_artist {folder} ORDER BY ar.sort_key, ar.id",
@@ -50,11 +56,17 @@ async def get(conn: AsyncConnection, artist_id: int, user_id: int) -> dict[str, 
     return rows[0] if rows else None
 
 
-async def ids_all(conn: AsyncConnection, offset: int, limit: int) -> list[int]:
-    """A page of every artist with albums or songs, in id order (index artists_listed)."""
+async def ids_all(conn: AsyncConnection, offset: int, limit: int, folder_id: int | None = None) -> list[int]:
+    """A page of every artist with albums or songs, in id order (index artists_listed).
+    With `folder_id`, only artists with a track (any role) in that music folder."""
+    folder = ""
+    if folder_id is not None:
+        folder = """AND EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
+                                 WHERE ta.artist_id = artists.id AND t.folder_id = %(folder)s)"""
     cur = await conn.execute(
-        """SELECT id FROM artists WHERE album_count > 0 OR song_count > 0
-            ORDER BY id OFFSET %s LIMIT %s""", (offset, limit))
+        f"""SELECT id FROM artists WHERE (album_count > 0 OR song_count > 0) {folder}
+             ORDER BY id OFFSET %(offset)s LIMIT %(limit)s""",
+        {"folder": folder_id, "offset": offset, "limit": limit})
     return [r[0] for r in await cur.fetchall()]
 
 

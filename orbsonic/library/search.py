@@ -20,11 +20,13 @@ from psycopg import AsyncConnection
 from orbsonic.ids import fold
 
 _WORD = re.compile(r"\w+")
-# table → (sort column, music folder column or None)
+# table → (sort column, music folder condition). Artists have no folder of their own:
+# they are in a folder when one of their tracks (any role) is.
 _TABLES = {
-    "tracks": ("sort_title", "folder_id"),
-    "albums": ("sort_key", "folder_id"),
-    "artists": ("sort_key", None),
+    "tracks": ("sort_title", "folder_id = %(folder)s"),
+    "albums": ("sort_key", "folder_id = %(folder)s"),
+    "artists": ("sort_key", """EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
+                                     WHERE ta.artist_id = artists.id AND t.folder_id = %(folder)s)"""),
 }
 
 
@@ -51,7 +53,7 @@ async def search_ids(conn: AsyncConnection, table: str, query: str, offset: int,
     match = "tsv @@ to_tsquery('simple', %(tsq)s)"
     if len(query) >= 3:
         match = f"({match} OR %(q)s <%% search_text)"
-    folder = f" AND {folder_col} = %(folder)s" if folder_id is not None and folder_col else ""
+    folder = f" AND {folder_col}" if folder_id is not None else ""
     sql = f"""SELECT id FROM {table}
                WHERE {match} {folder}
                ORDER BY (tsv @@ to_tsquery('simple', %(tsq)s)) DESC,

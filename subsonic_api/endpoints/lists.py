@@ -83,7 +83,7 @@ async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     folder_id = await folder_param(ctx)
     uid = ctx.user.id
     artist_rows = await artists.hydrate(
-        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ARTIST), uid)
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ARTIST, folder_id), uid)
     album_rows = await albums.hydrate(
         ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ALBUM, folder_id), uid)
     song_rows = await tracks.hydrate(
