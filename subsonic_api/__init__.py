@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,7 +36,12 @@ async def _params(request: Request) -> Params:
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
                 raise BadParam("body", "form body larger than 10 MB")
-            form = await request.form()
+            try:
+                # formPost exists for long lists (thousands of songId): the 10 MB cap bounds
+                # the body, not Starlette's default of 1000 fields.
+                form = await request.form(max_fields=MAX_FORM_BYTES)
+            except HTTPException as exc:  # malformed or oversized form: an error envelope
+                raise BadParam("body", str(exc.detail)) from None
             items += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     return Params(items)
 

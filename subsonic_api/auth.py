@@ -61,10 +61,13 @@ async def authenticate(conn: AsyncConnection, params: Params, key: SecretKey, *,
         raise AuthFailed("conflict", "Multiple conflicting authentication mechanisms provided")
     if not has_p and not (has_t and has_s):
         raise MissingParam("p" if not (has_t or has_s) else ("s" if has_t else "t"))
-    user = await users.get_by_name(conn, params.str("u"))
+    # `get`, not `str`: a NUL in a credential is wrong credentials (40), not a bad parameter;
+    # such a name cannot be in the database (PostgreSQL text holds no NUL).
+    name = params.get("u") or ""
+    user = await users.get_by_name(conn, name) if "\x00" not in name else None
     if has_p:
         try:
-            given = decode_enc(params.str("p"))
+            given = decode_enc(params.get("p") or "")
         except (ValueError, UnicodeDecodeError):
             raise AuthFailed("wrong_credentials", "Wrong username or password") from None
         stored = user.clear_password(key) if user else None
@@ -82,6 +85,6 @@ async def authenticate(conn: AsyncConnection, params: Params, key: SecretKey, *,
     stored = user.clear_password(key)
     if stored is None:
         raise AuthFailed("token_unsupported", "Token authentication is not supported for this user")
-    if not check_token(params.str("t"), params.str("s"), stored):
+    if not check_token(params.get("t") or "", params.get("s") or "", stored):
         raise AuthFailed("wrong_credentials", "Wrong username or password")
     return user

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from orbsonic.errors import BadParam, MissingParam, NotFound
 from orbsonic.ids import parse_id
 
+_INT64 = (-(2**63), 2**63 - 1)  # PostgreSQL bigint: anything wider cannot reach a query
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _MISSING = object()
@@ -46,18 +47,19 @@ class Params:
         return values[0] if values else default
 
     def str(self, name: str, default: object = _MISSING) -> str:
-        """First non-empty value; `default` when absent or empty, else MissingParam."""
+        """First non-empty value; `default` when absent or empty, else MissingParam.
+        A NUL character (which PostgreSQL text cannot hold) is BadParam."""
         value = self.get(name)
         if value is None or value == "":
             if default is _MISSING:
                 raise MissingParam(name)
             return default  # type: ignore[return-value]
-        return value
+        return _no_nul(name, value)
 
     def int(self, name: str, default: object = _MISSING, *, lo: int | None = None,
             hi: int | None = None, clamp: bool = True) -> int:
         """Integer value. Out of [lo, hi]: clamped (clamp=True, e.g. size=999999999 → 500;
-        Aonsoku asks for that) or BadParam."""
+        Aonsoku asks for that) or BadParam. Without bounds, the 64-bit range applies."""
         value = self.get(name)
         if value is None or value.strip() == "":
             if default is _MISSING:
@@ -67,11 +69,13 @@ class Params:
             n = int(value.strip())
         except ValueError:
             raise BadParam(name, f"{value!r} is not an integer") from None
-        if lo is not None and n < lo:
+        lo = _INT64[0] if lo is None else lo
+        hi = _INT64[1] if hi is None else hi
+        if n < lo:
             if not clamp:
                 raise BadParam(name, f"must be at least {lo}")
             n = lo
-        if hi is not None and n > hi:
+        if n > hi:
             if not clamp:
                 raise BadParam(name, f"must be at most {hi}")
             n = hi
@@ -95,7 +99,7 @@ class Params:
 
     def list(self, name: str) -> list[str]:
         """Every non-empty value of a repeated parameter, in request order."""
-        return [v for v in self._items.get(name, ()) if v != ""]
+        return [_no_nul(name, v) for v in self._items.get(name, ()) if v != ""]
 
     def id(self, name: str, *kinds: str) -> tuple[str, int]:
         """A required public id of one of `kinds`: (kind, internal id).
@@ -103,11 +107,20 @@ class Params:
         An id that is malformed or of another kind names nothing we have, so it raises
         NotFound (error 70), as a well-formed id without a row does.
         """
-        return _parse(self.str(name), kinds, name)
+        text = self.get(name)
+        if not text:
+            raise MissingParam(name)
+        return _parse(text, kinds, name)
 
     def ids(self, name: str, *kinds: str) -> list[tuple[str, int]]:
         """Every value of a repeated id parameter, parsed (NotFound as in `id`)."""
-        return [_parse(v, kinds, name) for v in self.list(name)]
+        return [_parse(v, kinds, name) for v in self._items.get(name, ()) if v != ""]
+
+
+def _no_nul(name: str, value: str) -> str:
+    if "\x00" in value:
+        raise BadParam(name, "contains a NUL character")
+    return value
 
 
 def _parse(text: str, kinds: tuple[str, ...], name: str) -> tuple[str, int]:

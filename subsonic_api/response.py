@@ -86,14 +86,19 @@ def envelope(result: Payload | Failure, *, opensubsonic: bool = True) -> dict[st
 # ---------------------------------------------------------------- XML
 
 
-def _attr(value: Any) -> str:
+def _scalar(value: Any) -> str:
+    """A scalar in XSD lexical form (booleans true/false), XML-illegal characters removed."""
     if value is True:
         return "true"
     if value is False:
         return "false"
     if isinstance(value, float):
         return repr(value)
-    return _ILLEGAL_XML.sub("", str(value)).translate(_XML_ESCAPES)
+    return _ILLEGAL_XML.sub("", str(value))
+
+
+def _attr(value: Any) -> str:
+    return _scalar(value).translate(_XML_ESCAPES)
 
 
 def _element(out: list[str], name: str, value: Any) -> None:
@@ -113,7 +118,7 @@ def _element(out: list[str], name: str, value: Any) -> None:
             return
         out.append(">")
         if text is not None:
-            out.append(_ILLEGAL_XML.sub("", str(text)).translate(_TEXT_ESCAPES))
+            out.append(_scalar(text).translate(_TEXT_ESCAPES))
         for key, v in children:
             if isinstance(v, list):
                 for item in v:
@@ -122,11 +127,7 @@ def _element(out: list[str], name: str, value: Any) -> None:
                 _element(out, key, v)
         out.append(f"</{name}>")
     else:  # scalar in a list (moods, isrc …) or Text
-        if value is True or value is False:
-            text = "true" if value else "false"
-        else:
-            text = _ILLEGAL_XML.sub("", str(value)).translate(_TEXT_ESCAPES)
-        out.append(f"<{name}>{text}</{name}>")
+        out.append(f"<{name}>{_scalar(value).translate(_TEXT_ESCAPES)}</{name}>")
 
 
 def to_xml(root: dict[str, Any]) -> bytes:

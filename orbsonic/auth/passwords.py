@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -55,17 +56,15 @@ class SecretKey:
             return cls.from_text(configured)
         path = data_dir / "secret.key"
         try:
-            return cls.from_text(path.read_text())
+            return cls.from_text(_read_key_file(path))
         except FileNotFoundError:
             pass
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
         data_dir.mkdir(parents=True, exist_ok=True)
         text = secrets.token_hex(32)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process won the race: use its key
-            return cls.from_text(path.read_text())
+            return cls.from_text(_read_key_file(path))
         with os.fdopen(fd, "w") as fh:
             fh.write(text + "\n")
         return cls.from_text(text)
@@ -88,6 +87,27 @@ class SecretKey:
 
     def verifies(self, value: bytes) -> bool:
         return self.decrypt(value) == _CHECK_PLAINTEXT
+
+
+def _read_key_file(path: Path) -> str:
+    """The text of an existing key file. Raises FileNotFoundError when there is none.
+
+    An empty file is never used as a key (it would hash to sha256(""), a key everyone
+    knows): a replica that is creating it right now gets a moment to finish writing, a
+    file left empty by a crash is a ConfigError.
+    """
+    for _ in range(50):
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        if text.strip():
+            return text
+        time.sleep(0.02)
+    raise ConfigError(f"{path} is empty: restore the original key file, or delete it to generate a "
+                      "new key (stored passwords then have to be reset)")
 
 
 def hash_password(password: str) -> str:

@@ -79,14 +79,23 @@ async def get_by_name(conn: AsyncConnection, username: str) -> User | None:
 
 
 async def get_by_api_key(conn: AsyncConnection, key: str) -> User | None:
-    """The owner of an API key (OpenSubsonic apiKeyAuthentication), or None; notes its use."""
+    """The owner of an API key (OpenSubsonic apiKeyAuthentication), or None; notes its use.
+
+    The use is noted at most once a minute and never waits for a row lock: the caller's
+    transaction lasts the whole request, so an unconditional UPDATE would make parallel
+    requests with the same key (Symfonium, Feishin) run one after the other.
+    """
     cols = ", ".join("u." + c.strip() for c in _COLUMNS.split(","))
     async with conn.cursor(row_factory=class_row(User)) as cur:
         await cur.execute(
-            f"""WITH k AS (UPDATE api_keys SET last_used_at = now() WHERE key_sha256 = %s
-                           RETURNING user_id)
+            f"""WITH k AS (SELECT user_id FROM api_keys WHERE key_sha256 = %(d)s),
+                touch AS (UPDATE api_keys SET last_used_at = now()
+                          WHERE id = (SELECT id FROM api_keys WHERE key_sha256 = %(d)s
+                                        AND (last_used_at IS NULL
+                                             OR last_used_at < now() - interval '1 minute')
+                                      FOR UPDATE SKIP LOCKED))
                 SELECT {cols} FROM users u JOIN k ON k.user_id = u.id""",
-            (api_key_digest(key),),
+            {"d": api_key_digest(key)},
         )
         return await cur.fetchone()
 
