@@ -11,6 +11,10 @@ import time
 
 from psycopg import Connection
 
+# Folder names of one disc of an album (PostgreSQL regex, case-insensitive match): "CD1",
+# "cd 2", "Disc 1", "Disk 3 - Bonus". Such a folder without an image uses its parent's.
+DISC_FOLDER = r"^(cd|dis[ck])[ _.-]*[0-9]+"
+
 
 def remove_missing(conn: Connection) -> int:
     """Delete tracks whose files vanished and were not claimed by a move; their albums
@@ -47,22 +51,27 @@ def refresh_albums(conn: Connection) -> None:
                      FROM tracks t JOIN scan_touched st ON st.album_id = t.album_id
                     GROUP BY t.album_id) s
             WHERE a.id = s.album_id""")
-    # Cover: the album folder's image, else the first embedded picture of its tracks.
+    # Cover: the album folder's image (for a disc subfolder "CD1", "Disc 2" without one: its
+    # parent's), else the first embedded picture of its tracks.
     conn.execute(
         """UPDATE albums a SET cover_kind = c.kind, cover_path = c.path, cover_folder_id = c.folder,
                   cover_mtime = c.mtime
              FROM (SELECT a2.id,
-                          CASE WHEN d.cover_kind = 1 THEN 1 WHEN e.path IS NOT NULL THEN 2 ELSE 0 END AS kind,
-                          CASE WHEN d.cover_kind = 1 THEN d.cover_path ELSE e.path END AS path,
-                          CASE WHEN d.cover_kind = 1 THEN d.folder_id ELSE e.folder_id END AS folder,
-                          CASE WHEN d.cover_kind = 1 THEN d.cover_mtime
+                          CASE WHEN d.cover_path IS NOT NULL THEN 1 WHEN e.path IS NOT NULL THEN 2 ELSE 0 END AS kind,
+                          coalesce(d.cover_path, e.path) AS path,
+                          CASE WHEN d.cover_path IS NOT NULL THEN d.folder_id ELSE e.folder_id END AS folder,
+                          CASE WHEN d.cover_path IS NOT NULL THEN d.cover_mtime
                                ELSE e.mtime_ns / 1000000000 END AS mtime
                      FROM albums a2 JOIN scan_touched st ON st.album_id = a2.id
-                     LEFT JOIN directories d ON d.id = a2.directory_id
+                     LEFT JOIN directories own ON own.id = a2.directory_id
+                     LEFT JOIN LATERAL (SELECT x.cover_path, x.folder_id, x.cover_mtime FROM directories x
+                                         WHERE x.cover_kind = 1
+                                           AND (x.id = own.id OR (x.id = own.parent_id AND own.name ~* %s))
+                                         ORDER BY x.id = own.id DESC LIMIT 1) d ON true
                      LEFT JOIN LATERAL (SELECT t.path, t.folder_id, t.mtime_ns FROM tracks t
                                          WHERE t.album_id = a2.id AND t.has_picture
                                          ORDER BY t.disc_no, t.track_no, t.id LIMIT 1) e ON true) c
-            WHERE a.id = c.id""")
+            WHERE a.id = c.id""", (DISC_FOLDER,))
     conn.execute("DELETE FROM album_genres g USING scan_touched s WHERE g.album_id = s.album_id")
     conn.execute(
         """INSERT INTO album_genres (album_id, genre_id, position, sort_key)

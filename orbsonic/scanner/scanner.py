@@ -109,10 +109,12 @@ def _status(conn: psycopg.Connection, **values: Any) -> None:
     conn.execute(f"UPDATE scan_status SET {sets} WHERE id = 1", values)
 
 
-def sync_folders(conn: psycopg.Connection, folders: Sequence[Path]) -> list[tuple[int, Path]]:
+def sync_folders(conn: psycopg.Connection, folders: Sequence[Path],
+                 report: ScanReport | None = None) -> list[tuple[int, Path]]:
     """Make music_folders match the configured folders (when any are configured) and
     return (id, path) of the folders to scan. Folders no longer configured are removed
-    with their tracks; with no configured folders, the known ones are scanned."""
+    with their tracks (counted in report.removed); with no configured folders, the known
+    ones are scanned."""
     if folders:
         wanted = [str(Path(f).resolve()) for f in folders]
         for path in wanted:
@@ -121,6 +123,10 @@ def sync_folders(conn: psycopg.Connection, folders: Sequence[Path]) -> list[tupl
         conn.execute("""INSERT INTO scan_touched SELECT DISTINCT t.album_id FROM tracks t
                          JOIN music_folders f ON f.id = t.folder_id WHERE NOT f.path = ANY(%s)
                         ON CONFLICT DO NOTHING""", (wanted,))
+        cur = conn.execute("""DELETE FROM tracks t USING music_folders f
+                               WHERE f.id = t.folder_id AND NOT f.path = ANY(%s)""", (wanted,))
+        if report is not None:
+            report.removed += cur.rowcount
         conn.execute("DELETE FROM music_folders WHERE NOT path = ANY(%s)", (wanted,))
     cur = conn.execute("SELECT id, path FROM music_folders ORDER BY id")
     return [(r[0], Path(r[1])) for r in cur.fetchall()]
@@ -144,12 +150,12 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
             writer.setup(conn)
             _status(conn, started_at=_now(), finished_at=None, phase="walking", full_scan=full,
                     files_seen=0, files_done=0, added=0, updated=0, removed=0, skipped=0, error=None)
-            targets = sync_folders(conn, folders)
+            targets = sync_folders(conn, folders, report)
             conn.commit()
             for folder_id, root in targets:
                 _scan_folder(conn, reader, folder_id, root, full, report, progress)
             _status(conn, phase="finishing")
-            report.removed = refresh.remove_missing(conn)
+            report.removed += refresh.remove_missing(conn)
             refresh.refresh_albums(conn)
             refresh.refresh_directories(conn)
             if report.changed:
@@ -216,7 +222,8 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     files = ((f.path, f.dir_path, f.size, f.mtime_ns) for f in walk(str(root), dirs, stats))
     writer.load_walk(conn, files)
     report.errors += stats.errors[:100]
-    # Parts of the tree could not be read: add and update, but remove nothing this time.
+    # Parts of the tree could not be read: add and update, but remove no track at or below
+    # them (writer.diff) and no directory this time.
     prune = not stats.errors
     kept = music_dirs(dirs)
     writer.write_dirs(conn, folder_id, prune, (
@@ -224,7 +231,7 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
          p.rpartition("/")[2] if p else root.name, sort_key(p.rpartition("/")[2] if p else root.name),
          d.mtime_ns, f"{p}/{d.image}" if p and d.image else d.image, d.image_mtime)
         for p, d in kept.items()))
-    to_read, seen = writer.diff(conn, folder_id, full, prune)
+    to_read, seen = writer.diff(conn, folder_id, full, stats.unreadable)
     report.files_seen += seen
     done = seen - to_read
     report.unchanged += done

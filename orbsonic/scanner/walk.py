@@ -44,6 +44,9 @@ class WalkStats:
     skipped: int = 0
     dirs: int = 0
     errors: list[str] = field(default_factory=list)
+    # Relative paths of the directories and files that could not be read: what the library
+    # holds at or below them must not be taken for deleted.
+    unreadable: list[str] = field(default_factory=list)
 
 
 def suffix_of(name: str) -> str:
@@ -69,6 +72,7 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Iterato
             entries = list(os.scandir(full))
         except OSError as exc:
             stats.errors.append(f"{full}: {exc.strerror or exc}")
+            stats.unreadable.append(rel)
             log.warning("cannot read directory %s: %s", full, exc)
             continue
         stats.dirs += 1
@@ -99,6 +103,7 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Iterato
                     log.debug("skipped %s: not an audio file extension", os.path.join(full, name))
             except OSError as exc:
                 stats.errors.append(f"{os.path.join(full, name)}: {exc.strerror or exc}")
+                stats.unreadable.append(f"{rel}/{name}" if rel else name)
                 log.warning("cannot stat %s: %s", os.path.join(full, name), exc)
         if images:
             best = find_folder_image(images)

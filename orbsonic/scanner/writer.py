@@ -10,7 +10,7 @@ the aggregates of what was touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg import Connection, ServerCursor
@@ -62,21 +62,29 @@ _TO_READ = """
     LEFT JOIN tracks t ON t.folder_id = %(folder)s AND t.path = f.path
     LEFT JOIN unreadable_files u ON u.folder_id = %(folder)s AND u.path = f.path
    WHERE %(full)s
-      OR (t.id IS NULL AND (u.path IS NULL OR u.size <> f.size OR u.mtime_ns <> f.mtime_ns))
-      OR (t.id IS NOT NULL AND (t.size <> f.size OR t.mtime_ns <> f.mtime_ns))"""
+      OR ((u.path IS NULL OR u.size <> f.size OR u.mtime_ns <> f.mtime_ns)
+          AND (t.id IS NULL OR t.size <> f.size OR t.mtime_ns <> f.mtime_ns))"""
 
 
-def diff(conn: Connection, folder_id: int, full: bool, prune: bool = True) -> tuple[int, int]:
+_KEPT = """NOT EXISTS (SELECT 1 FROM unnest(%(keep)s::text[]) k(p)
+                      WHERE k.p = '' OR {0} = k.p OR starts_with({0}, k.p || '/'))"""
+
+
+def diff(conn: Connection, folder_id: int, full: bool, keep: Sequence[str] = ()) -> tuple[int, int]:
     """Compare the walk with the library. Fills scan_missing with tracks whose file is
     gone, forgets unreadable files that are gone, and returns (files to read, files
-    seen). Files known to be unreadable with the same size and mtime are not read again."""
+    seen). Files known to be unreadable with the same size and mtime are not read again.
+    `keep`: relative paths the walk could not read; nothing at or below them is missing."""
+    args = {"folder": folder_id, "keep": list(keep)}
     conn.execute(
         """INSERT INTO scan_missing (id, pid, album_id)
            SELECT t.id, t.pid, t.album_id FROM tracks t
-            WHERE t.folder_id = %s AND NOT EXISTS (SELECT 1 FROM scan_files f WHERE f.path = t.path)
-           ON CONFLICT DO NOTHING""", (folder_id,))
-    conn.execute("""DELETE FROM unreadable_files u WHERE u.folder_id = %s
-                     AND NOT EXISTS (SELECT 1 FROM scan_files f WHERE f.path = u.path)""", (folder_id,))
+            WHERE t.folder_id = %(folder)s AND NOT EXISTS (SELECT 1 FROM scan_files f WHERE f.path = t.path)
+              AND """ + _KEPT.format("t.path") + """
+           ON CONFLICT DO NOTHING""", args)
+    conn.execute("""DELETE FROM unreadable_files u WHERE u.folder_id = %(folder)s
+                     AND NOT EXISTS (SELECT 1 FROM scan_files f WHERE f.path = u.path)
+                     AND """ + _KEPT.format("u.path"), args)
     args = {"folder": folder_id, "full": full}
     cur = conn.execute("SELECT count(*) " + _TO_READ, args)
     row = cur.fetchone()
@@ -202,8 +210,13 @@ def write_dirs(conn: Connection, folder_id: int, prune: bool, rows: Iterable[tup
                                  WHEN directories.cover_kind = 1 THEN NULL ELSE directories.cover_path END,
                cover_mtime = CASE WHEN excluded.cover_kind = 1 THEN excluded.cover_mtime
                                   WHEN directories.cover_kind = 1 THEN NULL ELSE directories.cover_mtime END""", (folder_id,))
-    conn.execute("""INSERT INTO scan_touched SELECT a.id FROM albums a
-                     JOIN scan_touched_dirs d ON d.dir_id = a.directory_id ON CONFLICT DO NOTHING""")
+    # Albums in a touched folder, or in a subfolder of one (disc folders use their parent's image).
+    conn.execute("""INSERT INTO scan_touched
+                    SELECT a.id FROM albums a JOIN scan_touched_dirs d ON d.dir_id = a.directory_id
+                    UNION
+                    SELECT a.id FROM albums a JOIN directories x ON x.id = a.directory_id
+                      JOIN scan_touched_dirs d ON d.dir_id = x.parent_id
+                    ON CONFLICT DO NOTHING""")
     if prune:
         conn.execute("""DELETE FROM directories d WHERE d.folder_id = %s
                          AND NOT EXISTS (SELECT 1 FROM scan_dirs s WHERE s.id = d.id)""", (folder_id,))
