@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
@@ -154,7 +155,8 @@ class Subsonic:
                     q.append((k, str(item).lower() if isinstance(item, bool) else str(item)))
         url = f"/rest/{method}{suffix}"
         if http_method == "POST":
-            r = self.http.post(url, data=q, headers=headers)
+            form = {"content-type": "application/x-www-form-urlencoded", **(headers or {})}
+            r = self.http.post(url, content=urlencode(q), headers=form)
         else:
             r = self.http.request(http_method, url, params=q, headers=headers)
         ctype = r.headers.get("content-type", "")

@@ -32,7 +32,7 @@ _TABLES = {
 
 def normalize_query(query: str | None) -> str:
     """Folded query text with wrapping quotes removed; "" means "match everything"."""
-    q = (query or "").strip()
+    q = "".join(c for c in (query or "") if c >= " " or c in "\t\n").strip()  # no NUL etc. for PostgreSQL
     while len(q) >= 2 and q[0] == q[-1] and q[0] in "\"'":
         q = q[1:-1].strip()
     return fold(q)

@@ -289,3 +289,11 @@ def test_counts_are_capped(pg, two_folder_template, tmp_path):
             assert not {s["id"] for s in rest} & {s["id"] for s in songs}
             if query == "":
                 assert len(songs) + len(rest) == total
+
+
+def test_control_characters_in_a_query_are_ignored(api):
+    """A NUL in `query` must not reach PostgreSQL (which rejects it): it is dropped, and a
+    form-POSTed search (formPost) answers like a GET."""
+    body = api.raw("search3", http_method="POST", query="bj\x00ork").json()["subsonic-response"]
+    assert body["status"] == "ok"
+    assert any(a["name"] == "Björk" for a in body["searchResult3"]["artist"])
