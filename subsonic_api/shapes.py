@@ -13,17 +13,29 @@ Field names and types follow the XSD 1.16.1 and the OpenSubsonic additions
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
-from orbsonic.ids import cover_id, public_id
+from orbsonic import ids
+
+# Ids and dates are formatted thousands of times per page (a 500-song page has ~4,000 ids:
+# song, folder, album, artists, cover), and album, artist, folder ids and scan times repeat
+# across rows: cached, the base-36 and strftime work drops from ~30 % of a search3 page's
+# server time to a few % (py-spy, bench/RESULTS.md).
+public_id = lru_cache(maxsize=1 << 16)(ids.public_id)
+cover_id = lru_cache(maxsize=1 << 14)(ids.cover_id)
+
+
+@lru_cache(maxsize=1 << 14)
+def _iso(dt: datetime) -> str:
+    dt = dt.astimezone(timezone.utc)
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
+            f"{dt.microsecond // 1000:03d}Z")
 
 
 def iso(dt: datetime | None) -> str | None:
     """xs:dateTime in UTC with milliseconds: 2024-05-01T10:20:30.000Z."""
-    if dt is None:
-        return None
-    dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return None if dt is None else _iso(dt)
 
 
 def _put(d: dict[str, Any], key: str, value: Any) -> None:

@@ -28,12 +28,13 @@ SELECT al.id, al.folder_id, al.name, al.sort_name, al.artist_id, al.artist_name,
        (SELECT coalesce(json_agg(json_build_array(aa.artist_id, ar.name) ORDER BY aa.position), '[]')
           FROM album_artists aa JOIN artists ar ON ar.id = aa.artist_id
          WHERE aa.album_id = al.id) AS artist_links,
-       (SELECT coalesce(array_agg(g.name ORDER BY ag.position), '{}')
-          FROM album_genres ag JOIN genres g ON g.id = ag.genre_id
-         WHERE ag.album_id = al.id) AS genre_names
+       (SELECT coalesce(array_agg((SELECT g.name FROM genres g WHERE g.id = ag.genre_id)
+                                  ORDER BY ag.position), '{}')
+          FROM album_genres ag WHERE ag.album_id = al.id) AS genre_names
   FROM albums al
-  LEFT JOIN annotations an ON an.user_id = %(user)s AND an.kind = 2 AND an.item_id = al.id
-"""
+  LEFT JOIN LATERAL (SELECT a.starred_at, a.rating, a.play_count, a.last_played FROM annotations a
+                      WHERE a.user_id = %(user)s AND a.kind = 2 AND a.item_id = al.id LIMIT 1) an ON true
+"""  # LATERAL ... LIMIT 1: an index probe per row, never a hash of all annotations (tracks.py)
 
 # Album list orders over the albums table: (ORDER BY, index that serves it).
 _ORDERS = {
@@ -57,7 +58,7 @@ async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> li
     """Full album rows for `ids`, in the given order; unknown ids are skipped."""
     if not ids:
         return []
-    async with conn.cursor(row_factory=dict_row) as cur:
+    async with conn.cursor(row_factory=dict_row, binary=True) as cur:
         await cur.execute(_HYDRATE + " WHERE al.id = ANY(%(ids)s)", {"user": user_id, "ids": list(ids)})
         rows = {r["id"]: r for r in await cur.fetchall()}
     return [rows[i] for i in ids if i in rows]

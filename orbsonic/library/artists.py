@@ -33,7 +33,7 @@ async def browse(conn: AsyncConnection, user_id: int, folder_id: int | None = No
         # semi-join that reads every album_artists row.
         folder = """AND EXISTS (SELECT 1 FROM album_artists aa JOIN albums a2 ON a2.id = aa.album_id
                                  WHERE aa.artist_id = ar.id AND a2.folder_id = %(folder)s OFFSET 0)"""
-    async with conn.cursor(row_factory=dict_row) as cur:
+    async with conn.cursor(row_factory=dict_row, binary=True) as cur:
         await cur.execute(
             f"SELECT {_COLUMNS} {_FROM} WHERE ar.is_album_artist {folder} ORDER BY ar.sort_key, ar.id",
             {"user": user_id, "folder": folder_id})
@@ -44,7 +44,7 @@ async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> li
     """Artist rows for `ids` in the given order; unknown ids are skipped."""
     if not ids:
         return []
-    async with conn.cursor(row_factory=dict_row) as cur:
+    async with conn.cursor(row_factory=dict_row, binary=True) as cur:
         await cur.execute(f"SELECT {_COLUMNS} {_FROM} WHERE ar.id = ANY(%(ids)s)",
                           {"user": user_id, "ids": list(ids)})
         rows = {r["id"]: r for r in await cur.fetchall()}

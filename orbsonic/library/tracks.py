@@ -33,20 +33,31 @@ SELECT t.id, t.folder_id, t.directory_id, t.path, t.size, t.suffix, t.content_ty
                                  ORDER BY ta.role, ta.position), '[]')
           FROM track_artists ta JOIN artists ar ON ar.id = ta.artist_id
          WHERE ta.track_id = t.id) AS artist_links,
-       (SELECT coalesce(array_agg(g.name ORDER BY tg.position), '{}')
-          FROM track_genres tg JOIN genres g ON g.id = tg.genre_id
-         WHERE tg.track_id = t.id) AS genre_names
+       (SELECT coalesce(array_agg((SELECT g.name FROM genres g WHERE g.id = tg.genre_id)
+                                  ORDER BY tg.position), '{}')
+          FROM track_genres tg WHERE tg.track_id = t.id) AS genre_names
   FROM tracks t
-  LEFT JOIN albums al ON al.id = t.album_id
-  LEFT JOIN annotations an ON an.user_id = %(user)s AND an.kind = 1 AND an.item_id = t.id
+  LEFT JOIN LATERAL (SELECT a.artist_id, a.cover_kind, a.cover_mtime FROM albums a
+                      WHERE a.id = t.album_id LIMIT 1) al ON true
+  LEFT JOIN LATERAL (SELECT a.starred_at, a.rating, a.play_count, a.last_played FROM annotations a
+                      WHERE a.user_id = %(user)s AND a.kind = 1 AND a.item_id = t.id LIMIT 1) an ON true
 """
+# genre_names: track_genres_pkey already yields a track's genres by position, and a scalar
+# lookup of each name keeps it that way (a join with genres built a hash table and a sort
+# per track: 4.5 → 2.3 ms for a 500-song page). The LATERAL ... LIMIT 1 lookups (primary
+# keys, so at most one row anyway) keep the planner on one index probe per hydrated row:
+# as plain joins it hashes the whole albums and annotations tables for a 500-row page
+# (tests/integration/test_explain.py).
 
 
 async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> list[dict[str, Any]]:
-    """Full rows for `ids`, in the order given; ids without a row are skipped."""
+    """Full rows for `ids`, in the order given; ids without a row are skipped.
+
+    Binary results: parsing 500 rows × 45 columns from text took 9 of the 14 ms of a
+    500-song page's hydration, from binary about 5 (also in albums and artists)."""
     if not ids:
         return []
-    async with conn.cursor(row_factory=dict_row) as cur:
+    async with conn.cursor(row_factory=dict_row, binary=True) as cur:
         await cur.execute(_HYDRATE + " WHERE t.id = ANY(%(ids)s)", {"user": user_id, "ids": list(ids)})
         rows = {r["id"]: r for r in await cur.fetchall()}
     return [rows[i] for i in ids if i in rows]

@@ -1,0 +1,341 @@
+"""The benchmark: `python -m bench.run [--tracks 100000] [--peer-tracks 10000] [--work DIR]
+[--skip-peer] [--quick] [--results FILE]` (or `scripts/bench`, which sets up first).
+
+1. Libraries of N and of peer N tracks are generated once into the work dir (default
+   bench/out/, cached by size and seed; bench/library.py).
+2. Orbsonic gets an embedded PostgreSQL cluster in the work dir and a fresh database.
+   `orbsonic scan` runs as a subprocess: a cold scan, a no-change rescan and a rescan
+   after 1 % of the files were retitled, each timed, with the peak RSS of the scanning
+   process tree sampled from /proc. Then `orbsonic serve --no-scan` runs as a
+   subprocess; annotations are seeded through the API (stars, ratings, scrobbles).
+3. Every scenario of bench/api.py runs at concurrency 1 and 16 with the load generator of
+   bench/load.py (asyncio, closed loop, keep-alive); then the streaming figures
+   (bench/streams.py): time to first byte, one stream's MB/s, 200 range streams.
+4. Unless --skip-peer: supysonic 0.7.9 (own venv in the work dir) and Orbsonic each scan
+   the peer library and answer the same scenarios with the same client, one server at a
+   time; the table gives Orbsonic/supysonic ratios of requests/s.
+5. The results go to <work>/results.json and, as Markdown, to --results (default
+   <work>/RESULTS.md), and the tables are printed.
+
+--quick: short measurements (a smoke run; figures are not meaningful).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.api import Api, Library, Scenario, auth_query, discover, scenarios, seed_annotations
+from bench.library import big_stream_file, ensure_library
+from bench.load import TreeSampler, cpu_seconds, run_load
+from bench.streams import range_streams, single_stream, track_sizes
+from bench.target import BenchCluster, Orbsonic, free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- machine
+
+
+def machine_info(work: Path) -> dict[str, Any]:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    disk = "?"
+    try:
+        out = subprocess.run(["df", "-hT", str(work)], capture_output=True, text=True).stdout.splitlines()[-1].split()
+        dev = out[0]
+        rot = "?"
+        name = Path(dev).name.rstrip("0123456789")
+        rot_file = Path(f"/sys/block/{name}/queue/rotational")
+        if rot_file.is_file():
+            rot = "rotational" if rot_file.read_text().strip() == "1" else "non-rotational"
+        disk = f"{dev} ({out[1]}, {out[2]}, {rot})"
+    except (OSError, IndexError):
+        pass
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cores": os.cpu_count(),
+            "ram_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu, "disk": disk,
+            "kernel": platform.release(), "python": platform.python_version(),
+            "commit": commit + ("+local changes" if dirty else ""),
+            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3]}
+
+
+# ---------------------------------------------------------------------------- measuring
+
+
+async def measure(port: int, sc: Scenario, concurrency: int, seconds: float, server_pids: Any,
+                  db_cpu: Any) -> dict[str, Any]:
+    """One scenario at one concurrency, with the server's and the database's CPU share."""
+    paths = sc.paths
+    kw: dict[str, Any] = {"seconds": seconds, "min_requests": 10 if seconds >= 1 else 3, "warmup": 2,
+                          "max_seconds": max(4 * seconds, 20.0)}
+    if sc.cold:  # every cover once: the first quarter at c=1, the rest at c=16
+        split = max(1, len(paths) // 4)
+        paths = paths[:split] if concurrency == 1 else paths[split:]
+        kw = {"seconds": 3600, "max_requests": len(paths), "warmup": 0, "max_seconds": 600}
+    srv0, db0 = cpu_seconds(server_pids()), db_cpu()
+    res = await run_load(HOST, port, paths, concurrency=concurrency, keep_body=sc.keep_body,
+                         expect=sc.expect, headers=sc.headers, **kw)
+    s = res.summary()
+    if res.seconds:
+        s["server_cpu_pct"] = round(100 * (cpu_seconds(server_pids()) - srv0) / res.seconds, 1)
+        s["db_cpu_pct"] = round(100 * (db_cpu() - db0) / res.seconds, 1)
+    return s
+
+
+async def run_scenarios(port: int, scs: list[Scenario], seconds: float, server_pids: Any, db_cpu: Any,
+                        concurrencies: tuple[int, ...] = (1, 16)) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for sc in scs:
+        out[sc.name] = {}
+        for c in concurrencies:
+            r = await measure(port, sc, c, seconds, server_pids, db_cpu)
+            out[sc.name][f"c{c}"] = r
+            log(f"  {sc.name:38s} c={c:<3d} p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  "
+                f"{r['rps']:8.1f} req/s  err {r['errors']}  (load gen {r['client_cpu_pct']}% CPU)")
+    return out
+
+
+# ---------------------------------------------------------------------------- Orbsonic, main library
+
+
+def scan_phase(orb: Orbsonic, library: Path, stream_dir: Path, seed: int) -> dict[str, Any]:
+    from bench.libgen import touch_fraction
+
+    out: dict[str, Any] = {}
+    log("cold scan ...")
+    out["cold"] = orb.scan([library])
+    log(f"  {out['cold']}")
+    log("no-change rescan ...")
+    out["nochange"] = orb.scan([library])
+    log(f"  {out['nochange']}")
+    t0 = time.perf_counter()
+    changed = touch_fraction(library, 0.01, seed=seed)
+    out["touched_files"] = len(changed)
+    out["touch_s"] = round(time.perf_counter() - t0, 2)
+    log(f"rescan after retitling {len(changed)} files (1 %) ...")
+    out["one_percent"] = orb.scan([library])
+    log(f"  {out['one_percent']}")
+    out["add_stream_folder"] = orb.scan([library, stream_dir])
+    return out
+
+
+async def api_phase(orb: Orbsonic, cluster: BenchCluster, *, seconds: float, seed: int, peer_set: bool,
+                    streams: bool, clients: int, stream_seconds: float) -> dict[str, Any]:
+    port = orb.port
+    api = Api(HOST, port, auth_query(orb_user(), orb_password()))
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    lib = await discover(api, seed)
+    out["library"] = library_summary(lib)
+    out["seeded"] = await seed_annotations(api, lib, seed)
+    out["discovery_s"] = round(time.perf_counter() - t0, 1)
+    scs = scenarios(api, lib, peer_set=peer_set, seed=seed)
+    await api.close()
+    out["rss_mb_before"] = round(orb.rss_mb(), 1)
+    with TreeSampler(orb.proc.pid, interval=0.2, pss=False) as sampler:  # type: ignore[union-attr]
+        out["scenarios"] = await run_scenarios(port, scs, seconds, orb.pids, cluster.cpu_seconds)
+    out["rss_mb_peak_api"] = round(sampler.peak_rss_kb / 1024, 1)
+    if streams:
+        out["streams"] = await stream_phase(port, api, lib, orb, clients, stream_seconds)
+    out["rss_mb_after"] = round(orb.rss_mb(), 1)
+    return out
+
+
+def orb_user() -> str:
+    from bench.target import USER
+    return USER
+
+
+def orb_password() -> str:
+    from bench.target import PASSWORD
+    return PASSWORD
+
+
+def library_summary(lib: Library) -> dict[str, Any]:
+    return {"albums": len(lib.albums), "tracks": lib.tracks, "album_artists": len(lib.artists),
+            "artists": lib.all_artists, "genres": len(lib.genres), "folders_sampled": len(lib.album_dirs),
+            "songs_sampled": len(lib.songs), "covers": len(lib.covers), "list_counts": lib.list_counts}
+
+
+async def stream_phase(port: int, api: Api, lib: Library, orb: Orbsonic, clients: int,
+                       seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    big = await api.call("search3", query="Stream Test", songCount=1, albumCount=0, artistCount=0)
+    song = (big.get("searchResult3", {}).get("song") or [None])[0]
+    if song is None:
+        raise RuntimeError("the big stream test file is not in the library")
+    big_path = api.path("stream", id=song["id"])
+    log("single stream ...")
+    out["single"] = await single_stream(HOST, port, big_path)
+    out["single"]["file_mb"] = round(int(song["size"]) / 1e6, 1)
+    log(f"  {out['single']}")
+    paths = [api.path("stream", id=s) for s in lib.songs[:300]]
+    sizes = await track_sizes(HOST, port, paths)
+    await api.close()
+    log(f"{clients} concurrent range streams for {seconds:.0f} s ...")
+    out["ranges"] = await range_streams(HOST, port, big_path, int(song["size"]), list(sizes), sizes,
+                                        clients=clients, seconds=seconds, sample_rss=orb.rss_mb)
+    log(f"  {out['ranges']}")
+    return out
+
+
+def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    library, gen = ensure_library(work, n, args.seed, log=log)
+    stream_dir = big_stream_file(work, 16 if args.quick else 256)
+    url = cluster.fresh_database(f"bench_{n}")
+    orb = Orbsonic(url, work / f"orbsonic-data-{n}", workers=args.workers)
+    orb.reset_data_dir()
+    out: dict[str, Any] = {"tracks": n, "generation": gen}
+    out["scan"] = scan_phase(orb, library, stream_dir, args.seed)
+    orb.serve()
+    try:
+        log(f"Orbsonic serving {n} tracks on port {orb.port}; seeding annotations, measuring ...")
+        out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed, peer_set=False,
+                                         streams=True, clients=args.clients, stream_seconds=args.stream_seconds)))
+    finally:
+        orb.stop()
+    return out
+
+
+# ---------------------------------------------------------------------------- the peer
+
+
+def run_peer(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    from bench import peer as supy
+
+    library, gen = ensure_library(work, n, args.seed, log=log)
+    out: dict[str, Any] = {"tracks": n, "generation": gen}
+    venv = supy.ensure_supysonic(work, log=log)
+    # supysonic first (its own server only), then Orbsonic on the same library.
+    s = supy.Supysonic(venv, work / f"supysonic-{n}", library)
+    s.prepare()
+    log(f"supysonic {supy.VERSION}: cold scan of {n} tracks ...")
+    out["supysonic_scan"] = s.scan()
+    out["supysonic_scan"]["files_per_s"] = round(n / out["supysonic_scan"]["seconds"], 1)
+    log(f"  {out['supysonic_scan']}")
+    port = free_port()
+    s.serve(port)
+    try:
+        wait_http(port, "/rest/ping.view", 60, s.proc)
+        log(f"supysonic serving on port {port}; measuring ...")
+        out["supysonic"] = asyncio.run(peer_api(port, supy.USER, supy.PASSWORD, args,
+                                                lambda: [s.proc.pid] if s.proc else [], lambda: 0.0))
+        out["supysonic"]["rss_mb"] = round(rss_mb(s.proc.pid) if s.proc else 0.0, 1)
+    finally:
+        s.stop()
+    url = cluster.fresh_database(f"bench_{n}")
+    orb = Orbsonic(url, work / f"orbsonic-data-{n}", workers=args.workers)
+    orb.reset_data_dir()
+    log(f"Orbsonic: cold scan of {n} tracks ...")
+    out["orbsonic_scan"] = orb.scan([library])
+    log(f"  {out['orbsonic_scan']}")
+    orb.serve()
+    try:
+        log(f"Orbsonic serving on port {orb.port}; measuring ...")
+        out["orbsonic"] = asyncio.run(peer_api(orb.port, orb_user(), orb_password(), args, orb.pids,
+                                               cluster.cpu_seconds))
+        out["orbsonic"]["rss_mb"] = round(orb.rss_mb(), 1)
+    finally:
+        orb.stop()
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of a process and its descendants now, MB."""
+    t = TreeSampler(pid, pss=False)
+    t.sample()
+    return t.peak_rss_kb / 1024
+
+
+async def peer_api(port: int, user: str, password: str, args: argparse.Namespace, pids: Any,
+                   db_cpu: Any) -> dict[str, Any]:
+    api = Api(HOST, port, auth_query(user, password))
+    lib = await discover(api, args.seed)
+    out: dict[str, Any] = {"library": library_summary(lib)}
+    try:
+        out["seeded"] = await seed_annotations(api, lib, args.seed)
+    except RuntimeError as exc:
+        out["seeded"] = {"error": str(exc)}
+    scs = scenarios(api, lib, peer_set=True, seed=args.seed)
+    await api.close()
+    out["scenarios"] = await run_scenarios(port, scs, args.seconds, pids, db_cpu)
+    return out
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description="Orbsonic benchmark (see bench/run.py)")
+    p.add_argument("--tracks", type=int, default=100_000, help="size of the main library (default 100000)")
+    p.add_argument("--peer-tracks", type=int, default=10_000, help="size of the side-by-side library")
+    p.add_argument("--work", type=Path, default=ROOT / "bench" / "out", help="work dir (default bench/out)")
+    p.add_argument("--skip-peer", action="store_true", help="no supysonic comparison")
+    p.add_argument("--quick", action="store_true", help="very short measurements (smoke run)")
+    p.add_argument("--results", type=Path, help="Markdown output (default <work>/RESULTS.md)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seconds", type=float, help="seconds per scenario and concurrency (default 3, quick 0.3)")
+    p.add_argument("--workers", type=int, default=1, help="orbsonic serve --workers (default 1)")
+    p.add_argument("--clients", type=int, default=200, help="concurrent range streams (default 200)")
+    p.add_argument("--stream-seconds", type=float, help="range-stream test length (default 10, quick 1)")
+    args = p.parse_args(argv)
+    args.seconds = args.seconds or (0.3 if args.quick else 3.0)
+    args.stream_seconds = args.stream_seconds or (1.0 if args.quick else 10.0)
+    if args.quick and args.clients == 200:
+        args.clients = 20
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"machine": machine_info(work), "config": {
+        "tracks": args.tracks, "peer_tracks": None if args.skip_peer else args.peer_tracks, "quick": args.quick,
+        "seconds": args.seconds, "workers": args.workers, "clients": args.clients,
+        "stream_seconds": args.stream_seconds, "seed": args.seed}}
+    t0 = time.perf_counter()
+    with BenchCluster(work / "pg") as cluster:
+        results["machine"]["postgresql"] = cluster.version()
+        results["main"] = run_orbsonic(cluster, work, args.tracks, args)
+        if not args.skip_peer:
+            results["peer"] = run_peer(cluster, work, args.peer_tracks, args)
+            results["peer"]["supysonic_version"] = "0.7.9"
+    results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    results["total_s"] = round(time.perf_counter() - t0, 1)
+    (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    text = report.markdown(results)
+    out = args.results or work / "RESULTS.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    log(f"done in {results['total_s']:.0f} s: {out}, {work / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    if shutil.which("git") is None:
+        print("note: git not found, the commit is not recorded", file=sys.stderr)
+    raise SystemExit(main())
