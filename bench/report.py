@@ -141,14 +141,19 @@ def markdown(res: dict[str, Any]) -> str:
             r = scan[key]
             rows.append([label, r["wall_s"], r["read"], r["files_per_s"] if key == "cold" else "–",
                          r["added"], r["updated"], r["peak_rss_mb"], r["peak_pss_mb"], r["main_hwm_mb"],
-                         r["processes"]])
+                         r["processes"], r.get("disk_read_mb", "–")])
         L += _table(["run", "wall s", "files read", "files/s", "added", "updated", "peak RSS MB (tree)",
-                     "peak PSS MB (tree)", "main process VmHWM MB", "processes"], rows)
+                     "peak PSS MB (tree)", "main process VmHWM MB", "processes", "disk read MB"], rows)
+        if scan.get("warm"):
+            w = scan["warm"]
+            L += [f"Before the cold scan the bench read the library once ({w['mb']:,} MB in {w['seconds']} s, "
+                  f"{w['disk_read_mb']:,} MB of it from disk) so that the scan measures the scanner, not the "
+                  "disk; *disk read MB* is what the machine read from its disks during each scan (/proc/vmstat). "
+                  "`--no-warm` skips this.", ""]
         L += ["Wall time of the whole command (Python start, connecting, migrations check, walk, diff, tag "
               "reading in worker processes, COPY, refresh, ANALYZE). RSS is sampled every 0.1 s from /proc for "
               "the scan process and its children and summed (fork children share pages, so RSS overcounts; PSS "
-              "does not). The files were in the page cache (generated just before or cached from an earlier "
-              "run); PostgreSQL runs with its default durable settings.", ""]
+              "does not). PostgreSQL runs with its default durable settings.", ""]
     sc = main.get("scenarios", {})
     if sc:
         L += [f"## API ({lib.get('tracks', 0):,} tracks)", ""]

@@ -99,11 +99,15 @@ class Orbsonic:
         cmd = [sys.executable, "-m", "orbsonic", "scan", "--quiet", *map(str, folders)]
         if full:
             cmd.append("--full")
+        from bench.run import disk_read_mb
+
+        d0 = disk_read_mb()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         with TreeSampler(proc.pid) as sampler:
             out, err = proc.communicate()
         wall = time.perf_counter() - t0
+        disk = disk_read_mb() - d0
         text = out.decode(errors="replace")
         if proc.returncode != 0:
             raise RuntimeError(f"orbsonic scan failed ({proc.returncode}):\n{text}\n{err.decode()[-3000:]}")
@@ -118,6 +122,7 @@ class Orbsonic:
                 "peak_rss_mb": round(sampler.peak_rss_kb / 1024, 1),
                 "peak_pss_mb": round(sampler.peak_pss_kb / 1024, 1),
                 "main_hwm_mb": round(sampler.root_hwm_kb / 1024, 1), "processes": sampler.max_procs,
+                "disk_read_mb": round(disk),
                 "warnings": err.decode(errors="replace").count("warning")}
 
     def serve(self, port: int | None = None, timeout: float = 60) -> int:
