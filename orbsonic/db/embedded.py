@@ -1,18 +1,17 @@
 """Embedded PostgreSQL: a private cluster for zero-config use and for tests.
 
-The cluster directory is the PostgreSQL data directory. The server listens on 127.0.0.1
-only, on a free port per start (or a fixed one), with its Unix socket in the data
-directory; it trusts local connections (superuser `postgres`; the app uses role and
-database `orbsonic`). A second `EmbeddedPostgres` on a running cluster (`orbsonic scan`
-while `orbsonic serve` runs) attaches to it and leaves it running on `stop()`; starts on
-one directory are serialised by a flock on it.
+The cluster directory is the data directory. The server listens on 127.0.0.1 only (a free
+port per start, or a fixed one), Unix socket in the data directory; TCP logins need the
+generated password (pgpass.py); the app uses role and database `orbsonic`. A second
+`EmbeddedPostgres` on a running cluster (`orbsonic scan` next to `orbsonic serve`) attaches
+and leaves it running on `stop()`; starts on one directory are serialised by a flock.
 
-PostgreSQL refuses to run as root. As root the server runs as the owner of an existing
-cluster, else as the system user `orbsonic-pg` (created when missing). When that user
-cannot reach the requested directory (under /root, mode 700) the cluster goes to
-`/var/lib/orbsonic/clusters/<hash>`, named in a `CLUSTER_LOCATION` file there; when it
-cannot reach the binaries (a venv under /root) their install tree is copied once to
-`/var/lib/orbsonic/pg-<version>`. The user's directories are never chmod-ed.
+PostgreSQL refuses to run as root: as root the server runs as the owner of an existing
+cluster, else as the system user `orbsonic-pg` (created when missing). When that user cannot
+reach the directory (under /root, mode 700) the cluster goes to
+`/var/lib/orbsonic/clusters/<hash>`, named in a `CLUSTER_LOCATION` file; when it cannot reach
+the binaries (a venv under /root) they are copied once to `/var/lib/orbsonic/pg-<version>`.
+The user's directories are never chmod-ed.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from typing import NamedTuple, Self
 import psycopg
 from psycopg import sql
 
+from orbsonic.db import pgpass
 from orbsonic.errors import EmbeddedPostgresError
 
 log = logging.getLogger("orbsonic.db")
@@ -241,10 +241,11 @@ def _running_server(data: Path) -> _Running | None:
         time.sleep(0.05)
 
 
-def _make_url(host: str, port: int) -> str:
+def _make_url(host: str, port: int, password: str | None = None) -> str:
+    user = f"{ROLE_NAME}:{password}" if password else ROLE_NAME
     if host.startswith("/"):
-        return f"postgresql://{ROLE_NAME}@/{DB_NAME}?host={host}&port={port}"
-    return f"postgresql://{ROLE_NAME}@{f'[{host}]' if ':' in host else host}:{port}/{DB_NAME}"
+        return f"postgresql://{user}@/{DB_NAME}?host={host}&port={port}"
+    return f"postgresql://{user}@{f'[{host}]' if ':' in host else host}:{port}/{DB_NAME}"
 
 
 def _free_port() -> int:
@@ -323,10 +324,11 @@ class EmbeddedPostgres:
         self._log_file: Path | None = None
         self._bin: Path | None = None
         self._run_as: _RunAs | None = None
+        self._password: str | None = None
 
     @property
     def url(self) -> str:
-        """`postgresql://orbsonic@127.0.0.1:<port>/orbsonic`; EmbeddedPostgresError when not started."""
+        """`postgresql://orbsonic:<password>@127.0.0.1:<port>/orbsonic`; EmbeddedPostgresError if not started."""
         if self._url is None:
             raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not started")
         return self._url
@@ -396,9 +398,10 @@ class EmbeddedPostgres:
         if self._port_req is not None and self._port_req != running.port:
             log.warning("PostgreSQL in %s already runs on port %d, not %d: using it", data,
                         running.port, self._port_req)
+        self._password = pgpass.load(self.cluster_dir)
         self._ensure_database(running.host, running.port)
         self._data_dir, self._port, self._owned = data, running.port, False
-        self._url = _make_url(running.host, running.port)
+        self._url = _make_url(running.host, running.port, self._password)
         log.info("attached to the PostgreSQL of %s (pid %d, port %d)", data, running.pid, running.port)
         return self._url
 
@@ -421,6 +424,7 @@ class EmbeddedPostgres:
         self._bin, self._run_as = bin_dir, run_as
         if not (data / "PG_VERSION").is_file():
             self._initdb(bin_dir, data, run_as)
+        self._password = pgpass.load(self.cluster_dir)
         log_file = self._prepare_log(data, run_as)
         port = self._pg_ctl_start(bin_dir, data, log_file, run_as)
         self._data_dir, self._log_file, self._port, self._owned = data, log_file, port, True
@@ -429,7 +433,7 @@ class EmbeddedPostgres:
         except EmbeddedPostgresError:
             self._pg_ctl_stop(data)
             raise
-        self._url = _make_url("127.0.0.1", port)
+        self._url = _make_url("127.0.0.1", port, self._password)
         if self._ephemeral:
             atexit.register(self.stop)
         return self._url
@@ -491,16 +495,20 @@ class EmbeddedPostgres:
         return dest / "bin"
 
     def _initdb(self, bin_dir: Path, data: Path, run_as: _RunAs | None) -> None:
-        args = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                *(["--no-sync"] if self._no_sync else [])]
-        t0 = time.monotonic()
-        res = _run([*args, "--locale=C.UTF-8"], run_as)
-        if res.returncode != 0 and "locale" in res.stdout.lower():
-            log.info("locale C.UTF-8 is not available: initdb with --locale=C")
-            res = _run([*args, "--locale=C"], run_as)
+        password = pgpass.new()
+        with pgpass.pwfile(password, (run_as.uid, run_as.gid) if run_as else None) as pwfile:
+            args = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                    "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                    *(["--no-sync"] if self._no_sync else [])]
+            t0 = time.monotonic()
+            res = _run([*args, "--locale=C.UTF-8"], run_as)
+            if res.returncode != 0 and "locale" in res.stdout.lower():
+                log.info("locale C.UTF-8 is not available: initdb with --locale=C")
+                res = _run([*args, "--locale=C"], run_as)
         if res.returncode != 0:
             raise EmbeddedPostgresError(f"initdb of {data} failed (exit {res.returncode}):\n"
                                         + "\n".join(res.stdout.strip().splitlines()[-15:]))
+        pgpass.save(self.cluster_dir, password)
         log.info("initialised PostgreSQL cluster %s in %.2f s", data, time.monotonic() - t0)
 
     def _prepare_log(self, data: Path, run_as: _RunAs | None) -> Path:
@@ -544,9 +552,10 @@ class EmbeddedPostgres:
         """Create role and database `orbsonic` when missing (connects as the superuser `postgres`)."""
         try:
             with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres",
-                                 connect_timeout=10, autocommit=True) as conn:
+                                 password=self._password, connect_timeout=10, autocommit=True) as conn:
                 if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE_NAME,)).fetchone():
-                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(ROLE_NAME)))
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                        sql.Identifier(ROLE_NAME), sql.Literal(self._password)))
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
                     conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                         sql.Identifier(DB_NAME), sql.Identifier(ROLE_NAME)))

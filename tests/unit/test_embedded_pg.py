@@ -161,7 +161,7 @@ def test_not_started(tmp_path: Path) -> None:
 @needs_pg
 def test_url_and_state(cluster: Cluster) -> None:
     pg = cluster.pg
-    assert re.fullmatch(r"postgresql://orbsonic@127\.0\.0\.1:\d+/orbsonic", pg.url)
+    assert re.fullmatch(r"postgresql://orbsonic:[A-Za-z0-9_-]+@127\.0\.0\.1:\d+/orbsonic", pg.url)
     assert pg.running and not pg.attached
     assert pg.url.endswith(f":{pg.port}/orbsonic")
     assert (pg.data_dir / "PG_VERSION").is_file()
@@ -289,3 +289,26 @@ def test_root_copies_unreachable_binaries(tmp_path: Path) -> None:
         assert stat.S_IMODE(private.stat().st_mode) == 0o700
     finally:
         shutil.rmtree(sysdir, ignore_errors=True)
+
+
+def test_tcp_connections_need_the_generated_password(tmp_path):
+    """A new cluster refuses password-less TCP logins (no trust auth for other local users);
+    the URL carries the password, kept 0600 in the cluster directory."""
+    import stat
+
+    import psycopg
+
+    from orbsonic.db import pgpass
+    from orbsonic.db.embedded import ephemeral_postgres
+
+    with ephemeral_postgres(tmp_path) as pg:
+        password = pgpass.load(pg.cluster_dir)
+        assert password and password in pg.url
+        mode = stat.S_IMODE((pg.cluster_dir / pgpass.PASSWORD_FILE).stat().st_mode)
+        assert mode == 0o600
+        with psycopg.connect(pg.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        for user in ("orbsonic", "postgres"):
+            with pytest.raises(psycopg.OperationalError, match="password"):
+                psycopg.connect(host="127.0.0.1", port=pg.port, user=user, dbname="postgres",
+                                connect_timeout=5).close()
