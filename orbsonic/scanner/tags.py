@@ -1,12 +1,12 @@
-"""Read one audio file into a `TrackInfo`: one declarative field table over mutagen.
+"""Read one audio file into a `TrackInfo`, and its embedded picture, over mutagen.
 
-`FIELDS` maps each TrackInfo field to the keys that hold it in each tag family (ID3
-frames, MP4 atoms, Vorbis comments, ASF attributes, APEv2 items) and to a value kind.
 `read_track` opens the file once, lets mutagen parse it, flattens the tags into one
-lower-cased key → values view per family (`_view`), walks the table, and decodes each
-value with the helpers of `tagvalues`. FLAC files also get their seek index from
-`flacinfo`. Files mutagen cannot read go through tinytag; files neither can read raise
-`UnreadableFile`.
+lower-cased key → values view per family (`_view`), walks the field table of `tagfields`
+(`FIELDS`, re-exported here), and decodes each value by its kind with the helpers of
+`tagvalues`. Stream properties (codec, content type, length, rate …) come from mutagen's
+info; FLAC files also get their seek index from `flacinfo`. Files mutagen cannot read go
+through tinytag; files neither can read raise `UnreadableFile`. `read_picture` returns the
+best embedded picture.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import base64
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import mutagen
@@ -30,141 +29,29 @@ from . import tagvalues as tv
 from .flacinfo import FlacError, build_seek_index, parse_streaminfo
 from .images import AUDIO_CONTENT_TYPES, AUDIO_SUFFIXES
 from .model import AudioProps, TrackInfo, UnreadableFile
+from .tagfields import (
+    ADVISORY,
+    BOOL,
+    DATE,
+    DISPLAY,
+    FIELDS,
+    GAIN,
+    GENRES,
+    INT,
+    LIST,
+    MBID,
+    MBIDS,
+    NAMES,
+    PAIR,
+    PEAK,
+    PICTURE,
+    PLANS,
+    PLANS_BY_NAME,
+    TEXT,
+    Field,
+)
 
-__all__ = ["FIELDS", "Field", "read_picture", "read_track"]
-
-FAMILIES = ("id3", "mp4", "vorbis", "asf", "ape")
-
-# Value kinds (how the values of a field are decoded).
-TEXT, LIST, NAMES, DISPLAY, GENRES = "text", "list", "names", "display", "genres"
-PAIR, INT, DATE, BOOL, GAIN, PEAK = "pair", "int", "date", "bool", "gain", "peak"
-ADVISORY, MBID, MBIDS, PICTURE = "advisory", "mbid", "mbids", "picture"
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """Where one TrackInfo field lives in each tag family, best key first.
-
-    `split_from` names another field whose values are split into names when this one is
-    empty (ARTISTS falls back to the split ARTIST tag).
-    """
-
-    kind: str
-    id3: tuple[str, ...] = ()
-    mp4: tuple[str, ...] = ()
-    vorbis: tuple[str, ...] = ()
-    asf: tuple[str, ...] = ()
-    ape: tuple[str, ...] = ()
-    split_from: str | None = None
-
-
-def _ff(*names: str) -> tuple[str, ...]:
-    """MP4 freeform (iTunes "----") atom keys."""
-    return tuple(f"----:com.apple.iTunes:{name}" for name in names)
-
-
-def _tx(*names: str) -> tuple[str, ...]:
-    """ID3 TXXX frame keys."""
-    return tuple(f"TXXX:{name}" for name in names)
-
-
-def _txxx_style(kind: str, name: str) -> Field:
-    """A field stored under one custom name everywhere (TXXX, iTunes freeform, plain key)."""
-    return Field(kind, _tx(name), _ff(name), (name,), (name,), (name,))
-
-
-F = Field
-FIELDS: dict[str, Field] = {
-    "title": F(TEXT, ("TIT2",), ("\xa9nam",), ("TITLE",), ("Title", "WM/Title"), ("Title",)),
-    "artist_display": F(DISPLAY, ("TPE1",), ("\xa9ART",), ("ARTIST",), ("Author", "WM/Author"), ("Artist",)),
-    "artists": F(LIST, _tx("ARTISTS"), _ff("ARTISTS"), ("ARTISTS",), ("WM/ARTISTS", "ARTISTS"), ("Artists",),
-                 split_from="artist_display"),
-    "album": F(TEXT, ("TALB",), ("\xa9alb",), ("ALBUM",), ("WM/AlbumTitle",), ("Album",)),
-    "album_artist_display": F(DISPLAY, ("TPE2",), ("aART",), ("ALBUMARTIST", "ALBUM ARTIST", "ALBUM_ARTIST"),
-                              ("WM/AlbumArtist",), ("Album Artist", "ALBUMARTIST")),
-    "album_artists": F(LIST, _tx("ALBUMARTISTS", "ALBUM ARTISTS"), _ff("ALBUMARTISTS"), ("ALBUMARTISTS",),
-                       ("WM/ALBUMARTISTS", "ALBUMARTISTS"), ("Album Artists", "ALBUMARTISTS"),
-                       split_from="album_artist_display"),
-    "composers": F(NAMES, ("TCOM",), ("\xa9wrt",), ("COMPOSER",), ("WM/Composer",), ("Composer",)),
-    "genres": F(GENRES, ("TCON",), ("\xa9gen",), ("GENRE",), ("WM/Genre",), ("Genre",)),
-    "track_no": F(PAIR, ("TRCK",), ("trkn",), ("TRACKNUMBER", "TRACK"), ("WM/TrackNumber",),
-                  ("Track", "TRACKNUMBER")),
-    "track_total": F(INT, _tx("TRACKTOTAL", "TOTALTRACKS"), _ff("TRACKTOTAL"), ("TRACKTOTAL", "TOTALTRACKS"),
-                     ("TotalTracks", "TRACKTOTAL", "WM/TrackTotal"), ("TRACKTOTAL", "TOTALTRACKS")),
-    "disc_no": F(PAIR, ("TPOS",), ("disk",), ("DISCNUMBER", "DISC"), ("WM/PartOfSet",),
-                 ("Disc", "DISCNUMBER")),
-    "disc_total": F(INT, _tx("DISCTOTAL", "TOTALDISCS"), _ff("DISCTOTAL"),
-                    ("DISCTOTAL", "TOTALDISCS", "DISCC"),
-                    ("TotalDiscs", "DISCTOTAL"), ("DISCTOTAL", "TOTALDISCS")),
-    "disc_subtitle": F(TEXT, ("TSST",), _ff("DISCSUBTITLE"), ("DISCSUBTITLE",), ("WM/SetSubTitle",),
-                       ("DiscSubtitle",)),
-    "date": F(DATE, ("TDRC", "TYER"), ("\xa9day",), ("DATE", "YEAR"), ("WM/Year", "DATE", "YEAR"),
-              ("Year", "DATE")),
-    "original_date": F(DATE, ("TDOR", "TORY") + _tx("ORIGINALDATE", "originalyear"), _ff("ORIGINALDATE"),
-                       ("ORIGINALDATE", "ORIGINALYEAR"), ("WM/OriginalReleaseTime", "WM/OriginalReleaseYear"),
-                       ("ORIGINALDATE", "ORIGINALYEAR")),
-    "release_date": F(DATE, ("TDRL",) + _tx("RELEASEDATE"), _ff("RELEASEDATE"), ("RELEASEDATE",),
-                      ("RELEASEDATE",), ("RELEASEDATE",)),
-    "compilation": F(BOOL, ("TCMP",) + _tx("COMPILATION"), ("cpil",), ("COMPILATION",),
-                     ("WM/IsCompilation", "COMPILATION"), ("Compilation",)),
-    "comment": F(TEXT, ("COMM", "COMM:ID3v1 Comment"), ("\xa9cmt",), ("COMMENT", "DESCRIPTION"),
-                 ("WM/Comments", "Description"), ("Comment",)),
-    "lyrics": F(TEXT, ("USLT",), ("\xa9lyr",), ("LYRICS", "UNSYNCEDLYRICS"), ("WM/Lyrics", "LYRICS"),
-                ("Lyrics", "UNSYNCEDLYRICS")),
-    "bpm": F(INT, ("TBPM",), ("tmpo",), ("BPM",), ("WM/BeatsPerMinute", "BPM"), ("BPM",)),
-    "explicit_status": F(ADVISORY, _tx("ITUNESADVISORY"), ("rtng",), ("ITUNESADVISORY",), ("ITUNESADVISORY",),
-                         ("ITUNESADVISORY",)),
-    "isrc": F(LIST, ("TSRC",), _ff("ISRC"), ("ISRC",), ("WM/ISRC",), ("ISRC",)),
-    "moods": F(LIST, ("TMOO",), _ff("MOOD"), ("MOOD",), ("WM/Mood",), ("Mood",)),
-    "groupings": F(LIST, ("GRP1", "TIT1"), ("\xa9grp",), ("GROUPING",), ("WM/ContentGroupDescription",),
-                   ("Grouping",)),
-    "record_labels": F(LIST, ("TPUB",) + _tx("LABEL"), _ff("LABEL", "publisher"),
-                       ("LABEL", "ORGANIZATION", "PUBLISHER"), ("WM/Publisher", "LABEL"),
-                       ("Label", "Publisher")),
-    "release_types": F(LIST, _tx("MusicBrainz Album Type", "RELEASETYPE"), _ff("MusicBrainz Album Type"),
-                       ("RELEASETYPE", "MUSICBRAINZ_ALBUMTYPE"), ("MusicBrainz/Album Type",),
-                       ("MUSICBRAINZ_ALBUMTYPE", "RELEASETYPE")),
-    "album_version": F(TEXT, _tx("ALBUMVERSION"), _ff("ALBUMVERSION"), ("ALBUMVERSION",), ("ALBUMVERSION",),
-                       ("ALBUMVERSION",)),
-    "sort_title": F(TEXT, ("TSOT",), ("sonm",), ("TITLESORT",), ("WM/TitleSortOrder",), ("TITLESORT",)),
-    "sort_album": F(TEXT, ("TSOA",), ("soal",), ("ALBUMSORT",), ("WM/AlbumSortOrder",), ("ALBUMSORT",)),
-    "sort_artist": F(TEXT, ("TSOP",), ("soar",), ("ARTISTSORT",), ("WM/ArtistSortOrder",), ("ARTISTSORT",)),
-    "sort_album_artist": F(TEXT, ("TSO2",) + _tx("ALBUMARTISTSORT"), ("soaa",), ("ALBUMARTISTSORT",),
-                           ("WM/AlbumArtistSortOrder",), ("ALBUMARTISTSORT",)),
-    "rg_track_gain": _txxx_style(GAIN, "REPLAYGAIN_TRACK_GAIN"),
-    "rg_track_peak": _txxx_style(PEAK, "REPLAYGAIN_TRACK_PEAK"),
-    "rg_album_gain": _txxx_style(GAIN, "REPLAYGAIN_ALBUM_GAIN"),
-    "rg_album_peak": _txxx_style(PEAK, "REPLAYGAIN_ALBUM_PEAK"),
-    "mbid_recording": F(MBID, ("UFID:http://musicbrainz.org",) + _tx("MusicBrainz Track Id"),
-                        _ff("MusicBrainz Track Id"), ("MUSICBRAINZ_TRACKID",),
-                        ("MusicBrainz/Track Id", "MUSICBRAINZ_TRACKID"), ("MUSICBRAINZ_TRACKID",)),
-    "mbid_track": F(MBID, _tx("MusicBrainz Release Track Id"), _ff("MusicBrainz Release Track Id"),
-                    ("MUSICBRAINZ_RELEASETRACKID",),
-                    ("MusicBrainz/Release Track Id", "MUSICBRAINZ_RELEASETRACKID"),
-                    ("MUSICBRAINZ_RELEASETRACKID",)),
-    "mbid_album": F(MBID, _tx("MusicBrainz Album Id"), _ff("MusicBrainz Album Id"), ("MUSICBRAINZ_ALBUMID",),
-                    ("MusicBrainz/Album Id", "MUSICBRAINZ_ALBUMID"), ("MUSICBRAINZ_ALBUMID",)),
-    "mbid_release_group": F(MBID, _tx("MusicBrainz Release Group Id"), _ff("MusicBrainz Release Group Id"),
-                            ("MUSICBRAINZ_RELEASEGROUPID",), ("MusicBrainz/Release Group Id",),
-                            ("MUSICBRAINZ_RELEASEGROUPID",)),
-    "mbid_artists": F(MBIDS, _tx("MusicBrainz Artist Id"), _ff("MusicBrainz Artist Id"),
-                      ("MUSICBRAINZ_ARTISTID",),
-                      ("MusicBrainz/Artist Id", "MUSICBRAINZ_ARTISTID"), ("MUSICBRAINZ_ARTISTID",)),
-    "mbid_album_artists": F(MBIDS, _tx("MusicBrainz Album Artist Id"), _ff("MusicBrainz Album Artist Id"),
-                            ("MUSICBRAINZ_ALBUMARTISTID",),
-                            ("MusicBrainz/Album Artist Id", "MUSICBRAINZ_ALBUMARTISTID"),
-                            ("MUSICBRAINZ_ALBUMARTISTID",)),
-    "has_picture": F(PICTURE, ("APIC",), ("covr",), ("METADATA_BLOCK_PICTURE", "COVERART"), ("WM/Picture",),
-                     ("Cover Art (Front)", "Cover Art (Other)")),
-}
-del F
-
-# The table with lower-cased keys, one plan per family: (field, kind, keys, split_from).
-_PLANS: dict[str, tuple[tuple[str, str, tuple[str, ...], str | None], ...]] = {
-    family: tuple((name, f.kind, tuple(k.lower() for k in getattr(f, family)), f.split_from)
-                  for name, f in FIELDS.items())
-    for family in FAMILIES
-}
+__all__ = ["FIELDS", "LOSSLESS_CODECS", "Field", "read_picture", "read_track"]
 
 
 # ---- value decoders: (values, warnings, label) -> field value ----
@@ -320,7 +207,7 @@ def _is_empty(result: Any) -> bool:
 def _decode_tags(family: str, view: dict[str, list[Any]], warnings: list[str]) -> dict[str, Any]:
     """Walk the field table for one family: TrackInfo keyword arguments."""
     out: dict[str, Any] = {}
-    for name, kind, keys, split_from in _PLANS[family]:
+    for name, kind, keys, split_from in PLANS[family]:
         decode = _DECODERS[kind]
         result = _EMPTY.get(kind)
         for key in keys:
@@ -330,7 +217,7 @@ def _decode_tags(family: str, view: dict[str, list[Any]], warnings: list[str]) -
                 if not _is_empty(result):
                     break
         if split_from is not None and not result:
-            for key in _PLANS_BY_NAME[family][split_from]:
+            for key in PLANS_BY_NAME[family][split_from]:
                 values = view.get(key)
                 if values:
                     result = tv.split_names(values)
@@ -345,9 +232,6 @@ def _decode_tags(family: str, view: dict[str, list[Any]], warnings: list[str]) -
                    or tv.year_of(out["original_date"]))
     return out
 
-
-_PLANS_BY_NAME = {family: {name: keys for name, _kind, keys, _split in plan}
-                  for family, plan in _PLANS.items()}
 
 
 # ---- stream properties ----
