@@ -474,8 +474,9 @@ def test_date_parser_total(text: str) -> None:
     assert date is None or _DATE_SHAPE.match(date)
 
 
+# Brackets are left out: "X [feat. Y]" is itself a credit form ("[ feat. 0]" is one credit).
 name_text = st.text(st.characters(exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp"),
-                                  exclude_characters=";/"),
+                                  exclude_characters=";/()[]"),
                     min_size=1, max_size=12).filter(lambda s: s.lower() not in ("feat.", "ft.", "featuring"))
 
 
