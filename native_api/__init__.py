@@ -36,4 +36,5 @@ async def readyz(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/healthz", healthz, methods=["GET", "HEAD"]), Route("/readyz", readyz, methods=["GET", "HEAD"])]
+    return [Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", readyz, methods=["GET", "HEAD"])]

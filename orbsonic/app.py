@@ -100,7 +100,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             state = AppState(settings, pool, key, covers, scans)
             app.state.orbsonic = state
             if background:
-                tasks = [asyncio.create_task(_scan_triggers(state)), asyncio.create_task(_housekeeping(state))]
+                tasks = [asyncio.create_task(_scan_triggers(state)),
+                         asyncio.create_task(_housekeeping(state))]
             yield
         finally:
             for task in tasks:

@@ -192,7 +192,8 @@ def cmd_user(s: Settings, args: argparse.Namespace) -> int:
             print(f"password of {args.username} changed")
         elif args.action == "list":
             for u in _run(url, users.list_users):
-                print(f"{u.username}\t{'admin' if u.is_admin else 'user'}\t{u.email}\t{u.created_at:%Y-%m-%d}")
+                role = "admin" if u.is_admin else "user"
+                print(f"{u.username}\t{role}\t{u.email}\t{u.created_at:%Y-%m-%d}")
         elif args.list:
             for kid, name, created, used in _run(url, lambda c: users.list_api_keys(c, args.username)):
                 print(f"{kid}\t{name or '-'}\tcreated {created:%Y-%m-%d}\tlast used {used or 'never'}")
@@ -216,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=settings.log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         handler = {"serve": cmd_serve, "scan": cmd_scan, "user": cmd_user, "migrate": cmd_migrate}
         return handler[args.command](settings, args)
     except OrbsonicError as exc:

@@ -13,7 +13,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from orbsonic.errors import ConfigError
 
@@ -141,7 +142,7 @@ class Settings:
     def cover_cache_dir(self) -> Path:
         return self.data_dir / "cache" / "covers"
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

@@ -73,7 +73,8 @@ async def dispatch(request: Request) -> Response:
                   opensubsonic=os)
 
 
-async def _call(request: Request, state: AppState, method: str, params: Params) -> Payload | Failure | Response:
+async def _call(request: Request, state: AppState, method: str,
+                params: Params) -> Payload | Failure | Response:
     try:
         ep = ENDPOINTS.get(method)
         if ep is None:

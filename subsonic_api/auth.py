@@ -71,10 +71,9 @@ async def authenticate(conn: AsyncConnection, params: Params, key: SecretKey, *,
         except (ValueError, UnicodeDecodeError):
             raise AuthFailed("wrong_credentials", "Wrong username or password") from None
         stored = user.clear_password(key) if user else None
-        if user is not None and stored is None:
-            # No recoverable password (created without one): fall back to the argon2 hash.
-            if verify_hash(given, user.password_hash):
-                return user
+        # No recoverable password (created without one): fall back to the argon2 hash.
+        if user is not None and stored is None and verify_hash(given, user.password_hash):
+            return user
         if user is None or stored is None or not check_plain(given, stored):
             raise AuthFailed("wrong_credentials", "Wrong username or password")
         return user

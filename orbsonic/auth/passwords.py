@@ -38,7 +38,7 @@ class SecretKey:
         self._aead = AESGCM(raw)
 
     @classmethod
-    def from_text(cls, text: str) -> "SecretKey":
+    def from_text(cls, text: str) -> SecretKey:
         """Derive the key from any configured string (64 hex digits are used as is)."""
         text = text.strip()
         try:
@@ -50,7 +50,7 @@ class SecretKey:
         return cls(hashlib.sha256(text.encode("utf-8")).digest())
 
     @classmethod
-    def load_or_create(cls, configured: str, data_dir: Path) -> "SecretKey":
+    def load_or_create(cls, configured: str, data_dir: Path) -> SecretKey:
         """The configured key, else `data_dir/secret.key` (created with mode 0600 if absent)."""
         if configured:
             return cls.from_text(configured)

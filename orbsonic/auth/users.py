@@ -112,14 +112,13 @@ async def create_user(conn: AsyncConnection, key: SecretKey, username: str, pass
     """Create a user. Raises BadParam on an invalid name/password or a taken username."""
     name, pw = _check_username(username), _check_password(password)
     try:
-        async with conn.transaction():
-            async with conn.cursor(row_factory=class_row(User)) as cur:
-                await cur.execute(
-                    f"""INSERT INTO users (username, password_enc, password_hash, email, is_admin)
+        async with conn.transaction(), conn.cursor(row_factory=class_row(User)) as cur:
+            await cur.execute(
+                f"""INSERT INTO users (username, password_enc, password_hash, email, is_admin)
                         VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
-                    (name, key.encrypt(pw.encode("utf-8")), hash_password(pw), email, is_admin),
-                )
-                user = await cur.fetchone()
+                (name, key.encrypt(pw.encode("utf-8")), hash_password(pw), email, is_admin),
+            )
+            user = await cur.fetchone()
     except UniqueViolation:
         raise BadParam("username", f"user {name!r} already exists") from None
     assert user is not None
@@ -187,7 +186,8 @@ async def create_api_key(conn: AsyncConnection, username: str, name: str = "") -
     return key
 
 
-async def list_api_keys(conn: AsyncConnection, username: str) -> list[tuple[int, str, datetime, datetime | None]]:
+async def list_api_keys(conn: AsyncConnection,
+                        username: str) -> list[tuple[int, str, datetime, datetime | None]]:
     """(id, name, created_at, last_used_at) of a user's keys; the keys themselves are not kept."""
     cur = await conn.execute(
         """SELECT k.id, k.name, k.created_at, k.last_used_at FROM api_keys k

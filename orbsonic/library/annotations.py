@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from psycopg import AsyncConnection
 
@@ -75,7 +75,7 @@ def scrobble_time(ms: int | None, now: float | None = None) -> datetime:
         ts = ms / 1000 if ms > 100_000_000_000 else float(ms)
         if ts > now:
             ts = now
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]]) -> None:

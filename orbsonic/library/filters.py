@@ -15,7 +15,7 @@ class YearRange:
     descending: bool = False
 
     @classmethod
-    def between(cls, from_year: int, to_year: int) -> "YearRange":
+    def between(cls, from_year: int, to_year: int) -> YearRange:
         if from_year <= to_year:
             return cls(from_year, to_year, False)
         return cls(to_year, from_year, True)
