@@ -187,7 +187,7 @@ class LoadResult:
         tt = sorted(self.ttfbs)
         ms = 1000.0
         return {
-            "requests": self.requests, "errors": self.errors, "seconds": round(self.seconds, 3),
+            "requests": self.requests, "errors": self.errors, "seconds": round(self.seconds, 3), "bytes": self.bytes,
             "rps": round(self.rps, 1), "mb_s": round(self.bytes / 1e6 / self.seconds, 1) if self.seconds else 0,
             "p50_ms": round(percentile(lat, 50) * ms, 2), "p95_ms": round(percentile(lat, 95) * ms, 2),
             "p99_ms": round(percentile(lat, 99) * ms, 2),

@@ -180,6 +180,7 @@ async def api_phase(orb: Orbsonic, cluster: BenchCluster, *, seconds: float, see
     lib = await discover(api, seed)
     out["library"] = library_summary(lib)
     out["seeded"] = await seed_annotations(api, lib, seed)
+    out["library"] = library_summary(lib)
     out["discovery_s"] = round(time.perf_counter() - t0, 1)
     scs = scenarios(api, lib, peer_set=peer_set, seed=seed)
     await api.close()
@@ -308,10 +309,8 @@ async def peer_api(port: int, user: str, password: str, args: argparse.Namespace
     api = Api(HOST, port, auth_query(user, password))
     lib = await discover(api, args.seed)
     out: dict[str, Any] = {"library": library_summary(lib)}
-    try:
-        out["seeded"] = await seed_annotations(api, lib, args.seed)
-    except RuntimeError as exc:
-        out["seeded"] = {"error": str(exc)}
+    out["seeded"] = await seed_annotations(api, lib, args.seed)
+    out["library"] = library_summary(lib)
     scs = scenarios(api, lib, peer_set=True, seed=args.seed)
     await api.close()
     out["scenarios"] = await run_scenarios(port, scs, args.seconds, pids, db_cpu)

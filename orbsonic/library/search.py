@@ -50,16 +50,27 @@ async def search_ids(conn: AsyncConnection, table: str, query: str, offset: int,
     words = _WORD.findall(query)
     if not words or limit <= 0:
         return []
-    match = "tsv @@ to_tsquery('simple', %(tsq)s)"
-    if len(query) >= 3:
-        match = f"({match} OR %(q)s <%% search_text)"
     folder = f" AND {folder_col}" if folder_id is not None else ""
-    sql = f"""SELECT id FROM {table}
-               WHERE {match} {folder}
-               ORDER BY (tsv @@ to_tsquery('simple', %(tsq)s)) DESC,
-                        (search_text LIKE %(prefix)s) DESC, {sort_col}, id
-               OFFSET %(offset)s LIMIT %(limit)s"""
-    cur = await conn.execute(sql, {
-        "tsq": _tsquery(words), "q": query, "prefix": query.replace("\\", "\\\\").replace("%", "\\%")
-        .replace("_", "\\_") + "%", "folder": folder_id, "offset": offset, "limit": limit})
-    return [r[0] for r in await cur.fetchall()]
+    args = {"tsq": _tsquery(words), "q": query, "prefix": query.replace("\\", "\\\\").replace("%", "\\%")
+            .replace("_", "\\_") + "%", "folder": folder_id, "offset": offset, "limit": limit}
+    # Prefix (tsvector) matches rank before fuzzy (trigram) ones, so the page is taken from
+    # them alone while they last: the costly trigram recheck of every candidate row runs
+    # only for pages that reach past the prefix matches (a common word in 100k tracks:
+    # 76 ms → a few ms).
+    prefix = "tsv @@ to_tsquery('simple', %(tsq)s)"
+    order = f"ORDER BY (search_text LIKE %(prefix)s) DESC, {sort_col}, id"
+    cur = await conn.execute(f"SELECT id FROM {table} WHERE {prefix} {folder} {order} "
+                             "OFFSET %(offset)s LIMIT %(limit)s", args)
+    ids = [r[0] for r in await cur.fetchall()]
+    if len(ids) == limit or len(query) < 3:
+        return ids
+    if ids or offset == 0:
+        n_prefix = offset + len(ids)
+    else:
+        cur = await conn.execute(f"SELECT count(*) FROM {table} WHERE {prefix} {folder}", args)
+        row = await cur.fetchone()
+        n_prefix = row[0] if row else 0
+    args.update(offset=max(0, offset - n_prefix), limit=limit - len(ids))
+    cur = await conn.execute(f"SELECT id FROM {table} WHERE %(q)s <%% search_text AND NOT ({prefix}) {folder} "
+                             f"{order} OFFSET %(offset)s LIMIT %(limit)s", args)
+    return ids + [r[0] for r in await cur.fetchall()]
