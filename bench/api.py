@@ -17,33 +17,44 @@ from urllib.parse import quote, urlencode
 
 from bench.load import Connection
 
-API_VERSION = "1.12.0"   # supysonic 0.7.9 speaks 1.12.0; Orbsonic accepts any 1.x ≤ 1.16.1
-PAGE = 50                # page size of the album/song lists (a client's grid page)
-ALBUM_TYPES = ("random", "newest", "highest", "frequent", "recent", "alphabeticalByName",
-               "alphabeticalByArtist", "starred", "byYear", "byGenre")
+API_VERSION = "1.12.0"  # supysonic 0.7.9 speaks 1.12.0; Orbsonic accepts any 1.x ≤ 1.16.1
+PAGE = 50  # page size of the album/song lists (a client's grid page)
+ALBUM_TYPES = (
+    "random",
+    "newest",
+    "highest",
+    "frequent",
+    "recent",
+    "alphabeticalByName",
+    "alphabeticalByArtist",
+    "starred",
+    "byYear",
+    "byGenre",
+)
 USER_TYPES = ("highest", "frequent", "recent", "starred")
 
 
 def auth_query(user: str, password: str, client: str = "bench") -> str:
-    return urlencode({"u": user, "p": "enc:" + password.encode().hex(), "v": API_VERSION, "c": client,
-                      "f": "json"})
+    return urlencode(
+        {"u": user, "p": "enc:" + password.encode().hex(), "v": API_VERSION, "c": client, "f": "json"}
+    )
 
 
 @dataclass
 class Library:
     """What discovery found on a server."""
 
-    albums: list[dict[str, Any]] = field(default_factory=list)       # AlbumID3 objects
-    artists: list[str] = field(default_factory=list)                 # getArtists ids
-    all_artists: int = 0                                             # search3 "" artist count
-    index_dirs: list[str] = field(default_factory=list)              # getIndexes artist (folder) ids
-    album_dirs: list[str] = field(default_factory=list)              # folder ids with songs
-    songs: list[str] = field(default_factory=list)                   # song ids (sample)
-    genres: list[dict[str, Any]] = field(default_factory=list)       # getGenres entries
-    words: list[str] = field(default_factory=list)                   # text-search queries
+    albums: list[dict[str, Any]] = field(default_factory=list)  # AlbumID3 objects
+    artists: list[str] = field(default_factory=list)  # getArtists ids
+    all_artists: int = 0  # search3 "" artist count
+    index_dirs: list[str] = field(default_factory=list)  # getIndexes artist (folder) ids
+    album_dirs: list[str] = field(default_factory=list)  # folder ids with songs
+    songs: list[str] = field(default_factory=list)  # song ids (sample)
+    genres: list[dict[str, Any]] = field(default_factory=list)  # getGenres entries
+    words: list[str] = field(default_factory=list)  # text-search queries
     tracks: int = 0
-    list_counts: dict[str, int] = field(default_factory=dict)        # per-user album list sizes
-    search_empty: bool = True                                        # search3 "" returns everything
+    list_counts: dict[str, int] = field(default_factory=dict)  # per-user album list sizes
+    search_empty: bool = True  # search3 "" returns everything
 
     @property
     def covers(self) -> list[str]:
@@ -86,15 +97,20 @@ async def discover(api: Api, seed: int = 1, song_albums: int = 300, dir_artists:
     lib = Library()
     offset = 0
     while True:
-        page = _as_list((await api.call("getAlbumList2", type="alphabeticalByName", size=500,
-                                        offset=offset)).get("albumList2", {}).get("album"))
+        page = _as_list(
+            (await api.call("getAlbumList2", type="alphabeticalByName", size=500, offset=offset))
+            .get("albumList2", {})
+            .get("album")
+        )
         lib.albums += page
         offset += len(page)
         if len(page) < 500:
             break
     lib.tracks = sum(int(a.get("songCount") or 0) for a in lib.albums)
-    lib.genres = sorted(_as_list((await api.call("getGenres")).get("genres", {}).get("genre")),
-                        key=lambda g: (-int(g.get("albumCount") or 0), g.get("value", "")))
+    lib.genres = sorted(
+        _as_list((await api.call("getGenres")).get("genres", {}).get("genre")),
+        key=lambda g: (-int(g.get("albumCount") or 0), g.get("value", "")),
+    )
     for index in _as_list((await api.call("getArtists")).get("artists", {}).get("index")):
         lib.artists += [a["id"] for a in _as_list(index.get("artist"))]
     for index in _as_list((await api.call("getIndexes")).get("indexes", {}).get("index")):
@@ -103,7 +119,9 @@ async def discover(api: Api, seed: int = 1, song_albums: int = 300, dir_artists:
         children = _as_list((await api.call("getMusicDirectory", id=d)).get("directory", {}).get("child"))
         lib.album_dirs += [c["id"] for c in children if c.get("isDir")]
     for a in rng.sample(lib.albums, min(song_albums, len(lib.albums))):
-        lib.songs += [s["id"] for s in _as_list((await api.call("getAlbum", id=a["id"])).get("album", {}).get("song"))]
+        lib.songs += [
+            s["id"] for s in _as_list((await api.call("getAlbum", id=a["id"])).get("album", {}).get("song"))
+        ]
     rng.shuffle(lib.songs)
     words: set[str] = set()
     for a in lib.albums:
@@ -116,8 +134,15 @@ async def discover(api: Api, seed: int = 1, song_albums: int = 300, dir_artists:
     try:
         n = 0
         while True:
-            page = _as_list((await api.call("search3", query='""', artistCount=500, artistOffset=n, albumCount=0,
-                                            songCount=0)).get("searchResult3", {}).get("artist"))
+            page = _as_list(
+                (
+                    await api.call(
+                        "search3", query='""', artistCount=500, artistOffset=n, albumCount=0, songCount=0
+                    )
+                )
+                .get("searchResult3", {})
+                .get("artist")
+            )
             n += len(page)
             if len(page) < 500:
                 break
@@ -147,21 +172,30 @@ async def seed_annotations(api: Api, lib: Library, seed: int = 1) -> dict[str, A
 
     albums = [a["id"] for a in lib.albums]
     starred = rng.sample(albums, min(500, len(albums) // 10 or 1))
-    await each("star_album_calls", [("star", {"albumId": starred[k:k + 50]}) for k in range(0, len(starred), 50)])
+    await each(
+        "star_album_calls", [("star", {"albumId": starred[k : k + 50]}) for k in range(0, len(starred), 50)]
+    )
     artists = rng.sample(lib.artists, min(100, len(lib.artists)))
-    await each("star_artist_calls", [("star", {"artistId": artists[k:k + 50]}) for k in range(0, len(artists), 50)])
+    await each(
+        "star_artist_calls", [("star", {"artistId": artists[k : k + 50]}) for k in range(0, len(artists), 50)]
+    )
     songs = lib.songs[:300]
-    await each("star_song_calls", [("star", {"id": songs[k:k + 50]}) for k in range(0, len(songs), 50)])
+    await each("star_song_calls", [("star", {"id": songs[k : k + 50]}) for k in range(0, len(songs), 50)])
     rated = rng.sample(albums, min(300, len(albums) // 10 or 1))
     await each("album_ratings", [("setRating", {"id": a, "rating": 1 + n % 5}) for n, a in enumerate(rated)])
-    await each("song_ratings", [("setRating", {"id": s, "rating": 1 + n % 5}) for n, s in enumerate(songs[:100])])
+    await each(
+        "song_ratings", [("setRating", {"id": s, "rating": 1 + n % 5}) for n, s in enumerate(songs[:100])]
+    )
     await each("scrobbles", [("scrobble", {"id": s, "submission": "true"}) for s in lib.songs[-300:]])
     for kind in USER_TYPES:
         n = 0
         try:
             while True:
-                page = _as_list((await api.call("getAlbumList2", type=kind, size=500, offset=n))
-                                .get("albumList2", {}).get("album"))
+                page = _as_list(
+                    (await api.call("getAlbumList2", type=kind, size=500, offset=n))
+                    .get("albumList2", {})
+                    .get("album")
+                )
                 n += len(page)
                 if len(page) < 500:
                     break
@@ -180,7 +214,7 @@ class Scenario:
     name: str
     paths: list[str]
     group: str = "api"
-    cold: bool = False          # every path once, no warmup (cold cover cache)
+    cold: bool = False  # every path once, no warmup (cold cover cache)
     expect: tuple[int, ...] = (200,)
     headers: dict[str, str] | None = None
     keep_body: bool = True
@@ -195,7 +229,9 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
     n_albums = len(lib.albums)
     genre = lib.genres[0]["value"] if lib.genres else "Rock"
     genre_albums = int(lib.genres[0].get("albumCount") or 0) if lib.genres else 0
-    song_genre = max(lib.genres, key=lambda g: int(g.get("songCount") or 0)) if lib.genres else {"value": genre}
+    song_genre = (
+        max(lib.genres, key=lambda g: int(g.get("songCount") or 0)) if lib.genres else {"value": genre}
+    )
     for kind in ALBUM_TYPES:
         extra: dict[str, Any] = {}
         if kind == "byYear":
@@ -209,7 +245,11 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
             out.append(Scenario(label, [p("getAlbumList2", type=kind, size=PAGE, offset=off, **extra)]))
     albums = [a["id"] for a in lib.albums]
     out.append(Scenario("getAlbum", [p("getAlbum", id=a) for a in rng.sample(albums, min(500, len(albums)))]))
-    out.append(Scenario("getArtist", [p("getArtist", id=a) for a in rng.sample(lib.artists, min(300, len(lib.artists)))]))
+    out.append(
+        Scenario(
+            "getArtist", [p("getArtist", id=a) for a in rng.sample(lib.artists, min(300, len(lib.artists)))]
+        )
+    )
     dirs = lib.album_dirs or lib.index_dirs
     out.append(Scenario("getMusicDirectory", [p("getMusicDirectory", id=d) for d in dirs[:500]]))
     out.append(Scenario("search3 text", [p("search3", query=w) for w in lib.words]))
@@ -219,26 +259,51 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
         if peer_set:
             song_offsets = [0, int(n * 0.9) - 500]
         for off in song_offsets:
-            out.append(Scenario(f'search3 "" songs @{off}', [p("search3", query='""', songCount=500,
-                                                               songOffset=off, albumCount=0, artistCount=0)]))
-        for off in ([0, n_albums // 2, int(n_albums * 0.9)] if not peer_set else [0]):
-            out.append(Scenario(f'search3 "" albums @{off}', [p("search3", query='""', albumCount=500,
-                                                                albumOffset=off, songCount=0, artistCount=0)]))
-        for off in ([0, lib.all_artists // 2, int(lib.all_artists * 0.9)] if not peer_set else [0]):
-            out.append(Scenario(f'search3 "" artists @{off}', [p("search3", query='""', artistCount=500,
-                                                                 artistOffset=off, songCount=0, albumCount=0)]))
+            out.append(
+                Scenario(
+                    f'search3 "" songs @{off}',
+                    [p("search3", query='""', songCount=500, songOffset=off, albumCount=0, artistCount=0)],
+                )
+            )
+        for off in [0, n_albums // 2, int(n_albums * 0.9)] if not peer_set else [0]:
+            out.append(
+                Scenario(
+                    f'search3 "" albums @{off}',
+                    [p("search3", query='""', albumCount=500, albumOffset=off, songCount=0, artistCount=0)],
+                )
+            )
+        for off in [0, lib.all_artists // 2, int(lib.all_artists * 0.9)] if not peer_set else [0]:
+            out.append(
+                Scenario(
+                    f'search3 "" artists @{off}',
+                    [p("search3", query='""', artistCount=500, artistOffset=off, songCount=0, albumCount=0)],
+                )
+            )
     out.append(Scenario("getRandomSongs", [p("getRandomSongs", size=PAGE)]))
     g_songs = int(song_genre.get("songCount") or 0)
     for off in [0] if peer_set else [0, max(0, int(g_songs * 0.9) - PAGE)]:
-        out.append(Scenario(f"getSongsByGenre @{off}", [p("getSongsByGenre", genre=song_genre["value"],
-                                                                count=PAGE, offset=off)]))
+        out.append(
+            Scenario(
+                f"getSongsByGenre @{off}",
+                [p("getSongsByGenre", genre=song_genre["value"], count=PAGE, offset=off)],
+            )
+        )
     out.append(Scenario("getStarred2", [p("getStarred2")]))
     covers = lib.covers
     rng.shuffle(covers)
     if not peer_set:
-        out.append(Scenario("getCoverArt cold resize", [p("getCoverArt", id=c, size=200) for c in covers[:400]],
-                            cold=True))
+        out.append(
+            Scenario(
+                "getCoverArt cold resize", [p("getCoverArt", id=c, size=200) for c in covers[:400]], cold=True
+            )
+        )
     out.append(Scenario("getCoverArt cached", [p("getCoverArt", id=c, size=200) for c in covers[:100]]))
-    out.append(Scenario("stream (whole track)", [p("stream", id=s) for s in lib.songs[:500]], group="stream",
-                        keep_body=False))
+    out.append(
+        Scenario(
+            "stream (whole track)",
+            [p("stream", id=s) for s in lib.songs[:500]],
+            group="stream",
+            keep_body=False,
+        )
+    )
     return out

@@ -30,8 +30,9 @@ def library_dir(work: Path, n_tracks: int, seed: int) -> Path:
     return work / "libraries" / f"tracks-{n_tracks}-seed-{seed}"
 
 
-def ensure_library(work: Path, n_tracks: int, seed: int = 1, *, workers: int = 2,
-                   log: Any = None) -> tuple[Path, dict[str, Any]]:
+def ensure_library(
+    work: Path, n_tracks: int, seed: int = 1, *, workers: int = 2, log: Any = None
+) -> tuple[Path, dict[str, Any]]:
     """(music root, generation stats) of the cached library of `n_tracks`; generated when missing."""
     from bench.libgen import generate_library
 
@@ -46,8 +47,14 @@ def ensure_library(work: Path, n_tracks: int, seed: int = 1, *, workers: int = 2
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     say(f"generating a library of {n_tracks} tracks (seed {seed}) in {root} ...")
     t0 = time.perf_counter()
-    stats = generate_library(root, n_tracks, seed=seed, workers=workers, template_dir=work / "templates",
-                             progress=n_tracks >= 20_000)
+    stats = generate_library(
+        root,
+        n_tracks,
+        seed=seed,
+        workers=workers,
+        template_dir=work / "templates",
+        progress=n_tracks >= 20_000,
+    )
     info = asdict(stats) | {"generated_s": round(time.perf_counter() - t0, 2), "seed": seed}
     marker.write_text(json.dumps(info, indent=1))
     say(f"  {stats.summary()}")

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+import contextlib
 
 READ_CHUNK = 256 * 1024
 
@@ -36,10 +37,10 @@ class HttpError(Exception):
 class Reply:
     status: int
     headers: dict[str, str]
-    body: bytes            # empty when the body was discarded
-    length: int            # body bytes received
-    ttfb: float            # seconds from sending to the first body byte (or the headers if none)
-    seconds: float         # seconds from sending to the last body byte
+    body: bytes  # empty when the body was discarded
+    length: int  # body bytes received
+    ttfb: float  # seconds from sending to the first body byte (or the headers if none)
+    seconds: float  # seconds from sending to the last body byte
 
 
 class Connection:
@@ -56,20 +57,25 @@ class Connection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(OSError, ConnectionError):
                 await self.writer.wait_closed()
-            except (OSError, ConnectionError):
-                pass
         self.reader = self.writer = None
 
-    async def get(self, path: str, headers: dict[str, str] | None = None, *, keep_body: bool = True,
-                  max_body: int | None = None) -> Reply:
+    async def get(
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        *,
+        keep_body: bool = True,
+        max_body: int | None = None,
+    ) -> Reply:
         """GET `path`. With keep_body=False the body is read and counted but not kept. With
         max_body, at most that many bytes are read and the connection is closed after."""
         return await asyncio.wait_for(self._get(path, headers, keep_body, max_body), self.timeout)
 
-    async def _get(self, path: str, headers: dict[str, str] | None, keep_body: bool,
-                   max_body: int | None) -> Reply:
+    async def _get(
+        self, path: str, headers: dict[str, str] | None, keep_body: bool, max_body: int | None
+    ) -> Reply:
         for attempt in (0, 1):
             if self.writer is None:
                 await self._connect()
@@ -163,7 +169,7 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0–100) of ascending values; 0.0 when empty."""
     if not sorted_values:
         return 0.0
-    k = max(0, min(len(sorted_values) - 1, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[k]
 
 
@@ -173,9 +179,9 @@ class LoadResult:
     errors: int = 0
     seconds: float = 0.0
     bytes: int = 0
-    latencies: list[float] = field(default_factory=list)   # seconds, successful requests
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
     ttfbs: list[float] = field(default_factory=list)
-    client_cpu: float = 0.0                                # CPU seconds of this process
+    client_cpu: float = 0.0  # CPU seconds of this process
     first_error: str = ""
 
     @property
@@ -187,12 +193,18 @@ class LoadResult:
         tt = sorted(self.ttfbs)
         ms = 1000.0
         return {
-            "requests": self.requests, "errors": self.errors, "seconds": round(self.seconds, 3), "bytes": self.bytes,
-            "rps": round(self.rps, 1), "mb_s": round(self.bytes / 1e6 / self.seconds, 1) if self.seconds else 0,
-            "p50_ms": round(percentile(lat, 50) * ms, 2), "p95_ms": round(percentile(lat, 95) * ms, 2),
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "bytes": self.bytes,
+            "rps": round(self.rps, 1),
+            "mb_s": round(self.bytes / 1e6 / self.seconds, 1) if self.seconds else 0,
+            "p50_ms": round(percentile(lat, 50) * ms, 2),
+            "p95_ms": round(percentile(lat, 95) * ms, 2),
             "p99_ms": round(percentile(lat, 99) * ms, 2),
             "mean_ms": round(sum(lat) / len(lat) * ms, 2) if lat else 0.0,
-            "ttfb_p50_ms": round(percentile(tt, 50) * ms, 2), "ttfb_p99_ms": round(percentile(tt, 99) * ms, 2),
+            "ttfb_p50_ms": round(percentile(tt, 50) * ms, 2),
+            "ttfb_p99_ms": round(percentile(tt, 99) * ms, 2),
             "client_cpu_pct": round(100 * self.client_cpu / self.seconds, 1) if self.seconds else 0.0,
             "first_error": self.first_error,
         }
@@ -201,11 +213,23 @@ class LoadResult:
 Check = Callable[[Reply], bool]
 
 
-async def run_load(host: str, port: int, paths: Sequence[str] | Callable[[int], str], *, concurrency: int = 1,
-                   seconds: float = 3.0, max_requests: int | None = None, min_requests: int = 0,
-                   max_seconds: float | None = None, warmup: int = 0, headers: dict[str, str] | None = None,
-                   check: Check = subsonic_ok, keep_body: bool = True, expect: tuple[int, ...] = (200,),
-                   on_reply: Callable[[Reply], None] | None = None) -> LoadResult:
+async def run_load(
+    host: str,
+    port: int,
+    paths: Sequence[str] | Callable[[int], str],
+    *,
+    concurrency: int = 1,
+    seconds: float = 3.0,
+    max_requests: int | None = None,
+    min_requests: int = 0,
+    max_seconds: float | None = None,
+    warmup: int = 0,
+    headers: dict[str, str] | None = None,
+    check: Check = subsonic_ok,
+    keep_body: bool = True,
+    expect: tuple[int, ...] = (200,),
+    on_reply: Callable[[Reply], None] | None = None,
+) -> LoadResult:
     """Closed-loop load: `concurrency` workers send GETs of `paths` (cycled; or a function of
     the request number) until `seconds` have passed and at least `min_requests` were sent
     (but never beyond `max_seconds`), or `max_requests` were sent. `warmup` requests per
@@ -237,7 +261,9 @@ async def run_load(host: str, port: int, paths: Sequence[str] | Callable[[int], 
                 continue
             if reply.status not in expect or not check(reply):
                 res.errors += 1
-                res.first_error = res.first_error or f"HTTP {reply.status} {reply.body[:200]!r} ({path[:120]})"
+                res.first_error = (
+                    res.first_error or f"HTTP {reply.status} {reply.body[:200]!r} ({path[:120]})"
+                )
                 continue
             res.latencies.append(reply.seconds)
             res.ttfbs.append(reply.ttfb)
@@ -248,12 +274,14 @@ async def run_load(host: str, port: int, paths: Sequence[str] | Callable[[int], 
     conns = [Connection(host, port) for _ in range(concurrency)]
     try:
         if warmup:
+
             async def warm(conn: Connection) -> None:
                 for _ in range(warmup):
                     try:
                         await conn.get(path_of(next(counter)), headers, keep_body=False)
                     except Exception:  # noqa: BLE001
                         await conn.close()
+
             await asyncio.gather(*(warm(c) for c in conns))
         cpu0, t0 = time.process_time(), time.perf_counter()
         stop_at = t0 + seconds
@@ -329,7 +357,7 @@ class TreeSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "TreeSampler":
+    def __enter__(self) -> TreeSampler:
         self._thread.start()
         return self
 
@@ -347,8 +375,6 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self.sample()
-            except (OSError, ValueError):
-                pass
             self._stop.wait(self.interval)

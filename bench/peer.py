@@ -34,8 +34,19 @@ def ensure_supysonic(work: Path, log: Any = print) -> Path:
     log(f"installing supysonic {VERSION} + waitress into {venv} ...")
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    f"supysonic=={VERSION}", "waitress"], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"supysonic=={VERSION}",
+            "waitress",
+        ],
+        check=True,
+    )
     marker.touch()
     return venv
 
@@ -53,13 +64,20 @@ class Supysonic:
         return env
 
     def _cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.venv / "bin" / "supysonic-cli"), *args], cwd=self.home, env=self._env(),
-                              check=check, capture_output=True, text=True)
+        return subprocess.run(
+            [str(self.venv / "bin" / "supysonic-cli"), *args],
+            cwd=self.home,
+            env=self._env(),
+            check=check,
+            capture_output=True,
+            text=True,
+        )
 
     def prepare(self) -> None:
         """A fresh database: config, admin user, the music folder."""
         if self.home.exists():
             import shutil
+
             shutil.rmtree(self.home)
         (self.home / "cache").mkdir(parents=True)
         (self.home / "supysonic.conf").write_text(f"""[base]
@@ -79,9 +97,13 @@ run_watcher = no
     def scan(self) -> dict[str, Any]:
         """Cold scan of the library; wall seconds and peak RSS of the scanning process tree."""
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(self.venv / "bin" / "supysonic-cli"), "folder", "scan", "--foreground",
-                                 "music"], cwd=self.home, env=self._env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(self.venv / "bin" / "supysonic-cli"), "folder", "scan", "--foreground", "music"],
+            cwd=self.home,
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         with TreeSampler(proc.pid) as sampler:
             out, _ = proc.communicate()
         seconds = time.perf_counter() - t0
@@ -89,15 +111,33 @@ run_watcher = no
         if proc.returncode != 0:
             raise RuntimeError(f"supysonic scan failed ({proc.returncode}):\n{text[-2000:]}")
         added = re.findall(r"(\d+) tracks? added|Added:?\s*(\d+)|(\d+) added", text)
-        return {"seconds": round(seconds, 2), "peak_rss_mb": round(sampler.peak_rss_kb / 1024, 1),
-                "output": text.strip().splitlines()[-3:], "added_raw": added[:3]}
+        return {
+            "seconds": round(seconds, 2),
+            "peak_rss_mb": round(sampler.peak_rss_kb / 1024, 1),
+            "output": text.strip().splitlines()[-3:],
+            "added_raw": added[:3],
+        }
 
     def serve(self, port: int, threads: int = 4) -> None:
         self.port = port
         log = open(self.home / "server.log", "wb")  # noqa: SIM115  (closed with the process)
         self.proc = subprocess.Popen(
-            [str(self.venv / "bin" / "supysonic-server"), "-S", "waitress", "-h", "127.0.0.1", "-p", str(port),
-             "--threads", str(threads)], cwd=self.home, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+            [
+                str(self.venv / "bin" / "supysonic-server"),
+                "-S",
+                "waitress",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--threads",
+                str(threads),
+            ],
+            cwd=self.home,
+            env=self._env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -109,7 +149,7 @@ run_watcher = no
                 self.proc.wait()
         self.proc = None
 
-    def __enter__(self) -> "Supysonic":
+    def __enter__(self) -> Supysonic:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-LOADGEN = ("bench/load.py: a small asyncio HTTP/1.1 client (standard library only), closed loop, one "
-           "keep-alive connection per concurrent client, every response checked (HTTP status, Subsonic "
-           "`status=\"ok\"`, exact byte counts for ranges). It runs on the same 2 cores as the server; its "
-           "own CPU use is the *load gen CPU* column (% of one core), next to the server's and PostgreSQL's.")
+LOADGEN = (
+    "bench/load.py: a small asyncio HTTP/1.1 client (standard library only), closed loop, one "
+    "keep-alive connection per concurrent client, every response checked (HTTP status, Subsonic "
+    '`status="ok"`, exact byte counts for ranges). It runs on the same 2 cores as the server; its '
+    "own CPU use is the *load gen CPU* column (% of one core), next to the server's and PostgreSQL's."
+)
 
 
 def _f(v: Any, digits: int = 1) -> str:
@@ -23,7 +25,7 @@ def _f(v: Any, digits: int = 1) -> str:
 def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows]
-    return out + [""]
+    return [*out, ""]
 
 
 def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -35,12 +37,22 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     at = f" ({n:,} tracks)" if n != 100_000 else ""
     if scan:
         cold, noch = scan["cold"], scan["nochange"]
-        out.append(("Cold scan ≥ 1,000 files/s" + at, f"{cold['files_per_s']:,.0f} files/s "
-                    f"({cold['read']:,} files in {cold['wall_s']:.1f} s)", cold["files_per_s"] >= 1000))
+        out.append(
+            (
+                "Cold scan ≥ 1,000 files/s" + at,
+                f"{cold['files_per_s']:,.0f} files/s ({cold['read']:,} files in {cold['wall_s']:.1f} s)",
+                cold["files_per_s"] >= 1000,
+            )
+        )
         out.append(("No-change rescan of 100k ≤ 5 s" + at, f"{noch['wall_s']:.2f} s", noch["wall_s"] <= 5))
         peak = max(cold["peak_rss_mb"], scan["one_percent"]["peak_rss_mb"], noch["peak_rss_mb"])
-        out.append(("Scanner RSS ≤ 400 MB at 100k" + at, f"{peak:.0f} MB (sum of the process tree's RSS; "
-                    f"PSS {cold['peak_pss_mb']:.0f} MB)", peak <= 400))
+        out.append(
+            (
+                "Scanner RSS ≤ 400 MB at 100k" + at,
+                f"{peak:.0f} MB (sum of the process tree's RSS; PSS {cold['peak_pss_mb']:.0f} MB)",
+                peak <= 400,
+            )
+        )
     sc = main.get("scenarios", {})
 
     def p50(names: list[str]) -> tuple[str, float] | None:
@@ -52,14 +64,26 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 
     empty = [k for k in sc if k.startswith('search3 ""')]
     if (w := p50(empty)) is not None:
-        out.append(('search3 `""` page of 500 ≤ 50 ms p50 at every offset' + at,
-                    f"worst {w[1]:.1f} ms ({w[0]})", w[1] <= 50 and not err(empty)))
+        out.append(
+            (
+                'search3 `""` page of 500 ≤ 50 ms p50 at every offset' + at,
+                f"worst {w[1]:.1f} ms ({w[0]})",
+                w[1] <= 50 and not err(empty),
+            )
+        )
     lists = [k for k in sc if k.startswith("getAlbumList2")]
     if (w := p50(lists)) is not None:
-        out.append(("getAlbumList2 (any type) ≤ 20 ms p50" + at, f"worst {w[1]:.1f} ms ({w[0]})",
-                    w[1] <= 20 and not err(lists)))
-    for name, label, limit in (("getRandomSongs", "getRandomSongs ≤ 20 ms", 20),
-                               ("getCoverArt cached", "getCoverArt cached ≤ 5 ms", 5)):
+        out.append(
+            (
+                "getAlbumList2 (any type) ≤ 20 ms p50" + at,
+                f"worst {w[1]:.1f} ms ({w[0]})",
+                w[1] <= 20 and not err(lists),
+            )
+        )
+    for name, label, limit in (
+        ("getRandomSongs", "getRandomSongs ≤ 20 ms", 20),
+        ("getCoverArt cached", "getCoverArt cached ≤ 5 ms", 5),
+    ):
         if name in sc:
             v = sc[name]["c1"]["p50_ms"]
             out.append((label + " (p50)" + at, f"{v:.2f} ms", v <= limit and not err([name])))
@@ -68,20 +92,33 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         out.append(("stream time to first byte ≤ 5 ms (p50)" + at, f"{v:.2f} ms", v <= 5))
     peer = res.get("peer")
     if peer and "orbsonic" in peer and "supysonic" in peer:
-        for group, pred in (("getAlbumList2", lambda k: k.startswith("getAlbumList2")),
-                            ("search3", lambda k: k.startswith("search3")), ("getAlbum", lambda k: k == "getAlbum")):
+        for group, pred in (
+            ("getAlbumList2", lambda k: k.startswith("getAlbumList2")),
+            ("search3", lambda k: k.startswith("search3")),
+            ("getAlbum", lambda k: k == "getAlbum"),
+        ):
             for c, label in (("c16", "concurrency 16"), ("c1", "concurrency 1")):
                 vals = [(r[c], k) for k, r in ratio_rows(peer) if pred(k) and r[c]]
                 if vals:
                     worst, name = min(vals)
-                    out.append((f"≥ 5× supysonic's requests/s on {group}, {label} ({peer['tracks']:,} tracks)",
-                                f"worst {worst:.1f}× ({name}; {len(vals)} scenario(s))", worst >= 5))
+                    out.append(
+                        (
+                            f"≥ 5× supysonic's requests/s on {group}, {label} ({peer['tracks']:,} tracks)",
+                            f"worst {worst:.1f}× ({name}; {len(vals)} scenario(s))",
+                            worst >= 5,
+                        )
+                    )
     rng = main.get("streams", {}).get("ranges")
     if rng:
         ok = rng["errors"] == 0 and rng["server_rss_peak_mb"] <= 400
-        out.append((f"{rng['clients']} concurrent range streams: zero errors, server RSS ≤ 400 MB",
-                    f"{rng['errors']} errors of {rng['requests']:,} requests, RSS peak "
-                    f"{rng['server_rss_peak_mb']:.0f} MB", ok))
+        out.append(
+            (
+                f"{rng['clients']} concurrent range streams: zero errors, server RSS ≤ 400 MB",
+                f"{rng['errors']} errors of {rng['requests']:,} requests, RSS peak "
+                f"{rng['server_rss_peak_mb']:.0f} MB",
+                ok,
+            )
+        )
     return out
 
 
@@ -103,7 +140,14 @@ def ratio_rows(peer: dict[str, Any]) -> list[tuple[str, dict[str, float | None]]
         r: dict[str, float | None] = {}
         for c in ("c1", "c16"):
             a, b = o[name].get(c), s[name].get(c)
-            ok = a and b and not a["errors"] and not b["errors"] and b["rps"] > 0 and not empty_on_peer(peer, name)
+            ok = (
+                a
+                and b
+                and not a["errors"]
+                and not b["errors"]
+                and b["rps"] > 0
+                and not empty_on_peer(peer, name)
+            )
             r[c] = a["rps"] / b["rps"] if ok else None  # type: ignore[index]
         rows.append((name, r))
     return rows
@@ -115,94 +159,191 @@ def markdown(res: dict[str, Any]) -> str:
     L: list[str] = ["# Orbsonic benchmark results", ""]
     if cfg.get("quick"):
         L += ["**Quick (smoke) run: the figures below are not meaningful.**", ""]
-    L += [f"Produced by `python -m bench.run --tracks {cfg['tracks']}"
-          + (f" --peer-tracks {cfg['peer_tracks']}" if cfg.get("peer_tracks") else " --skip-peer")
-          + (" --quick" if cfg.get("quick") else "") + "` (`scripts/bench`), "
-          f"in {res.get('total_s', 0) / 60:.0f} min.", ""]
+    L += [
+        f"Produced by `python -m bench.run --tracks {cfg['tracks']}"
+        + (f" --peer-tracks {cfg['peer_tracks']}" if cfg.get("peer_tracks") else " --skip-peer")
+        + (" --quick" if cfg.get("quick") else "")
+        + "` (`scripts/bench`), "
+        f"in {res.get('total_s', 0) / 60:.0f} min.",
+        "",
+    ]
     L += ["## Machine and versions", ""]
-    L += _table(["", ""], [
-        ["Date", m["date"]], ["CPU", f"{m['cpu']}, {m['cores']} cores"], ["RAM", f"{m['ram_gib']} GiB"],
-        ["Disk", m["disk"]], ["Kernel", m["kernel"]], ["Python", m["python"]],
-        ["PostgreSQL", f"{m.get('postgresql', '?')} (embedded, default settings, in the bench work dir)"],
-        ["Orbsonic commit", m["commit"]],
-        ["Peer", f"supysonic {res['peer'].get('supysonic_version', '0.7.9')} (SQLite, waitress 4 threads)"
-         if res.get("peer") else "not run"],
-        ["Load average (1/5/15 min) at start / end",
-         f"{' '.join(m['loadavg_start'])} / {' '.join(m.get('loadavg_end', []))}"],
-        ["Load generator", LOADGEN],
-        ["Per scenario", f"{cfg['seconds']:g} s at concurrency 1, then {cfg['seconds']:g} s at 16, after "
-                         "2 warm-up requests per connection; latency = request sent → last byte read"],
-    ])
+    L += _table(
+        ["", ""],
+        [
+            ["Date", m["date"]],
+            ["CPU", f"{m['cpu']}, {m['cores']} cores"],
+            ["RAM", f"{m['ram_gib']} GiB"],
+            ["Disk", m["disk"]],
+            ["Kernel", m["kernel"]],
+            ["Python", m["python"]],
+            ["PostgreSQL", f"{m.get('postgresql', '?')} (embedded, default settings, in the bench work dir)"],
+            ["Orbsonic commit", m["commit"]],
+            [
+                "Peer",
+                f"supysonic {res['peer'].get('supysonic_version', '0.7.9')} (SQLite, waitress 4 threads)"
+                if res.get("peer")
+                else "not run",
+            ],
+            [
+                "Load average (1/5/15 min) at start / end",
+                f"{' '.join(m['loadavg_start'])} / {' '.join(m.get('loadavg_end', []))}",
+            ],
+            ["Load generator", LOADGEN],
+            [
+                "Per scenario",
+                f"{cfg['seconds']:g} s at concurrency 1, then {cfg['seconds']:g} s at 16, after "
+                "2 warm-up requests per connection; latency = request sent → last byte read",
+            ],
+        ],
+    )
     gen = main.get("generation", {})
     lib = main.get("library", {})
     L += ["## Library", ""]
-    L += _table(["tracks", "albums", "album artists", "artists", "genres", "size on disk", "formats"], [[
-        gen.get("audio_files"), lib.get("albums"), lib.get("album_artists"), lib.get("artists"), lib.get("genres"),
-        f"{gen.get('bytes', 0) / 1e9:.1f} GB", ", ".join(f"{k} {v:,}" for k, v in sorted(gen.get("formats", {}).items()))]])
-    L += [f"Annotations seeded through the API: {main.get('seeded')}. Generated by bench/libgen.py "
-          f"(seed {cfg['seed']}), cached between runs.", ""]
+    L += _table(
+        ["tracks", "albums", "album artists", "artists", "genres", "size on disk", "formats"],
+        [
+            [
+                gen.get("audio_files"),
+                lib.get("albums"),
+                lib.get("album_artists"),
+                lib.get("artists"),
+                lib.get("genres"),
+                f"{gen.get('bytes', 0) / 1e9:.1f} GB",
+                ", ".join(f"{k} {v:,}" for k, v in sorted(gen.get("formats", {}).items())),
+            ]
+        ],
+    )
+    L += [
+        f"Annotations seeded through the API: {main.get('seeded')}. Generated by bench/libgen.py "
+        f"(seed {cfg['seed']}), cached between runs.",
+        "",
+    ]
     scan = main.get("scan")
     if scan:
         L += ["## Scan (`orbsonic scan` as a subprocess)", ""]
         rows = []
-        for key, label in (("cold", "cold scan (empty database)"), ("nochange", "no-change rescan"),
-                           ("one_percent", f"rescan after 1 % changed ({scan['touched_files']:,} files retitled)")):
+        for key, label in (
+            ("cold", "cold scan (empty database)"),
+            ("nochange", "no-change rescan"),
+            ("one_percent", f"rescan after 1 % changed ({scan['touched_files']:,} files retitled)"),
+        ):
             r = scan[key]
-            rows.append([label, r["wall_s"], r["read"], r["files_per_s"] if key == "cold" else "–",
-                         r["added"], r["updated"], r["peak_rss_mb"], r["peak_pss_mb"], r["main_hwm_mb"],
-                         r["processes"], r.get("disk_read_mb", "–")])
-        L += _table(["run", "wall s", "files read", "files/s", "added", "updated", "peak RSS MB (tree)",
-                     "peak PSS MB (tree)", "main process VmHWM MB", "processes", "disk read MB"], rows)
+            rows.append(
+                [
+                    label,
+                    r["wall_s"],
+                    r["read"],
+                    r["files_per_s"] if key == "cold" else "–",
+                    r["added"],
+                    r["updated"],
+                    r["peak_rss_mb"],
+                    r["peak_pss_mb"],
+                    r["main_hwm_mb"],
+                    r["processes"],
+                    r.get("disk_read_mb", "–"),
+                ]
+            )
+        L += _table(
+            [
+                "run",
+                "wall s",
+                "files read",
+                "files/s",
+                "added",
+                "updated",
+                "peak RSS MB (tree)",
+                "peak PSS MB (tree)",
+                "main process VmHWM MB",
+                "processes",
+                "disk read MB",
+            ],
+            rows,
+        )
         if scan.get("warm"):
             w = scan["warm"]
-            L += [f"Before the cold scan the bench read the library once ({w['mb']:,} MB in {w['seconds']} s, "
-                  f"{w['disk_read_mb']:,} MB of it from disk) so that the scan measures the scanner, not the "
-                  "disk; *disk read MB* is what the machine read from its disks during each scan (/proc/vmstat). "
-                  "`--no-warm` skips this.", ""]
-        L += ["Wall time of the whole command (Python start, connecting, migrations check, walk, diff, tag "
-              "reading in worker processes, COPY, refresh, ANALYZE). RSS is sampled every 0.1 s from /proc for "
-              "the scan process and its children and summed (fork children share pages, so RSS overcounts; PSS "
-              "does not). PostgreSQL runs with its default durable settings.", ""]
+            L += [
+                f"Before the cold scan the bench read the library once ({w['mb']:,} MB in {w['seconds']} s, "
+                f"{w['disk_read_mb']:,} MB of it from disk) so that the scan measures the scanner, not the "
+                "disk; *disk read MB* is what the machine read from its disks during each scan "
+                "(/proc/vmstat). `--no-warm` skips this.",
+                "",
+            ]
+        L += [
+            "Wall time of the whole command (Python start, connecting, migrations check, walk, diff, tag "
+            "reading in worker processes, COPY, refresh, ANALYZE). RSS is sampled every 0.1 s from /proc for "
+            "the scan process and its children and summed (fork children share pages, so RSS overcounts; PSS "
+            "does not). PostgreSQL runs with its default durable settings.",
+            "",
+        ]
     sc = main.get("scenarios", {})
     if sc:
         L += [f"## API ({lib.get('tracks', 0):,} tracks)", ""]
         L += _api_table(sc)
-        L += ["Page sizes: album and song lists 50 (`size`/`count`), `search3 \"\"` pages 500 of one kind, "
-              "text search 20 per kind (default). Deep offsets: about 90 % of the list's length. "
-              "`getCoverArt cold resize` asks each cover once at size 200 (the generated covers are 300×300); "
-              "`cached` repeats ids already resized. `stream (whole track)` reads whole ~1 s tracks.", ""]
-        L += [f"Server RSS (uvicorn process): {main.get('rss_mb_before')} MB before the API scenarios, "
-              f"{main.get('rss_mb_peak_api')} MB peak during them, {main.get('rss_mb_after')} MB at the end.", ""]
+        L += [
+            'Page sizes: album and song lists 50 (`size`/`count`), `search3 ""` pages 500 of one kind, '
+            "text search 20 per kind (default). Deep offsets: about 90 % of the list's length. "
+            "`getCoverArt cold resize` asks each cover once at size 200 (the generated covers are 300×300); "
+            "`cached` repeats ids already resized. `stream (whole track)` reads whole ~1 s tracks.",
+            "",
+        ]
+        L += [
+            f"Server RSS (uvicorn process): {main.get('rss_mb_before')} MB before the API scenarios, "
+            f"{main.get('rss_mb_peak_api')} MB peak during them, {main.get('rss_mb_after')} MB at the end.",
+            "",
+        ]
     st = main.get("streams")
     if st:
         L += ["## Streaming", ""]
         s1, rg = st["single"], st["ranges"]
         tt = sc.get("stream (whole track)", {}).get("c1", {})
-        L += _table(["figure", "value"], [
-            ["time to first byte, stream of a track, c=1 (p50 / p99)",
-             f"{tt.get('ttfb_p50_ms', 0):.2f} / {tt.get('ttfb_p99_ms', 0):.2f} ms"],
-            [f"one stream, {s1['file_mb']:.0f} MB file (median / best of 3)",
-             f"{s1['mb_s_median']:,.0f} / {s1['mb_s_best']:,.0f} MB/s"],
-            [f"{rg['clients']} concurrent range streams, {rg['seconds']:.0f} s", f"{rg['requests']:,} requests, "
-             f"{rg['errors']} errors {rg['errors_by_kind'] or ''}"],
-            ["… aggregate throughput", f"{rg['mb_s']:,.0f} MB/s"],
-            ["… time to first byte (p50 / p99)", f"{rg['ttfb_p50_ms']:.1f} / {rg['ttfb_p99_ms']:.1f} ms"],
-            ["… server RSS peak", f"{rg['server_rss_peak_mb']:.0f} MB"],
-            ["… load generator CPU", f"{rg['client_cpu_pct']:.0f} % of one core"],
-        ])
-        L += ["Range streams: half the clients ask 1 MiB windows at random offsets of the big file, half "
-              "`bytes=N-` of random tracks (read to the end); every answer must be 206 with the exact length.", ""]
+        L += _table(
+            ["figure", "value"],
+            [
+                [
+                    "time to first byte, stream of a track, c=1 (p50 / p99)",
+                    f"{tt.get('ttfb_p50_ms', 0):.2f} / {tt.get('ttfb_p99_ms', 0):.2f} ms",
+                ],
+                [
+                    f"one stream, {s1['file_mb']:.0f} MB file (median / best of 3)",
+                    f"{s1['mb_s_median']:,.0f} / {s1['mb_s_best']:,.0f} MB/s",
+                ],
+                [
+                    f"{rg['clients']} concurrent range streams, {rg['seconds']:.0f} s",
+                    f"{rg['requests']:,} requests, {rg['errors']} errors {rg['errors_by_kind'] or ''}",
+                ],
+                ["… aggregate throughput", f"{rg['mb_s']:,.0f} MB/s"],
+                ["… time to first byte (p50 / p99)", f"{rg['ttfb_p50_ms']:.1f} / {rg['ttfb_p99_ms']:.1f} ms"],
+                ["… server RSS peak", f"{rg['server_rss_peak_mb']:.0f} MB"],
+                ["… load generator CPU", f"{rg['client_cpu_pct']:.0f} % of one core"],
+            ],
+        )
+        L += [
+            "Range streams: half the clients ask 1 MiB windows at random offsets of the big file, half "
+            "`bytes=N-` of random tracks (read to the end); every answer must be 206 with the exact length.",
+            "",
+        ]
     peer = res.get("peer")
     if peer and "orbsonic" in peer:
-        L += [f"## Side by side with supysonic 0.7.9 ({peer['tracks']:,} tracks, same client, one server at a time)",
-              ""]
+        L += [
+            f"## Side by side with supysonic 0.7.9 ({peer['tracks']:,} tracks, same client, "
+            "one server at a time)",
+            "",
+        ]
         os_, ss = peer["orbsonic_scan"], peer["supysonic_scan"]
-        L += _table(["scan", "Orbsonic", "supysonic", "ratio"], [
-            ["cold scan, files/s", os_["files_per_s"], ss["files_per_s"],
-             f"{os_['files_per_s'] / ss['files_per_s']:.1f}×" if ss["files_per_s"] else "–"],
-            ["cold scan, wall s", os_["wall_s"], ss["seconds"], "–"],
-            ["scan peak RSS MB (tree)", os_["peak_rss_mb"], ss["peak_rss_mb"], "–"],
-        ])
+        L += _table(
+            ["scan", "Orbsonic", "supysonic", "ratio"],
+            [
+                [
+                    "cold scan, files/s",
+                    os_["files_per_s"],
+                    ss["files_per_s"],
+                    f"{os_['files_per_s'] / ss['files_per_s']:.1f}×" if ss["files_per_s"] else "–",
+                ],
+                ["cold scan, wall s", os_["wall_s"], ss["seconds"], "–"],
+                ["scan peak RSS MB (tree)", os_["peak_rss_mb"], ss["peak_rss_mb"], "–"],
+            ],
+        )
         o, s = peer["orbsonic"]["scenarios"], peer["supysonic"]["scenarios"]
         rows = []
         ratios = dict(ratio_rows(peer))
@@ -214,29 +355,60 @@ def markdown(res: dict[str, Any]) -> str:
                 a, b = o[name][c], s[name][c]
                 r = ratios[name][c]
                 note = "– (peer list empty)" if empty_on_peer(peer, name) else "–"
-                row += [_rps(a), _rps(b), f"**{r:.1f}×**" if r else note, f"{a['p50_ms']:.1f} / {b['p50_ms']:.1f}"]
+                row += [
+                    _rps(a),
+                    _rps(b),
+                    f"**{r:.1f}×**" if r else note,
+                    f"{a['p50_ms']:.1f} / {b['p50_ms']:.1f}",
+                ]
             row.append(f"{_kb(o[name]['c1'])} / {_kb(s[name]['c1'])}")
             rows.append(row)
-        L += _table(["endpoint", "Orbsonic req/s c=1", "supysonic req/s c=1", "ratio c=1",
-                     "p50 ms c=1 (O / s)", "Orbsonic req/s c=16", "supysonic req/s c=16", "ratio c=16",
-                     "p50 ms c=16 (O / s)", "KB per answer (O / s)"], rows)
-        L += ["The two servers do not answer with the same amount: supysonic's getArtists lists every artist "
-              "(Orbsonic: album artists only), Orbsonic's songs and albums carry the OpenSubsonic fields, "
-              "supysonic does not split multi-valued genres. *KB per answer* shows the size of each answer. "
-              f"Seeded annotations: Orbsonic {peer['orbsonic'].get('seeded')}; supysonic "
-              f"{peer['supysonic'].get('seeded')}. Per-user list sizes after seeding: Orbsonic "
-              f"{peer['orbsonic'].get('library', {}).get('list_counts')}, supysonic "
-              f"{peer['supysonic'].get('library', {}).get('list_counts')} (-1: type not supported).", ""]
-        errs = {n: {c: v[c]["first_error"] for c in v if v[c]["errors"]} for n, v in s.items()
-                if any(v[c]["errors"] for c in v)}
+        L += _table(
+            [
+                "endpoint",
+                "Orbsonic req/s c=1",
+                "supysonic req/s c=1",
+                "ratio c=1",
+                "p50 ms c=1 (O / s)",
+                "Orbsonic req/s c=16",
+                "supysonic req/s c=16",
+                "ratio c=16",
+                "p50 ms c=16 (O / s)",
+                "KB per answer (O / s)",
+            ],
+            rows,
+        )
+        L += [
+            "The two servers do not answer with the same amount: supysonic's getArtists lists every artist "
+            "(Orbsonic: album artists only), Orbsonic's songs and albums carry the OpenSubsonic fields, "
+            "supysonic does not split multi-valued genres. *KB per answer* shows the size of each answer. "
+            f"Seeded annotations: Orbsonic {peer['orbsonic'].get('seeded')}; supysonic "
+            f"{peer['supysonic'].get('seeded')}. Per-user list sizes after seeding: Orbsonic "
+            f"{peer['orbsonic'].get('library', {}).get('list_counts')}, supysonic "
+            f"{peer['supysonic'].get('library', {}).get('list_counts')} (-1: type not supported).",
+            "",
+        ]
+        errs = {
+            n: {c: v[c]["first_error"] for c in v if v[c]["errors"]}
+            for n, v in s.items()
+            if any(v[c]["errors"] for c in v)
+        }
         if errs:
-            L += ["supysonic errors (no ratio where either side had errors): "
-                  + "; ".join(f"{n}: {next(iter(e.values()))[:160]}" for n, e in errs.items()), ""]
-        L += [f"RSS after the scenarios: Orbsonic {peer['orbsonic'].get('rss_mb')} MB, supysonic "
-              f"{peer['supysonic'].get('rss_mb')} MB.", ""]
+            L += [
+                "supysonic errors (no ratio where either side had errors): "
+                + "; ".join(f"{n}: {next(iter(e.values()))[:160]}" for n, e in errs.items()),
+                "",
+            ]
+        L += [
+            f"RSS after the scenarios: Orbsonic {peer['orbsonic'].get('rss_mb')} MB, supysonic "
+            f"{peer['supysonic'].get('rss_mb')} MB.",
+            "",
+        ]
     L += ["## Targets", ""]
-    L += _table(["target", "measured", "result"],
-                [[t, v, "met" if ok else ("missed" if ok is not None else "–")] for t, v, ok in targets(res)])
+    L += _table(
+        ["target", "measured", "result"],
+        [[t, v, "met" if ok else ("missed" if ok is not None else "–")] for t, v, ok in targets(res)],
+    )
     return "\n".join(L)
 
 
@@ -255,11 +427,38 @@ def _api_table(sc: dict[str, Any]) -> list[str]:
     rows = []
     for name, v in sc.items():
         a, b = v.get("c1", {}), v.get("c16", {})
-        rows.append([name, a.get("p50_ms"), a.get("p95_ms"), a.get("p99_ms"), a.get("rps"),
-                     b.get("p50_ms"), b.get("p95_ms"), b.get("p99_ms"), b.get("rps"),
-                     (a.get("errors") or 0) + (b.get("errors") or 0),
-                     f"{a.get('client_cpu_pct', 0):.0f} / {b.get('client_cpu_pct', 0):.0f}",
-                     f"{a.get('server_cpu_pct', 0):.0f} / {b.get('server_cpu_pct', 0):.0f}",
-                     f"{a.get('db_cpu_pct', 0):.0f} / {b.get('db_cpu_pct', 0):.0f}"])
-    return _table(["endpoint", "c=1 p50 ms", "p95", "p99", "req/s", "c=16 p50 ms", "p95", "p99", "req/s",
-                   "errors", "load gen CPU % (c1/c16)", "server CPU %", "PostgreSQL CPU %"], rows)
+        rows.append(
+            [
+                name,
+                a.get("p50_ms"),
+                a.get("p95_ms"),
+                a.get("p99_ms"),
+                a.get("rps"),
+                b.get("p50_ms"),
+                b.get("p95_ms"),
+                b.get("p99_ms"),
+                b.get("rps"),
+                (a.get("errors") or 0) + (b.get("errors") or 0),
+                f"{a.get('client_cpu_pct', 0):.0f} / {b.get('client_cpu_pct', 0):.0f}",
+                f"{a.get('server_cpu_pct', 0):.0f} / {b.get('server_cpu_pct', 0):.0f}",
+                f"{a.get('db_cpu_pct', 0):.0f} / {b.get('db_cpu_pct', 0):.0f}",
+            ]
+        )
+    return _table(
+        [
+            "endpoint",
+            "c=1 p50 ms",
+            "p95",
+            "p99",
+            "req/s",
+            "c=16 p50 ms",
+            "p95",
+            "p99",
+            "req/s",
+            "errors",
+            "load gen CPU % (c1/c16)",
+            "server CPU %",
+            "PostgreSQL CPU %",
+        ],
+        rows,
+    )

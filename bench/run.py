@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,11 @@ def machine_info(work: Path) -> dict[str, Any]:
             mem_kb = int(line.split()[1])
     disk = "?"
     try:
-        out = subprocess.run(["df", "-hT", str(work)], capture_output=True, text=True).stdout.splitlines()[-1].split()
+        out = (
+            subprocess.run(["df", "-hT", str(work)], capture_output=True, text=True)
+            .stdout.splitlines()[-1]
+            .split()
+        )
         dev = out[0]
         rot = "?"
         name = Path(dev).name.rstrip("0123456789")
@@ -75,33 +79,59 @@ def machine_info(work: Path) -> dict[str, Any]:
         disk = f"{dev} ({out[1]}, {out[2]}, {rot})"
     except (OSError, IndexError):
         pass
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cores": os.cpu_count(),
-            "ram_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu, "disk": disk,
-            "kernel": platform.release(), "python": platform.python_version(),
-            "commit": commit + ("+local changes" if dirty else ""),
-            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3]}
+    commit = (
+        subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "?"
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "disk": disk,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit + ("+local changes" if dirty else ""),
+        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
 
 
 # ---------------------------------------------------------------------------- measuring
 
 
-async def measure(port: int, sc: Scenario, concurrency: int, seconds: float, server_pids: Any,
-                  db_cpu: Any) -> dict[str, Any]:
+async def measure(
+    port: int, sc: Scenario, concurrency: int, seconds: float, server_pids: Any, db_cpu: Any
+) -> dict[str, Any]:
     """One scenario at one concurrency, with the server's and the database's CPU share."""
     paths = sc.paths
-    kw: dict[str, Any] = {"seconds": seconds, "min_requests": 10 if seconds >= 1 else 3, "warmup": 2,
-                          "max_seconds": max(4 * seconds, 20.0)}
+    kw: dict[str, Any] = {
+        "seconds": seconds,
+        "min_requests": 10 if seconds >= 1 else 3,
+        "warmup": 2,
+        "max_seconds": max(4 * seconds, 20.0),
+    }
     if sc.cold:  # every cover once: the first quarter at c=1, the rest at c=16
         split = max(1, len(paths) // 4)
         paths = paths[:split] if concurrency == 1 else paths[split:]
         kw = {"seconds": 3600, "max_requests": len(paths), "warmup": 0, "max_seconds": 600}
     srv0, db0 = cpu_seconds(server_pids()), db_cpu()
-    res = await run_load(HOST, port, paths, concurrency=concurrency, keep_body=sc.keep_body,
-                         expect=sc.expect, headers=sc.headers, **kw)
+    res = await run_load(
+        HOST,
+        port,
+        paths,
+        concurrency=concurrency,
+        keep_body=sc.keep_body,
+        expect=sc.expect,
+        headers=sc.headers,
+        **kw,
+    )
     s = res.summary()
     if res.seconds:
         s["server_cpu_pct"] = round(100 * (cpu_seconds(server_pids()) - srv0) / res.seconds, 1)
@@ -109,16 +139,24 @@ async def measure(port: int, sc: Scenario, concurrency: int, seconds: float, ser
     return s
 
 
-async def run_scenarios(port: int, scs: list[Scenario], seconds: float, server_pids: Any, db_cpu: Any,
-                        concurrencies: tuple[int, ...] = (1, 16)) -> dict[str, dict[str, Any]]:
+async def run_scenarios(
+    port: int,
+    scs: list[Scenario],
+    seconds: float,
+    server_pids: Any,
+    db_cpu: Any,
+    concurrencies: tuple[int, ...] = (1, 16),
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for sc in scs:
         out[sc.name] = {}
         for c in concurrencies:
             r = await measure(port, sc, c, seconds, server_pids, db_cpu)
             out[sc.name][f"c{c}"] = r
-            log(f"  {sc.name:38s} c={c:<3d} p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  "
-                f"{r['rps']:8.1f} req/s  err {r['errors']}  (load gen {r['client_cpu_pct']}% CPU)")
+            log(
+                f"  {sc.name:38s} c={c:<3d} p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  "
+                f"{r['rps']:8.1f} req/s  err {r['errors']}  (load gen {r['client_cpu_pct']}% CPU)"
+            )
     return out
 
 
@@ -142,11 +180,16 @@ def warm_page_cache(root: Path) -> dict[str, float]:
             with open(os.path.join(dirpath, name), "rb", buffering=0) as fh:
                 while chunk := fh.read(1 << 20):
                     total += len(chunk)
-    return {"seconds": round(time.perf_counter() - t0, 1), "mb": round(total / 1e6),
-            "disk_read_mb": round(disk_read_mb() - d0)}
+    return {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "mb": round(total / 1e6),
+        "disk_read_mb": round(disk_read_mb() - d0),
+    }
 
 
-def scan_phase(orb: Orbsonic, library: Path, stream_dir: Path, seed: int, warm: bool = True) -> dict[str, Any]:
+def scan_phase(
+    orb: Orbsonic, library: Path, stream_dir: Path, seed: int, warm: bool = True
+) -> dict[str, Any]:
     from bench.libgen import touch_fraction
 
     out: dict[str, Any] = {}
@@ -171,8 +214,17 @@ def scan_phase(orb: Orbsonic, library: Path, stream_dir: Path, seed: int, warm: 
     return out
 
 
-async def api_phase(orb: Orbsonic, cluster: BenchCluster, *, seconds: float, seed: int, peer_set: bool,
-                    streams: bool, clients: int, stream_seconds: float) -> dict[str, Any]:
+async def api_phase(
+    orb: Orbsonic,
+    cluster: BenchCluster,
+    *,
+    seconds: float,
+    seed: int,
+    peer_set: bool,
+    streams: bool,
+    clients: int,
+    stream_seconds: float,
+) -> dict[str, Any]:
     port = orb.port
     api = Api(HOST, port, auth_query(orb_user(), orb_password()))
     out: dict[str, Any] = {}
@@ -196,22 +248,33 @@ async def api_phase(orb: Orbsonic, cluster: BenchCluster, *, seconds: float, see
 
 def orb_user() -> str:
     from bench.target import USER
+
     return USER
 
 
 def orb_password() -> str:
     from bench.target import PASSWORD
+
     return PASSWORD
 
 
 def library_summary(lib: Library) -> dict[str, Any]:
-    return {"albums": len(lib.albums), "tracks": lib.tracks, "album_artists": len(lib.artists),
-            "artists": lib.all_artists, "genres": len(lib.genres), "folders_sampled": len(lib.album_dirs),
-            "songs_sampled": len(lib.songs), "covers": len(lib.covers), "list_counts": lib.list_counts}
+    return {
+        "albums": len(lib.albums),
+        "tracks": lib.tracks,
+        "album_artists": len(lib.artists),
+        "artists": lib.all_artists,
+        "genres": len(lib.genres),
+        "folders_sampled": len(lib.album_dirs),
+        "songs_sampled": len(lib.songs),
+        "covers": len(lib.covers),
+        "list_counts": lib.list_counts,
+    }
 
 
-async def stream_phase(port: int, api: Api, lib: Library, orb: Orbsonic, clients: int,
-                       seconds: float) -> dict[str, Any]:
+async def stream_phase(
+    port: int, api: Api, lib: Library, orb: Orbsonic, clients: int, seconds: float
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     big = await api.call("search3", query="Stream Test", songCount=1, albumCount=0, artistCount=0)
     song = (big.get("searchResult3", {}).get("song") or [None])[0]
@@ -226,8 +289,17 @@ async def stream_phase(port: int, api: Api, lib: Library, orb: Orbsonic, clients
     sizes = await track_sizes(HOST, port, paths)
     await api.close()
     log(f"{clients} concurrent range streams for {seconds:.0f} s ...")
-    out["ranges"] = await range_streams(HOST, port, big_path, int(song["size"]), list(sizes), sizes,
-                                        clients=clients, seconds=seconds, sample_rss=orb.rss_mb)
+    out["ranges"] = await range_streams(
+        HOST,
+        port,
+        big_path,
+        int(song["size"]),
+        list(sizes),
+        sizes,
+        clients=clients,
+        seconds=seconds,
+        sample_rss=orb.rss_mb,
+    )
     log(f"  {out['ranges']}")
     return out
 
@@ -243,8 +315,20 @@ def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Names
     orb.serve()
     try:
         log(f"Orbsonic serving {n} tracks on port {orb.port}; seeding annotations, measuring ...")
-        out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed, peer_set=False,
-                                         streams=True, clients=args.clients, stream_seconds=args.stream_seconds)))
+        out.update(
+            asyncio.run(
+                api_phase(
+                    orb,
+                    cluster,
+                    seconds=args.seconds,
+                    seed=args.seed,
+                    peer_set=False,
+                    streams=True,
+                    clients=args.clients,
+                    stream_seconds=args.stream_seconds,
+                )
+            )
+        )
     finally:
         orb.stop()
     return out
@@ -273,8 +357,11 @@ def run_peer(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace
     try:
         wait_http(port, "/rest/ping.view", 60, s.proc)
         log(f"supysonic serving on port {port}; measuring ...")
-        out["supysonic"] = asyncio.run(peer_api(port, supy.USER, supy.PASSWORD, args,
-                                                lambda: [s.proc.pid] if s.proc else [], lambda: 0.0))
+        out["supysonic"] = asyncio.run(
+            peer_api(
+                port, supy.USER, supy.PASSWORD, args, lambda: [s.proc.pid] if s.proc else [], lambda: 0.0
+            )
+        )
         out["supysonic"]["rss_mb"] = round(rss_mb(s.proc.pid) if s.proc else 0.0, 1)
     finally:
         s.stop()
@@ -289,8 +376,9 @@ def run_peer(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace
     orb.serve()
     try:
         log(f"Orbsonic serving on port {orb.port}; measuring ...")
-        out["orbsonic"] = asyncio.run(peer_api(orb.port, orb_user(), orb_password(), args, orb.pids,
-                                               cluster.cpu_seconds))
+        out["orbsonic"] = asyncio.run(
+            peer_api(orb.port, orb_user(), orb_password(), args, orb.pids, cluster.cpu_seconds)
+        )
         out["orbsonic"]["rss_mb"] = round(orb.rss_mb(), 1)
     finally:
         orb.stop()
@@ -304,8 +392,9 @@ def rss_mb(pid: int) -> float:
     return t.peak_rss_kb / 1024
 
 
-async def peer_api(port: int, user: str, password: str, args: argparse.Namespace, pids: Any,
-                   db_cpu: Any) -> dict[str, Any]:
+async def peer_api(
+    port: int, user: str, password: str, args: argparse.Namespace, pids: Any, db_cpu: Any
+) -> dict[str, Any]:
     api = Api(HOST, port, auth_query(user, password))
     lib = await discover(api, args.seed)
     out: dict[str, Any] = {"library": library_summary(lib)}
@@ -321,7 +410,9 @@ async def peer_api(port: int, user: str, password: str, args: argparse.Namespace
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description="Orbsonic benchmark (see bench/run.py)")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run", description="Orbsonic benchmark (see bench/run.py)"
+    )
     p.add_argument("--tracks", type=int, default=100_000, help="size of the main library (default 100000)")
     p.add_argument("--peer-tracks", type=int, default=10_000, help="size of the side-by-side library")
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "out", help="work dir (default bench/out)")
@@ -329,12 +420,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="very short measurements (smoke run)")
     p.add_argument("--results", type=Path, help="Markdown output (default <work>/RESULTS.md)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--seconds", type=float, help="seconds per scenario and concurrency (default 3, quick 0.3)")
+    p.add_argument(
+        "--seconds", type=float, help="seconds per scenario and concurrency (default 3, quick 0.3)"
+    )
     p.add_argument("--workers", type=int, default=1, help="orbsonic serve --workers (default 1)")
     p.add_argument("--clients", type=int, default=200, help="concurrent range streams (default 200)")
     p.add_argument("--stream-seconds", type=float, help="range-stream test length (default 10, quick 1)")
-    p.add_argument("--no-warm", action="store_true",
-                   help="do not read the library into the page cache before the cold scan")
+    p.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="do not read the library into the page cache before the cold scan",
+    )
     args = p.parse_args(argv)
     args.seconds = args.seconds or (0.3 if args.quick else 3.0)
     args.stream_seconds = args.stream_seconds or (1.0 if args.quick else 10.0)
@@ -342,10 +438,19 @@ def main(argv: list[str] | None = None) -> int:
         args.clients = 20
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": machine_info(work), "config": {
-        "tracks": args.tracks, "peer_tracks": None if args.skip_peer else args.peer_tracks, "quick": args.quick,
-        "seconds": args.seconds, "workers": args.workers, "clients": args.clients,
-        "stream_seconds": args.stream_seconds, "seed": args.seed}}
+    results: dict[str, Any] = {
+        "machine": machine_info(work),
+        "config": {
+            "tracks": args.tracks,
+            "peer_tracks": None if args.skip_peer else args.peer_tracks,
+            "quick": args.quick,
+            "seconds": args.seconds,
+            "workers": args.workers,
+            "clients": args.clients,
+            "stream_seconds": args.stream_seconds,
+            "seed": args.seed,
+        },
+    }
     t0 = time.perf_counter()
     with BenchCluster(work / "pg") as cluster:
         results["machine"]["postgresql"] = cluster.version()

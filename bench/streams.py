@@ -37,10 +37,20 @@ async def single_stream(host: str, port: int, path: str, repeats: int = 3) -> di
     return {"bytes": size, "mb_s_median": round(rates[len(rates) // 2], 1), "mb_s_best": round(rates[-1], 1)}
 
 
-async def range_streams(host: str, port: int, big_path: str, big_size: int, track_paths: list[str],
-                        track_sizes: dict[str, int], *, clients: int = 200, seconds: float = 10.0,
-                        window: int = MiB, sample_rss: Callable[[], float] | None = None,
-                        seed: int = 1) -> dict[str, Any]:
+async def range_streams(
+    host: str,
+    port: int,
+    big_path: str,
+    big_size: int,
+    track_paths: list[str],
+    track_sizes: dict[str, int],
+    *,
+    clients: int = 200,
+    seconds: float = 10.0,
+    window: int = MiB,
+    sample_rss: Callable[[], float] | None = None,
+    seed: int = 1,
+) -> dict[str, Any]:
     """`clients` concurrent connections of range requests for `seconds`."""
     rng = random.Random(f"orbsonic-bench-ranges:{seed}")
     res = LoadResult()
@@ -98,9 +108,14 @@ async def range_streams(host: str, port: int, big_path: str, big_size: int, trac
     watch.cancel()
     s = res.summary()
     tt = sorted(res.ttfbs)
-    s.update(clients=clients, window_bytes=window, errors_by_kind=errors,
-             server_rss_peak_mb=round(peak_rss[0], 1),
-             ttfb_p50_ms=round(percentile(tt, 50) * 1000, 2), ttfb_p99_ms=round(percentile(tt, 99) * 1000, 2))
+    s.update(
+        clients=clients,
+        window_bytes=window,
+        errors_by_kind=errors,
+        server_rss_peak_mb=round(peak_rss[0], 1),
+        ttfb_p50_ms=round(percentile(tt, 50) * 1000, 2),
+        ttfb_p99_ms=round(percentile(tt, 99) * 1000, 2),
+    )
     return s
 
 

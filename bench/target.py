@@ -28,8 +28,10 @@ from bench.load import TreeSampler, children, cpu_seconds, proc_status_kb
 from orbsonic.db.embedded import EmbeddedPostgres
 
 USER, PASSWORD = "bench", "bench-pass"
-_SCAN_LINE = re.compile(r"scanned (\d+) folder\(s\) in ([\d.]+) s: (\d+) files, (\d+) read \((\d+) files/s\), "
-                        r"(\d+) added, (\d+) updated, (\d+) removed, (\d+) skipped")
+_SCAN_LINE = re.compile(
+    r"scanned (\d+) folder\(s\) in ([\d.]+) s: (\d+) files, (\d+) read \((\d+) files/s\), "
+    r"(\d+) added, (\d+) updated, (\d+) removed, (\d+) skipped"
+)
 
 
 def free_port() -> int:
@@ -44,7 +46,7 @@ class BenchCluster:
     def __init__(self, cluster_dir: Path) -> None:
         self.pg = EmbeddedPostgres(cluster_dir)
 
-    def __enter__(self) -> "BenchCluster":
+    def __enter__(self) -> BenchCluster:
         self.pg.start()
         return self
 
@@ -86,8 +88,14 @@ class Orbsonic:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORBSONIC_")}
-        env.update(DATABASE_URL=self.url, ORBSONIC_DATA_DIR=str(self.data_dir), ORBSONIC_LOG_LEVEL="WARNING",
-                   ORBSONIC_ADMIN_USER=USER, ORBSONIC_ADMIN_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
+        env.update(
+            DATABASE_URL=self.url,
+            ORBSONIC_DATA_DIR=str(self.data_dir),
+            ORBSONIC_LOG_LEVEL="WARNING",
+            ORBSONIC_ADMIN_USER=USER,
+            ORBSONIC_ADMIN_PASSWORD=PASSWORD,
+            PYTHONUNBUFFERED="1",
+        )
         return env
 
     def reset_data_dir(self) -> None:
@@ -115,21 +123,38 @@ class Orbsonic:
         if not m:
             raise RuntimeError(f"unexpected scan output: {text!r}")
         files, read, seconds = int(m.group(3)), int(m.group(4)), float(m.group(2))
-        return {"wall_s": round(wall, 2), "scan_s": seconds, "files": files, "read": read,
-                "added": int(m.group(6)), "updated": int(m.group(7)), "removed": int(m.group(8)),
-                "skipped": int(m.group(9)),
-                "files_per_s": round(read / wall, 1) if read else 0.0,
-                "peak_rss_mb": round(sampler.peak_rss_kb / 1024, 1),
-                "peak_pss_mb": round(sampler.peak_pss_kb / 1024, 1),
-                "main_hwm_mb": round(sampler.root_hwm_kb / 1024, 1), "processes": sampler.max_procs,
-                "disk_read_mb": round(disk),
-                "warnings": err.decode(errors="replace").count("warning")}
+        return {
+            "wall_s": round(wall, 2),
+            "scan_s": seconds,
+            "files": files,
+            "read": read,
+            "added": int(m.group(6)),
+            "updated": int(m.group(7)),
+            "removed": int(m.group(8)),
+            "skipped": int(m.group(9)),
+            "files_per_s": round(read / wall, 1) if read else 0.0,
+            "peak_rss_mb": round(sampler.peak_rss_kb / 1024, 1),
+            "peak_pss_mb": round(sampler.peak_pss_kb / 1024, 1),
+            "main_hwm_mb": round(sampler.root_hwm_kb / 1024, 1),
+            "processes": sampler.max_procs,
+            "disk_read_mb": round(disk),
+            "warnings": err.decode(errors="replace").count("warning"),
+        }
 
     def serve(self, port: int | None = None, timeout: float = 60) -> int:
         self.port = port or free_port()
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115  (closed with the process)
-        cmd = [sys.executable, "-m", "orbsonic", "serve", "--no-scan", "--host", "127.0.0.1", "--port",
-               str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "orbsonic",
+            "serve",
+            "--no-scan",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
         self.proc = subprocess.Popen(cmd, env=self.env(), stdout=log, stderr=subprocess.STDOUT)

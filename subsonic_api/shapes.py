@@ -12,7 +12,7 @@ Field names and types follow the XSD 1.16.1 and the OpenSubsonic additions
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
 from typing import Any
 
@@ -28,7 +28,7 @@ cover_id = lru_cache(maxsize=1 << 14)(ids.cover_id)
 
 @lru_cache(maxsize=1 << 14)
 def _iso(dt: datetime) -> str:
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
             f"{dt.microsecond // 1000:03d}Z")
 

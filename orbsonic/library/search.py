@@ -71,6 +71,7 @@ async def search_ids(conn: AsyncConnection, table: str, query: str, offset: int,
         row = await cur.fetchone()
         n_prefix = row[0] if row else 0
     args.update(offset=max(0, offset - n_prefix), limit=limit - len(ids))
-    cur = await conn.execute(f"SELECT id FROM {table} WHERE %(q)s <%% search_text AND NOT ({prefix}) {folder} "
-                             f"{order} OFFSET %(offset)s LIMIT %(limit)s", args)
+    fuzzy = f"%(q)s <%% search_text AND NOT ({prefix})"
+    cur = await conn.execute(f"SELECT id FROM {table} WHERE {fuzzy} {folder} {order} "
+                             "OFFSET %(offset)s LIMIT %(limit)s", args)
     return ids + [r[0] for r in await cur.fetchall()]

@@ -20,9 +20,26 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_quick_run(tmp_path: Path) -> None:
     work = tmp_path / "bench"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--tracks", "1000", "--skip-peer", "--quick", "--work", str(work),
-         "--seconds", "0.15", "--clients", "10"],
-        cwd=ROOT, capture_output=True, text=True, timeout=280)
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--tracks",
+            "1000",
+            "--skip-peer",
+            "--quick",
+            "--work",
+            str(work),
+            "--seconds",
+            "0.15",
+            "--clients",
+            "10",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((work / "results.json").read_text())
     main = results["main"]
@@ -31,9 +48,17 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert scan["nochange"]["read"] == 0
     assert scan["one_percent"]["updated"] == scan["touched_files"] == 10
     scenarios = main["scenarios"]
-    for name in ("getArtists", "getAlbumList2 starred @0", "getAlbumList2 highest @0", 'search3 "" songs @0',
-                 "getRandomSongs", "getCoverArt cold resize", "getCoverArt cached", "getStarred2",
-                 "stream (whole track)"):
+    for name in (
+        "getArtists",
+        "getAlbumList2 starred @0",
+        "getAlbumList2 highest @0",
+        'search3 "" songs @0',
+        "getRandomSongs",
+        "getCoverArt cold resize",
+        "getCoverArt cached",
+        "getStarred2",
+        "stream (whole track)",
+    ):
         assert name in scenarios, sorted(scenarios)
     errors = {n: v[c]["first_error"] for n, v in scenarios.items() for c in v if v[c]["errors"]}
     assert not errors, errors

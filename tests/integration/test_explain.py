@@ -55,7 +55,8 @@ class ExplainCursor(AsyncCursor):  # type: ignore[type-arg]
 BUILD = f"""
 INSERT INTO music_folders (id, name, path) VALUES (1, 'music', @ROOT@);
 INSERT INTO genres (id, name, song_count, album_count)
-  SELECT g, 'Genre ' || g, {N_TRACKS // N_GENRES}, {N_ALBUMS // N_GENRES} FROM generate_series(1, {N_GENRES}) g;
+  SELECT g, 'Genre ' || g, {N_TRACKS // N_GENRES}, {N_ALBUMS // N_GENRES}
+    FROM generate_series(1, {N_GENRES}) g;
 INSERT INTO artists (id, name, sort_name, sort_key, index_letter, album_count, song_count, is_album_artist,
                      roles, cover_album_id, search_text)
   SELECT a, 'Artist ' || md5(a::text), 'Artist ' || md5(a::text), md5(a::text),
@@ -101,13 +102,15 @@ SELECT setval(pg_get_serial_sequence('tracks', 'id'), {N_TRACKS});
 INSERT INTO track_artists (track_id, role, position, artist_id)
   SELECT t, 'artist', 1, (t % {N_ARTISTS}) + 1 FROM generate_series(1, {N_TRACKS}) t
   UNION ALL
-  SELECT t, 'albumartist', 1, ((t % {N_ALBUMS}) + 1) % {N_ALBUM_ARTISTS} + 1 FROM generate_series(1, {N_TRACKS}) t
+  SELECT t, 'albumartist', 1, ((t % {N_ALBUMS}) + 1) % {N_ALBUM_ARTISTS} + 1
+    FROM generate_series(1, {N_TRACKS}) t
   UNION ALL
   SELECT t, 'artist', 2, ((t * 7) % {N_ARTISTS}) + 1 FROM generate_series(1, {N_TRACKS}, 10) t;
 INSERT INTO track_genres (track_id, position, genre_id)
   SELECT t, 1, ((t % {N_ALBUMS}) + 1) % {N_GENRES} + 1 FROM generate_series(1, {N_TRACKS}) t
   UNION ALL
-  SELECT t, 2, ((((t % {N_ALBUMS}) + 1) % {N_GENRES}) + 1) % {N_GENRES} + 1 FROM generate_series(1, {N_TRACKS}, 10) t;
+  SELECT t, 2, ((((t % {N_ALBUMS}) + 1) % {N_GENRES}) + 1) % {N_GENRES} + 1
+    FROM generate_series(1, {N_TRACKS}, 10) t;
 -- A heavy listener: plays on 20 % of the tracks (and their albums and artists), stars and
 -- ratings on a few hundred items of each kind.
 INSERT INTO annotations (user_id, kind, item_id, play_count, last_played)
