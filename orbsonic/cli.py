@@ -19,6 +19,7 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -139,10 +140,18 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
             os.environ["ORBSONIC_CONFIG"] = str(_path(args.config))
         print(f"Orbsonic {__version__} serving {len(s.music_folders)} music folder(s) on "
               f"http://{s.host}:{s.port}/ (Subsonic API at /rest)", flush=True)
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler
+        # that was installed before it ran. The default one would kill us before `database()`
+        # stops the embedded PostgreSQL; this one unwinds through it instead.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run("orbsonic.app:app_from_env", factory=True, host=s.host, port=s.port,
                     workers=s.workers if s.workers > 1 else None, log_level=s.log_level.lower(),
                     access_log=s.log_level == "DEBUG", proxy_headers=True)
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def cmd_scan(s: Settings, args: argparse.Namespace) -> int:

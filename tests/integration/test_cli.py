@@ -136,3 +136,32 @@ def test_admin_from_environment(env: dict[str, str], tmp_path: Path) -> None:
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert "Created admin user" not in out  # the password was given, nothing to print
+
+
+def test_serve_stops_its_embedded_postgres_on_sigterm(tmp_path: Path) -> None:
+    """Without DATABASE_URL, serve starts PostgreSQL in the data dir and stops it on exit —
+    also on SIGTERM (containers, systemd), after which uvicorn re-raises the signal."""
+    from orbsonic.db.embedded import EmbeddedPostgres
+
+    music = tmp_path / "music"
+    music.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ORBSONIC_DATABASE_URL")}
+    env.update(ORBSONIC_DATA_DIR=str(tmp_path / "data"), ORBSONIC_SECRET_KEY=SECRET,
+               ORBSONIC_ADMIN_PASSWORD="pw", ORBSONIC_PG_NO_SYNC="1")
+    port = _free_port()
+    proc = _serve(env, port, music)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        pg_data = EmbeddedPostgres(tmp_path / "data" / "pgdata").data_dir
+        assert (pg_data / "postmaster.pid").is_file()
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=60)[0]
+    try:
+        assert proc.returncode == 0, out
+        assert "stopped PostgreSQL" in out
+        assert not (pg_data / "postmaster.pid").exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(pg_data, ignore_errors=True)  # as root it was relocated under /var/lib/orbsonic
