@@ -210,9 +210,10 @@ def artist_id3(row: dict[str, Any], os: bool = True) -> dict[str, Any]:
     return d
 
 
-def artist_legacy(row: dict[str, Any]) -> dict[str, Any]:
-    """A legacy Artist (search2, getStarred): id, name, starred, userRating."""
-    d: dict[str, Any] = {"id": public_id("ar", row["id"]), "name": row["name"] or ""}
+def artist_legacy(row: dict[str, Any], kind: str = "ar") -> dict[str, Any]:
+    """A legacy Artist: id, name, starred, userRating. An artist (search2, getStarred), or
+    with kind "dr" a top-level folder (getIndexes)."""
+    d: dict[str, Any] = {"id": public_id(kind, row["id"]), "name": row["name"] or ""}
     _put(d, "starred", iso(row.get("starred_at")))
     if row.get("rating"):
         d["userRating"] = row["rating"]
@@ -236,10 +237,12 @@ def directory_child(row: dict[str, Any], parent_name: str | None = None, os: boo
     return d
 
 
-def directory_artist(row: dict[str, Any]) -> dict[str, Any]:
-    """A top-level folder as a getIndexes Artist entry."""
-    d: dict[str, Any] = {"id": public_id("dr", row["id"]), "name": row["name"] or ""}
-    _put(d, "starred", iso(row.get("starred_at")))
-    if row.get("rating"):
-        d["userRating"] = row["rating"]
-    return d
+def artists_albums_songs(artist_rows: list[dict[str, Any]], album_rows: list[dict[str, Any]],
+                         song_rows: list[dict[str, Any]], *, id3: bool, os: bool = True) -> dict[str, Any]:
+    """The {artist, album, song} lists of search2/search3 and getStarred/getStarred2: ID3
+    shapes (ArtistID3, AlbumID3) with id3=True, else the folder-based Artist and album Child."""
+    return {
+        "artist": [artist_id3(r, os) if id3 else artist_legacy(r) for r in artist_rows],
+        "album": [album_id3(r, os) if id3 else album_child(r, os) for r in album_rows],
+        "song": [song(r, os) for r in song_rows],
+    }

@@ -51,7 +51,7 @@ async def get_indexes(ctx: Ctx) -> Payload:
     dirs = await folders.top_directories(ctx.conn, ctx.user.id, folder_id)
     keyed = sorted(((sort_key(d["name"]), d["id"], d) for d in dirs), key=lambda t: (t[0], t[1]))
     body["index"] = _indexed((d for _, _, d in keyed), lambda d: index_letter(sort_key(d["name"])),
-                             shapes.directory_artist)
+                             lambda d: shapes.artist_legacy(d, "dr"))
     loose: list[int] = []
     for root in await folders.root_directory_ids(ctx.conn, folder_id):
         loose += await tracks.ids_by_directory(ctx.conn, root)

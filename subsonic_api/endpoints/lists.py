@@ -93,19 +93,9 @@ async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
 
 @endpoint("getStarred")
 async def get_starred(ctx: Ctx) -> Payload:
-    ar, al, so = await _starred(ctx)
-    return Payload("starred", {
-        "artist": [shapes.artist_legacy(r) for r in ar],
-        "album": [shapes.album_child(r, ctx.os) for r in al],
-        "song": [shapes.song(r, ctx.os) for r in so],
-    })
+    return Payload("starred", shapes.artists_albums_songs(*await _starred(ctx), id3=False, os=ctx.os))
 
 
 @endpoint("getStarred2")
 async def get_starred2(ctx: Ctx) -> Payload:
-    ar, al, so = await _starred(ctx)
-    return Payload("starred2", {
-        "artist": [shapes.artist_id3(r, ctx.os) for r in ar],
-        "album": [shapes.album_id3(r, ctx.os) for r in al],
-        "song": [shapes.song(r, ctx.os) for r in so],
-    })
+    return Payload("starred2", shapes.artists_albums_songs(*await _starred(ctx), id3=True, os=ctx.os))

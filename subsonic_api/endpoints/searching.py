@@ -41,19 +41,9 @@ async def _search(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
 
 @endpoint("search2")
 async def search2(ctx: Ctx) -> Payload:
-    ar, al, so = await _search(ctx)
-    return Payload("searchResult2", {
-        "artist": [shapes.artist_legacy(r) for r in ar],
-        "album": [shapes.album_child(r, ctx.os) for r in al],
-        "song": [shapes.song(r, ctx.os) for r in so],
-    })
+    return Payload("searchResult2", shapes.artists_albums_songs(*await _search(ctx), id3=False, os=ctx.os))
 
 
 @endpoint("search3")
 async def search3(ctx: Ctx) -> Payload:
-    ar, al, so = await _search(ctx)
-    return Payload("searchResult3", {
-        "artist": [shapes.artist_id3(r, ctx.os) for r in ar],
-        "album": [shapes.album_id3(r, ctx.os) for r in al],
-        "song": [shapes.song(r, ctx.os) for r in so],
-    })
+    return Payload("searchResult3", shapes.artists_albums_songs(*await _search(ctx), id3=True, os=ctx.os))

@@ -4,36 +4,13 @@ database of its own (a clone of the scanned two-folder library, see test_lists).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from tests.conftest import Subsonic
-from tests.integration.test_lists import Library, clone_from, serve, two_folder_library
-
-
-@pytest.fixture(scope="module")
-def two_folder_template(pg: Any, template_url: str, test_library: tuple[Path, Any],
-                        tmp_path_factory: pytest.TempPathFactory) -> Library:
-    """The test library plus a second music folder, scanned (test_lists.two_folder_library)."""
-    return two_folder_library(pg, template_url, test_library[0], tmp_path_factory)
-
-
-@pytest.fixture
-def own_db(pg: Any, two_folder_template: Library) -> str:
-    """A database of this test's own: a clone of the two-folder library."""
-    return clone_from(pg, two_folder_template[0])
-
-
-@pytest.fixture
-def own(own_db: str, two_folder_template: Library, tmp_path: Path) -> Iterator[Subsonic]:
-    """A client over an app on `own_db`."""
-    with serve(own_db, two_folder_template[1], tmp_path) as client:
-        yield client
 
 
 def once(client: Subsonic, method: str, **params: Any) -> dict[str, Any]:

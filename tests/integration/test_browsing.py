@@ -10,38 +10,16 @@ from __future__ import annotations
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Subsonic
-from tests.integration.test_lists import EXTRA_ARTIST, Library, clone_from, serve, two_folder_library
+from tests.integration.conftest import EXTRA_ARTIST
 
 UNKNOWN_ARTIST = "[Unknown Artist]"
 UNKNOWN_ALBUM = "[Unknown Album]"
 ARTICLES = ("the ", "el ", "la ", "los ", "las ", "le ", "les ")
-
-
-@pytest.fixture(scope="module")
-def two_folder_template(pg: Any, template_url: str, test_library: tuple[Path, Any],
-                        tmp_path_factory: pytest.TempPathFactory) -> Library:
-    """The test library plus a second music folder, scanned (test_lists.two_folder_library)."""
-    return two_folder_library(pg, template_url, test_library[0], tmp_path_factory)
-
-
-@pytest.fixture
-def own_db(pg: Any, two_folder_template: Library) -> str:
-    """A database of this test's own: a clone of the two-folder library."""
-    return clone_from(pg, two_folder_template[0])
-
-
-@pytest.fixture
-def own(own_db: str, two_folder_template: Library, tmp_path: Path) -> Iterator[Subsonic]:
-    """A client over an app on `own_db`."""
-    with serve(own_db, two_folder_template[1], tmp_path) as client:
-        yield client
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -205,7 +205,7 @@ def test_no_cover_no_attribute(api: Subsonic, test_library: Any, songs: dict[str
     bare = [e for e in manifest.files if e.readable and not e.is_corrupt and not e.folder_cover
             and not e.has_embedded_cover and e.album]
     album_ids = {songs[e.path]["albumId"] for e in bare}
-    assert any("Kind of Blue" == songs[e.path].get("album") for e in bare)
+    assert any(songs[e.path].get("album") == "Kind of Blue" for e in bare)
     for album_id in album_ids:
         if any(songs[p]["albumId"] == album_id and songs[p].get("coverArt") for p in songs):
             continue  # another file of the album brings a picture

@@ -9,22 +9,16 @@ cloned from a module template scanned here (the shared library_db stays untouche
 from __future__ import annotations
 
 import itertools
-import os
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from tests.conftest import Subsonic, add_users, clone_db, make_app
+from tests.conftest import Subsonic
+from tests.integration.conftest import bulk_up, serve, unvalidated
 
 UNKNOWN_ALBUM = "[Unknown Album]"
 ARTICLES = ("the ", "el ", "la ", "los ", "las ", "le ", "les ")
-EXTRA_ARTIST = "Quuxtone Ensemble"
-_clone = itertools.count()
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -58,82 +52,6 @@ def album_years(manifest: Any) -> dict[str, int]:
 
 def names(albums: list[dict[str, Any]], key: str = "name") -> list[str]:
     return [a[key] for a in albums]
-
-
-def write_extra_folder(root: Path) -> None:
-    """A second music folder: one album by a new artist, one album by Björk."""
-    from dataclasses import replace
-
-    from bench.tagwrite import TrackTags, default_template_dir, load_templates, retag
-    from bench.templates import FORMATS
-
-    templates = load_templates(["flac16", "mp3_v24"], default_template_dir())
-    base = TrackTags(artists=(EXTRA_ARTIST,), album_artist=EXTRA_ARTIST, album="Quuxtone Live", date="1975",
-                     genres=("Rock", "Krautrock"))
-    for n, (fmt, title) in enumerate([("flac16", "Quuxtone Opening"), ("mp3_v24", "Quuxtone Closing")], 1):
-        path = root / EXTRA_ARTIST / "1975 - Quuxtone Live" / f"{n:02d} {title}.{FORMATS[fmt][0]}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(retag(templates[fmt], fmt, replace(base, title=title, track_no=n, track_total=2)))
-    path = root / "Björk" / "1995 - Post Extras" / "01 Isobel Demo.flac"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(retag(templates["flac16"], "flac16", TrackTags(
-        title="Isobel Demo", artists=("Björk",), album_artist="Björk", album="Post Extras", date="1995",
-        genres=("Electronic",), track_no=1)))
-
-
-def clone_from(pg: Any, url: str) -> str:
-    """A copy of the database at `url` (CREATE DATABASE … TEMPLATE; nothing may be connected to it)."""
-    name = url.rsplit("/", 1)[1]
-    new = f"{name}_c{os.getpid()}_{next(_clone)}"
-    with psycopg.connect(pg.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {new} TEMPLATE {name}")
-    return url.rsplit("/", 1)[0] + "/" + new
-
-
-Library = tuple[str, tuple[Path, Path]]  # (database URL, (folder 1, folder 2))
-
-
-def two_folder_library(pg: Any, template_url: str, root: Path, tmp_path_factory: pytest.TempPathFactory) -> Library:
-    """The test library (folder 1) plus a small second folder, scanned, with the two users.
-    Never served directly: tests clone it (test_browsing, test_search and test_annotation
-    build their own with this)."""
-    from orbsonic.scanner.scanner import scan
-
-    extra = tmp_path_factory.mktemp("extra") / "extra"
-    write_extra_folder(extra)
-    url = clone_db(pg, template_url)
-    report = scan(url, [root, extra], workers=2)
-    assert report.added > 0 and not report.errors, report
-    add_users(url, tmp_path_factory.mktemp("data"))
-    return url, (root, extra)
-
-
-@contextmanager
-def serve(url: str, folders: tuple[Path, ...], data_dir: Path) -> Iterator[Subsonic]:
-    """A validating client over an app (lifespan run) on the database at `url`."""
-    from starlette.testclient import TestClient
-
-    with TestClient(make_app(url, data_dir, folders)) as client:
-        yield Subsonic(client)
-
-
-@pytest.fixture(scope="module")
-def two_folder_template(pg: Any, template_url: str, test_library: tuple[Path, Any],
-                        tmp_path_factory: pytest.TempPathFactory) -> Library:
-    return two_folder_library(pg, template_url, test_library[0], tmp_path_factory)
-
-
-@pytest.fixture
-def own_db(pg: Any, two_folder_template: Library) -> str:
-    """A database of this test's own: a clone of the two-folder library."""
-    return clone_from(pg, two_folder_template[0])
-
-
-@pytest.fixture
-def own(own_db: str, two_folder_template: Library, tmp_path: Path) -> Iterator[Subsonic]:
-    """A client over an app on `own_db` (two music folders)."""
-    with serve(own_db, two_folder_template[1], tmp_path) as client:
-        yield client
 
 
 def once(client: Subsonic, method: str, **params: Any) -> None:
@@ -464,48 +382,6 @@ def test_music_folder_filters(own, test_library):
 
 
 # ---------------------------------------------------------------------------- size caps
-
-
-BULK_ALBUM = 7_000_000_000_000
-
-
-def bulk_up(url: str, n_albums: int = 520, n_tracks: int = 1100) -> None:
-    """Add synthetic albums and tracks (genre "Bulk") straight into a database, so that the
-    size caps (500) can be observed."""
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            """INSERT INTO albums (id, folder_id, name, sort_name, sort_key, artist_name, year, created_at,
-                                   song_count, search_text)
-               SELECT %s + g, 1, 'Bulk ' || lpad(g::text, 4, '0'), 'Bulk ' || g, 'bulk ' || lpad(g::text, 4, '0'),
-                      'Bulk Artist', 2000, now(), 1, 'bulk ' || g
-                 FROM generate_series(1, %s) g""", (BULK_ALBUM, n_albums))
-        conn.execute(
-            """INSERT INTO tracks (folder_id, directory_id, path, size, mtime_ns, suffix, content_type, title,
-                                   sort_title, album_id, pid, created_at, year, search_text)
-               SELECT 1, (SELECT directory_id FROM tracks ORDER BY id LIMIT 1), 'bulk/' || g || '.flac', 1, 0,
-                      'flac', 'audio/flac', 'Bulk ' || g, 'Bulk ' || g, %s + 1 + g %% %s, md5(g::text), now(), 2000,
-                      'bulk ' || g
-                 FROM generate_series(1, %s) g""", (BULK_ALBUM, n_albums, n_tracks))
-        conn.execute("INSERT INTO genres (id, name, song_count, album_count) VALUES (%s, 'Bulk', %s, 0)",
-                     (_genre_id("Bulk"), n_tracks))
-        conn.execute("INSERT INTO track_genres SELECT id, 1, %s FROM tracks WHERE path LIKE 'bulk/%%'",
-                     (_genre_id("Bulk"),))
-
-
-def _genre_id(name: str) -> int:
-    from orbsonic.ids import fold as _fold
-    from orbsonic.ids import key_id
-
-    return key_id("genre", _fold(name))
-
-
-def unvalidated(client: Subsonic, method: str, key: str, sub: str, **params: Any) -> list[dict[str, Any]]:
-    """`method` in JSON without schema validation (big pages validate slowly; shapes are
-    checked elsewhere): the `sub` list of payload `key`."""
-    r = client.http.get(f"/rest/{method}", params={**client.auth(), "f": "json", **params})
-    body = r.json()["subsonic-response"]
-    assert body["status"] == "ok", body
-    return body[key].get(sub, [])
 
 
 def test_size_caps(own_db, two_folder_template, tmp_path):

@@ -7,19 +7,17 @@ duplicates), musicFolderId, and capped counts.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Subsonic
-from tests.integration.test_lists import (
+from tests.integration.conftest import (
     EXTRA_ARTIST,
     Library,
     bulk_up,
     clone_from,
     serve,
-    two_folder_library,
     unvalidated,
 )
 
@@ -221,13 +219,6 @@ def test_search_result_containers_always_present(api):
 
 
 # ---------------------------------------------------------------------------- folders, caps
-
-
-@pytest.fixture(scope="module")
-def two_folder_template(pg: Any, template_url: str, test_library: tuple[Path, Any],
-                        tmp_path_factory: pytest.TempPathFactory) -> Library:
-    """The test library plus a second music folder, scanned (test_lists.two_folder_library)."""
-    return two_folder_library(pg, template_url, test_library[0], tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

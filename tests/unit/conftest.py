@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `pytest` run without the repository on sys.path
     sys.path.insert(0, str(ROOT))
-
-REALWORLD_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "realworld"
 
 
 @pytest.fixture(scope="session")
@@ -75,12 +72,3 @@ def ffprobe_frames(path: Path) -> list[tuple[int, int]] | None:
 def ffprobe_frames_fixture():
     """The ffprobe_frames function, for test modules (conftest is not importable by name)."""
     return ffprobe_frames
-
-
-@pytest.fixture(scope="session")
-def realworld_dir() -> Path:
-    """The shared real-world tag corpus, or skip."""
-    path = Path(os.environ.get("ORBSONIC_REALWORLD_DIR") or REALWORLD_DEFAULT)
-    if not path.is_dir():
-        pytest.skip(f"realworld corpus not found at {path}: set ORBSONIC_REALWORLD_DIR")
-    return path
