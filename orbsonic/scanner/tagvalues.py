@@ -60,16 +60,19 @@ def dedupe(values: Iterable[str], casefold: bool = False) -> tuple[str, ...]:
     return tuple(out)
 
 
+def as_text(value: object) -> str:
+    """A tag value as text: bytes decoded as UTF-8 (bad bytes replaced), others str()-ed."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else str(value)
+
+
 def clean_list(values: Iterable[object]) -> tuple[str, ...]:
     """Multi-valued text: each value split on NUL (ID3/APE multi-value separator),
     cleaned, empties dropped, exact duplicates removed."""
     out: list[str] = []
     for value in values:
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        elif not isinstance(value, str):
-            value = str(value)
-        for part in value.split("\x00"):
+        for part in as_text(value).split("\x00"):
             text = clean_text(part)
             if text:
                 out.append(text)
@@ -102,11 +105,7 @@ def split_genres(values: Iterable[object]) -> tuple[str, ...]:
     (the first spelling wins)."""
     out: list[str] = []
     for value in values:
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        elif not isinstance(value, str):
-            value = str(value)
-        for part in _GENRE_SEPARATORS.split(value):
+        for part in _GENRE_SEPARATORS.split(as_text(value)):
             text = clean_text(part)
             if text:
                 out.append(text)

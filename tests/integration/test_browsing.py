@@ -7,7 +7,6 @@ Read-only: every test here uses the shared `api` / `dsub` clients over `library_
 
 from __future__ import annotations
 
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from typing import Any
@@ -15,27 +14,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import Subsonic
-from tests.integration.conftest import EXTRA_ARTIST
+from tests.integration.conftest import EXTRA_ARTIST, fold, strip_article
 
 UNKNOWN_ARTIST = "[Unknown Artist]"
 UNKNOWN_ALBUM = "[Unknown Album]"
-ARTICLES = ("the ", "el ", "la ", "los ", "las ", "le ", "les ")
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def fold(text: str) -> str:
-    """Accent- and case-insensitive form (what a human means by "sorts like")."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def strip_article(key: str) -> str:
-    for a in ARTICLES:
-        if key.startswith(a) and len(key) > len(a):
-            return key[len(a):]
-    return key
 
 
 def letter(name: str) -> str:

@@ -9,32 +9,17 @@ cloned from a module template scanned here (the shared library_db stays untouche
 from __future__ import annotations
 
 import itertools
-import unicodedata
 from typing import Any
 
 import pytest
 
 from tests.conftest import Subsonic
-from tests.integration.conftest import bulk_up, serve, unvalidated
+from tests.integration.conftest import bulk_up, serve, sort_key, unvalidated
 
 UNKNOWN_ALBUM = "[Unknown Album]"
-ARTICLES = ("the ", "el ", "la ", "los ", "las ", "le ", "les ")
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def sort_key(text: str) -> str:
-    key = fold(text)
-    for a in ARTICLES:
-        if key.startswith(a) and len(key) > len(a):
-            return key[len(a):]
-    return key
 
 
 def readable(manifest: Any) -> list[Any]:
