@@ -87,6 +87,8 @@ async def _call(request: Request, state: AppState, method: str,
                 user = await authenticate(conn, params, state.key, token_auth=state.settings.token_auth)
                 if ep.admin and not user.is_admin:
                     raise NotAuthorized(f"'{method}' needs an admin user")
+                if ep.role is not None and not user.has_role(ep.role):
+                    raise NotAuthorized(f"'{method}' needs the {ep.role} role")
             os = not legacy_client(params.get("c"), state.settings.legacy_clients)
             ctx = Ctx(request, params, user, conn, state, os)  # type: ignore[arg-type]
             return await ep.handler(ctx)

@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from orbsonic.auth.users import User
+from orbsonic.auth.users import ROLE_ATTRS, User
 from orbsonic.state import AppState
 from subsonic_api.params import Params
 from subsonic_api.response import Payload
@@ -67,20 +67,29 @@ class Endpoint:
     handler: Handler
     auth: bool = True
     admin: bool = False
+    role: str | None = None
 
 
 ENDPOINTS: dict[str, Endpoint] = {}
 
 
-def endpoint(name: str, *, auth: bool = True, admin: bool = False) -> Callable[[Handler], Handler]:
-    """Register a handler for Subsonic method `name` (served at /rest/name and name.view)."""
+def endpoint(name: str, *, auth: bool = True, admin: bool = False,
+             role: str | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler for Subsonic method `name` (served at /rest/name and name.view).
+
+    `admin=True`: only admins (others get error 50). `role`: a Subsonic role the user must
+    hold (`"stream"`, `"playlist"`, … — orbsonic.auth.users.ROLE_ATTRS), checked by the
+    dispatcher before the handler runs, so no handler repeats the check (error 50).
+    """
     if name not in ALL_METHODS:
         raise ValueError(f"{name} is not a Subsonic method")
+    if role is not None and role not in ROLE_ATTRS:
+        raise ValueError(f"{role} is not a Subsonic role")
 
     def register(fn: Handler) -> Handler:
         if name in ENDPOINTS:
             raise ValueError(f"{name} registered twice")
-        ENDPOINTS[name] = Endpoint(name, fn, auth, admin)
+        ENDPOINTS[name] = Endpoint(name, fn, auth, admin, role)
         return fn
 
     return register

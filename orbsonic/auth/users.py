@@ -25,7 +25,17 @@ from orbsonic.errors import BadParam, ConfigError, NotFound
 
 _COLUMNS = """id, username, password_enc, password_hash, email, is_admin, can_download, can_share,
     can_upload, can_jukebox, can_podcast, can_comment, can_cover_art, can_playlist, can_settings,
-    max_bitrate, created_at"""
+    max_bitrate, created_at, can_stream, can_scrobble, can_video_conversion, folder_ids"""
+
+# Subsonic role name (the `…Role` attribute of a User without the suffix, and
+# `scrobbling` for scrobblingEnabled) → the User attribute that grants it.
+ROLE_ATTRS = {
+    "admin": "is_admin", "settings": "can_settings", "download": "can_download",
+    "upload": "can_upload", "playlist": "can_playlist", "coverArt": "can_cover_art",
+    "comment": "can_comment", "podcast": "can_podcast", "stream": "can_stream",
+    "jukebox": "can_jukebox", "share": "can_share", "videoConversion": "can_video_conversion",
+    "scrobbling": "can_scrobble",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,19 @@ class User:
     can_settings: bool
     max_bitrate: int
     created_at: datetime
+    can_stream: bool = True
+    can_scrobble: bool = True
+    can_video_conversion: bool = False
+    folder_ids: list[int] | None = None
+
+    def has_role(self, role: str) -> bool:
+        """True when the user holds Subsonic role `role` (a ROLE_ATTRS key). Admins hold
+        every role. Raises KeyError for an unknown role name (a programming error)."""
+        return self.is_admin or bool(getattr(self, ROLE_ATTRS[role]))
+
+    def may_read_folder(self, folder_id: int) -> bool:
+        """True when music folder `folder_id` is among the user's allowed folders."""
+        return self.folder_ids is None or folder_id in self.folder_ids
 
     def clear_password(self, key: SecretKey) -> str | None:
         """The stored clear password, or None when it cannot be recovered with `key`."""

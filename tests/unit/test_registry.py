@@ -75,3 +75,26 @@ def test_readme_lists_exactly_the_unimplemented_methods() -> None:
     missing = set(not_implemented())
     assert not set(listed) - missing, f"README lists implemented or unknown methods: {sorted(set(listed) - missing)}"
     assert not missing - set(listed), f"README does not list: {sorted(missing - set(listed))}"
+
+
+def test_registry_refuses_an_unknown_role() -> None:
+    with pytest.raises(ValueError):
+        endpoint("getAvatar", role="superpowers")
+
+
+def test_user_roles_and_folder_access() -> None:
+    from datetime import datetime, timezone
+
+    from orbsonic.auth.users import ROLE_ATTRS, User
+
+    base = dict(id=1, username="u", password_enc=None, password_hash="", email="", is_admin=False,
+                can_download=False, can_share=False, can_upload=False, can_jukebox=False, can_podcast=False,
+                can_comment=False, can_cover_art=False, can_playlist=False, can_settings=False,
+                max_bitrate=0, created_at=datetime.now(timezone.utc), can_stream=False,
+                can_scrobble=False, can_video_conversion=False, folder_ids=[2])
+    plain = User(**base)
+    assert not any(plain.has_role(r) for r in ROLE_ATTRS)
+    assert User(**{**base, "can_stream": True}).has_role("stream")
+    assert all(User(**{**base, "is_admin": True}).has_role(r) for r in ROLE_ATTRS)
+    assert plain.may_read_folder(2) and not plain.may_read_folder(1)
+    assert User(**{**base, "folder_ids": None}).may_read_folder(1)
