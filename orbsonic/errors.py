@@ -39,6 +39,11 @@ class BadParam(OrbsonicError):
         super().__init__(f"invalid parameter '{name}': {reason}")
 
 
+class IndexOutOfRange(BadParam):
+    """An index parameter names no entry (savePlayQueueByIndex currentIndex, songIndexToRemove),
+    or a queue's `current` is not in its id list."""
+
+
 class NotAuthorized(OrbsonicError):
     """The authenticated user may not do this (not admin, someone else's data)."""
 

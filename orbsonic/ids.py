@@ -21,7 +21,7 @@ from orbsonic.errors import BadParam
 KINDS = {"tr": "track", "al": "album", "ar": "artist", "dr": "directory", "pl": "playlist"}
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _PUBLIC_RE = re.compile(r"(tr|al|ar|dr|pl)-([0-9a-z]{1,13})")
-_COVER_RE = re.compile(r"(tr|al|ar|dr)-([0-9a-z]{1,13})(?:_([0-9a-z]{1,13}))?")
+_COVER_RE = re.compile(r"(tr|al|ar|dr|pl)-([0-9a-z]{1,13})(?:_([0-9a-z]{1,13}))?")
 
 
 def fold(text: str | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from orbsonic.errors import AuthFailed, BadParam, MissingParam, NotAuthorized, NotFound
+from orbsonic.errors import AuthFailed, BadParam, IndexOutOfRange, MissingParam, NotAuthorized, NotFound
 from subsonic_api.response import Failure
 
 log = logging.getLogger("orbsonic.subsonic")
@@ -55,6 +55,8 @@ AUTH_CODES = {
 def to_failure(exc: BaseException) -> Failure:
     """Map an exception raised while serving a Subsonic request to its error response."""
     if isinstance(exc, MissingParam):
+        return Failure(10, str(exc))
+    if isinstance(exc, IndexOutOfRange):  # OpenSubsonic savePlayQueueByIndex: out of range is 10
         return Failure(10, str(exc))
     if isinstance(exc, AuthFailed):
         code = AUTH_CODES.get(exc.reason, 40)

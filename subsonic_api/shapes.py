@@ -246,3 +246,50 @@ def artists_albums_songs(artist_rows: list[dict[str, Any]], album_rows: list[dic
         "album": [album_id3(r, os) if id3 else album_child(r, os) for r in album_rows],
         "song": [song(r, os) for r in song_rows],
     }
+
+
+def playlist(row: Any, *, writable: bool, os: bool = True) -> dict[str, Any]:
+    """A Playlist for an orbsonic.library.playlists.PlaylistRow. `public`, `owner`,
+    `songCount`, `duration`, `created`, `changed` are always present (DSub needs them,
+    client-compat §4.5 #8); `readonly` (OpenSubsonic) is for the current user. The cover is
+    the mosaic of the first albums (`pl-…` cover id, versioned by `changed`)."""
+    d: dict[str, Any] = {
+        "allowedUser": list(row.allowed_users),  # first: the XSD sequence puts it before `entry`
+        "id": public_id("pl", row.id),
+        "name": row.name,
+        "comment": row.comment,
+        "owner": row.owner,
+        "public": row.public,
+        "songCount": row.song_count,
+        "duration": round(row.duration_ms / 1000),
+        "created": iso(row.created_at),
+        "changed": iso(row.changed_at),
+    }
+    if row.song_count:
+        d["coverArt"] = ids.cover_id("pl", row.id, int(row.changed_at.timestamp()))
+    if os:
+        d["readonly"] = not writable
+    return d
+
+
+def play_queue(queue: Any, username: str, songs: list[dict[str, Any]], *, by_index: bool,
+               os: bool = True) -> dict[str, Any]:
+    """A PlayQueue (`current` a song id string, OpenSubsonic erratum) or, with by_index, a
+    PlayQueueByIndex (`currentIndex`) for an orbsonic.library.queue.PlayQueue; `songs` are
+    its entries hydrated in order. position in ms."""
+    d: dict[str, Any] = {}
+    if queue.current_index is not None:
+        if by_index:
+            d["currentIndex"] = queue.current_index
+        else:
+            d["current"] = public_id("tr", queue.track_ids[queue.current_index])
+        d["position"] = queue.position_ms
+    d.update(username=username, changed=iso(queue.changed_at), changedBy=queue.changed_by,
+             entry=[song(r, os) for r in songs])
+    return d
+
+
+def bookmark(row: Any, username: str, track: dict[str, Any], os: bool = True) -> dict[str, Any]:
+    """A Bookmark (position in ms) for an orbsonic.library.bookmarks.BookmarkRow and its track row."""
+    return {"position": row.position_ms, "username": username, "comment": row.comment,
+            "created": iso(row.created_at), "changed": iso(row.changed_at), "entry": song(track, os)}

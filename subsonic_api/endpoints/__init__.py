@@ -5,6 +5,8 @@ from subsonic_api.endpoints import (  # noqa: F401
     browsing,
     lists,
     media,
+    playlists,
+    queue,
     searching,
     system,
     users,

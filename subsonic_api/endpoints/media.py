@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, MalformedRangeHeader, Response
 from orbsonic.covers import MAX_SIZE, find_source, media_type
 from orbsonic.errors import NotAuthorized, NotFound
 from orbsonic.ids import parse_cover_id
-from orbsonic.library import tracks
+from orbsonic.library import playlist_covers, tracks
 from subsonic_api.registry import Ctx, endpoint
 
 
@@ -92,10 +92,12 @@ async def get_cover_art(ctx: Ctx) -> Response:
     cache = ctx.state.covers
     # Fast path, no database: ids we hand out carry the source's version, and the cache is
     # keyed by exactly that. Unversioned or made-up ids resolve the current version first.
-    path = cache.lookup(canonical, size) if "_" in canonical else None
+    # A playlist's cover depends on the reader (their visible entries): always resolved.
+    path = cache.lookup(canonical, size) if "_" in canonical and kind != "pl" else None
     current = path is not None
     if path is None:
-        source = await find_source(ctx.conn, kind, ident)
+        source = (await playlist_covers.find_playlist_source(ctx.conn, cache, ctx.user, ident) if kind == "pl"
+                  else await find_source(ctx.conn, kind, ident))
         if source is None:
             raise NotFound("cover art", canonical)
         current = source.key == canonical
