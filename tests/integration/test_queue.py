@@ -180,3 +180,8 @@ def test_bookmarks_bad_input_and_isolation(own: Subsonic, own_db: str) -> None:
     outside = next(s["id"] for s in songs(own) if s["id"] not in in_f2)
     bob.fail("createBookmark", 70, id=outside, position=1)
     assert bookmarks(bob) == []
+
+
+def test_index_based_queue_is_advertised(own: Subsonic) -> None:
+    body = own.raw("getOpenSubsonicExtensions", auth=False).json()["subsonic-response"]
+    assert {e["name"]: e["versions"] for e in body["openSubsonicExtensions"]}["indexBasedQueue"] == [1]
