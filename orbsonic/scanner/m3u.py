@@ -92,12 +92,34 @@ def _in_folder(path: str, roots: Sequence[tuple[int, str]]) -> tuple[int, str] |
 
 
 def _playlist_files(root: str) -> Iterator[str]:
-    """Playlist files below a music folder, hidden entries skipped, in a stable order."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and name.lower().endswith(SUFFIXES):
-                yield os.path.join(dirpath, name)
+    """Playlist files below a music folder, hidden entries skipped, in a stable order.
+    Directory symlinks are followed as the scanner's walk does, with a (device, inode) guard
+    against loops; unreadable directories are skipped."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            log.debug("playlist search: cannot read %s: %s", path, exc)
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    subdirs.append(entry.path)
+                elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
+                    yield entry.path
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))
 
 
 def _resolve(conn: psycopg.Connection, wanted: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -135,7 +157,8 @@ def _import_file(
     rel = os.path.relpath(path, root).replace(os.sep, "/")
     st = os.stat(path)
     known = existing.get(rel)
-    if known is not None and known[1:] == (st.st_size, st.st_mtime_ns) and not library_changed:
+    file_changed = known is None or known[1:] != (st.st_size, st.st_mtime_ns)
+    if not file_changed and not library_changed:
         report.unchanged += 1
         return
     if st.st_size > MAX_BYTES:
@@ -187,11 +210,14 @@ def _import_file(
                 "UPDATE playlists SET source_size = %s, source_mtime_ns = %s WHERE id = %s",
                 (st.st_size, st.st_mtime_ns, playlist_id),
             )
+            # Compared with what the file gave last time (the entries with a source), so that a
+            # rescan does not undo entries appended through the API while the file is unchanged.
             cur = conn.execute(
-                "SELECT track_id, source FROM playlist_entries WHERE playlist_id = %s ORDER BY position",
+                "SELECT track_id, source FROM playlist_entries WHERE playlist_id = %s AND source IS NOT NULL"
+                " ORDER BY position",
                 (playlist_id,),
             )
-            if [tuple(r) for r in cur.fetchall()] == rows:
+            if [tuple(r) for r in cur.fetchall()] == rows and not file_changed:
                 report.unchanged += 1
                 return
             report.updated += 1

@@ -136,6 +136,8 @@ def test_changed_file_moved_and_retagged_tracks(db: str, music: Path, tmp_path: 
         ]["playlist"]["id"]
         ok_once(admin, "savePlayQueue", id=come_together["id"], current=come_together["id"], position=42)
         ok_once(admin, "createBookmark", id=come_together["id"], position=4200)
+        # an entry appended through the API to an imported playlist stays while its file is unchanged
+        ok_once(admin, "updatePlaylist", playlistId=lists["latin1"]["id"], songIdToAdd=come_together["id"])
 
         # the file changes: re-read, same playlist
         m = music / "Absolute.m3u8"
@@ -152,6 +154,7 @@ def test_changed_file_moved_and_retagged_tracks(db: str, music: Path, tmp_path: 
         assert report.removed == 0, report
         assert _paths(admin, pid) == [f"Moved/Abbey Road/{a2}", f"Moved/Abbey Road/{a1}"]
         assert _paths(admin, lists["Relative Mix"]["id"])[1] == f"Moved/Abbey Road/{a2}"
+        assert _paths(admin, lists["latin1"]["id"]) == ["Café/01 Song.ogg", f"Moved/Abbey Road/{a1}"]
         assert [e["id"] for e in admin.ok("getPlaylist", id=mine)["playlist"]["entry"]] == [
             come_together["id"]
         ]

@@ -334,3 +334,25 @@ def test_empty_playlists_list(own: Subsonic, fmt: str) -> None:
         assert r.json()["subsonic-response"]["playlists"] == {"playlist": []}
     else:
         assert "<playlists/>" in r.text or "<playlists></playlists>" in r.text
+
+
+def test_a_shared_playlist_is_seen_not_changed(own: Subsonic, own_db: str) -> None:
+    """playlist_users (Subsonic allowedUser): the user it is shared with sees it; only the
+    owner writes. There is no Subsonic method to share; the native API will write the rows."""
+    add_user(own_db, *CAROL)
+    alice, carol = own.as_user("alice", "alice-pass"), own.as_user(*CAROL)
+    a = songs(own)[0]["id"]
+    pid = create(alice, "For Carol", [a])["id"]
+    assert pid not in listed(carol)
+    from orbsonic.ids import parse_id
+
+    with psycopg.connect(own_db) as conn:
+        conn.execute(
+            "INSERT INTO playlist_users SELECT %s, id FROM users WHERE username = 'carol'",
+            (parse_id(pid)[1],),
+        )
+    seen = listed(carol)[pid]
+    assert seen["allowedUser"] == ["carol"] and seen["readonly"] is True
+    assert entry_ids(playlist(carol, pid)) == [a]
+    assert "<allowedUser>carol</allowedUser>" in carol.raw("getPlaylists", fmt="xml").text
+    carol.fail("updatePlaylist", 50, playlistId=pid, songIdToAdd=a)
