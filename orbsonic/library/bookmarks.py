@@ -15,6 +15,7 @@ from psycopg.rows import class_row
 
 from orbsonic.auth.users import User
 from orbsonic.errors import NotFound
+from orbsonic.ids import public_id
 from orbsonic.library.playlists import READABLE, check_text, folders_of, require_tracks
 
 
@@ -48,7 +49,7 @@ async def delete(conn: AsyncConnection, user: User, track_id: int) -> None:
         "DELETE FROM bookmarks WHERE user_id = %s AND track_id = %s", (user.id, track_id)
     )
     if cur.rowcount == 0:
-        raise NotFound("bookmark", track_id)
+        raise NotFound("bookmark of song", public_id("tr", track_id))
 
 
 async def list_for(conn: AsyncConnection, user: User) -> list[BookmarkRow]:

@@ -56,7 +56,7 @@ async def find_playlist_source(
     """The cover source of a playlist the reader may see, building the mosaic into the cache
     when needed; None when the playlist is not visible or has no album cover."""
     try:
-        await playlists.get(conn, reader, playlist_id)
+        await playlists.get(conn, reader, playlist_id, counts=False)
     except NotFound:
         return None
     sources = [

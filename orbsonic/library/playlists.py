@@ -15,7 +15,7 @@ playlist row, and checks all of its input before writing anything.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from psycopg import AsyncConnection
@@ -23,6 +23,8 @@ from psycopg.rows import class_row
 
 from orbsonic.auth.users import User
 from orbsonic.errors import BadParam, IndexOutOfRange, NotAuthorized, NotFound
+from orbsonic.ids import public_id
+from orbsonic.library import tracks
 
 GAP = 1024  # distance between neighbouring positions written here
 MAX_NAME = 1000  # characters, name and comment
@@ -56,16 +58,22 @@ READABLE = "(%(folders)s::integer[] IS NULL OR t.folder_id = ANY(%(folders)s::in
 _VISIBLE = """(%(admin)s OR p.owner_id = %(me)s OR p.public
                OR EXISTS (SELECT 1 FROM playlist_users pu
                            WHERE pu.playlist_id = p.id AND pu.user_id = %(me)s))"""
-_SELECT = f"""
-SELECT p.id, p.owner_id, u.username AS owner, p.name, p.comment, p.public, p.created_at, p.changed_at,
-       s.n AS song_count, s.ms AS duration_ms,
+_COLUMNS = """p.id, p.owner_id, u.username AS owner, p.name, p.comment, p.public, p.created_at, p.changed_at,
        ARRAY(SELECT au.username FROM playlist_users pu JOIN users au ON au.id = pu.user_id
-              WHERE pu.playlist_id = p.id ORDER BY au.username) AS allowed_users
+              WHERE pu.playlist_id = p.id ORDER BY au.username) AS allowed_users"""
+_SELECT = f"""
+SELECT {_COLUMNS}, s.n AS song_count, s.ms AS duration_ms
   FROM playlists p
   JOIN users u ON u.id = p.owner_id
   CROSS JOIN LATERAL (SELECT count(*)::integer AS n, coalesce(sum(t.duration_ms), 0)::bigint AS ms
                         FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
                        WHERE e.playlist_id = p.id AND {READABLE}) s
+"""
+# The same row without the counts (0): for writes, and for getPlaylist, which counts the
+# entries it hydrates anyway.
+_SELECT_NO_COUNTS = f"""
+SELECT {_COLUMNS}, 0 AS song_count, 0::bigint AS duration_ms
+  FROM playlists p JOIN users u ON u.id = p.owner_id
 """
 
 
@@ -87,25 +95,16 @@ async def list_visible(conn: AsyncConnection, reader: User, owner: User | None =
         return await cur.fetchall()
 
 
-async def get(conn: AsyncConnection, reader: User, playlist_id: int) -> PlaylistRow:
-    """One playlist the reader may see. Raises NotFound (unknown, or private to someone else)."""
+async def get(conn: AsyncConnection, reader: User, playlist_id: int, *, counts: bool = True) -> PlaylistRow:
+    """One playlist the reader may see (with counts=False, song_count and duration_ms are 0).
+    Raises NotFound (unknown, or private to someone else)."""
+    select = _SELECT if counts else _SELECT_NO_COUNTS
     async with conn.cursor(row_factory=class_row(PlaylistRow)) as cur:
-        await cur.execute(_SELECT + f" WHERE p.id = %(id)s AND {_VISIBLE}", _args(reader, id=playlist_id))
+        await cur.execute(select + f" WHERE p.id = %(id)s AND {_VISIBLE}", _args(reader, id=playlist_id))
         row = await cur.fetchone()
     if row is None:
-        raise NotFound("playlist", playlist_id)
+        raise NotFound("playlist", public_id("pl", playlist_id))
     return row
-
-
-async def entry_ids(conn: AsyncConnection, reader: User, playlist_id: int) -> list[int]:
-    """Track ids of the entries the reader may read, in position order (duplicates kept).
-    From the primary key index (it carries track_id) and one probe of tracks per entry."""
-    cur = await conn.execute(
-        f"""SELECT e.track_id FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
-             WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
-        _args(reader, id=playlist_id),
-    )
-    return [r[0] for r in await cur.fetchall()]
 
 
 def may_write(user: User, row: PlaylistRow) -> bool:
@@ -149,7 +148,7 @@ async def _insert_entries(
 async def _lock_for_write(conn: AsyncConnection, user: User, playlist_id: int) -> PlaylistRow:
     """Lock the playlist row (concurrent writers queue up) and check the user may write it."""
     await conn.execute("SELECT 1 FROM playlists WHERE id = %s FOR UPDATE", (playlist_id,))
-    row = await get(conn, user, playlist_id)
+    row = await get(conn, user, playlist_id, counts=False)
     if not may_write(user, row):
         raise NotAuthorized("only the owner of a playlist or an admin may change it")
     return row
@@ -263,10 +262,16 @@ async def delete(conn: AsyncConnection, user: User, playlist_id: int) -> None:
 async def with_entries(
     conn: AsyncConnection, reader: User, playlist_id: int
 ) -> tuple[PlaylistRow, list[dict]]:
-    """getPlaylist: the playlist and its readable entries as full track rows, in order.
-    Ids first (one index scan), then one hydrating query for all of them. Raises NotFound."""
-    from orbsonic.library import tracks
-
-    row = await get(conn, reader, playlist_id)
-    ids = await entry_ids(conn, reader, playlist_id)
-    return row, await tracks.hydrate(conn, ids, reader.id)
+    """getPlaylist: the playlist and its readable entries as full track rows, in order, with
+    song_count and duration_ms counted from them. Ids first, from the primary key index
+    alone (it carries track_id), then one hydrating query for all of them; entries whose
+    track left the library have no row, those outside the reader's folders are dropped.
+    Raises NotFound."""
+    row = await get(conn, reader, playlist_id, counts=False)
+    cur = await conn.execute(
+        "SELECT track_id FROM playlist_entries WHERE playlist_id = %s ORDER BY position", (playlist_id,)
+    )
+    songs = await tracks.hydrate(conn, [r[0] for r in await cur.fetchall()], reader.id)
+    if reader.folder_ids is not None:
+        songs = [s for s in songs if reader.may_read_folder(s["folder_id"])]
+    return replace(row, song_count=len(songs), duration_ms=sum(s["duration_ms"] for s in songs)), songs
