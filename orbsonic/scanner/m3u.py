@@ -259,7 +259,7 @@ def import_playlists(
                     _import_file(
                         conn, owner_id, folder_id, root, path, roots, existing, library_changed, report
                     )
-            except (OSError, ValueError, psycopg.Error) as exc:
+            except Exception as exc:  # noqa: BLE001  (one bad playlist file never fails a scan)
                 report.failed.append(f"{path}: {exc}")
                 log.warning("cannot import playlist %s: %s", path, exc)
     if report.imported or report.updated or report.failed:

@@ -266,7 +266,7 @@ def test_a_removed_track_leaves_the_list_not_the_positions(own: Subsonic, own_db
     own.fail("updatePlaylist", 10, playlistId=pid, songIndexToRemove=2)
 
 
-def test_a_playlist_of_5000_entries(own: Subsonic) -> None:
+def test_a_playlist_of_5000_entries(own: Subsonic, own_db: str) -> None:
     """Built with one formPost createPlaylist, read back whole and in order (ids, then one
     hydrating query). The benchmark measures its time; here the content is checked."""
     pool = [s["id"] for s in songs(own)]
@@ -287,6 +287,19 @@ def test_a_playlist_of_5000_entries(own: Subsonic) -> None:
     assert entry_ids(pl) == ids and pl["songCount"] == 5000
     xml = own.http.get("/rest/getPlaylist", params={**own.auth(), "id": pid}).text
     assert xml.count("<entry ") == 5000
+    # the ids come from the primary key index alone (it carries track_id), in position order
+    from orbsonic.ids import parse_id
+
+    with psycopg.connect(own_db) as conn:
+        conn.execute("ANALYZE playlist_entries")
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN SELECT track_id FROM playlist_entries WHERE playlist_id = %s ORDER BY position",
+                (parse_id(pid)[1],),
+            ).fetchall()
+        )
+    assert "Index Only Scan using playlist_entries_pkey" in plan and "Sort" not in plan, plan
 
 
 def _image(r: Any) -> Image.Image:
