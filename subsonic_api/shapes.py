@@ -266,7 +266,7 @@ def playlist(row: Any, *, writable: bool, os: bool = True) -> dict[str, Any]:
         "changed": iso(row.changed_at),
     }
     if row.song_count:
-        d["coverArt"] = ids.cover_id("pl", row.id, int(row.changed_at.timestamp()))
+        d["coverArt"] = cover_id("pl", row.id, int(row.changed_at.timestamp()))
     if os:
         d["readonly"] = not writable
     return d
