@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from orbsonic.db.migrate import migrations
 
@@ -35,6 +35,9 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "schema": version})
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
+    """/healthz, /readyz and the /api/v1 mount (native_api/v1.py)."""
+    from native_api import v1
+
     return [Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Route("/readyz", readyz, methods=["GET", "HEAD"])]
+            Route("/readyz", readyz, methods=["GET", "HEAD"]), v1.mount()]

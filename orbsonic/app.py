@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 import native_api
 import subsonic_api
+from orbsonic import jobs
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
@@ -91,13 +92,15 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                                    kwargs={"options": PLANNER_OPTIONS, **(pool_kwargs or {})})
         await pool.open(wait=True, timeout=30)
         tasks: list[asyncio.Task[None]] = []
+        state: AppState | None = None
         scans = ScanLauncher(database_url, settings.music_folders)
         try:
             key = SecretKey.load_or_create(settings.secret_key, settings.data_dir)
             async with pool.connection() as conn:
                 await users.verify_secret_key(conn, key)
             covers = CoverCache(settings.cover_cache_dir, settings.cover_cache_size_mb * 1024 * 1024)
-            state = AppState(settings, pool, key, covers, scans)
+            job_queue = await jobs.open_app(pool)
+            state = AppState(settings, pool, key, covers, scans, job_queue)
             app.state.orbsonic = state
             if background:
                 tasks = [asyncio.create_task(_scan_triggers(state)),
@@ -107,6 +110,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             for task in tasks:
                 task.cancel()
             await scans.aclose()
+            if state is not None and state.jobs is not None:
+                await state.jobs.close_async()
             await pool.close()
 
     return Starlette(routes=subsonic_api.routes() + native_api.routes(), lifespan=lifespan)

@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--revoke", type=int, metavar="ID", help="revoke key ID")
 
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    worker = sub.add_parser("worker", parents=[common], help="run background jobs (analysis, thumbnails …)")
+    worker.add_argument("--concurrency", type=int, help="jobs at once (default $ORBSONIC_JOB_CONCURRENCY, 2)")
     return p
 
 
@@ -144,10 +146,24 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
         # that was installed before it ran. The default one would kill us before `database()`
         # stops the embedded PostgreSQL; this one unwinds through it instead.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        uvicorn.run("orbsonic.app:app_from_env", factory=True, host=s.host, port=s.port,
-                    workers=s.workers if s.workers > 1 else None, log_level=s.log_level.lower(),
-                    access_log=s.log_level == "DEBUG", proxy_headers=True)
+        job_worker = None
+        if s.job_worker:
+            from orbsonic.jobs.worker import WorkerProcess
+
+            job_worker = WorkerProcess(dict(os.environ), s.job_concurrency)
+            job_worker.start()
+        try:
+            _uvicorn_run(uvicorn, s)
+        finally:
+            if job_worker is not None:
+                job_worker.stop()
     return 0
+
+
+def _uvicorn_run(uvicorn: Any, s: Settings) -> None:
+    uvicorn.run("orbsonic.app:app_from_env", factory=True, host=s.host, port=s.port,
+                workers=s.workers if s.workers > 1 else None, log_level=s.log_level.lower(),
+                access_log=s.log_level == "DEBUG", proxy_headers=True)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -215,6 +231,14 @@ def cmd_user(s: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(s: Settings, args: argparse.Namespace) -> int:
+    """Run background jobs until SIGINT/SIGTERM (orbsonic/jobs/worker.py)."""
+    from orbsonic.jobs import worker
+
+    with database(s) as url:
+        return worker.main(url, args.concurrency or s.job_concurrency)
+
+
 def cmd_migrate(s: Settings, args: argparse.Namespace) -> int:
     with database(s, apply_migrations=False) as url:
         applied = migrate(url)
@@ -228,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         logging.basicConfig(level=settings.log_level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        handler = {"serve": cmd_serve, "scan": cmd_scan, "user": cmd_user, "migrate": cmd_migrate}
+        handler = {"serve": cmd_serve, "scan": cmd_scan, "user": cmd_user, "migrate": cmd_migrate,
+                   "worker": cmd_worker}
         return handler[args.command](settings, args)
     except OrbsonicError as exc:
         print(f"orbsonic: {exc}", file=sys.stderr)

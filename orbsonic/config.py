@@ -111,6 +111,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Its password. When unset, a generated one is printed once."),
     Setting("cover_cache_size_mb", "ORBSONIC_COVER_CACHE_MB", int,
             "Upper bound of the resized-cover cache on disk, in MB. Default `500`."),
+    Setting("job_worker", "ORBSONIC_JOB_WORKER", _bool,
+            "`orbsonic serve` also runs a background-job worker (analysis, thumbnails …) as a child "
+            "process. Turn it off when `orbsonic worker` runs elsewhere. Default `true`."),
+    Setting("job_concurrency", "ORBSONIC_JOB_CONCURRENCY", int,
+            "Background jobs one worker runs at once. Default `2`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -137,6 +142,8 @@ class Settings:
     admin_user: str = "admin"
     admin_password: str = ""
     cover_cache_size_mb: int = 500
+    job_worker: bool = True
+    job_concurrency: int = 2
 
     @property
     def cover_cache_dir(self) -> Path:

@@ -62,3 +62,21 @@ class DatabaseTooNew(OrbsonicError):
 
 class EmbeddedPostgresError(OrbsonicError):
     """The embedded PostgreSQL could not be found, initialised or started."""
+
+
+class Conflict(OrbsonicError):
+    """The request conflicts with the current state (an Idempotency-Key reused for another
+    request, a name already taken)."""
+
+
+class Gone(OrbsonicError):
+    """The item existed but is no longer available (an expired share, a sync token older than
+    the retained change history)."""
+
+
+class RateLimited(OrbsonicError):
+    """Too many attempts; `retry_after_s` seconds until the next one is considered."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

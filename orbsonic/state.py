@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -21,3 +22,5 @@ class AppState:
     key: SecretKey
     covers: CoverCache
     scans: ScanLauncher
+    # The job queue, opened on `pool`, for enqueueing (orbsonic/jobs): `await jobs.defer(state.jobs, …)`.
+    jobs: Any = None

@@ -1,0 +1,7 @@
+"""Native route modules; importing this package registers them (native_api/v1.py mounts them).
+
+Each module is one concept (auth, library, stream, playlists, queue, sync, realtime …) and
+registers its handlers with `@route(...)`. Add a module's import here.
+"""
+
+from native_api.routes import apikeys  # noqa: F401

@@ -1,0 +1,82 @@
+"""Running jobs: `orbsonic worker` (any machine that reaches the database) and the worker child
+that `orbsonic serve` starts so that one machine needs nothing else.
+
+A worker listens on every queue (or the ones named), runs up to `concurrency` jobs at once, and
+on start re-queues the jobs of workers that died mid-job (procrastinate's heartbeats mark them
+stalled after `STALLED_AFTER_S`), so killing a worker loses nothing: its jobs run again
+elsewhere. Tasks must therefore be idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable
+from datetime import datetime, UTC
+
+import procrastinate
+
+from orbsonic import jobs
+
+log = logging.getLogger("orbsonic.jobs")
+STALLED_AFTER_S = 60.0
+
+
+async def requeue_stalled(app: procrastinate.App, seconds: float = STALLED_AFTER_S) -> int:
+    """Put the jobs of workers silent for `seconds` back in their queue; returns how many."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds)
+    for job in stalled:
+        assert job.id is not None
+        await app.job_manager.retry_job_by_id_async(job.id, retry_at=datetime.now(UTC),
+                                                    priority=job.priority,
+                                                    queue=job.queue, lock=job.lock)
+    if stalled:
+        log.info("re-queued %d job(s) of stopped workers", len(stalled))
+    return len(stalled)
+
+
+async def run(conninfo: str, *, concurrency: int = 2, queues: Iterable[str] | None = None,
+              wait: bool = True, name: str | None = None, install_signal_handlers: bool = True) -> None:
+    """Run jobs until stopped (SIGINT/SIGTERM), or with wait=False until the queues are empty."""
+    app = jobs.make_app(conninfo)
+    async with app.open_async():
+        await requeue_stalled(app)
+        await app.run_worker_async(
+            queues=list(queues) if queues else None, concurrency=concurrency, wait=wait,
+            name=name or f"orbsonic-{os.getpid()}", install_signal_handlers=install_signal_handlers,
+            delete_jobs="successful", listen_notify=True, fetch_job_polling_interval=5.0)
+
+
+class WorkerProcess:
+    """The job worker child of `orbsonic serve`: `python -m orbsonic worker`, same environment."""
+
+    def __init__(self, env: dict[str, str], concurrency: int) -> None:
+        self.env, self.concurrency = env, concurrency
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the child (its output goes to ours)."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orbsonic", "worker", "--concurrency", str(self.concurrency)],
+            env=self.env, stdin=subprocess.DEVNULL)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (graceful: running jobs finish or are re-queued), then SIGKILL after `timeout`."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def main(conninfo: str, concurrency: int) -> int:
+    """`orbsonic worker`: run jobs until SIGINT/SIGTERM; exit status 0."""
+    asyncio.run(run(conninfo, concurrency=concurrency))
+    return 0
