@@ -52,7 +52,7 @@ async def not_found(request: Request) -> Response:
 
 def mount() -> Mount:
     """The /api/v1 Mount with every registered route (imports the route modules)."""
-    import native_api.routes  # noqa: F401  (registers the route modules)
+    import native_api.endpoints  # noqa: F401  (registers the route modules)
 
     routes = [Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]), *starlette_routes(),
               Route("/{rest:path}", not_found, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])]

@@ -149,3 +149,13 @@ def test_cursor_of_another_sort_is_refused() -> None:
     with pytest.raises(BadParam):
         decode_cursor(encode_cursor("name", ["a", 1]), "name", 3)
     assert decode_cursor(None, "name", 2) is None and decode_cursor("", "name", 2) is None
+
+
+def test_the_app_can_be_built_twice(library_db: str, tmp_path: Any) -> None:
+    """native_api.routes() is called by every create_app (tests build many apps)."""
+    import native_api
+    from tests.conftest import make_app
+
+    make_app(library_db, tmp_path)
+    make_app(library_db, tmp_path)
+    assert callable(native_api.routes)

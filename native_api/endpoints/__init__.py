@@ -4,4 +4,4 @@ Each module is one concept (auth, library, stream, playlists, queue, sync, realt
 registers its handlers with `@route(...)`. Add a module's import here.
 """
 
-from native_api.routes import apikeys  # noqa: F401
+from native_api.endpoints import apikeys  # noqa: F401
