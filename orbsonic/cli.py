@@ -113,7 +113,7 @@ def _password(given: str | None, prompt: str) -> str:
 
 
 def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+    from orbsonic.http import server
 
     if args.no_scan:
         s = s.replace(scan_on_start=False)
@@ -144,9 +144,7 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
         # that was installed before it ran. The default one would kill us before `database()`
         # stops the embedded PostgreSQL; this one unwinds through it instead.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        uvicorn.run("orbsonic.app:app_from_env", factory=True, host=s.host, port=s.port,
-                    workers=s.workers if s.workers > 1 else None, log_level=s.log_level.lower(),
-                    access_log=s.log_level == "DEBUG", proxy_headers=True)
+        server.run(server.server_config("orbsonic.app:app_from_env", s, factory=True))
     return 0
 
 

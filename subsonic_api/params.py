@@ -26,7 +26,7 @@ _INT64 = (-(2**63), 2**63 - 1)  # PostgreSQL bigint: anything wider cannot reach
 # Enough for any 64-bit value with leading zeros (clients send offset=0000…); longer text is
 # not a number anyone means, and converting it would cost quadratic time.
 MAX_DIGITS = 40
-_INTEGER = re.compile(r"[+-]?[0-9]{1,%d}" % MAX_DIGITS, re.ASCII)
+_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{MAX_DIGITS}}}", re.ASCII)
 _SHOWN = 40  # characters of a bad value quoted back in an error message
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
