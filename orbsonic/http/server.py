@@ -200,6 +200,11 @@ class OrbsonicH11Protocol(H11Protocol):
         """Write an error page, stop writing, and discard what the client still sends for up
         to LINGER_S (a lingering close) before closing."""
         self._disarm()
+        if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
+            # Bad bytes in the body of a request being answered: an error page now would land
+            # in the middle of that answer.
+            self.transport.close()
+            return
         self.transport.write(_error_page(status, message))
         self._draining = True
         if self.transport.can_write_eof():
