@@ -9,7 +9,10 @@ loopback port, with short timeouts; raw sockets play the hostile clients.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +29,7 @@ import uvicorn
 from conformance import validate_response
 from orbsonic.http.server import MAX_HEAD_BYTES, server_config
 from subsonic_api import MAX_FORM_BYTES
-from tests.conftest import ADMIN, ALICE, add_users, clone_db, make_app, make_settings
+from tests.conftest import ADMIN, ALICE, SECRET, add_users, clone_db, make_app, make_settings
 
 HEADER_TIMEOUT = 1
 BODY_TIMEOUT = 2
@@ -346,3 +349,46 @@ def test_failures_are_shared_by_every_server(served: Served, hostile_db: str,
             assert login(target.url, ALICE[0], f"wrong{i}")["error"]["code"] == 40
         assert login(served.url, *ALICE)["error"]["code"] == 40
         assert login(replica.url, *ALICE)["error"]["code"] == 40
+
+
+# ------------------------------------------------------------------ the serve command
+
+
+def test_serve_with_workers_uses_these_limits(fresh_db: str, tmp_path: Path) -> None:
+    """`orbsonic serve --workers 2` runs orbsonic.http.server in each worker process: a 70 KB
+    head gets the 431 envelope, a slow head the 408, and wrong passwords are limited."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    music = tmp_path / "music"
+    music.mkdir()
+    env = {**os.environ, "DATABASE_URL": fresh_db, "ORBSONIC_DATA_DIR": str(tmp_path / "data"),
+           "ORBSONIC_SECRET_KEY": SECRET, "ORBSONIC_LOG_LEVEL": "warning",
+           "ORBSONIC_ADMIN_PASSWORD": ADMIN[1],
+           "ORBSONIC_HEADER_TIMEOUT": "1", "ORBSONIC_LOGIN_MAX_FAILURES": "3", "ORBSONIC_LOGIN_DELAY_MS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "orbsonic", "serve", str(music), "--host", "127.0.0.1",
+                             "--port", str(port), "--no-scan", "--workers", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            alive = proc.poll() is None and time.monotonic() < deadline
+            assert alive, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        answer = raw_request(port, get_head(MAX_HEAD_BYTES + 6 * 1024))
+        assert answer.startswith(b"HTTP/1.1 431 ") and b'status="failed"' in answer, answer[:200]
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            closed, said = trickle(s, b"GET /rest/ping?" + b"a" * 200, threading.Event())
+        assert closed and said.startswith(b"HTTP/1.1 408 "), said[:200]
+        for i in range(3):
+            assert login(url, ADMIN[0], f"wrong{i}")["error"]["code"] == 40
+        assert "too many" in login(url, *ADMIN)["error"]["message"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
