@@ -44,7 +44,21 @@ def normalize_query(query: str | None) -> str:
     q = "".join(c for c in q if c >= " " or c in "\t\n").strip()  # no NUL etc. for PostgreSQL
     while len(q) >= 2 and q[0] == q[-1] and q[0] in "\"'":
         q = q[1:-1].strip()
-    return fold(q)[:MAX_QUERY_CHARS].strip()
+    return _cut(fold(q))
+
+
+def _cut(text: str) -> str:
+    """At most MAX_QUERY_CHARS characters, without a word cut in half at the end."""
+    if len(text) <= MAX_QUERY_CHARS:
+        return text
+    head = text[:MAX_QUERY_CHARS + 1]
+    return (head.rsplit(" ", 1)[0] if " " in head else head[:MAX_QUERY_CHARS]).strip()
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a normalized query that are matched: the first MAX_WORDS distinct runs of
+    word characters in its first MAX_QUERY_CHARS characters."""
+    return list(dict.fromkeys(_WORD.findall(query[:MAX_QUERY_CHARS])))[:MAX_WORDS]
 
 
 def _tsquery(words: list[str]) -> str:
@@ -58,7 +72,7 @@ async def search_ids(conn: AsyncConnection, table: str, query: str, offset: int,
     MAX_WORDS distinct words of the first MAX_QUERY_CHARS characters are used."""
     sort_col, folder_col = _TABLES[table]
     query = query[:MAX_QUERY_CHARS]
-    words = list(dict.fromkeys(_WORD.findall(query)))[:MAX_WORDS]
+    words = query_words(query)
     if not words or limit <= 0:
         return []
     folder = f" AND {folder_col}" if folder_id is not None else ""
