@@ -69,12 +69,16 @@ class SlowedFailure(AuthFailed):
         self.delay_s = delay_s
 
 
+MAX_SUBJECT = 200  # characters of a name kept as key: a btree entry must stay < 2.7 KB
+
+
 def _keys(username: str | None, address: str | None) -> list[tuple[str, str]]:
+    # A name longer than MAX_SUBJECT names no user; cut, it still counts (as one name).
     keys = []
     if username:
-        keys.append(("user", username))
+        keys.append(("user", username[:MAX_SUBJECT]))
     if address:
-        keys.append(("address", address))
+        keys.append(("address", address[:MAX_SUBJECT]))
     return keys
 
 
@@ -127,4 +131,5 @@ async def record_success(conn: AsyncConnection, policy: Policy, username: str,
     """Forget the user name's failures after a successful login (a no-op, no query, when
     `check` found none)."""
     if policy.enabled and standing.user_failures:
-        await conn.execute("DELETE FROM login_failures WHERE scope = 'user' AND subject = %s", (username,))
+        await conn.execute("DELETE FROM login_failures WHERE scope = 'user' AND subject = %s",
+                           (username[:MAX_SUBJECT],))

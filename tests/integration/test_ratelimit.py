@@ -99,3 +99,14 @@ def test_off_means_no_queries(fresh_db: str) -> None:
         await conn.rollback()
 
     run(fresh_db, go)
+
+
+def test_huge_names_are_counted_not_stored_whole(fresh_db: str) -> None:
+    """A 1 MB `u` must not become a 1 MB key (a btree entry over 2.7 KB is an error)."""
+    huge = "é" * 1_000_000
+    for _ in range(3):
+        fail(fresh_db, huge, "192.0.2.50")
+    with pytest.raises(LoginBlocked):
+        check(fresh_db, huge, None)
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("SELECT max(length(subject)) FROM login_failures").fetchone() == (200,)
