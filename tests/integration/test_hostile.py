@@ -340,6 +340,21 @@ def test_a_few_typos_do_not_lock_out(served: Served) -> None:
     assert login(served.url, *ALICE)["status"] == "ok"
 
 
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(served: Served) -> None:
+    """Loopback is a trusted proxy by default: X-Forwarded-For names the client, so one
+    guesser behind the proxy does not lock out the others."""
+    def login_from(address: str, user: str, password: str) -> dict[str, Any]:
+        r = httpx.get(f"{served.url}/rest/ping", params={**AUTH, "u": user, "p": password},
+                      headers={"X-Forwarded-For": address})
+        return envelope(r)
+
+    for i in range(MAX_FAILURES):
+        assert login_from("198.51.100.20", f"nobody{i}", "x")["error"]["code"] == 40
+    assert login_from("198.51.100.20", *ALICE)["error"]["code"] == 40  # that client is refused
+    assert login_from("198.51.100.21", *ALICE)["status"] == "ok"  # another one is not
+    assert login(served.url, *ALICE)["status"] == "ok"  # nor the proxy's own address
+
+
 def test_failures_are_shared_by_every_server(served: Served, hostile_db: str,
                                              tmp_path_factory: pytest.TempPathFactory) -> None:
     """State lives in PostgreSQL: failures on one server (worker, replica) count on another."""
