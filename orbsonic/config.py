@@ -119,9 +119,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Upper bound of the resized-cover cache on disk, in MB. Default `500`."),
     Setting("header_timeout", "ORBSONIC_HEADER_TIMEOUT", parse_timeout_s,
             "Time a client has to send a whole request head (`10`, `30s`, `1m`; bare numbers are "
-            "seconds); slower connections are closed. Default `10s`."),
+            "seconds); slower connections are closed; `0` turns it off. Default `10s`."),
     Setting("body_timeout", "ORBSONIC_BODY_TIMEOUT", parse_timeout_s,
-            "Time a client has to send a whole request body, from the end of its head. Default `60s`."),
+            "Time a client has to send a whole request body, from the end of its head; "
+            "`0` turns it off. Default `60s`."),
     Setting("trusted_proxies", "ORBSONIC_TRUSTED_PROXIES", str,
             "Comma-separated addresses (or `*`) of reverse proxies whose `X-Forwarded-For` names the "
             "client (login rate limits count per client address). Default `127.0.0.1,::1`."),
