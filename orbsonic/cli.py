@@ -115,7 +115,7 @@ def _password(given: str | None, prompt: str) -> str:
 
 
 def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+    from orbsonic.http import server
 
     if args.no_scan:
         s = s.replace(scan_on_start=False)
@@ -153,17 +153,11 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
             job_worker = WorkerProcess(dict(os.environ), s.job_concurrency)
             job_worker.start()
         try:
-            _uvicorn_run(uvicorn, s)
+            server.run(server.server_config("orbsonic.app:app_from_env", s, factory=True))
         finally:
             if job_worker is not None:
                 job_worker.stop()
     return 0
-
-
-def _uvicorn_run(uvicorn: Any, s: Settings) -> None:
-    uvicorn.run("orbsonic.app:app_from_env", factory=True, host=s.host, port=s.port,
-                workers=s.workers if s.workers > 1 else None, log_level=s.log_level.lower(),
-                access_log=s.log_level == "DEBUG", proxy_headers=True)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

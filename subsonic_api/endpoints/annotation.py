@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orbsonic.library import annotations
+from subsonic_api.params import parse_int
 from subsonic_api.registry import Ctx, endpoint
 from subsonic_api.response import Payload
 
@@ -51,7 +52,7 @@ async def scrobble(ctx: Ctx) -> Payload:
         times = p.list("time")
         plays = []
         for n, track_id in enumerate(ids):
-            ms = int(times[n]) if n < len(times) and times[n].strip().isdigit() else None
+            ms = parse_int(times[n]) if n < len(times) else None  # not int(): "²".isdigit()
             plays.append((track_id, annotations.scrobble_time(ms)))
         await annotations.record_plays(ctx.conn, ctx.user.id, plays)
     return Payload()
