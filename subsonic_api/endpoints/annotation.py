@@ -21,13 +21,13 @@ def _items(ctx: Ctx) -> list[tuple[int, int]]:
 
 @endpoint("star")
 async def star(ctx: Ctx) -> Payload:
-    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), True)
+    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), True, ctx.user.folder_ids)
     return Payload()
 
 
 @endpoint("unstar")
 async def unstar(ctx: Ctx) -> Payload:
-    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), False)
+    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), False, ctx.user.folder_ids)
     return Payload()
 
 
@@ -35,7 +35,7 @@ async def unstar(ctx: Ctx) -> Payload:
 async def set_rating(ctx: Ctx) -> Payload:
     kind, ident = ctx.params.id("id", "tr", "al", "ar", "dr")
     await annotations.set_rating(ctx.conn, ctx.user.id, _KIND_OF_PREFIX[kind], ident,
-                                 ctx.params.int("rating", lo=0, hi=5, clamp=False))
+                                 ctx.params.int("rating", lo=0, hi=5, clamp=False), ctx.user.folder_ids)
     return Payload()
 
 
