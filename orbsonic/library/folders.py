@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from orbsonic.errors import NotFound
 from orbsonic.library.filters import Folders, folder_list, in_folders
 
 KIND_DIRECTORY = 4
@@ -101,3 +102,15 @@ async def cover_visible(conn: AsyncConnection, kind: str, item_id: int, folders:
     cur = await conn.execute(query, {"id": item_id, "folders": folder_list(folders)})
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+async def resolve(conn: AsyncConnection, refs: list[str]) -> list[int]:
+    """Music folder ids from ids or names (the CLI's --folder). Raises NotFound."""
+    rows = await music_folders(conn)
+    out = []
+    for ref in refs:
+        match = [r["id"] for r in rows if str(r["id"]) == ref.strip() or r["name"] == ref.strip()]
+        if not match:
+            raise NotFound("music folder", ref)
+        out.append(match[0])
+    return out
