@@ -92,14 +92,16 @@ def scrobble_time(ms: int | None, now: float | None = None) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]]) -> None:
+async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]],
+                       folders: Folders = None) -> None:
     """Count one play per (track id, time): the track, its album and its artists get
-    play_count + 1 and last_played = max(last_played, time). Raises NotFound."""
+    play_count + 1 and last_played = max(last_played, time). Raises NotFound (also for a
+    track outside `folders`)."""
     if not plays:
         return
     track_ids = [t for t, _ in plays]
     async with conn.transaction():
-        await _require(conn, TRACK, track_ids)
+        await _require(conn, TRACK, track_ids, folders)
         for track_id, played in plays:
             await conn.execute(
                 """INSERT INTO annotations (user_id, kind, item_id, play_count, last_played)

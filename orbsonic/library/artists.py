@@ -19,7 +19,7 @@ _COLUMNS = """ar.id, ar.name, ar.sort_name, ar.index_letter, ar.mbid, ar.album_c
 # artists_browse index in order instead of hashing albums and sorting every album artist.
 _FROM = """FROM artists ar
   LEFT JOIN LATERAL (SELECT a.cover_kind, a.cover_mtime FROM albums a
-                      WHERE a.id = ar.cover_album_id LIMIT 1) al ON true
+                      WHERE a.id = ar.cover_album_id {cover_folder} LIMIT 1) al ON true
   LEFT JOIN LATERAL (SELECT a.starred_at, a.rating FROM annotations a
                       WHERE a.user_id = %(user)s AND a.kind = 3 AND a.item_id = ar.id LIMIT 1) an ON true"""
 # An artist is in a music folder when one of its tracks (any role) is there: the same rule
@@ -31,6 +31,12 @@ _IN_FOLDERS = """ AND EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.
 def in_folders(folders: Folders) -> str:
     """The condition "artist `ar` has a track in `folders`" ("" when folders is None)."""
     return "" if folders is None else _IN_FOLDERS
+
+
+def _from(folders: Folders) -> str:
+    """_FROM; with `folders`, an artist whose cover album is in another music folder has no
+    cover (its coverArt id would name an album the user may not see)."""
+    return _FROM.format(cover_folder="" if folders is None else "AND a.folder_id = ANY(%(folders)s)")
 
 
 async def browse(conn: AsyncConnection, user_id: int, folders: Folders = None) -> list[dict[str, Any]]:
@@ -46,7 +52,8 @@ async def browse(conn: AsyncConnection, user_id: int, folders: Folders = None) -
                                  WHERE aa.artist_id = ar.id AND a2.folder_id = ANY(%(folders)s) OFFSET 0)"""
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
         await cur.execute(
-            f"SELECT {_COLUMNS} {_FROM} WHERE ar.is_album_artist {folder} ORDER BY ar.sort_key, ar.id",
+            f"""SELECT {_COLUMNS} {_from(folders)} WHERE ar.is_album_artist {folder}
+                 ORDER BY ar.sort_key, ar.id""",
             {"user": user_id, "folders": folder_list(folders)})
         return await cur.fetchall()
 
@@ -58,7 +65,8 @@ async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int,
     if not ids:
         return []
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
-        await cur.execute(f"SELECT {_COLUMNS} {_FROM} WHERE ar.id = ANY(%(ids)s){in_folders(folders)}",
+        await cur.execute(f"SELECT {_COLUMNS} {_from(folders)} WHERE ar.id = ANY(%(ids)s) "
+                          + in_folders(folders),
                           {"user": user_id, "ids": list(ids), "folders": folder_list(folders)})
         rows = {r["id"]: r for r in await cur.fetchall()}
     return [rows[i] for i in ids if i in rows]

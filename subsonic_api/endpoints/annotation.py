@@ -53,5 +53,5 @@ async def scrobble(ctx: Ctx) -> Payload:
         for n, track_id in enumerate(ids):
             ms = int(times[n]) if n < len(times) and times[n].strip().isdigit() else None
             plays.append((track_id, annotations.scrobble_time(ms)))
-        await annotations.record_plays(ctx.conn, ctx.user.id, plays)
+        await annotations.record_plays(ctx.conn, ctx.user.id, plays, ctx.user.folder_ids)
     return Payload()

@@ -83,7 +83,7 @@ async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     scope = await folder_param(ctx)
     uid = ctx.user.id
     artist_rows = await artists.hydrate(
-        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ARTIST, scope), uid)
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ARTIST, scope), uid, scope)
     album_rows = await albums.hydrate(
         ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ALBUM, scope), uid)
     song_rows = await tracks.hydrate(

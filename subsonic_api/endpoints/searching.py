@@ -35,7 +35,7 @@ async def _search(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
         artist_ids = await search.search_ids(conn, "artists", query, *pages["artist"], scope)
         album_ids = await search.search_ids(conn, "albums", query, *pages["album"], scope)
         song_ids = await search.search_ids(conn, "tracks", query, *pages["song"], scope)
-    return (await artists.hydrate(conn, artist_ids, uid), await albums.hydrate(conn, album_ids, uid),
+    return (await artists.hydrate(conn, artist_ids, uid, scope), await albums.hydrate(conn, album_ids, uid),
             await tracks.hydrate(conn, song_ids, uid))
 
 

@@ -28,11 +28,12 @@ CREATE_DEFAULTS = {role: role in ("settings", "stream", "scrobbling") for role i
 
 
 def user_shape(u: User, all_folder_ids: list[int]) -> dict[str, Any]:
-    """A Subsonic User; `folder` lists the music folders the user may read (xs:int):
-    their own set, or every folder (`all_folder_ids`) when unrestricted."""
+    """A Subsonic User: the roles the user holds (an admin every one), and in `folder` the
+    music folders they may read (xs:int): their own set, or every folder
+    (`all_folder_ids`) when unrestricted."""
     body: dict[str, Any] = {"username": u.username, "email": u.email}
-    for role, attr in ROLE_ATTRS.items():
-        body[ROLE_PARAMS[role]] = bool(getattr(u, attr))
+    for role in ROLE_ATTRS:
+        body[ROLE_PARAMS[role]] = u.has_role(role)  # admins hold every role (registry check)
     body["maxBitRate"] = u.max_bitrate
     body["folder"] = all_folder_ids if u.folder_ids is None else [
         f for f in all_folder_ids if f in u.folder_ids]
