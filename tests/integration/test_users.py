@@ -65,7 +65,7 @@ def test_create_then_read_every_field(own: Subsonic, own_db: str) -> None:
     listed = {u["username"]: u for u in own.ok("getUsers")["users"]["user"]}
     assert set(listed) == {ADMIN[0], ALICE[0], "dora"} and listed["dora"] == user
     assert listed[ADMIN[0]]["folder"] == [f1, f2] and all(roles_of(listed[ADMIN[0]]).values())
-    (actor, action, target, details), = [e for e in audit_log(own_db) if e[1] == "user.create"]
+    (actor, _, target, details), = [e for e in audit_log(own_db) if e[1] == "user.create"]
     assert (actor, target, details["folders"], details["maxBitRate"]) == (ADMIN[0], "dora", [f2], 192)
 
 
@@ -116,7 +116,7 @@ def test_update_password_clear_and_enc(own: Subsonic, own_db: str) -> None:
 def test_created_with_enc_password_logs_in_with_token_too(own: Subsonic) -> None:
     import hashlib
 
-    once(own, "createUser", username="fay", password="enc:" + "fay pw".encode().hex(), email="f@example.org")
+    once(own, "createUser", username="fay", password="enc:" + b"fay pw".hex(), email="f@example.org")
     fay = own.as_user("fay", "fay pw")
     fay.ok("ping")
     token = hashlib.md5(b"fay pwsalt").hexdigest()
@@ -132,7 +132,7 @@ def test_created_with_enc_password_logs_in_with_token_too(own: Subsonic) -> None
     ("createUser", {"username": ADMIN[0], "password": "y", "email": "a@b"}, 0, "already exists"),
     ("createUser", {"username": "x", "password": "enc:zz", "email": "a@b"}, 0, "hex"),
     ("createUser", {"username": "x", "password": "y", "email": "a@b", "maxBitRate": 100}, 0, "maxBitRate"),
-    ("createUser", {"username": "x", "password": "y", "email": "a@b", "musicFolderId": 999}, 70, "music folder"),
+    ("createUser", {"username": "x", "password": "y", "email": "a@b", "musicFolderId": 999}, 70, "folder"),
     ("createUser", {"username": "x", "password": "y", "email": "a@b", "musicFolderId": "one"}, 0, "integer"),
     ("createUser", {"username": "x", "password": "y", "email": "a@b", "adminRole": "maybe"}, 0, "boolean"),
     ("createUser", {"username": "x y", "password": "y", "email": "a@b"}, 0, "username"),
@@ -266,8 +266,8 @@ def test_cli_user_roles_folders_and_audit(own_db: str, tmp_path: Path) -> None:
     out = orbsonic("audit", "--limit", "3", env=env)
     assert out.returncode == 0, out.stderr
     rows = [ln.split("\t") for ln in out.stdout.splitlines()]
-    assert [(r[1], r[2], r[3]) for r in rows] == [("cli", "user.delete", "gus"), ("cli", "user.update", "gus"),
-                                                   ("cli", "user.update", "gus")]
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("cli", "user.delete", "gus"), ("cli", "user.update", "gus"), ("cli", "user.update", "gus")]
     assert len(orbsonic("audit", env=env).stdout.splitlines()) == 4  # + user.create
 
 
