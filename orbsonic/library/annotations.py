@@ -124,8 +124,12 @@ async def starred_ids(conn: AsyncConnection, user_id: int, kind: int,
     table = _TABLES[kind]
     folder = _IN_FOLDERS[kind] if folders is not None else ""
     cur = await conn.execute(
-        f"""SELECT a.item_id FROM annotations a JOIN {table} x ON x.id = a.item_id
-             WHERE a.user_id = %(user)s AND a.kind = %(kind)s AND a.starred_at IS NOT NULL {folder}
+        # EXISTS ... OFFSET 0: one primary-key probe per starred row, in annotations_starred
+        # order. As a join, a sampled estimate of the user's stars sometimes tipped the
+        # planner into a hash join over the whole item table plus a sort.
+        f"""SELECT a.item_id FROM annotations a
+             WHERE a.user_id = %(user)s AND a.kind = %(kind)s AND a.starred_at IS NOT NULL
+               AND EXISTS (SELECT 1 FROM {table} x WHERE x.id = a.item_id {folder} OFFSET 0)
              ORDER BY a.starred_at DESC, a.item_id DESC""",
         {"user": user_id, "kind": kind, "folders": folder_list(folders)})
     return [r[0] for r in await cur.fetchall()]
