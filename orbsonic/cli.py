@@ -2,9 +2,14 @@
 
     orbsonic serve [MUSIC_DIR ...] [--host H] [--port P] [--data-dir D] [--config F]
     orbsonic scan [MUSIC_DIR ...] [--full] [--quiet]
-    orbsonic user add NAME [--admin] [--email E] [--password P]
+    orbsonic user add NAME [--admin] [--email E] [--password P] [--role R ...] [--no-role R ...]
+                           [--folder ID|NAME ...] [--max-bitrate KBPS]
+    orbsonic user set NAME [--email E] [--role R ...] [--no-role R ...] [--folder ID|NAME ... | --all-folders]
+                           [--max-bitrate KBPS]
+    orbsonic user del NAME
     orbsonic user passwd NAME [--password P]
     orbsonic user list
+    orbsonic audit [--limit N]
     orbsonic user apikey NAME [--name LABEL] | --list | --revoke ID
     orbsonic migrate
 
@@ -61,11 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--quiet", action="store_true", help="no progress bar")
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
-    add = user.add_parser("add", parents=[common], help="create a user")
+    access = argparse.ArgumentParser(add_help=False)
+    roles = ", ".join(users.ROLE_ATTRS)
+    access.add_argument("--role", action="append", default=[], metavar="ROLE",
+                        help=f"grant a role (repeat, or comma-separate): {roles}")
+    access.add_argument("--no-role", action="append", default=[], metavar="ROLE", help="take a role away")
+    access.add_argument("--folder", action="append", default=[], metavar="ID|NAME",
+                        help="limit the user to these music folders (repeat); default: all")
+    access.add_argument("--max-bitrate", type=int, metavar="KBPS", help="0 (no limit), 32 … 320")
+    add = user.add_parser("add", parents=[common, access], help="create a user")
     add.add_argument("username")
     add.add_argument("--admin", action="store_true")
     add.add_argument("--email", default="")
     add.add_argument("--password")
+    edit = user.add_parser("set", parents=[common, access], help="change a user's roles, folders, email")
+    edit.add_argument("username")
+    edit.add_argument("--email")
+    edit.add_argument("--all-folders", action="store_true", help="every music folder, also later ones")
+    delete = user.add_parser("del", parents=[common], help="delete a user")
+    delete.add_argument("username")
     pw = user.add_parser("passwd", parents=[common], help="change a password")
     pw.add_argument("username")
     pw.add_argument("--password")
@@ -75,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="", help="label of a new key")
     key.add_argument("--list", action="store_true", help="list the user's keys")
     key.add_argument("--revoke", type=int, metavar="ID", help="revoke key ID")
+
+    audit_p = sub.add_parser("audit", parents=[common], help="show the audit log of admin actions")
+    audit_p.add_argument("--limit", type=int, default=50, help="newest N entries (default 50)")
 
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
     worker = sub.add_parser("worker", parents=[common], help="run background jobs (analysis, thumbnails …)")
@@ -197,22 +219,55 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _role_flags(args: argparse.Namespace) -> dict[str, bool]:
+    """--role/--no-role (repeated or comma-separated, any case) → {Subsonic role: granted}."""
+    by_lower = {r.lower(): r for r in users.ROLE_ATTRS}
+    out: dict[str, bool] = {}
+    for granted, given in ((True, args.role), (False, args.no_role)):
+        for name in (n.strip() for item in given for n in item.split(",") if n.strip()):
+            if name.lower() not in by_lower:
+                raise OrbsonicError(f"unknown role {name!r} (roles: {', '.join(users.ROLE_ATTRS)})")
+            out[by_lower[name.lower()]] = granted
+    return out
+
+
 def cmd_user(s: Settings, args: argparse.Namespace) -> int:
+    from orbsonic.library import audit, folders
+
     key = SecretKey.load_or_create(s.secret_key, s.data_dir)
     with database(s) as url:
         if args.action == "add":
+            roles = _role_flags(args)
             password = _password(args.password, f"Password for {args.username}: ")
-            _run(url, lambda c: users.create_user(c, key, args.username, password, is_admin=args.admin,
-                                                  email=args.email))
-            print(f"user {args.username} created" + (" (admin)" if args.admin else ""))
+
+            async def add(c: psycopg.AsyncConnection[Any]) -> users.User:
+                fids = await folders.resolve(c, args.folder) if args.folder else None
+                return await users.create_user(
+                    c, key, args.username, password, is_admin=args.admin, email=args.email, roles=roles,
+                    folder_ids=fids, max_bitrate=args.max_bitrate or 0, actor=audit.CLI_ACTOR)
+
+            u = _run(url, add)
+            print(f"user {args.username} created" + (" (admin)" if u.is_admin else ""))
+        elif args.action == "set":
+            roles = _role_flags(args)
+
+            async def edit(c: psycopg.AsyncConnection[Any]) -> users.User:
+                fids = await folders.resolve(c, args.folder) if args.folder else None
+                changes = users.UserChanges(email=args.email, roles=roles, folder_ids=fids,
+                                            all_folders=args.all_folders, max_bitrate=args.max_bitrate)
+                return await users.update_user(c, key, args.username, changes, actor=audit.CLI_ACTOR)
+
+            print(_user_line(_run(url, edit)))
+        elif args.action == "del":
+            _run(url, lambda c: users.delete_user(c, args.username, actor=audit.CLI_ACTOR))
+            print(f"user {args.username} deleted")
         elif args.action == "passwd":
             password = _password(args.password, f"New password for {args.username}: ")
-            _run(url, lambda c: users.set_password(c, key, args.username, password))
+            _run(url, lambda c: users.set_password(c, key, args.username, password, actor=audit.CLI_ACTOR))
             print(f"password of {args.username} changed")
         elif args.action == "list":
             for u in _run(url, users.list_users):
-                role = "admin" if u.is_admin else "user"
-                print(f"{u.username}\t{role}\t{u.email}\t{u.created_at:%Y-%m-%d}")
+                print(_user_line(u))
         elif args.list:
             for kid, name, created, used in _run(url, lambda c: users.list_api_keys(c, args.username)):
                 print(f"{kid}\t{name or '-'}\tcreated {created:%Y-%m-%d}\tlast used {used or 'never'}")
@@ -231,6 +286,24 @@ def cmd_worker(s: Settings, args: argparse.Namespace) -> int:
 
     with database(s) as url:
         return worker.main(url, args.concurrency or s.job_concurrency)
+def _user_line(u: users.User) -> str:
+    """name, admin|user, email, created, roles, folders (tab-separated)."""
+    d = users.describe(u)
+    folders = d["folders"] if d["folders"] == "all" else ",".join(map(str, d["folders"]))
+    return (f"{u.username}\t{'admin' if u.is_admin else 'user'}\t{u.email}\t{u.created_at:%Y-%m-%d}"
+            f"\troles={','.join(d['roles']) or '-'}\tfolders={folders}\tmaxBitRate={u.max_bitrate}")
+
+
+def cmd_audit(s: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from orbsonic.library import audit
+
+    with database(s) as url:
+        for e in _run(url, lambda c: audit.recent(c, args.limit)):
+            details = json.dumps(e.details, ensure_ascii=False, sort_keys=True) if e.details else ""
+            print(f"{e.at:%Y-%m-%d %H:%M:%S%z}\t{e.actor}\t{e.action}\t{e.target or '-'}\t{details}")
+    return 0
 
 
 def cmd_migrate(s: Settings, args: argparse.Namespace) -> int:
@@ -246,8 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         logging.basicConfig(level=settings.log_level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        handler = {"serve": cmd_serve, "scan": cmd_scan, "user": cmd_user, "migrate": cmd_migrate,
-                   "worker": cmd_worker}
+        handler = {"serve": cmd_serve, "scan": cmd_scan, "user": cmd_user, "audit": cmd_audit,
+                   "migrate": cmd_migrate, "worker": cmd_worker}
         return handler[args.command](settings, args)
     except OrbsonicError as exc:
         print(f"orbsonic: {exc}", file=sys.stderr)
