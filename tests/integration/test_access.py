@@ -189,7 +189,7 @@ CASES: list[Case] = [
     Case("getPlayQueue"), Case("getPlayQueueByIndex"),
     Case("createBookmark", lambda c: {"id": c.items.track, "position": 5000}, items=True),
     Case("getBookmarks"),
-    Case("deleteBookmark", lambda c: {"id": c.items.track}),
+    Case("deleteBookmark", lambda c: {"id": c.items.track}, once=True),
 ]
 
 
