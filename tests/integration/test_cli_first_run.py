@@ -176,7 +176,8 @@ def test_later_scans_do_not_repeat_the_reminder(env: dict[str, str], tmp_path: P
     ("foo", "not a valid PostgreSQL URL"),
     ("postgresql://u@127.0.0.1:notaport/db", "invalid port"),
     ("postgresql://u@127.0.0.1:{free}/db", "cannot connect to PostgreSQL at u@127.0.0.1:{free}/db"),
-    ("postgresql://u:secret-pw@nonexistent.invalid/db", "cannot connect to PostgreSQL at u@nonexistent.invalid"),
+    ("postgresql://u:secret-pw@nonexistent.invalid/db",
+     "cannot connect to PostgreSQL at u@nonexistent.invalid"),
 ])
 def test_a_bad_database_url_is_one_clear_line(env: dict[str, str], url: str, says: str) -> None:
     free = str(_free_port())
@@ -296,14 +297,31 @@ def test_a_root_owned_data_dir_root_cannot_write_is_not_called_another_users(tmp
     _no_traceback(r)
 
 
+def test_the_embedded_postgres_names_the_real_cause_too(tmp_path: Path) -> None:
+    """The same diagnosis when EmbeddedPostgres is used directly (not behind the CLI's check)."""
+    _need_root_tool("setpriv")
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o555)
+    code = ("import sys; from pathlib import Path; from orbsonic.db.embedded import EmbeddedPostgres\n"
+            "try: EmbeddedPostgres(Path(sys.argv[1]) / 'pgdata').start()\n"
+            "except Exception as exc: print(exc)")
+    r = subprocess.run(["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                        "--bounding-set=-dac_override,-dac_read_search", "--", sys.executable, "-c", code,
+                        str(data)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    if "permission denied" not in r.stdout:
+        pytest.skip(f"setpriv could not drop CAP_DAC_OVERRIDE here: {r.stdout}{r.stderr}")
+    assert "root's own" in r.stdout and "another user's" not in r.stdout, r.stdout
+
+
 def test_a_read_only_data_dir_says_read_only(tmp_path: Path) -> None:
     _need_root_tool("unshare")
     data = tmp_path / "data"
     data.mkdir()
     script = (f'mount --bind -o ro "{data}" "{data}" || exit 77; '
               f'exec "{sys.executable}" -m orbsonic user list')
-    r = subprocess.run(["unshare", "-m", "sh", "-c", script], env=_embedded_env(tmp_path), capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], env=_embedded_env(tmp_path),
+                       capture_output=True, text=True, timeout=120)
     if r.returncode == 77:
         pytest.skip("cannot make a read-only bind mount here")
     assert r.returncode == 2, r.stderr
@@ -423,7 +441,8 @@ def test_check_reports_each_subject_and_fails_on_a_problem(env: dict[str, str], 
     subjects = [ln.split()[1] for ln in lines[:-1]]
     assert subjects == ["settings", "data", "port", "database", "ffmpeg", "folder"], r.stdout
     assert all(ln.startswith(("ok ", "warn ")) for ln in lines[:-1]), r.stdout
-    assert "schema up to date" in r.stdout and f"{port} is free" in r.stdout and lines[-1].startswith("all good")
+    assert "schema up to date" in r.stdout and f"{port} is free" in r.stdout
+    assert lines[-1].startswith("all good")
     assert len(lines) <= 10
 
     bad = orbsonic("check", str(tmp_path / "nope"), "--port", port,

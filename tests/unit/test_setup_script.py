@@ -38,8 +38,8 @@ def checkout(tmp_path: Path) -> Path:
 
 def _setup(repo: Path, mode: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{repo.parent / 'stubs'}:{os.environ['PATH']}", "PYTHON": sys.executable}
-    r = subprocess.run(["bash", str(repo / "scripts" / "setup"), mode], env=env, capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(["bash", str(repo / "scripts" / "setup"), mode], env=env, capture_output=True,
+                       text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return r
 
@@ -64,7 +64,8 @@ def test_switching_between_test_and_serve_installs_once(checkout: Path) -> None:
     _setup(checkout, "test")
     _setup(checkout, "serve")
     assert _installs(checkout)[2:] == ["-m pip install -q -e .[test]"]
-    assert sorted(p.name.rsplit("-", 1)[1] for p in (checkout / ".venv").glob(".setup-*")) == ["serve", "test"]
+    stamps = sorted(p.name.rsplit("-", 1)[1] for p in (checkout / ".venv").glob(".setup-*"))
+    assert stamps == ["serve", "test"]
 
 
 def _system_packages(repo: Path, mode: str) -> set[str]:
