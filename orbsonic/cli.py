@@ -270,6 +270,9 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
               f"{urls[0]} (Subsonic API at /rest)", flush=True)
         for other in urls[1:]:
             print(f"  also at {other}", flush=True)
+        # uvicorn's own "Uvicorn running on http://0.0.0.0:4040" names an address no browser opens;
+        # the lines above say it better. (dictConfig keeps a logger's existing filters.)
+        logging.getLogger("uvicorn.error").addFilter(_NotRunningOn())
         # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler
         # that was installed before it ran. The default one would kill us before `database()`
         # stops the embedded PostgreSQL; this one unwinds through it instead.
@@ -278,6 +281,11 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
                     workers=s.workers if s.workers > 1 else None, log_level=s.log_level.lower(),
                     access_log=s.log_level == "DEBUG", proxy_headers=True)
     return 0
+
+
+class _NotRunningOn(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Uvicorn running on")
 
 
 def _passwd_command(s: Settings, username: str) -> str:
