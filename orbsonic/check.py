@@ -279,7 +279,8 @@ class _Report:
         self.line(status, subject, text)
 
 
-def _database(s: Settings) -> tuple[str, str]:
+def _database(s: Settings, known: list[Path]) -> tuple[str, str]:
+    """The database line; appends the library's music folders to `known`."""
     from orbsonic.db import embedded
     from orbsonic.db.migrate import migrations, schema_version
 
@@ -301,6 +302,8 @@ def _database(s: Settings) -> tuple[str, str]:
         with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
             server = conn.info.server_version
             current = schema_version(conn)
+            if current > 0:
+                known += [Path(r[0]) for r in conn.execute("SELECT path FROM music_folders ORDER BY id")]
     except psycopg.Error as exc:
         return FAIL, db_error_line(exc, url)
     finally:
@@ -341,7 +344,8 @@ def run_check(s: Settings, out: TextIO, *, config_file: str | None = None) -> in
     r.probe("port", lambda: (WARN, p + " — fine if it is this Orbsonic running")
             if (p := port_problem(s.host, s.port)) else (OK, f"{s.port} is free on {s.host}: "
                                                          + " ".join(open_urls(s.host, s.port))))
-    r.probe("database", lambda: _database(s))
+    known: list[Path] = []
+    r.probe("database", lambda: _database(s, known))
 
     def ffmpeg() -> tuple[str, str]:
         found = ffmpeg_version()
@@ -349,11 +353,14 @@ def run_check(s: Settings, out: TextIO, *, config_file: str | None = None) -> in
             return WARN, "ffmpeg not found on PATH: transcoding is unavailable (apt-get install ffmpeg)"
         return OK, f"{found[1]} ({found[0]})"
     r.probe("ffmpeg", ffmpeg)
-    if not s.music_folders:
+    if not s.music_folders and not known:
         r.line(WARN, "folders", "no music folder configured: pass one (orbsonic serve ~/Music) or set "
-               "ORBSONIC_MUSIC_FOLDERS (the folders already in the library are scanned)")
-    for folder in s.music_folders:
+               "ORBSONIC_MUSIC_FOLDERS")
+    for folder in s.music_folders or known:  # without configured folders a scan takes the library's
         r.probe("folder", lambda f=folder: _folder(f))
+    for folder in (f for f in known if s.music_folders and f not in s.music_folders):
+        r.line(WARN, "folder", f"{folder} is in the library but not configured: the next scan removes it "
+               "and its tracks (give it too to keep it)")
     if r.failed:
         print(f"{r.failed} problem(s) found", file=out)
         return 1

@@ -456,3 +456,18 @@ def test_check_reports_each_subject_and_fails_on_a_problem(env: dict[str, str], 
         bad.stdout
     assert bad.stdout.strip().splitlines()[-1] == "2 problem(s) found"
     _no_traceback(bad)
+
+
+def test_check_warns_of_a_library_folder_the_next_scan_would_remove(env: dict[str, str],
+                                                                     tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    for d in (old, new):
+        d.mkdir()
+        (d / "x.mp3").write_bytes(b"")
+    assert orbsonic("scan", str(old), env=env).returncode == 0
+    r = orbsonic("check", "--port", str(_free_port()), env=env)  # no folder given: the library's
+    assert r.returncode == 0 and f"ok    folder    {old} is readable" in r.stdout, r.stdout
+    r = orbsonic("check", str(new), "--port", str(_free_port()), env=env)
+    assert r.returncode == 0, r.stdout
+    warn = [ln for ln in r.stdout.splitlines() if ln.startswith("warn") and str(old) in ln]
+    assert len(warn) == 1 and "next scan removes it" in warn[0], r.stdout
