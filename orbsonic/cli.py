@@ -121,9 +121,10 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", parents=[common, listen],
                            help="check settings, data dir, port, database, ffmpeg and folders",
-                           description="Report in a few lines whether `orbsonic serve` with these arguments "
-                           "would work: settings, data dir, port, database, ffmpeg, music folders. Exit "
-                           "status 1 when something is wrong.", epilog=_settings_epilog(),
+                           description=textwrap.fill(
+                               "Report in a few lines whether `orbsonic serve` with these arguments would "
+                               "work: settings, data dir, port, database, ffmpeg, music folders. Exit "
+                               "status 1 when something is wrong.", 80), epilog=_settings_epilog(),
                            formatter_class=formatter)
     check.add_argument("music_dirs", nargs="*", metavar="MUSIC_DIR", help=folders)
 
@@ -222,7 +223,7 @@ def _usable_folders(s: Settings, url: str) -> None:
     problems = {f: p for f in s.music_folders if (p := check.folder_problem(f, empty_ok=True))}
     for folder, problem in problems.items():
         if str(folder) in known:
-            log.warning("%s: serving what the library has, removing nothing", problem)
+            log.warning("%s: the library keeps what it has of it, removing nothing", problem)
     new_missing = [f for f in problems if str(f) not in known]
     if new_missing and len(new_missing) == len(s.music_folders):
         raise OrbsonicError("; ".join(problems[f] for f in new_missing) + ": check the path "
