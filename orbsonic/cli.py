@@ -212,13 +212,14 @@ def _check_data_dir(s: Settings, command: str) -> None:
         raise OrbsonicError(f"embedded PostgreSQL: {problem}")
 
 
-def _usable_folders(s: Settings, url: str) -> None:
-    """Say plainly which configured music folders are missing. When none of them exists and
-    none is in the library yet (a first start with a mistyped path) raise OrbsonicError: a
-    scan would register nothing useful. A folder the library already has is only warned
-    about: the scanner skips it and removes nothing (an unmounted disk)."""
+def _usable_folders(s: Settings, url: str) -> Settings:
+    """Say plainly which configured music folders are missing; return `s` without the missing
+    ones the library does not have yet (they are not registered). When none of the folders
+    exists and none is in the library (a first start with a mistyped path) raise OrbsonicError.
+    A folder the library already has stays and is only warned about: the scanner skips it and
+    removes nothing (an unmounted disk)."""
     if not s.music_folders:
-        return
+        return s
     known = set(_run(url, launcher.known_folders))
     problems = {f: p for f in s.music_folders if (p := check.folder_problem(f, empty_ok=True))}
     for folder, problem in problems.items():
@@ -230,6 +231,7 @@ def _usable_folders(s: Settings, url: str) -> None:
                             "(nothing was added to the library)")
     for folder in new_missing:
         log.warning("%s: skipped", problems[folder])
+    return s.replace(music_folders=tuple(f for f in s.music_folders if f not in new_missing))
 
 
 def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
@@ -243,7 +245,7 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
     if not s.music_folders:
         log.warning("no music folder given: pass one (orbsonic serve ~/Music) or set ORBSONIC_MUSIC_FOLDERS")
     with database(s) as url:
-        _usable_folders(s, url)
+        s = _usable_folders(s, url)
         key = SecretKey.load_or_create(s.secret_key, s.data_dir)
 
         async def bootstrap(conn: psycopg.AsyncConnection[Any]) -> str | None:
@@ -357,7 +359,7 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
     _check_data_dir(s, "scan")
     with database(s) as url:
         if not args.log_progress:  # the server checked them before it started this scan
-            _usable_folders(s, url)
+            s = _usable_folders(s, url)
         try:
             report = scan(url, s.music_folders, full=args.full, progress=progress)
         finally:

@@ -347,6 +347,18 @@ def test_a_missing_only_music_folder_at_first_start_is_an_error(env: dict[str, s
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0  # no admin created either
 
 
+def test_a_missing_folder_next_to_existing_ones_is_skipped_and_not_registered(
+        env: dict[str, str], tmp_path: Path, fresh_db: str) -> None:
+    music, missing = tmp_path / "music", tmp_path / "Muisc"
+    music.mkdir()
+    (music / "x.mp3").write_bytes(b"")
+    r = orbsonic("scan", str(music), str(missing), env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"music folder {missing} does not exist: skipped" in r.stderr, r.stderr
+    with psycopg.connect(fresh_db) as conn:
+        assert [r[0] for r in conn.execute("SELECT path FROM music_folders")] == [str(music)]
+
+
 def test_a_missing_folder_of_an_existing_library_removes_nothing(
         env: dict[str, str], tmp_path: Path, fresh_db: str, test_library: tuple[Path, object]) -> None:
     music = tmp_path / "music"
