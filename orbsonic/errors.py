@@ -57,3 +57,17 @@ class DatabaseTooNew(OrbsonicError):
 
 class EmbeddedPostgresError(OrbsonicError):
     """The embedded PostgreSQL could not be found, initialised or started."""
+
+
+class DatabaseUnavailable(OrbsonicError):
+    """PostgreSQL does not answer: it is down, restarting, or no connection came in time.
+
+    Raised by the pool (orbsonic.db.pool) instead of psycopg's OperationalError or PoolTimeout,
+    fast (within about a second), so that clients see a clean error instead of a hang.
+    `reason` is a short description for the log (e.g. "connection refused"), never shown
+    to clients.
+    """
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__("database unavailable" + (f" ({reason})" if reason else ""))

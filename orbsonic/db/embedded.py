@@ -3,8 +3,15 @@
 The cluster directory is the data directory. The server listens on 127.0.0.1 only (a free
 port per start, or a fixed one), Unix socket in the data directory; TCP logins need the
 generated password (pgpass.py); the app uses role and database `orbsonic`. A second
-`EmbeddedPostgres` on a running cluster (`orbsonic scan` next to `orbsonic serve`) attaches
-and leaves it running on `stop()`; starts on one directory are serialised by a flock.
+`EmbeddedPostgres` on a running cluster (`orbsonic scan` or a second `orbsonic serve` next to
+`orbsonic serve`) attaches to it. Starts and stops on one directory are serialised by a flock
+on it, and every started or attached object holds a shared flock on `orbsonic.lease` in the
+cluster directory: `stop()` stops the server only when no other process holds one (the last
+one out stops it, whoever started it), else it just detaches. The kernel drops the lease of
+a killed process, so a server left running by a SIGKILLed `serve` is stopped by the next
+last one out. A new server prefers the port of its previous run (postmaster.opts), and
+`ensure_running()` restarts a server that died on the port it had, so that the URLs handed
+out stay valid (orbsonic/db/supervisor.py calls it).
 
 PostgreSQL refuses to run as root: as root the server runs as the owner of an existing
 cluster, else as the system user `orbsonic-pg` (created when missing). When that user cannot
@@ -21,6 +28,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import pwd
@@ -48,6 +56,7 @@ ROLE_NAME = "orbsonic"
 DB_NAME = "orbsonic"
 MIN_MAJOR = 15
 LOCATION_FILE = "CLUSTER_LOCATION"
+LEASE_FILE = "orbsonic.lease"
 LOG_NAME = "postgresql.log"
 BIN_ENV = "ORBSONIC_PG_BIN"
 NO_SYNC_ENV = "ORBSONIC_PG_NO_SYNC"
@@ -195,6 +204,40 @@ def _dir_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _take_lease(cluster_dir: Path) -> int | None:
+    """A shared flock on `cluster_dir/orbsonic.lease`, held until `_drop_lease`; None when the
+    file cannot be created (a cluster directory we may not write: then the starter stops it)."""
+    try:
+        fd = os.open(cluster_dir / LEASE_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        log.warning("cannot create %s (%s): the process that started PostgreSQL will stop it",
+                    cluster_dir / LEASE_FILE, exc)
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)  # never waits: exclusive holders also hold the directory lock
+    return fd
+
+
+def _drop_lease(fd: int) -> bool:
+    """Release a lease from `_take_lease`; True when no other process held one (the last one out)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _last_port(data: Path) -> int | None:
+    """The port of the previous run of the server of `data`, from its postmaster.opts."""
+    with contextlib.suppress(OSError, ValueError):
+        args = shlex.split((data / "postmaster.opts").read_text())
+        for flag, value in itertools.pairwise(args):
+            if flag == "-p" and value.isdigit() and 0 < int(value) < 65536:
+                return int(value)
+    return None
+
+
 def _pid_is_postgres(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -323,6 +366,7 @@ class EmbeddedPostgres:
         self._bin: Path | None = None
         self._run_as: _RunAs | None = None
         self._password: str | None = None
+        self._lease: int | None = None
 
     @property
     def url(self) -> str:
@@ -376,9 +420,9 @@ class EmbeddedPostgres:
             with _dir_lock(req):
                 data = self._locate(req)
                 running = _running_server(data)
-                if running is not None:
-                    return self._attach(data, running)
-                return self._start_new(req, data)
+                url = self._attach(data, running) if running is not None else self._start_new(req, data)
+                self._lease = _take_lease(req)
+                return url
         except PermissionError as exc:
             raise EmbeddedPostgresError(f"permission denied using the PostgreSQL cluster {req}: {exc} (it is "
                                         "another user's: run Orbsonic as that user, or as root)") from exc
@@ -423,7 +467,7 @@ class EmbeddedPostgres:
             self._initdb(bin_dir, data, run_as)
         self._password = pgpass.load(self.cluster_dir)
         log_file = self._prepare_log(data, run_as)
-        port = self._pg_ctl_start(bin_dir, data, log_file, run_as)
+        port = self._pg_ctl_start(bin_dir, data, log_file, run_as, prefer=_last_port(data))
         self._data_dir, self._log_file, self._port, self._owned = data, log_file, port, True
         try:
             self._ensure_database("127.0.0.1", port)
@@ -432,8 +476,65 @@ class EmbeddedPostgres:
             raise
         self._url = _make_url("127.0.0.1", port, self._password)
         if self._ephemeral:
+            atexit.unregister(self.stop)
             atexit.register(self.stop)
         return self._url
+
+    def _ensure_tools(self, data: Path) -> None:
+        """Binaries and account for pg_ctl on an initialised cluster this object attached to."""
+        if self._bin is not None:
+            return
+        bin_dir = self._bin_req or find_pg_bin()
+        major, _ = pg_version(bin_dir)
+        cluster_major = int((data / "PG_VERSION").read_text().split(".")[0])
+        if cluster_major != major:
+            bin_dir = self._matching_bin(data, cluster_major, bin_dir, major)
+        run_as = _owner(data) if os.geteuid() == 0 else None
+        if run_as is not None:
+            bin_dir = self._reachable_bin(bin_dir, pg_version(bin_dir)[1], run_as)
+        self._bin, self._run_as = bin_dir, run_as
+
+    def ensure_running(self) -> bool:
+        """Start the server again if its postmaster is gone (crashed, killed, stopped by hand).
+
+        Same data directory and port as before, so the URL stays valid; a no-op while it
+        runs (another process may have restarted it first). Returns True when this call
+        started it. Raises EmbeddedPostgresError (e.g. while the dead server's backends still
+        hold its shared memory, or its port is taken: call again later).
+        """
+        if self._url is None or self._port is None:
+            raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not started")
+        req = self.cluster_dir
+        with _dir_lock(req):
+            data = self._locate(req)
+            running = _running_server(data)
+            if running is not None:
+                if running.port != self._port:
+                    log.error("PostgreSQL of %s runs on port %d now, this process uses %d: restart it",
+                              data, running.port, self._port)
+                return False
+            self._ensure_tools(data)
+            assert self._bin is not None
+            log_file = self._log_file or self._prepare_log(data, self._run_as)
+            self._pg_ctl_start(self._bin, data, log_file, self._run_as, prefer=self._port, fixed=True)
+            self._data_dir, self._log_file = data, log_file
+        return True
+
+    def restart(self) -> None:
+        """Fast restart of the running server (`pg_ctl restart -m fast`: every client is
+        disconnected, the server is back on the same port when this returns). For tests and
+        maintenance. Raises EmbeddedPostgresError."""
+        data = self.data_dir
+        if self._url is None or _running_server(data) is None:
+            raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not running")
+        self._ensure_tools(data)
+        assert self._bin is not None
+        # -l: else the new postmaster keeps pg_ctl's stdout (our pipe) open and _run never returns.
+        res = _run([str(self._bin / "pg_ctl"), "-D", str(data), "-l", str(self.log_file), "-w", "-t",
+                    str(_TIMEOUT_S), "-m", "fast", "restart"], self._run_as, timeout=2 * _TIMEOUT_S + 15)
+        if res.returncode != 0:
+            raise EmbeddedPostgresError(f"PostgreSQL in {data} did not restart: {res.stdout.strip()}\n"
+                                        f"Last lines of {self.log_file}:\n{_log_tail(self.log_file)}")
 
     def _matching_bin(self, data: Path, cluster_major: int, bin_dir: Path, major: int) -> Path:
         """Binaries of the cluster's major version when we chose them ourselves; else an error."""
@@ -523,10 +624,14 @@ class EmbeddedPostgres:
         log.warning("%s cannot write %s: logging to %s", run_as.name if run_as else "we", p, default)
         return default
 
-    def _pg_ctl_start(self, bin_dir: Path, data: Path, log_file: Path, run_as: _RunAs | None) -> int:
-        """Start the server with pg_ctl -w; return its port. Retries a free port that got taken meanwhile."""
-        for _attempt in range(1 if self._port_req else 3):
-            port = self._port_req or _free_port()
+    def _pg_ctl_start(self, bin_dir: Path, data: Path, log_file: Path, run_as: _RunAs | None, *,
+                      prefer: int | None = None, fixed: bool = False) -> int:
+        """Start the server with pg_ctl -w; return its port: the requested one, else `prefer`
+        (only, when `fixed`) while it is free, else a free one (retried if taken meanwhile)."""
+        fixed = fixed or self._port_req is not None
+        first = self._port_req or prefer
+        for attempt in range(1 if fixed else 3):
+            port = first if attempt == 0 and first else _free_port()
             opts = ["-c", "listen_addresses=127.0.0.1", "-p", str(port),
                     "-c", f"unix_socket_directories={_socket_dir_setting(data)}",
                     *(f"--{name}={value}" for name, value in self._settings.items())]
@@ -561,16 +666,25 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"cannot set up database {DB_NAME} on port {port}: {exc}") from exc
 
     def stop(self) -> None:
-        """Fast shutdown of the server if this object started it; only detach if it attached.
+        """Drop this object's lease; fast shutdown of the server when no other process holds
+        one (whoever started it), else only detach.
 
-        Idempotent. An ephemeral cluster's files are deleted afterwards. Raises
+        Idempotent. An ephemeral cluster's files are deleted after a shutdown. Raises
         EmbeddedPostgresError (with the log tail) if the server does not stop.
         """
         if self._url is None:
             return
-        data = self._data_dir if self._owned else None
-        if data is not None:
-            self._pg_ctl_stop(data)
+        data: Path | None = None
+        with _dir_lock(self.cluster_dir):
+            last = _drop_lease(self._lease) if self._lease is not None else self._owned
+            self._lease = None
+            running = _running_server(self.data_dir)
+            if last and running is not None:
+                data = self.data_dir
+                self._ensure_tools(data)
+                self._pg_ctl_stop(data)
+            elif running is not None:
+                log.info("leaving PostgreSQL %s running: other Orbsonic processes use it", self.data_dir)
         self._url, self._owned = None, False
         if self._ephemeral:
             atexit.unregister(self.stop)
