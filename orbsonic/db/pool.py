@@ -107,7 +107,7 @@ class Pool(AsyncConnectionPool):
         try:
             async with conn:
                 yield conn
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if not conn.closed:  # statement timeout, lock timeout...: not an outage
                 raise
             self._mark_down(f"connection lost: {_first_line(exc)}")
@@ -173,9 +173,10 @@ class Pool(AsyncConnectionPool):
             try:
                 conn = await self.connection_class.connect(str(self.conninfo), **kwargs)
             except psycopg.Error as exc:
-                self._mark_down(f"cannot connect: {_first_line(exc)}")
+                # No refill: pool connections would fail the same way (and log each failure).
+                self._mark_down(f"cannot connect: {_first_line(exc)}", refill=False)
                 raise DatabaseUnavailable(_first_line(exc)) from exc
-        log.info("database answers again: serving on a direct connection while the pool refills")
+        log.debug("database answers: serving on a direct connection while the pool refills")
         self._kick()
         return conn
 
