@@ -368,7 +368,6 @@ class EmbeddedPostgres:
             raise
         self._url = make_url("127.0.0.1", port, self._password)
         if self._ephemeral:
-            atexit.unregister(self.stop)
             atexit.register(self.stop)
         return self._url
 
