@@ -132,9 +132,13 @@ class Pool(AsyncConnectionPool):
             try:
                 await self.check_connection(conn)
             except Exception as exc:  # noqa: BLE001  (whatever the check hit, the connection is unusable)
-                await self.putconn(conn)  # closed: the pool discards it and connects a new one
+                await conn.close()  # (if it is not closed already) so that the pool replaces it
+                await self.putconn(conn)
                 self._mark_down(f"dead pooled connection: {_first_line(exc)}")
                 continue
+            except BaseException:  # cancelled (the client went away): do not lose the connection
+                await self.putconn(conn)
+                raise
             self._mark_up()
             return conn
 
