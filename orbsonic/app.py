@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
 import native_api
+import share_web
 import subsonic_api
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
@@ -109,7 +110,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             await scans.aclose()
             await pool.close()
 
-    return Starlette(routes=subsonic_api.routes() + native_api.routes(), lifespan=lifespan)
+    return Starlette(routes=subsonic_api.routes() + native_api.routes() + share_web.routes(), lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:

@@ -6,6 +6,7 @@ from subsonic_api.endpoints import (  # noqa: F401
     lists,
     media,
     searching,
+    sharing,
     system,
     users,
 )

@@ -64,7 +64,8 @@ async def get_random_songs(ctx: Ctx) -> Payload:
         years = YearRange.between(lo if lo is not None else 0, hi if hi is not None else 9999)
     genre = p.str("genre", None)
     ids = await tracks.ids_random(ctx.conn, size, genre_id=genres.genre_id(genre) if genre else None,
-                                  years=years, folder_id=await folder_param(ctx))
+                                  years=years, folder_id=await folder_param(ctx),
+                                  user_folders=ctx.user.folder_ids)
     rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
     return Payload("randomSongs", {"song": [shapes.song(r, ctx.os) for r in rows]})
 
@@ -93,7 +94,13 @@ async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
 
 @endpoint("getStarred")
 async def get_starred(ctx: Ctx) -> Payload:
-    return Payload("starred", shapes.artists_albums_songs(*await _starred(ctx), id3=False, os=ctx.os))
+    """Starred folders (star id=dr-…) are listed after the albums, as directory Child
+    entries that getMusicDirectory opens (DSub in folder mode stars folders)."""
+    body = shapes.artists_albums_songs(*await _starred(ctx), id3=False, os=ctx.os)
+    dirs = await annotations.starred_directories(ctx.conn, ctx.user.id, await folder_param(ctx),
+                                                 ctx.user.folder_ids)
+    body["album"] += [shapes.directory_child(d, d["parent_name"], ctx.os) for d in dirs]
+    return Payload("starred", body)
 
 
 @endpoint("getStarred2")
