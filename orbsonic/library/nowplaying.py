@@ -165,7 +165,10 @@ async def report(conn: AsyncConnection, user_id: int, client: str, track_id: int
         prev = await _locked(conn, user_id, client)
         if prev is not None and prev.reported_at > now:
             return False
-        same = prev is not None and prev.track_id == track_id and state != "starting"
+        # The same session goes on unless the song changes, restarts, or plays again after
+        # `stopped` (a repeated `stopped` is the same finished session).
+        same = (prev is not None and prev.track_id == track_id and state != "starting"
+                and (prev.state != "stopped" or state == "stopped"))
         if prev is not None and not same and not prev.scrobbled and prev.state != "stopped":
             # The player moved on without `stopped`: finish its previous session.
             await _finish(conn, prev, _listened(prev, now), user_folders)
