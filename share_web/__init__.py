@@ -163,7 +163,8 @@ async def share_cover(request: Request) -> Response:
                                                                             size)
     if path is None:
         return _text(404, "This entry has no cover.")
-    return FileResponse(path, media_type=media_type(path), headers={**_SECURITY, "Cache-Control": "private, max-age=3600"})
+    return FileResponse(path, media_type=media_type(path),
+                        headers={**_SECURITY, "Cache-Control": "private, max-age=3600"})
 
 
 def routes() -> list[Route]:

@@ -17,6 +17,7 @@ start, so a repeated report cannot count it twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -192,11 +193,9 @@ async def _finish(conn: AsyncConnection, prev: Player, listened_ms: int,
     cur = await conn.execute("SELECT duration_ms FROM tracks WHERE id = %s", (prev.track_id,))
     row = await cur.fetchone()
     if row is not None and _worth_a_play(listened_ms, int(row[0] or 0)):
-        try:
+        with contextlib.suppress(NotFound):  # the track went away meanwhile: nothing to count
             await plays.record(conn, prev.user_id, [(prev.track_id, prev.session_start)], client=prev.client,
                                user_folders=user_folders)
-        except NotFound:
-            pass  # the track went away meanwhile: nothing to count
 
 
 async def entries(conn: AsyncConnection, user_folders: Sequence[int] | None = None) -> list[Entry]:

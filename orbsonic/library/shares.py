@@ -59,7 +59,8 @@ def _folder_clause(user_folders: Sequence[int] | None, col: str) -> tuple[str, l
     return f" AND {col} = ANY(%s)", [list(user_folders)]
 
 
-async def _tracks_readable(conn: AsyncConnection, ids: Sequence[int], user_folders: Sequence[int] | None) -> set[int]:
+async def _tracks_readable(conn: AsyncConnection, ids: Sequence[int],
+                           user_folders: Sequence[int] | None) -> set[int]:
     clause, args = _folder_clause(user_folders, "folder_id")
     cur = await conn.execute(f"SELECT id FROM tracks WHERE id = ANY(%s){clause}", (list(ids), *args))
     return {r[0] for r in await cur.fetchall()}
@@ -70,7 +71,8 @@ async def _tracks_expand(conn: AsyncConnection, ids: Sequence[int],
     return {i: [i] for i in await _tracks_readable(conn, ids, user_folders)}
 
 
-async def _albums_readable(conn: AsyncConnection, ids: Sequence[int], user_folders: Sequence[int] | None) -> set[int]:
+async def _albums_readable(conn: AsyncConnection, ids: Sequence[int],
+                           user_folders: Sequence[int] | None) -> set[int]:
     clause, args = _folder_clause(user_folders, "t.folder_id")
     cur = await conn.execute(
         f"""SELECT al.id FROM albums al WHERE al.id = ANY(%s)
@@ -163,7 +165,8 @@ async def create(conn: AsyncConnection, user_id: int, items: Sequence[tuple[str,
     token = secrets.token_urlsafe(18)
     async with conn.transaction():
         cur = await conn.execute(
-            "INSERT INTO shares (token, user_id, description, expires_at) VALUES (%s, %s, %s, %s) RETURNING id",
+            """INSERT INTO shares (token, user_id, description, expires_at) VALUES (%s, %s, %s, %s)
+               RETURNING id""",
             (token, user_id, description or "", expires_at))
         row = await cur.fetchone()
         assert row is not None

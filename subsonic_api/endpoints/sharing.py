@@ -76,8 +76,9 @@ async def create_share(ctx: Ctx) -> Payload:
     exist and be readable (else 70, nothing written). expires: ms since 1970."""
     items = _items(ctx)
     expires = _expires(ctx) if ctx.params.has("expires") else None
-    share_id = await shares.create(ctx.conn, ctx.user.id, items, description=ctx.params.str("description", ""),
-                                   expires_at=expires, user_folders=ctx.user.folder_ids)
+    share_id = await shares.create(ctx.conn, ctx.user.id, items,
+                                   description=ctx.params.str("description", ""), expires_at=expires,
+                                   user_folders=ctx.user.folder_ids)
     share = await shares.get_managed(ctx.conn, share_id, ctx.user.id, ctx.user.is_admin)
     return Payload("shares", {"share": [await _shape(ctx, share)]})
 

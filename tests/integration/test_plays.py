@@ -110,7 +110,9 @@ def test_lists_derive_from_history_per_user(own):
     # alice: Abbey Road twice
     a = alice(own)
     ok_once(a, "scrobble", id=[abbey["song"][0]["id"], abbey["song"][1]["id"]], time=[T0, T0 + 5])
-    ids = lambda c, t: [x["id"] for x in c.ok("getAlbumList2", type=t, size=50)["albumList2"].get("album", [])]  # noqa: E731
+    def ids(c: Subsonic, t: str) -> list[str]:
+        return [x["id"] for x in c.ok("getAlbumList2", type=t, size=50)["albumList2"].get("album", [])]
+
     assert ids(own, "frequent") == [ves["id"], abbey["id"]]
     assert ids(own, "recent") == [abbey["id"], ves["id"]]
     assert ids(a, "frequent") == [abbey["id"]] and ids(a, "recent") == [abbey["id"]]
@@ -217,7 +219,8 @@ def test_an_older_report_is_ignored(own, own_db):
     sql(own_db, "UPDATE now_playing SET reported_at = now() + interval '1 minute'")
     ok_once(own, "reportPlayback", mediaId=s2["id"], mediaType="song", positionMs=5, state="paused")
     ok_once(own, "scrobble", id=s2["id"], submission=False)
-    assert sql(own_db, "SELECT track_id, state, position_ms FROM now_playing") == [(internal(s1["id"]), "playing", 100)]
+    stored = sql(own_db, "SELECT track_id, state, position_ms FROM now_playing")
+    assert stored == [(internal(s1["id"]), "playing", 100)]
 
 
 def test_entries_expire_after_the_remaining_time_plus_a_margin(own, own_db):
@@ -238,7 +241,8 @@ def test_entries_expire_after_the_remaining_time_plus_a_margin(own, own_db):
 def test_a_stopped_session_counts_a_play(own, own_db):
     s1, s2, _ = album(own, "Vespertine")["song"]
     # a five-minute song (the test files are short); 4 minutes or half of it counts
-    sql(own_db, "UPDATE tracks SET duration_ms = 300000 WHERE id = ANY(%s)", ([internal(s1["id"]), internal(s2["id"])],))
+    sql(own_db, "UPDATE tracks SET duration_ms = 300000 WHERE id = ANY(%s)",
+        ([internal(s1["id"]), internal(s2["id"])],))
     rp = lambda sid, state, pos, **kw: ok_once(own, "reportPlayback", mediaId=sid, mediaType="song",  # noqa: E731
                                                positionMs=pos, state=state, **kw)
     rp(s1["id"], "starting", 0)
@@ -276,7 +280,8 @@ def test_report_playback_bad_input_writes_nothing(own, own_db):
     for missing in base:
         fail_once(own, "reportPlayback", 10, **{k: v for k, v in base.items() if k != missing})
     for bad in ({"state": "rewinding"}, {"mediaType": "video"}, {"positionMs": -1}, {"positionMs": "x"},
-                {"playbackRate": "fast"}, {"playbackRate": "nan"}, {"playbackRate": 0}, {"ignoreScrobble": "maybe"}):
+                {"playbackRate": "fast"}, {"playbackRate": "nan"}, {"playbackRate": 0},
+                {"ignoreScrobble": "maybe"}):
         err = fail_once(own, "reportPlayback", 0, **{**base, **bad})
         assert next(iter(bad)) in err["message"]
     for unknown in ({"mediaId": "tr-zzzzzzzzzz"}, {"mediaId": "al-1"}, {"mediaType": "podcast"}):
