@@ -110,7 +110,8 @@ async def share_page(request: Request) -> Response:
         return error or _text(404, "No such share.")
     state: AppState = request.app.state.orbsonic
     async with state.pool.connection() as conn:
-        await shares.visit(conn, share.id)
+        if request.method == "GET":  # a HEAD (a link checker) is not a visit
+            await shares.visit(conn, share.id)
         rows = await tracks.hydrate(conn, ids, share.user_id)
     base = request.scope.get("root_path", "") + "/share/" + share.token
     return HTMLResponse(_page(base, share, rows), headers=_PAGE_HEADERS)

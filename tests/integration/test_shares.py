@@ -186,6 +186,7 @@ def test_share_page_stream_and_cover_over_http(own, own_db, live):
         got = next(s for s in shares(own) if s["id"] == share["id"])
         assert got["visitCount"] == 1 and "lastVisited" in got
         http.get(base)
+        assert http.head(base).status_code == 200
         assert next(s for s in shares(own) if s["id"] == share["id"])["visitCount"] == 2
         # entry 1 is the album's first song
         data = song_file(own_db, ves["song"][0]["id"])
