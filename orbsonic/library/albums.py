@@ -31,13 +31,17 @@ SELECT al.id, al.folder_id, al.name, al.sort_name, al.artist_id, al.artist_name,
        (SELECT coalesce(array_agg((SELECT g.name FROM genres g WHERE g.id = ag.genre_id)
                                   ORDER BY ag.position), '{}')
           FROM album_genres ag WHERE ag.album_id = al.id) AS genre_names,
-       (SELECT coalesce(array_agg(DISTINCT m ORDER BY m), '{}')
-          FROM tracks t, unnest(t.moods) m WHERE t.album_id = al.id) AS moods
+       CASE WHEN EXISTS (SELECT 1 FROM tracks t WHERE t.album_id = al.id AND t.moods <> '{}')
+            THEN (SELECT array_agg(DISTINCT m ORDER BY m)
+                    FROM tracks t, unnest(t.moods) m WHERE t.album_id = al.id AND t.moods <> '{}')
+            ELSE '{}' END AS moods
   FROM albums al
   LEFT JOIN LATERAL (SELECT a.starred_at, a.rating, a.play_count, a.last_played FROM annotations a
                       WHERE a.user_id = %(user)s AND a.kind = 2 AND a.item_id = al.id LIMIT 1) an ON true
 """  # LATERAL ... LIMIT 1: an index probe per row, never a hash of all annotations (tracks.py)
-# moods: the distinct moods of the album's tracks (OpenSubsonic AlbumID3.moods), from tracks_album.
+# moods: the distinct moods of the album's tracks (OpenSubsonic AlbumID3.moods), from the partial
+# index tracks_album_moods (only tracks that have moods). The EXISTS probe first: the aggregate's
+# sort costs ~25 µs per album even over no rows (14 of 15 ms for a 500-album page without moods).
 
 # Album list orders over the albums table: (ORDER BY, index that serves it).
 _ORDERS = {

@@ -9,11 +9,13 @@ filters, and repeat with more probes until `size` rows are found (rejection samp
 Every existing key is probed with the same probability, so the result is a uniform sample
 without replacement of the matching rows, in random order, and each call is a fresh one.
 
-Selective filters lower the hit rate; each round sizes its probes from the rate seen so far.
-When the hit rate says the filters match at most FALLBACK_ROWS rows, or MAX_ROUNDS rounds
-have not found enough, the filters match few rows, and the caller's
-`fallback` query (the matching rows in random order, from a narrow index) answers instead:
-sorting a few thousand ids is cheap.
+Selective filters lower the hit rate; each round sizes its probes from the rate seen so
+far. Probing costs about (rows still needed / hit rate) index probes, the caller's
+`fallback` (every matching id from a narrow index, in random order) about one cheaper step
+per matching row (estimated as hit rate × key span): after each round the cheaper one goes
+on, so a small genre or a narrow year range is sorted (a few thousand ids) and a big
+library with a broad filter is probed. The fallback also answers when MAX_ROUNDS rounds
+have not found enough.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from typing import Any
 from psycopg import AsyncConnection
 
 MAX_ROUNDS = 6
-MAX_PROBES = 20_000       # ids per round: one index probe each (~1 µs in cache)
-FALLBACK_ROWS = 5_000     # estimated matches below which the sorted fallback is cheaper
-TRUST_PROBES = 2_000      # probes after which that estimate is trusted
+MAX_PROBES = 20_000       # ids per round: one index probe each
+FIRST_FILTERED = 256      # first-round probes with filters: enough to estimate the hit rate
+FALLBACK_COST = 0.5       # cost of one matching row in the sorted fallback, in probes
 
 _rng = random.SystemRandom()
 
@@ -79,8 +81,16 @@ async def sample(conn: AsyncConnection, size: int, *, table: str, key: str, sele
         need = size - len(found)
         if need <= 0 or len(probed) >= span:
             break
-        rate = max(hits, 0.5) / len(probed) if probed else 1.0
-        probes = _draw(lo, hi, min(MAX_PROBES, math.ceil(need * 1.25 / rate) + 16), probed)
+        if probed:
+            rate = max(hits, 0.5) / len(probed)
+            if fallback is not None and rate * span * FALLBACK_COST < need / rate:
+                break  # few matches: sorting them is cheaper than probing on
+            k = math.ceil(need * 1.25 / rate) + 16
+        else:
+            k = math.ceil(need * 1.25) + 16
+            if where:
+                k = max(k, FIRST_FILTERED)
+        probes = _draw(lo, hi, min(MAX_PROBES, k), probed)
         probed.update(probes)
         cur = await conn.execute(sql, (probes, *args))
         by_key = {int(k): int(i) for k, i in await cur.fetchall()}
@@ -89,9 +99,6 @@ async def sample(conn: AsyncConnection, size: int, *, table: str, key: str, sele
             ident = by_key.get(p)
             if ident is not None and ident not in found:
                 found[ident] = None
-        if (fallback is not None and len(found) < size and len(probed) >= TRUST_PROBES
-                and (hits + 1) / len(probed) * span <= FALLBACK_ROWS):
-            break  # few matches (a small genre): more probes would mostly miss
     ids = list(found)[:size]
     complete = len(probed) >= span
     if len(ids) < size and not complete and fallback is not None:

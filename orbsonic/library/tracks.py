@@ -121,15 +121,19 @@ async def ids_random(conn: AsyncConnection, size: int, *, genre_id: int | None =
     if user_folders is not None:
         where += " AND t.folder_id = ANY(%s)"
         args = (*args, list(user_folders))
+    fallback_args: tuple[Any, ...] = args
+    if genre_id is None:
+        fallback = f"SELECT t.id FROM tracks t WHERE true {where} ORDER BY random() LIMIT %s"
+    elif not where:  # the genre alone: its ids straight from the narrow index, no table access
+        fallback = "SELECT track_id FROM track_genres WHERE genre_id = %s ORDER BY random() LIMIT %s"
+        fallback_args = (genre_id,)
+    else:
+        fallback = f"""SELECT t.id FROM track_genres g JOIN tracks t ON t.id = g.track_id
+                        WHERE g.genre_id = %s {where} ORDER BY random() LIMIT %s"""
+        fallback_args = (genre_id, *args)
     if genre_id is not None:
         where += " AND EXISTS (SELECT 1 FROM track_genres tg WHERE tg.track_id = t.id AND tg.genre_id = %s)"
         args = (*args, genre_id)
-        fallback = f"""SELECT t.id FROM track_genres g JOIN tracks t ON t.id = g.track_id
-                        WHERE g.genre_id = %s {where} ORDER BY random() LIMIT %s"""
-        fallback_args: tuple[Any, ...] = (genre_id, *args)
-    else:
-        fallback = f"SELECT t.id FROM tracks t WHERE true {where} ORDER BY random() LIMIT %s"
-        fallback_args = args
     return await sampling.sample(conn, size, table="tracks t", key="t.id", select="t.id", where=where,
                                  args=args, fallback=fallback, fallback_args=fallback_args)
 
