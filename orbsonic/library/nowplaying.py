@@ -34,6 +34,7 @@ NOTICE_MARGIN = timedelta(minutes=5)
 SCROBBLE_AFTER_MS = 240_000  # or half the track, whichever is less
 MIN_SCROBBLE_TRACK_MS = 30_000  # Last.fm: shorter tracks are never scrobbled
 MAX_RATE = 16.0
+STALE_PLAYER = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,10 @@ def test_scrobble_notice_feeds_now_playing(own, own_db):
     assert {(e["playerName"], e["id"]) for e in got} == {("PhoneA", s2["id"]), ("Desktop", s1["id"])}
     assert len({e["playerId"] for e in got}) == 2
     assert not sql(own_db, "SELECT 1 FROM play_history")
+    # a player silent for more than a week is forgotten at its user's next report
+    sql(own_db, "UPDATE now_playing SET expires_at = now() - interval '8 days' WHERE client = 'Desktop'")
+    ok_once(player(own, "PhoneA"), "scrobble", id=s1["id"], submission=False)
+    assert sql(own_db, "SELECT client FROM now_playing") == [("PhoneA",)]
 
 
 def test_now_playing_for_legacy_clients(own):
