@@ -113,6 +113,10 @@ def _worth_a_play(listened_ms: int, duration_ms: int) -> bool:
 async def _upsert(conn: AsyncConnection, user_id: int, client: str, track_id: int, state: str,
                   position_ms: int, rate: float, now: datetime, session_start: datetime,
                   listened_ms: int, scrobbled: bool, expires_at: datetime) -> None:
+    # Players are keyed by client name, and names change ("Symfonium 10.1" → "10.2"): the
+    # user's players silent for a week go, so the table stays one row per live player.
+    await conn.execute("DELETE FROM now_playing WHERE user_id = %s AND client <> %s AND expires_at < %s",
+                       (user_id, client, now - STALE_PLAYER))
     await conn.execute(
         """INSERT INTO now_playing (user_id, client, track_id, state, position_ms, playback_rate,
                                     reported_at, session_start, listened_ms, scrobbled, expires_at)
