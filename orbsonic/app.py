@@ -110,7 +110,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             await scans.aclose()
             await pool.close()
 
-    return Starlette(routes=subsonic_api.routes() + native_api.routes() + share_web.routes(), lifespan=lifespan)
+    routes = subsonic_api.routes() + native_api.routes() + share_web.routes()
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:
