@@ -321,3 +321,29 @@ def test_now_playing_hides_songs_outside_the_viewers_folders(own, own_db):
 def test_extension_is_advertised(api):
     exts = {e["name"]: e["versions"] for e in api.ok("getOpenSubsonicExtensions")["openSubsonicExtensions"]}
     assert exts["playbackReport"] == [1]
+
+
+def test_concurrent_resends_count_once(own, own_db, two_folder_template, tmp_path: Path):
+    """Eight copies of one offline batch at once (a client retrying on a flaky network), over
+    real HTTP: the history's key makes them one set of plays, and the counters agree."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlencode
+
+    import httpx
+
+    from tests.conftest import LiveServer, make_app
+
+    songs = album(own, "Vespertine")["song"]
+    params = [*own.auth().items(), ("f", "json")]
+    params += [("id", s["id"]) for s in songs] + [("time", str(T0 + n)) for n in range(len(songs))]
+    with LiveServer(make_app(own_db, tmp_path, two_folder_template[1])) as server:
+        def send(_: int) -> str:
+            r = httpx.post(f"{server.url}/rest/scrobble", content=urlencode(params), timeout=30,
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+            return r.json()["subsonic-response"]["status"]
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(send, range(8))) == ["ok"] * 8
+    assert [song(own, s["id"])["playCount"] for s in songs] == [1] * len(songs)
+    assert album(own, "Vespertine")["playCount"] == len(songs)
+    assert len(sql(own_db, "SELECT 1 FROM play_history")) == len(songs)
