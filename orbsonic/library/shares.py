@@ -32,8 +32,8 @@ Expand = Callable[[AsyncConnection, Sequence[int], "Sequence[int] | None"], Awai
 
 @dataclass(frozen=True, slots=True)
 class EntryKind:
-    """A kind of share entry: `code` stored in share_entries.kind, `prefix` of its public id
-    ("tr", "al", "pl"), `readable(conn, ids, user_folders)` → the ids that exist and that a
+    """A kind of share entry: `code` stored in share_entries.kind (1 track and 2 album, as in
+    annotations; 5 is kept for playlists), `prefix` of its public id ("tr", "al", "pl"), `readable(conn, ids, user_folders)` → the ids that exist and that a
     user with those folders may read, `expand(conn, ids, user_folders)` → id → its track
     ids in play order (only readable tracks)."""
 
