@@ -11,8 +11,9 @@ after the expected end"), a few minutes for a bare scrobble notice, which nothin
 
 reportPlayback sessions count a play on `stopped` (or when the player moves to another
 track) once the time spent `playing` reaches half the track or 4 minutes (the Last.fm rule
-most clients use for scrobble), unless ignoreScrobble; the play is recorded at the session
-start, so a repeated report cannot count it twice.
+most clients use for scrobble); the play is recorded at the session start, so a repeated
+report cannot count it twice. A session in which any report says ignoreScrobble=true never
+counts (the client scrobbles by itself), nor does one begun by a `scrobble` notice.
 """
 
 from __future__ import annotations
