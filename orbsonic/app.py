@@ -17,6 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 import native_api
+import share_web
 import subsonic_api
 from orbsonic import jobs
 from orbsonic.auth import users
@@ -115,7 +116,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 await state.jobs.close_async()
             await pool.close()
 
-    return Starlette(routes=subsonic_api.routes() + native_api.routes(), lifespan=lifespan)
+    routes = subsonic_api.routes() + native_api.routes() + share_web.routes()
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:
