@@ -57,3 +57,8 @@ class DatabaseTooNew(OrbsonicError):
 
 class EmbeddedPostgresError(OrbsonicError):
     """The embedded PostgreSQL could not be found, initialised or started."""
+
+
+class TranscodeError(OrbsonicError):
+    """A transcode could not be started or failed before its first byte (busy, unreadable
+    source, ffmpeg error). The message is safe to show to clients."""

@@ -10,14 +10,17 @@ from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings
 from orbsonic.covers import CoverCache
 from orbsonic.scanner.launcher import ScanLauncher
+from orbsonic.transcode.response import Transcoding
 
 
 @dataclass(frozen=True)
 class AppState:
-    """Settings, the PostgreSQL pool, the password key, the cover cache, the scan launcher."""
+    """Settings, the PostgreSQL pool, the password key, the cover cache, the scan launcher,
+    transcoding (ffmpeg runner + transcode cache; None in apps built without it)."""
 
     settings: Settings
     pool: AsyncConnectionPool
     key: SecretKey
     covers: CoverCache
     scans: ScanLauncher
+    transcoding: Transcoding | None = None

@@ -71,11 +71,12 @@ async def get(conn: AsyncConnection, track_id: int, user_id: int) -> dict[str, A
 
 async def file_info(conn: AsyncConnection, track_id: int) -> dict[str, Any] | None:
     """What streaming needs, from the primary key alone: folder id and path, relative path,
-    size, mtime_ns, content type, suffix, codec, duration_ms, bitrate (kbps). None when unknown."""
+    size, mtime_ns, content type, suffix, codec, duration_ms, bitrate (kbps), sample_rate (Hz).
+    None when unknown."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             """SELECT t.folder_id, f.path AS root, t.path, t.size, t.mtime_ns, t.content_type, t.suffix,
-                      t.codec, t.duration_ms, t.bitrate
+                      t.codec, t.duration_ms, t.bitrate, t.sample_rate
                  FROM tracks t JOIN music_folders f ON f.id = t.folder_id WHERE t.id = %s""",
             (track_id,))
         return await cur.fetchone()

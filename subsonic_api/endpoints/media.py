@@ -10,15 +10,19 @@ counts. `stream` transcodes when the source is not acceptable as it is
 
 from __future__ import annotations
 
+import math
+
 import anyio
 from starlette.responses import Response
 
 from orbsonic.covers import MAX_SIZE, find_source, media_type
-from orbsonic.errors import NotAuthorized, NotFound
+from orbsonic.errors import BadParam, NotAuthorized, NotFound
 from orbsonic.http.ranges import RangeResponse
 from orbsonic.ids import parse_cover_id
 from orbsonic.library import tracks
 from orbsonic.storage.local import LocalFile, folder_storage, open_local
+from orbsonic.transcode.decide import Source, decide, parse_format
+from orbsonic.transcode.response import transcode_response
 from subsonic_api.registry import Ctx, endpoint
 
 _PRIVATE = {"Cache-Control": "private, max-age=86400"}
@@ -45,7 +49,51 @@ async def stream(ctx: Ctx) -> Response:
     """The song as it is, or transcoded per `format`/`maxBitRate`/`timeOffset`, the user's
     max bitrate and the client's profile (orbsonic.transcode.decide)."""
     info, fh = await open_track(ctx)
-    return RangeResponse(fh, info["content_type"], headers=_PRIVATE)
+    try:
+        response = await _transcoded(ctx, info, fh)
+    except BaseException:
+        fh.close()
+        raise
+    if response is None:
+        return RangeResponse(fh, info["content_type"], headers=_PRIVATE)
+    fh.close()  # ffmpeg holds its own copy of the descriptor; a cache hit needs none
+    return response
+
+
+def _offset_s(ctx: Ctx) -> int:
+    """timeOffset in whole seconds (transcodeOffset; fractions accepted, rounded down)."""
+    text = (ctx.params.get("timeOffset") or "").strip()
+    if not text:
+        return 0
+    try:
+        value = float(text) if len(text) <= 20 and text.isascii() else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise BadParam("timeOffset", f"{text[:20]!r} is not a number of seconds")
+    return int(value)
+
+
+async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
+    """The transcode answer for `stream`, or None to send the file as it is (the decision
+    says so, or no ffmpeg is installed: originals rather than errors)."""
+    p = ctx.params
+    duration_ms = info["duration_ms"] or 0
+    bitrate = info["bitrate"] or (fh.info.size * 8 // duration_ms if duration_ms else 0)
+    source = Source(info["suffix"] or "", info["codec"] or "", bitrate, duration_ms, info["sample_rate"] or 0)
+    offset = _offset_s(ctx)
+    if offset and duration_ms and offset * 1000 >= duration_ms:
+        raise BadParam("timeOffset", f"{offset} s is past the end of the song ({duration_ms // 1000} s)")
+    decision = decide(source, fmt=parse_format(p.get("format")),
+                      max_kbps=p.int("maxBitRate", 0, lo=0, hi=100_000),
+                      user_max_kbps=ctx.user.max_bitrate or 0, client=p.get("c"), offset_s=offset)
+    service = ctx.state.transcoding
+    if not decision.transcode or service is None or not service.transcoder.available:
+        return None
+    _, ident = p.id("id", "tr")
+    return await transcode_response(service, ident, fh, source, decision,
+                                    head=ctx.request.method == "HEAD",
+                                    estimate=p.bool("estimateContentLength"))
 
 
 @endpoint("download")

@@ -460,9 +460,9 @@ def test_stream_is_not_a_play(private: Private) -> None:
     assert plays() == 1
 
 
-def test_stream_ignores_transcoding_parameters(private: Private) -> None:
-    """No transcoder yet: format/maxBitRate/timeOffset/estimateContentLength still get the
-    original bytes with Range support (client-compat §4.5 #15), never an error."""
+def test_stream_sends_acceptable_sources_as_they_are(private: Private) -> None:
+    """An MP3 already within maxBitRate, asked for as mp3 (or raw), is the original bytes with
+    Range support (client-compat §4.5 #15); transcodes are tested in test_transcode.py."""
     song = private.songs["Keep/01 Ace of Spades.mp3"]
     data = (private.root / "Keep/01 Ace of Spades.mp3").read_bytes()
     r = private.api.raw("stream", id=song["id"], format="mp3", maxBitRate=128, estimateContentLength=True,
