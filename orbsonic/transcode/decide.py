@@ -117,12 +117,14 @@ class Source:
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Direct (`target` None: send the file with Range) or a transcode to `target` at
-    `kbps` (0 for lossless) starting `offset_s` seconds in. `reason` is for logs."""
+    `kbps` (0 for lossless) starting `offset_s` seconds in, downmixed to `channels` (0: as
+    the source). `reason` is for logs."""
 
     target: Format | None
     kbps: int = 0
     offset_s: int = 0
     reason: str = ""
+    channels: int = 0
 
     @property
     def transcode(self) -> bool:

@@ -48,12 +48,13 @@ def find_ffmpeg(setting: str = "") -> str | None:
 
 
 def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: int = 0,
-            source_rate: int = 0) -> list[str]:
+            source_rate: int = 0, channels: int = 0) -> list[str]:
     """The ffmpeg argument list that writes `target` at `kbps` kbit/s to stdout.
 
     `-map 0:a:0`: the first audio stream only (no cover video stream into an mp3/ogg pipe);
     `-map_metadata 0`: tags kept where the muxer can write them; `-ss` before `-i`: a fast
-    input seek (timeOffset). Sources above the encoder's highest rate are resampled to 48 kHz.
+    input seek (timeOffset). Sources above the encoder's highest rate are resampled to 48 kHz;
+    `channels` > 0 downmixes.
     """
     args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
     if offset_s > 0:
@@ -64,6 +65,8 @@ def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: i
         args += ["-b:a", f"{kbps}k"]
     if source_rate > target.max_rate_hz:
         args += ["-ar", "48000"]
+    if channels > 0:
+        args += ["-ac", str(channels)]
     if target.container == "mp3":
         args += ["-id3v2_version", "3"]  # ID3v2.3: what older players (DSub) read best
     args += ["-f", target.container, "pipe:1"]

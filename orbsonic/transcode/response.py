@@ -63,7 +63,8 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
     target = decision.target
     assert target is not None
     cache = service.cache
-    key = entry_key(track_id, fh.info.size, fh.info.mtime_ns, target.name, decision.kbps)
+    variant = target.name + (f"@{decision.channels}ch" if decision.channels else "")
+    key = entry_key(track_id, fh.info.size, fh.info.mtime_ns, variant, decision.kbps)
     cacheable = cache.enabled and decision.offset_s == 0
     headers = _headers(decision)
     if cacheable:
@@ -93,7 +94,8 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
     try:
         exe = service.transcoder.exe or "ffmpeg"
         args = ffmpeg.command(exe, fh.local_path or "", target, decision.kbps,
-                              offset_s=decision.offset_s, source_rate=source.sample_rate)
+                              offset_s=decision.offset_s, source_rate=source.sample_rate,
+                              channels=decision.channels)
         proc = await service.transcoder.start(args, pass_fds=(fh.fileno(),))
     except BaseException:
         if producer is not None:

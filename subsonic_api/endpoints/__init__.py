@@ -7,5 +7,6 @@ from subsonic_api.endpoints import (  # noqa: F401
     media,
     searching,
     system,
+    transcoding,
     users,
 )

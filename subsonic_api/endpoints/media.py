@@ -28,20 +28,28 @@ from subsonic_api.registry import Ctx, endpoint
 _PRIVATE = {"Cache-Control": "private, max-age=86400"}
 
 
-async def open_track(ctx: Ctx) -> tuple[dict, LocalFile]:
-    """The track named by `id` (its file_info row) and its file, opened through the folder's
-    storage. NotFound (70) for an unknown id, a track outside the user's folders, or a file
-    that is gone, not regular, or a link leaving the music folder."""
-    _, ident = ctx.params.id("id", "tr")
+async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, LocalFile]:
+    """The track named by parameter `param` (its file_info row) and its file, opened through
+    the folder's storage. NotFound (70) for an unknown id, a track outside the user's
+    folders, or a file that is gone, not regular, or a link leaving the music folder."""
+    _, ident = ctx.params.id(param, "tr")
     info = await tracks.file_info(ctx.conn, ident)
     if info is None or not ctx.user.may_read_folder(info["folder_id"]):
-        raise NotFound("song", ctx.params.get("id"))
+        raise NotFound("song", ctx.params.get(param))
     storage = folder_storage(info["root"], ctx.state.settings.outside_roots)
     try:
         fh = await anyio.to_thread.run_sync(storage.open, info["path"])
     except NotFound:
-        raise NotFound("file of song", ctx.params.get("id")) from None
+        raise NotFound("file of song", ctx.params.get(param)) from None
+    info = {**info, "id": ident}
     return info, fh
+
+
+def source_of(info: dict, fh: LocalFile) -> Source:
+    """The decision's view of an opened track (bitrate from size/duration when unknown)."""
+    duration_ms = info["duration_ms"] or 0
+    bitrate = info["bitrate"] or (fh.info.size * 8 // duration_ms if duration_ms else 0)
+    return Source(info["suffix"] or "", info["codec"] or "", bitrate, duration_ms, info["sample_rate"] or 0)
 
 
 @endpoint("stream")
@@ -78,9 +86,8 @@ async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
     """The transcode answer for `stream`, or None to send the file as it is (the decision
     says so, or no ffmpeg is installed: originals rather than errors)."""
     p = ctx.params
-    duration_ms = info["duration_ms"] or 0
-    bitrate = info["bitrate"] or (fh.info.size * 8 // duration_ms if duration_ms else 0)
-    source = Source(info["suffix"] or "", info["codec"] or "", bitrate, duration_ms, info["sample_rate"] or 0)
+    source = source_of(info, fh)
+    duration_ms = source.duration_ms
     offset = _offset_s(ctx)
     if offset and duration_ms and offset * 1000 >= duration_ms:
         raise BadParam("timeOffset", f"{offset} s is past the end of the song ({duration_ms // 1000} s)")
@@ -90,8 +97,7 @@ async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
     service = ctx.state.transcoding
     if not decision.transcode or service is None or not service.transcoder.available:
         return None
-    _, ident = p.id("id", "tr")
-    return await transcode_response(service, ident, fh, source, decision,
+    return await transcode_response(service, info["id"], fh, source, decision,
                                     head=ctx.request.method == "HEAD",
                                     estimate=p.bool("estimateContentLength"))
 

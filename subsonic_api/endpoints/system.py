@@ -11,6 +11,7 @@ EXTENSIONS = (
     ("apiKeyAuthentication", [1]),
     ("formPost", [1]),
     ("transcodeOffset", [1]),  # stream honours timeOffset for music (orbsonic.transcode)
+    ("transcoding", [1]),  # getTranscodeDecision/getTranscodeStream, HTTP delivery only
 )
 
 

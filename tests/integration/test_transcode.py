@@ -345,3 +345,88 @@ def test_concurrency_limit_queues_then_fails_clearly(lib: Lib) -> None:
     assert result and result[0].status_code == 200 and result[0].headers["content-type"] == "audio/ogg"
     assert ffprobe(result[0].content, lib.tmp)["codec"] == "opus"
     assert _wait(lambda: not lib.transcoder.running)
+
+
+# ---------------------------------------------------------------------------- transcoding extension
+
+SONOS = {  # the ClientInfo example of the OpenSubsonic docs (getTranscodeDecision.md)
+    "name": "Play:1", "platform": "Sonos", "maxAudioBitrate": 512000, "maxTranscodingAudioBitrate": 256000,
+    "directPlayProfiles": [
+        {"containers": ["mp3"], "audioCodecs": ["mp3"], "protocols": ["http"], "maxAudioChannels": 2},
+        {"containers": ["mp4"], "audioCodecs": ["aac", "alac"], "protocols": [], "maxAudioChannels": 2}],
+    "transcodingProfiles": [
+        {"container": "mp4", "audioCodec": "aac", "protocol": "hls", "maxAudioChannels": 2},
+        {"container": "ogg", "audioCodec": "opus", "protocol": "http", "maxAudioChannels": 2},
+        {"container": "mp3", "audioCodec": "mp3", "protocol": "http", "maxAudioChannels": 2}],
+    "codecProfiles": [{"type": "AudioCodec", "name": "opus", "limitations": [
+        {"name": "audioBitrate", "comparison": "LessThanEqual", "values": ["96000"], "required": True}]}],
+}
+
+
+def decision(lib: Lib, path: str, body: Any, fmt: str = "json", **extra: str) -> httpx.Response:
+    from conformance import validate_response
+
+    params = {**lib.api.auth(), "f": fmt, "mediaId": lib.song(path), "mediaType": "song", **extra}
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = lib.http.post("/rest/getTranscodeDecision", params=params, content=raw,
+                      headers={"Content-Type": "application/json"})
+    validate_response("getTranscodeDecision", r.content, r.headers["content-type"])
+    return r
+
+
+def test_transcode_decision_and_stream(lib: Lib) -> None:
+    r = decision(lib, "Tones/01 Long.flac", SONOS)
+    d = r.json()["subsonic-response"]["transcodeDecision"]
+    assert d["canDirectPlay"] is False and d["canTranscode"] is True
+    assert d["transcodeReason"] == ["ContainerNotSupported", "ContainerNotSupported"]
+    assert d["sourceStream"]["container"] == "flac" and d["sourceStream"]["codec"] == "flac"
+    # the HLS profile is skipped (HTTP only); Opus is capped by its codec profile at 96 kbit/s
+    assert d["transcodeStream"] == {"protocol": "http", "container": "ogg", "codec": "opus",
+                                    "audioChannels": 2, "audioBitrate": 96000, "audioSamplerate": 48000}
+    xml = decision(lib, "Tones/01 Long.flac", SONOS, fmt="xml")
+    assert b"<transcodeReason>ContainerNotSupported</transcodeReason>" in xml.content
+    s = lib.http.get("/rest/getTranscodeStream", params={
+        **lib.api.auth(), "mediaId": lib.song("Tones/01 Long.flac"), "mediaType": "song",
+        "transcodeParams": d["transcodeParams"]})
+    assert s.status_code == 200 and s.headers["content-type"] == "audio/ogg"
+    probe = ffprobe(s.content, lib.tmp)
+    assert probe["codec"] == "opus" and abs(probe["duration"] - LONG_S) <= 0.03
+    assert 80_000 <= len(s.content) * 8 / LONG_S <= 110_000
+    # with an offset
+    s = lib.http.get("/rest/getTranscodeStream", params={
+        **lib.api.auth(), "mediaId": lib.song("Tones/01 Long.flac"), "mediaType": "song",
+        "transcodeParams": d["transcodeParams"], "offset": 10})
+    assert abs(ffprobe(s.content, lib.tmp)["duration"] - (LONG_S - 10)) <= 0.03
+
+
+def test_transcode_decision_direct_play(lib: Lib) -> None:
+    d = decision(lib, "Tones/03 Small.mp3", SONOS).json()["subsonic-response"]["transcodeDecision"]
+    assert d["canDirectPlay"] is True and d["transcodeParams"] == "direct"
+    s = lib.http.get("/rest/getTranscodeStream", params={
+        **lib.api.auth(), "mediaId": lib.song("Tones/03 Small.mp3"), "mediaType": "song",
+        "transcodeParams": "direct"}, headers={"Range": "bytes=10-19"})
+    assert s.status_code == 206 and s.content == (lib.root / "Tones/03 Small.mp3").read_bytes()[10:20]
+    # nothing we can produce: neither, with a reason
+    none = {"name": "x", "platform": "y", "directPlayProfiles": [{"containers": ["wma"]}],
+            "transcodingProfiles": [{"container": "mp4", "audioCodec": "aac", "protocol": "hls"}]}
+    d = decision(lib, "Tones/01 Long.flac", none).json()["subsonic-response"]["transcodeDecision"]
+    assert d["canDirectPlay"] is False and d["canTranscode"] is False and d["errorReason"]
+
+
+def test_transcode_decision_bad_input(lib: Lib) -> None:
+    for body in (b"not json", b"", json.dumps({"platform": "no name"}).encode(), b"[1, 2]"):
+        r = decision(lib, "Tones/01 Long.flac", body)
+        assert r.json()["subsonic-response"]["error"]["code"] == 0, body
+    r = decision(lib, "Tones/01 Long.flac", SONOS, mediaType="podcast")
+    assert r.json()["subsonic-response"]["error"]["code"] == 70
+    base = {**lib.api.auth(), "mediaId": lib.song("Tones/01 Long.flac"), "mediaType": "song"}
+    for params, status in (({"transcodeParams": "mp3.99999999.2"}, 400), ({"transcodeParams": "../x"}, 400),
+                           ({}, 400), ({"transcodeParams": "mp3.128.2", "mediaId": "tr-zzzz"}, 404),
+                           ({"transcodeParams": "mp3.128.2", "offset": LONG_S + 1}, 400)):
+        s = lib.http.get("/rest/getTranscodeStream", params={**base, **params})
+        assert s.status_code == status, (params, s.text)
+        assert s.headers["content-type"].startswith("text/plain")
+    s = lib.http.get("/rest/getTranscodeStream", params={**base, "mediaId": lib.song("Tones/04 Doomed.flac"),
+                                                          "transcodeParams": "mp3.128.2"})
+    assert s.status_code == 415 and "cannot transcode" in s.text
+    assert not lib.transcoder.running
