@@ -17,6 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 TOUCH_AFTER_S = 60  # a hit refreshes the file's atime at most this often
+STALE_AFTER_S = 3600  # a temporary file this old was left by a crashed writer
+
+
+def is_stale(path: Path, age_s: float = STALE_AFTER_S) -> bool:
+    """True when `path` was last written more than `age_s` seconds ago."""
+    return path.stat().st_mtime < time.time() - age_s
+
+
+def _stale_tmp(path: Path) -> bool:
+    return path.name.startswith(".tmp-") and is_stale(path)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -45,19 +55,26 @@ def mark_used(path: Path, st: os.stat_result | None = None) -> None:
             os.utime(path, ns=(int(now * 1e9), st.st_mtime_ns))
 
 
-def prune(root: Path, max_bytes: int, *, remove: Callable[[Path], bool] | None = None) -> int:
+def prune(root: Path, max_bytes: int, *, remove: Callable[[Path], bool] | None = None,
+          stale: Callable[[Path], bool] | None = None) -> int:
     """Delete the least recently used entries below `root` until they fit `max_bytes`.
 
     `remove(path)` deletes one entry and returns whether it did (the transcode cache takes
-    the entry's lock first); the default unlinks. Hidden files ("." prefix) are neither
-    counted nor removed. Returns the number of entries removed."""
+    the entry's lock first); the default unlinks. Hidden files ("." prefix: temporary,
+    in-progress and lock files) are not counted; those left behind by a crash are deleted
+    when `stale(path)` says so (default: temporary files untouched for STALE_AFTER_S).
+    Returns the number of entries removed."""
+    stale = stale or _stale_tmp
     files = []
     total = 0
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
-            if name.startswith("."):
-                continue
             path = Path(dirpath) / name
+            if name.startswith("."):
+                with contextlib.suppress(OSError):
+                    if stale(path):
+                        path.unlink(missing_ok=True)
+                continue
             try:
                 st = path.lstat()
             except OSError:

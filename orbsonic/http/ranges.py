@@ -162,7 +162,7 @@ class RangeResponse(Response):
         if head:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        await _until_disconnect(scope, receive, self._body(send, parts, tail))
+        await until_disconnect(scope, receive, self._body(send, parts, tail))
 
     async def _start(self, send: Send, status: int, extra: Mapping[str, str] | None = None,
                      drop: tuple[str, ...] = ()) -> None:
@@ -185,7 +185,7 @@ class RangeResponse(Response):
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
-async def _until_disconnect(scope: Scope, receive: Receive, body: Any) -> None:
+async def until_disconnect(scope: Scope, receive: Receive, body: Any) -> None:
     """Run the coroutine `body`; stop it when the client disconnects (ASGI < 2.4 servers
     report that only through `receive`; on 2.4 `send` raises OSError instead)."""
     spec = tuple(int(x) for x in scope.get("asgi", {}).get("spec_version", "2.0").split("."))

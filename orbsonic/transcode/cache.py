@@ -184,6 +184,16 @@ class TranscodeCache:
                 os.close(fd)
             return True
 
+        def stale(path: Path) -> bool:
+            """A `.part` nobody writes any more (its producer's process died: the flock is
+            free) or an old temporary file."""
+            if path.name.endswith(".part") and disk.is_stale(path, 60):
+                fd = _lock(path.with_name(path.name[:-5] + ".lock"))
+                if fd is not None:
+                    os.close(fd)
+                    return True
+            return path.name.startswith(".tmp-") and disk.is_stale(path)
+
         if not self.root.exists():
             return 0
-        return disk.prune(self.root, self.max_bytes, remove=remove)
+        return disk.prune(self.root, self.max_bytes, remove=remove, stale=stale)

@@ -139,7 +139,8 @@ class FfmpegProcess:
 class Transcoder:
     """Starts ffmpeg processes, at most `max_concurrent` at once in this worker.
 
-    `running` maps pid → process (what is transcoding now; tests and `check` read it).
+    `running` maps pid → process (what is transcoding now), `started` counts them all
+    (tests and `check` read both).
     """
 
     def __init__(self, exe: str | None, max_concurrent: int, queue_wait_s: float) -> None:
@@ -147,6 +148,7 @@ class Transcoder:
         self.max_concurrent = max(1, max_concurrent)
         self.queue_wait_s = max(0.0, queue_wait_s)
         self.running: dict[int, FfmpegProcess] = {}
+        self.started = 0  # processes started since the app started
         self._slots: asyncio.Semaphore | None = None
 
     @property
@@ -174,4 +176,5 @@ class Transcoder:
                 log.error("cannot start ffmpeg %s: %s", args[0], exc)
                 raise TranscodeError("the transcoder cannot be started") from None
             raise
+        self.started += 1
         return FfmpegProcess(proc, slots, self.running)

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from orbsonic.errors import TranscodeError
-from orbsonic.http.ranges import RangeResponse, _until_disconnect
+from orbsonic.http.ranges import RangeResponse, until_disconnect
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
 from orbsonic.transcode import ffmpeg
@@ -130,7 +130,7 @@ class LiveResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await _until_disconnect(scope, receive, self._body(send))
+            await until_disconnect(scope, receive, self._body(send))
         finally:
             if self.producer is not None:
                 self.producer.abort()  # no-op after a commit
@@ -175,7 +175,7 @@ class FollowResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await _until_disconnect(scope, receive, self._body(send))
+            await until_disconnect(scope, receive, self._body(send))
         finally:
             self.follower.close()
 

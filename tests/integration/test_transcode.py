@@ -255,12 +255,14 @@ def test_a_follower_gets_the_whole_entry(lib: Lib) -> None:
         out.append(get(lib, "Tones/01 Long.flac", format="mp3", maxBitRate=160).content)
 
     results: list[bytes] = []
+    started = lib.transcoder.started
     threads = [threading.Thread(target=fetch, args=(results,)) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert len(results) == 3 and results[0] == results[1] == results[2]
+    assert lib.transcoder.started == started + 1  # transcoded once: the others followed or hit
     assert abs(ffprobe(results[0], lib.tmp)["duration"] - LONG_S) < 0.05
 
 

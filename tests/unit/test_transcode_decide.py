@@ -3,6 +3,7 @@ producer/follower/prune protocol, on real files."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_parse_range_sets_are_sorted_merged_and_inside(pairs: list[tuple[int, in
         assert all(a >= size for a, _ in pairs)
         return
     assert ranges == sorted(ranges)
-    for (s1, e1), (s2, _) in zip(ranges, ranges[1:]):
+    for (_, e1), (s2, _) in itertools.pairwise(ranges):
         assert e1 < s2
     assert all(0 <= s < e <= size for s, e in ranges)
 
@@ -146,3 +147,19 @@ def test_prune_skips_entries_being_written(tmp_path: Path) -> None:
     assert [k for k in ("aa01", "aa02", "aa03") if cache.lookup(k, "mp3")] == ["aa03"]
     busy.commit()
     assert cache.lookup("aa04", "mp3") is not None
+
+
+def test_prune_removes_what_a_crashed_producer_left(tmp_path: Path) -> None:
+    cache = TranscodeCache(tmp_path, 10**6)
+    left = cache.produce("bb01", "mp3")
+    assert left is not None
+    left.write(b"z" * 100)
+    live = cache.produce("bb02", "mp3")
+    assert live is not None
+    for part in tmp_path.rglob(".*.part"):
+        os.utime(part, (1000, 1000))
+    left._unlock()  # the producer's process died: its flock is gone, its .part is not
+    cache.prune()
+    names = sorted(p.name for p in tmp_path.rglob(".*.part"))
+    assert names == [".bb02.part"]  # still locked by a live producer: kept
+    live.abort()
