@@ -16,7 +16,7 @@ import anyio
 from starlette.responses import Response
 
 from orbsonic.covers import MAX_SIZE, find_source, media_type
-from orbsonic.errors import BadParam, NotAuthorized, NotFound
+from orbsonic.errors import BadParam, NotFound
 from orbsonic.http.ranges import RangeResponse
 from orbsonic.ids import parse_cover_id
 from orbsonic.library import tracks
@@ -52,7 +52,7 @@ def source_of(info: dict, fh: LocalFile) -> Source:
     return Source(info["suffix"] or "", info["codec"] or "", bitrate, duration_ms, info["sample_rate"] or 0)
 
 
-@endpoint("stream")
+@endpoint("stream", role="stream")
 async def stream(ctx: Ctx) -> Response:
     """The song as it is, or transcoded per `format`/`maxBitRate`/`timeOffset`, the user's
     max bitrate and the client's profile (orbsonic.transcode.decide)."""
@@ -102,10 +102,8 @@ async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
                                     estimate=p.bool("estimateContentLength"))
 
 
-@endpoint("download")
+@endpoint("download", role="download")
 async def download(ctx: Ctx) -> Response:
-    if not ctx.user.can_download:
-        raise NotAuthorized("this user may not download")
     info, fh = await open_track(ctx)
     name = info["path"].rsplit("/", 1)[-1]
     return RangeResponse(fh, info["content_type"], headers=_PRIVATE, filename=name, disposition="attachment")

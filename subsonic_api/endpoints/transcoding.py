@@ -50,7 +50,7 @@ def _media(ctx: Ctx) -> None:
         raise NotFound("podcast episode", ctx.params.get("mediaId"))
 
 
-@endpoint("getTranscodeDecision")
+@endpoint("getTranscodeDecision", role="stream")
 async def get_transcode_decision(ctx: Ctx) -> Payload:
     """What getTranscodeStream will send this client for `mediaId`: direct play, or which
     format and bitrate (StreamDetails bitrates in bit/s)."""
@@ -72,7 +72,7 @@ async def get_transcode_decision(ctx: Ctx) -> Payload:
     return Payload("transcodeDecision", value)
 
 
-@endpoint("getTranscodeStream")
+@endpoint("getTranscodeStream", role="stream")
 async def get_transcode_stream(ctx: Ctx) -> Response:
     """The stream a decision promised. Errors: 400 (bad parameters), 404 (no such song),
     503 (no transcoding slot; Retry-After), 415 (a source ffmpeg cannot decode)."""

@@ -432,3 +432,20 @@ def test_transcode_decision_bad_input(lib: Lib) -> None:
                                                           "transcodeParams": "mp3.128.2"})
     assert s.status_code == 415 and "cannot transcode" in s.text
     assert not lib.transcoder.running
+
+
+def test_stream_needs_the_stream_role(lib: Lib) -> None:
+    alice = lib.api.as_user(*ALICE)
+    song = lib.song("Tones/03 Small.mp3")
+    assert alice.raw("stream", id=song).status_code == 200
+    with psycopg.connect(lib.url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET can_stream = false WHERE username = %s", (ALICE[0],))
+    try:
+        alice.fail("stream", 50, id=song)
+        alice.fail("stream", 50, id=song, format="mp3", maxBitRate=64)
+        r = alice.raw("getTranscodeStream", mediaId=song, mediaType="song", transcodeParams="direct")
+        assert r.json()["subsonic-response"]["error"]["code"] == 50
+        assert lib.api.raw("stream", id=song).status_code == 200  # others unaffected
+    finally:
+        with psycopg.connect(lib.url, autocommit=True) as conn:
+            conn.execute("UPDATE users SET can_stream = true WHERE username = %s", (ALICE[0],))
