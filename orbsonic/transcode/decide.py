@@ -125,6 +125,7 @@ class Decision:
     offset_s: int = 0
     reason: str = ""
     channels: int = 0
+    duration_s: int = 0  # 0: to the end (HLS segments set it)
 
     @property
     def transcode(self) -> bool:

@@ -48,13 +48,14 @@ def find_ffmpeg(setting: str = "") -> str | None:
 
 
 def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: int = 0,
-            source_rate: int = 0, channels: int = 0) -> list[str]:
+            source_rate: int = 0, channels: int = 0, duration_s: int = 0) -> list[str]:
     """The ffmpeg argument list that writes `target` at `kbps` kbit/s to stdout.
 
     `-map 0:a:0`: the first audio stream only (no cover video stream into an mp3/ogg pipe);
     `-map_metadata 0`: tags kept where the muxer can write them; `-ss` before `-i`: a fast
     input seek (timeOffset). Sources above the encoder's highest rate are resampled to 48 kHz;
-    `channels` > 0 downmixes.
+    `channels` > 0 downmixes; `duration_s` > 0 stops there (an HLS segment, whose MPEG-TS
+    timestamps are shifted to its place in the song).
     """
     args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
     if offset_s > 0:
@@ -67,6 +68,10 @@ def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: i
         args += ["-ar", "48000"]
     if channels > 0:
         args += ["-ac", str(channels)]
+    if duration_s > 0:
+        args += ["-t", str(duration_s)]
+    if target.container == "mpegts":
+        args += ["-output_ts_offset", str(offset_s), "-muxdelay", "0", "-muxpreload", "0"]
     if target.container == "mp3":
         args += ["-id3v2_version", "3"]  # ID3v2.3: what older players (DSub) read best
     args += ["-f", target.container, "pipe:1"]

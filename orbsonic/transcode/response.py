@@ -65,7 +65,7 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
     cache = service.cache
     variant = target.name + (f"@{decision.channels}ch" if decision.channels else "")
     key = entry_key(track_id, fh.info.size, fh.info.mtime_ns, variant, decision.kbps)
-    cacheable = cache.enabled and decision.offset_s == 0
+    cacheable = cache.enabled and decision.offset_s == 0 and decision.duration_s == 0
     headers = _headers(decision)
     if cacheable:
         hit = cache.lookup(key, target.suffix)
@@ -95,7 +95,7 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
         exe = service.transcoder.exe or "ffmpeg"
         args = ffmpeg.command(exe, fh.local_path or "", target, decision.kbps,
                               offset_s=decision.offset_s, source_rate=source.sample_rate,
-                              channels=decision.channels)
+                              channels=decision.channels, duration_s=decision.duration_s)
         proc = await service.transcoder.start(args, pass_fds=(fh.fileno(),))
     except BaseException:
         if producer is not None:

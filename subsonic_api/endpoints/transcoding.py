@@ -4,8 +4,9 @@
 getTranscodeDecision is POST with the ClientInfo as a JSON body (its other parameters in
 the query string); getTranscodeStream is GET and, unlike every other method, answers its
 errors with plain HTTP status codes (the spec: "a standard HTTP error code with a
-descriptive message"). Only HTTP delivery is offered (no HLS yet), and only songs (no
-podcasts here: `mediaType=podcast` names nothing).
+descriptive message"). The decision offers HTTP delivery only, and only songs (no
+podcasts here: `mediaType=podcast` names nothing). `hls` (Subsonic 1.8.0) is here too:
+playlists and segments (orbsonic.transcode.hls).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from orbsonic.errors import BadParam, MissingParam, NotFound, TranscodeError
 from orbsonic.http.ranges import RangeResponse
 from orbsonic.library import tracks
+from orbsonic.transcode import hls as hls_text
 from orbsonic.transcode.decide import Decision
 from orbsonic.transcode.profiles import SourceInfo, decide_for_client, parse_params, transcode_details
 from orbsonic.transcode.response import transcode_response
@@ -113,3 +115,37 @@ async def get_transcode_stream(ctx: Ctx) -> Response:
     except BaseException:
         fh.close()
         raise
+
+
+_CREDENTIALS = ("u", "p", "t", "s", "apiKey", "v", "c")
+
+
+@endpoint("hls", role="stream")
+async def hls(ctx: Ctx) -> Response:
+    """`hls.m3u8`: a media playlist of 10 s AAC/MPEG-TS segments (one `bitRate`), a master
+    playlist (several), or with `segment=N` that segment, transcoded on demand."""
+    info, fh = await open_track(ctx)
+    try:
+        rates = hls_text.parse_bitrates(ctx.params.list("bitRate"))
+        if ctx.user.max_bitrate:
+            cap = hls_text.SEGMENT_FORMAT.clamp(ctx.user.max_bitrate)
+            rates = list(dict.fromkeys(min(r, cap) for r in rates))
+        duration_ms = info["duration_ms"] or 0
+        query = [(k, v) for k in _CREDENTIALS for v in ctx.params.list(k)] + [("id", ctx.params.str("id"))]
+        segment = ctx.params.opt_int("segment")
+        if segment is None:
+            text = (hls_text.master_playlist(query, rates) if len(rates) > 1
+                    else hls_text.media_playlist(query, duration_ms, rates[0]))
+            return Response(text, media_type=hls_text.PLAYLIST_TYPE,
+                            headers={"Cache-Control": "private, no-cache"})
+        if not 0 <= segment < hls_text.segment_count(duration_ms):
+            raise NotFound("segment", segment)
+        service = ctx.state.transcoding
+        if service is None or not service.transcoder.available:
+            raise TranscodeError("no ffmpeg on this server")
+        start, length = hls_text.segment_span(duration_ms, segment)
+        decision = Decision(hls_text.SEGMENT_FORMAT, rates[0], start, "hls", 0, length)
+        return await transcode_response(service, info["id"], fh, source_of(info, fh), decision,
+                                        head=ctx.request.method == "HEAD")
+    finally:
+        fh.close()  # ffmpeg has its own copy of the descriptor

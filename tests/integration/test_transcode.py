@@ -449,3 +449,36 @@ def test_stream_needs_the_stream_role(lib: Lib) -> None:
     finally:
         with psycopg.connect(lib.url, autocommit=True) as conn:
             conn.execute("UPDATE users SET can_stream = true WHERE username = %s", (ALICE[0],))
+
+
+# ---------------------------------------------------------------------------- hls
+
+def test_hls_playlists_and_segments(lib: Lib) -> None:
+    auth = lib.api.auth()
+    song = lib.song("Tones/01 Long.flac")
+    r = lib.http.get("/rest/hls.m3u8", params={**auth, "id": song, "bitRate": 128})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    lines = r.text.splitlines()
+    assert lines[0] == "#EXTM3U" and lines[-1] == "#EXT-X-ENDLIST"
+    segments = [x for x in lines if x and not x.startswith("#")]
+    assert len(segments) == 3 and all("segment=" in x for x in segments)
+    # a real HLS client: ffprobe reads the playlist and every segment over HTTP
+    url = f"{lib.live.url}/rest/hls.m3u8?" + httpx.QueryParams({**auth, "id": song, "bitRate": 96}).__str__()
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name:format=duration",
+                          "-of", "json", url], check=True, capture_output=True, timeout=60).stdout
+    info = json.loads(out)
+    assert info["streams"][0]["codec_name"] == "aac"
+    assert abs(float(info["format"]["duration"]) - LONG_S) < 0.2, info
+    seg = lib.http.get("/rest/" + segments[1])
+    assert seg.status_code == 200 and seg.headers["content-type"] == "video/MP2T"
+    assert abs(decoded_duration(seg.content, lib.tmp) - 10) < 0.1
+    # several bitrates: a master playlist with one variant each
+    m = lib.http.get("/rest/hls.m3u8", params=[*auth.items(), ("id", song), ("bitRate", "64"),
+                                                  ("bitRate", "1000@480x360")])
+    assert m.text.count("#EXT-X-STREAM-INF") == 2 and "BANDWIDTH=64000" in m.text
+    assert "BANDWIDTH=320000" in m.text  # clamped
+    # bad input: XML envelopes (validated against the XSD; the OpenAPI has no hls schema)
+    for params, code in (({"segment": 99}, 70), ({"bitRate": "fast"}, 0), ({"segment": "x"}, 0)):
+        r = lib.api.raw("hls", fmt="xml", suffix=".m3u8", id=song, **params)
+        assert r.headers["content-type"].startswith("text/xml") and f'code="{code}"'.encode() in r.content
+    assert _wait(lambda: not lib.transcoder.running)
