@@ -155,7 +155,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
-    from orbsonic.scanner.scanner import scan
+    from orbsonic.scanner.scanner import options_from_settings, scan
 
     bar = None
     progress = None
@@ -171,7 +171,8 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
 
     with database(s) as url:
         try:
-            report = scan(url, s.music_folders, full=args.full, progress=progress)
+            report = scan(url, s.music_folders, full=args.full, progress=progress,
+                          options=options_from_settings(s))
         finally:
             if bar is not None:
                 bar.close()

@@ -10,6 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Default artist separators (scanner.artist_separators): a separator written with a space on
+# a side needs whitespace there ("A / B" splits, "AC/DC" does not); matching ignores case.
+DEFAULT_ARTIST_SEPARATORS = (" / ", "; ", " feat. ", " ft. ", " featuring ")
+DEFAULT_ARTIST_EXCEPTIONS = ("AC/DC",)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How tags are interpreted (settings `tag_legacy_encoding`, `artist_separators`,
+    `artist_separator_exceptions`). Pickled to the tag-reading workers.
+
+    legacy_encoding: "auto" (detect GBK/Big5/Shift-JIS/CP1251 … in ID3 Latin-1 frames whose
+    text is not plausible Latin-1), "off" (take Latin-1 frames as Latin-1), or a Python codec
+    name used for every Latin-1 frame that is not plain ASCII.
+    """
+
+    legacy_encoding: str = "auto"
+    artist_separators: tuple[str, ...] = DEFAULT_ARTIST_SEPARATORS
+    artist_exceptions: tuple[str, ...] = DEFAULT_ARTIST_EXCEPTIONS
+
 
 class UnreadableFile(Exception):
     """The file cannot be indexed. `reason` is a short human-readable cause for the log."""
@@ -84,4 +104,5 @@ class TrackInfo:
     mbid_artists: tuple[str, ...] = ()
     mbid_album_artists: tuple[str, ...] = ()
     has_picture: bool = False              # an embedded cover is present
+    audio_hash: str | None = None          # checksum of the audio stream (tags excluded), for moves
     warnings: list[str] = field(default_factory=list)  # non-fatal oddities, for the log

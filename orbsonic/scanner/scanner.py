@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -29,8 +30,8 @@ import psycopg
 
 from orbsonic.ids import key_id
 from orbsonic.library.indexing import sort_key
-from orbsonic.scanner import refresh, writer
-from orbsonic.scanner.model import TrackInfo, UnreadableFile
+from orbsonic.scanner import moves, refresh, writer
+from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
 from orbsonic.scanner.rows import Batch, add_track
 from orbsonic.scanner.walk import WalkedDir, WalkStats, music_dirs, walk
 
@@ -68,11 +69,11 @@ def dir_id(folder_id: int, path: str) -> int:
     return key_id("dir", str(folder_id), path)
 
 
-def _read_one(path: str) -> TrackInfo | str:
+def _read_one(path: str, options: ScanOptions | None = None) -> TrackInfo | str:
     """Worker: TrackInfo, or the reason the file cannot be indexed."""
     from orbsonic.scanner.tags import read_track
     try:
-        return read_track(path)
+        return read_track(path, options)
     except UnreadableFile as exc:
         return exc.reason or "unreadable"
     except Exception as exc:  # noqa: BLE001  (one bad file never aborts a scan)
@@ -82,17 +83,18 @@ def _read_one(path: str) -> TrackInfo | str:
 class _Reader:
     """Reads tags in a process pool (or inline on one core), one batch ahead of the writer."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, options: ScanOptions) -> None:
         self.workers = workers
+        self._read = functools.partial(_read_one, options=options)
         self._pool: Pool | None = None
 
     def submit(self, paths: list[str]) -> AsyncResult[list[TrackInfo | str]] | list[TrackInfo | str]:
         if self.workers <= 1:
-            return [_read_one(p) for p in paths]
+            return [self._read(p) for p in paths]
         if self._pool is None:
             ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
             self._pool = ctx.Pool(self.workers)
-        return self._pool.map_async(_read_one, paths, chunksize=max(1, len(paths) // (self.workers * 4)))
+        return self._pool.map_async(self._read, paths, chunksize=max(1, len(paths) // (self.workers * 4)))
 
     @staticmethod
     def result(job: Any) -> list[TrackInfo | str]:
@@ -107,6 +109,14 @@ class _Reader:
 def _status(conn: psycopg.Connection, **values: Any) -> None:
     sets = ", ".join(f"{k} = %({k})s" for k in values)
     conn.execute(f"UPDATE scan_status SET {sets} WHERE id = 1", values)
+
+
+def options_from_settings(settings: Any) -> ScanOptions:
+    """ScanOptions of orbsonic.config.Settings (tag_legacy_encoding, artist_separators,
+    artist_separator_exceptions)."""
+    return ScanOptions(legacy_encoding=settings.tag_legacy_encoding,
+                       artist_separators=tuple(settings.artist_separators),
+                       artist_exceptions=tuple(settings.artist_separator_exceptions))
 
 
 def sync_folders(conn: psycopg.Connection, folders: Sequence[Path],
@@ -133,9 +143,10 @@ def sync_folders(conn: psycopg.Connection, folders: Sequence[Path],
 
 
 def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, workers: int | None = None,
-         progress: Progress | None = None) -> ScanReport:
+         progress: Progress | None = None, options: ScanOptions | None = None) -> ScanReport:
     """Scan the music folders into the database at `conninfo`. Returns a ScanReport; when
-    another scan holds the lock, returns at once with already_running=True."""
+    another scan holds the lock, returns at once with already_running=True. `options`:
+    how tags are interpreted (ScanOptions.from_settings; default ScanOptions())."""
     started = time.monotonic()
     report = ScanReport()
     with psycopg.connect(conninfo) as conn:
@@ -145,7 +156,7 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
             report.already_running = True
             return report
         conn.commit()
-        reader = _Reader(workers if workers is not None else (os.cpu_count() or 1))
+        reader = _Reader(workers if workers is not None else (os.cpu_count() or 1), options or ScanOptions())
         try:
             writer.setup(conn)
             _status(conn, started_at=_now(), finished_at=None, phase="walking", full_scan=full,
@@ -156,6 +167,7 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
                 _scan_folder(conn, reader, folder_id, root, full, report, progress)
             _status(conn, phase="finishing")
             report.removed += refresh.remove_missing(conn)
+            moves.carry_directory_stars(conn)
             refresh.refresh_albums(conn)
             refresh.refresh_directories(conn)
             if report.changed:
@@ -277,7 +289,8 @@ def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tupl
         for warning in info.warnings:
             log.info("%s: %s", root / path, warning)
         add_track(batch, track_id=track_id, folder_id=folder_id, path=path,
-                  directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info)
+                  directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info,
+                  dir_name=dir_path.rpartition("/")[2] if dir_path else root.name)
     if batch.tracks:
         added, updated = writer.write_batch(conn, batch)
         report.added += added

@@ -1,9 +1,9 @@
 """Set-based database writes of a scan, on one session with temporary tables.
 
 Per batch: COPY the staging rows (orbsonic.scanner.rows), claim moved files (a new path
-whose fingerprint matches a track that vanished keeps that track's id, so its stars
-and plays stay), then UPDATE changed tracks, INSERT new ones, rebuild their link rows
-and upsert artists, albums and genres. Each batch commits, so the API sees progress and
+whose fingerprint — the audio-stream checksum, so a retag in between does not matter —
+matches a track that vanished keeps that track's id, so its stars and plays stay), then
+UPDATE changed tracks, INSERT new ones, rebuild their link rows and upsert artists, albums and genres. Each batch commits, so the API sees progress and
 a crash loses at most one batch. At the end `finish` removes what vanished and refreshes
 the aggregates of what was touched.
 """
@@ -37,6 +37,8 @@ def setup(conn: Connection) -> None:
         "CREATE TEMP TABLE IF NOT EXISTS scan_missing (id bigint PRIMARY KEY, pid text, album_id bigint)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_touched (album_id bigint PRIMARY KEY)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_touched_dirs (dir_id bigint PRIMARY KEY)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_moves (old_folder integer, old_path text, new_folder integer,"
+        " new_path text)",
     ):
         conn.execute(sql)
 
@@ -112,6 +114,36 @@ def record_unreadable(conn: Connection, folder_id: int, rows: Iterable[tuple[str
         [(folder_id, *r) for r in rows])
 
 
+def pair_moves(candidates: Iterable[tuple[int, str, int, str]]) -> list[tuple[int, int, str]]:
+    """One-to-one (track id, folder, new path) claims from (missing id, old path, folder,
+    new path) candidates sharing a fingerprint. Identical audio in several files (a test
+    tone, a duplicate) gives several candidates per track: a new path with the old file
+    name wins, then path order, so each vanished track and each new path is used once."""
+    ranked = sorted(candidates, key=lambda c: (c[1].rpartition("/")[2] != c[3].rpartition("/")[2],
+                                               c[3], c[0]))
+    used_ids: set[int] = set()
+    used_paths: set[tuple[int, str]] = set()
+    out = []
+    for track_id, _old, folder, new in ranked:
+        if track_id in used_ids or (folder, new) in used_paths:
+            continue
+        used_ids.add(track_id)
+        used_paths.add((folder, new))
+        out.append((track_id, folder, new))
+    return out
+
+
+def _claim_moves(conn: Connection) -> None:
+    cur = conn.execute("""SELECT m.id, t.path, s.folder_id, s.path
+                            FROM stage_tracks s JOIN scan_missing m ON m.pid = s.pid
+                            JOIN tracks t ON t.id = m.id
+                           WHERE s.id IS NULL""")
+    claims = pair_moves(cur.fetchall())
+    if claims:
+        conn.cursor().executemany(
+            "UPDATE stage_tracks SET id = %s WHERE id IS NULL AND folder_id = %s AND path = %s", claims)
+
+
 def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
     """Write one batch in the current transaction. Returns (inserted, updated)."""
     for table in ("stage_tracks", "stage_artists", "stage_albums", "stage_genres"):
@@ -121,14 +153,7 @@ def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
     _copy(conn, "stage_albums", ALBUM_COLUMNS, batch.albums.values())
     _copy(conn, "stage_genres", GENRE_COLUMNS, batch.genres.values())
     # Moved files: a new path with the fingerprint of a vanished track takes over its id.
-    conn.execute(
-        """WITH cand AS (
-               SELECT DISTINCT ON (m.id) m.id, s.folder_id, s.path
-                 FROM stage_tracks s JOIN scan_missing m ON m.pid = s.pid
-                WHERE s.id IS NULL ORDER BY m.id, s.path),
-           one AS (SELECT DISTINCT ON (folder_id, path) * FROM cand ORDER BY folder_id, path, id)
-           UPDATE stage_tracks s SET id = one.id FROM one
-            WHERE s.id IS NULL AND s.folder_id = one.folder_id AND s.path = one.path""")
+    _claim_moves(conn)
     conn.execute("DELETE FROM scan_missing m USING stage_tracks s WHERE s.id = m.id")
     conn.execute("""DELETE FROM unreadable_files u USING stage_tracks s
                      WHERE u.folder_id = s.folder_id AND u.path = s.path""")
@@ -162,6 +187,11 @@ def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
         """INSERT INTO album_artists (album_id, position, artist_id)
            SELECT s.id, u.ord, u.aid FROM stage_albums s, unnest(s.artist_ids) WITH ORDINALITY u(aid, ord)""")
 
+    # Tracks that changed path (moves claimed above, or a re-added file): directory stars follow
+    # them at the end of the scan (orbsonic.scanner.moves).
+    conn.execute("""INSERT INTO scan_moves SELECT t.folder_id, t.path, s.folder_id, s.path
+                      FROM stage_tracks s JOIN tracks t ON t.id = s.id
+                     WHERE (t.folder_id, t.path) IS DISTINCT FROM (s.folder_id, s.path)""")
     sets = ", ".join(f"{c} = s.{c}" for c in _TRACK_DATA)
     cur = conn.execute(f"UPDATE tracks t SET {sets}, updated_at = now() FROM stage_tracks s WHERE t.id = s.id")
     updated = cur.rowcount
