@@ -3,7 +3,7 @@
 A file that is moved *and* retagged between two scans has a new path and new tags, so a
 fingerprint built from either loses it (and its stars, ratings and plays). Its audio bytes
 are the same, though: taggers rewrite only the tag regions. `audio_hash` finds the audio
-payload of the common containers and hashes its length plus two fixed 64 KB slices (the
+payload of the common containers and hashes its length plus two fixed 16 KB slices (the
 start and the middle), or, for FLAC, takes the STREAMINFO MD5 of the decoded audio:
 
 * FLAC: STREAMINFO MD5 when the encoder set it, else the frames after the metadata blocks;
@@ -14,8 +14,8 @@ start and the middle), or, for FLAC, takes the STREAMINFO MD5 of the decoded aud
 * anything else (MP3, APE, WavPack, Musepack …): the bytes between leading ID3v2 tags and
   trailing ID3v1 / APEv2 / Lyrics3 tags.
 
-Hashes are hex strings with a kind prefix ("flac-md5:…", "mdat:…"). Reading costs at most
-two seeks and 128 KB. Returns None (never raises) when the file cannot be read.
+Hashes are hex strings with a kind prefix ("flac-md5:…", "mdat:…"). Reading costs a few
+seeks and about 32 KB. Returns None (never raises) when the file cannot be read.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import os
 import struct
 from typing import BinaryIO
 
-SLICE = 64 * 1024
+SLICE = 16 * 1024
 _MAX_BOXES = 10_000
 _MAX_OGG_PAGES = 4096
 

@@ -56,6 +56,23 @@ class AudioProps:
     seek_index: bytes | None = None  # FLAC: big-endian u64 (sample, byte offset) pairs
 
 
+@dataclass(frozen=True, slots=True)
+class LyricsEntry:
+    """One set of lyrics of a track (OpenSubsonic structuredLyrics).
+
+    `lines`: (start ms or None, text) in order; start is None for every line of unsynced
+    lyrics. `lang`: ISO 639 code as found, "xxx" when unknown. `source`: where it came from
+    ("uslt", "sylt", "tag", "lrc", "txt"); `offset_ms` was already applied to the starts.
+    """
+
+    source: str
+    lang: str
+    synced: bool
+    lines: tuple[tuple[int | None, str], ...]
+    display_artist: str | None = None
+    display_title: str | None = None
+
+
 @dataclass(slots=True)
 class TrackInfo:
     """All tag data of one audio file, format-neutral (see tags.FIELDS for the mapping)."""
@@ -105,4 +122,6 @@ class TrackInfo:
     mbid_album_artists: tuple[str, ...] = ()
     has_picture: bool = False              # an embedded cover is present
     audio_hash: str | None = None          # checksum of the audio stream (tags excluded), for moves
+    lyrics_entries: tuple[LyricsEntry, ...] = ()  # embedded and sidecar lyrics (scanner.lyrics)
+    lyrics_sig: str | None = None          # the sidecars read (name, size, mtime), to notice changes
     warnings: list[str] = field(default_factory=list)  # non-fatal oddities, for the log

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from orbsonic.ids import fold, key_id
 from orbsonic.library.indexing import index_letter, sort_key
 from orbsonic.scanner.model import TrackInfo
@@ -47,9 +49,14 @@ TRACK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rg_album_gain", "real"), ("rg_album_peak", "real"), ("mbid_recording", "text"),
     ("mbid_track", "text"), ("mbid_album", "text"), ("mbid_release_group", "text"),
     ("has_picture", "boolean"), ("pid", "text"), ("search_text", "text"), ("created_at", "timestamptz"),
+    ("lyrics_sig", "text"),
     ("artist_ids", "bigint[]"), ("albumartist_ids", "bigint[]"), ("composer_ids", "bigint[]"),
     ("genre_ids", "bigint[]"),
 )
+# Lyrics sets of the batch's tracks, keyed by (folder_id, path) until the track ids are known.
+LYRICS_COLUMNS = (("folder_id", "integer"), ("path", "text"), ("position", "smallint"), ("source", "text"),
+                  ("lang", "text"), ("synced", "boolean"), ("display_artist", "text"),
+                  ("display_title", "text"), ("lines", "jsonb"))
 ARTIST_COLUMNS = (("id", "bigint"), ("name", "text"), ("sort_name", "text"), ("sort_key", "text"),
                   ("index_letter", "text"), ("mbid", "text"), ("search_text", "text"))
 ALBUM_COLUMNS = (("id", "bigint"), ("folder_id", "integer"), ("name", "text"), ("sort_name", "text"),
@@ -87,10 +94,11 @@ class Batch:
     artists: dict[int, tuple[Any, ...]]
     albums: dict[int, tuple[Any, ...]]
     genres: dict[int, tuple[Any, ...]]
+    lyrics: list[tuple[Any, ...]]
 
     @classmethod
     def empty(cls) -> "Batch":
-        return cls([], {}, {}, {})
+        return cls([], {}, {}, {}, [])
 
 
 def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, directory_id: int,
@@ -164,6 +172,15 @@ def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, 
         info.explicit_status, list(info.isrc), list(info.moods), list(info.groupings),
         info.rg_track_gain, info.rg_track_peak, info.rg_album_gain, info.rg_album_peak,
         info.mbid_recording, info.mbid_track, info.mbid_album, info.mbid_release_group,
-        info.has_picture, pid, fold(f"{title} {artist_display} {album}"), created,
+        info.has_picture, pid, fold(f"{title} {artist_display} {album}"), created, info.lyrics_sig,
         artist_ids, albumartist_ids, composer_ids, genre_ids,
     ))
+    seen = set()
+    for entry in info.lyrics_entries:
+        key = (entry.lang, entry.synced, entry.lines)
+        if key in seen:  # the same text embedded and in a sidecar: one set
+            continue
+        seen.add(key)
+        batch.lyrics.append((folder_id, path, len(seen), entry.source, entry.lang, entry.synced,
+                             entry.display_artist, entry.display_title,
+                             orjson.dumps([list(line) for line in entry.lines]).decode()))

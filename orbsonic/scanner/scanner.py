@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing.pool import AsyncResult, Pool
@@ -30,10 +30,10 @@ import psycopg
 
 from orbsonic.ids import key_id
 from orbsonic.library.indexing import sort_key
-from orbsonic.scanner import moves, refresh, writer
+from orbsonic.scanner import lyrics, moves, refresh, writer
 from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
 from orbsonic.scanner.rows import Batch, add_track
-from orbsonic.scanner.walk import WalkedDir, WalkStats, music_dirs, walk
+from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, walk
 
 log = logging.getLogger("orbsonic.scanner")
 
@@ -69,6 +69,20 @@ def dir_id(folder_id: int, path: str) -> int:
     return key_id("dir", str(folder_id), path)
 
 
+def _read_item(item: tuple[str, str | None], options: ScanOptions | None = None) -> TrackInfo | str:
+    """Worker: one (path, lyrics sidecar signature) → TrackInfo with the sidecars' lyrics
+    added after the embedded ones, or the reason the file cannot be indexed."""
+    path, sig = item
+    info = _read_one(path, options)
+    if isinstance(info, TrackInfo) and sig:
+        names = [line.split("\t", 1)[0] for line in sig.split("\n")]
+        entries, warnings = lyrics.from_sidecars(path, names)
+        info.lyrics_entries = (*info.lyrics_entries, *entries)
+        info.lyrics_sig = sig
+        info.warnings += warnings
+    return info
+
+
 def _read_one(path: str, options: ScanOptions | None = None) -> TrackInfo | str:
     """Worker: TrackInfo, or the reason the file cannot be indexed."""
     from orbsonic.scanner.tags import read_track
@@ -85,16 +99,18 @@ class _Reader:
 
     def __init__(self, workers: int, options: ScanOptions) -> None:
         self.workers = workers
-        self._read = functools.partial(_read_one, options=options)
+        self._read = functools.partial(_read_item, options=options)
         self._pool: Pool | None = None
 
-    def submit(self, paths: list[str]) -> AsyncResult[list[TrackInfo | str]] | list[TrackInfo | str]:
+    def submit(self, items: list[tuple[str, str | None]]
+               ) -> AsyncResult[list[TrackInfo | str]] | list[TrackInfo | str]:
+        """Read (path, lyrics sidecar signature) items, inline or in the pool."""
         if self.workers <= 1:
-            return [self._read(p) for p in paths]
+            return [self._read(p) for p in items]
         if self._pool is None:
             ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
             self._pool = ctx.Pool(self.workers)
-        return self._pool.map_async(self._read, paths, chunksize=max(1, len(paths) // (self.workers * 4)))
+        return self._pool.map_async(self._read, items, chunksize=max(1, len(items) // (self.workers * 4)))
 
     @staticmethod
     def result(job: Any) -> list[TrackInfo | str]:
@@ -231,8 +247,11 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         return
     dirs: dict[str, WalkedDir] = {}
     stats = WalkStats()
-    files = ((f.path, f.dir_path, f.size, f.mtime_ns) for f in walk(str(root), dirs, stats))
+    sidecars: list[tuple[str, str]] = []
+    files = ((f.path, f.dir_path, f.size, f.mtime_ns)
+             for f in lyrics_sidecars(walk(str(root), dirs, stats), dirs, sidecars))
     writer.load_walk(conn, files)
+    writer.load_sidecars(conn, sidecars)
     report.errors += stats.errors[:100]
     # Parts of the tree could not be read: add and update, but remove no track at or below
     # them (writer.diff) and no directory this time.
@@ -254,11 +273,11 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     cursor = writer.open_to_read(conn, folder_id, full)
     try:
         rows = cursor.fetchmany(BATCH)
-        job = reader.submit([str(root / r[1]) for r in rows]) if rows else None
+        job = reader.submit([(str(root / r[1]), r[5]) for r in rows]) if rows else None
         read = 0
         while rows:
             nxt = cursor.fetchmany(BATCH)
-            next_job = reader.submit([str(root / r[1]) for r in nxt]) if nxt else None
+            next_job = reader.submit([(str(root / r[1]), r[5]) for r in nxt]) if nxt else None
             results = reader.result(job)
             _write(conn, folder_id, root, rows, results, report)
             read += len(rows)
@@ -272,11 +291,40 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         cursor.close()
 
 
+def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
+                    out: list[tuple[str, str]]) -> Iterator[WalkedFile]:
+    """Pass the walked files through and append (audio path, signature) to `out` for each
+    file with lyrics sidecars (orbsonic.scanner.lyrics.matching_sidecars). The walk yields a
+    directory's files together and has listed the whole directory by the time it moves on,
+    so only the current directory's file names are held."""
+    current: str | None = None
+    names: list[str] = []
+
+    def flush() -> None:
+        node = dirs.get(current) if current is not None else None
+        if node is None or not node.sidecars:
+            return
+        stats = {name: (size, mtime) for name, size, mtime in node.sidecars}
+        for audio in names:
+            matched = lyrics.matching_sidecars(audio, list(stats))
+            if matched:
+                sig = "\n".join(f"{n}\t{stats[n][0]}\t{stats[n][1]}" for n, _lang in matched)
+                out.append((f"{current}/{audio}" if current else audio, sig))
+
+    for f in files:
+        if f.dir_path != current:
+            flush()
+            current, names = f.dir_path, []
+        names.append(f.path.rpartition("/")[2])
+        yield f
+    flush()
+
+
 def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tuple[Any, ...]],
            results: list[TrackInfo | str], report: ScanReport) -> None:
     batch = Batch.empty()
     failures = []
-    for (track_id, path, dir_path, size, mtime_ns), info in zip(rows, results):
+    for (track_id, path, dir_path, size, mtime_ns, _sig), info in zip(rows, results):
         report.read += 1
         if isinstance(info, str):
             report.skipped += 1

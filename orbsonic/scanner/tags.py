@@ -30,6 +30,7 @@ from .flacinfo import FlacError, build_seek_index, parse_streaminfo
 from .images import AUDIO_CONTENT_TYPES, AUDIO_SUFFIXES
 from .audiohash import audio_hash
 from .encodings import choose_encoding, redecode
+from .lyrics import embedded as embedded_lyrics
 from .model import AudioProps, ScanOptions, TrackInfo, UnreadableFile
 from .streamcheck import check_duration
 from .tagfields import (
@@ -376,8 +377,9 @@ def _from_mutagen(audio: Any, fh: BinaryIO, suffix: str, file_size: int, options
         fields["has_picture"] = True
     if props.duration_ms == 0:
         warnings.append("no audio length (0 s)")
+    entries = tuple(embedded_lyrics(audio.tags, props.sample_rate)) if audio.tags is not None else ()
     return TrackInfo(props=props, warnings=warnings, audio_hash=audio_hash(fh, md5, props.audio_offset),
-                     **fields)
+                     lyrics_entries=entries, **fields)
 
 
 def _splitter(options: ScanOptions) -> tv.NameSplitter:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from orbsonic.scanner.images import AUDIO_SUFFIXES, find_folder_image
+from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 
 log = logging.getLogger("orbsonic.scanner")
 
@@ -36,6 +37,8 @@ class WalkedDir:
     image: str | None = None
     image_mtime: int | None = None  # seconds
     has_audio: bool = False
+    # Lyrics sidecars (.lrc, .txt): (name, bytes, mtime_ns), matched to tracks by the scanner.
+    sidecars: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -98,6 +101,9 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Iterato
                     yield WalkedFile(f"{rel}/{name}" if rel else name, rel, fst.st_size, fst.st_mtime_ns)
                 elif suffix in ("jpg", "jpeg", "png", "webp", "gif"):
                     images[name] = entry
+                elif suffix in SIDECAR_SUFFIXES:
+                    sst = entry.stat()
+                    node.sidecars.append((name, sst.st_size, sst.st_mtime_ns))
                 else:
                     stats.skipped += 1
                     log.debug("skipped %s: not an audio file extension", os.path.join(full, name))

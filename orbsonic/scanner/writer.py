@@ -15,7 +15,14 @@ from typing import Any
 
 from psycopg import Connection, ServerCursor
 
-from orbsonic.scanner.rows import ALBUM_COLUMNS, ARTIST_COLUMNS, GENRE_COLUMNS, TRACK_COLUMNS, Batch
+from orbsonic.scanner.rows import (
+    ALBUM_COLUMNS,
+    ARTIST_COLUMNS,
+    GENRE_COLUMNS,
+    LYRICS_COLUMNS,
+    TRACK_COLUMNS,
+    Batch,
+)
 
 _LINKS = (("artist_ids", "artist"), ("albumartist_ids", "albumartist"), ("composer_ids", "composer"))
 _TRACK_DATA = [c for c, _ in TRACK_COLUMNS if c not in ("id", "created_at") and not c.endswith("_ids")]
@@ -31,6 +38,8 @@ def setup(conn: Connection) -> None:
     for sql in (
         _ddl("stage_tracks", TRACK_COLUMNS), _ddl("stage_artists", ARTIST_COLUMNS),
         _ddl("stage_albums", ALBUM_COLUMNS), _ddl("stage_genres", GENRE_COLUMNS),
+        _ddl("stage_lyrics", LYRICS_COLUMNS),
+        "CREATE TEMP TABLE IF NOT EXISTS scan_sidecars (path text PRIMARY KEY, sig text NOT NULL)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_files (path text, dir_path text, size bigint, mtime_ns bigint)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_dirs (id bigint, parent_id bigint, path text, name text,"
         " sort_key text, mtime_ns bigint, cover_path text, cover_mtime bigint)",
@@ -51,6 +60,12 @@ def _copy(conn: Connection, table: str, columns: Iterable[tuple[str, str]], rows
                 copy.write_row(row)
 
 
+def load_sidecars(conn: Connection, rows: Iterable[tuple[str, str]]) -> None:
+    """COPY (audio path, sidecar signature) of the folder's tracks that have lyrics sidecars."""
+    conn.execute("TRUNCATE scan_sidecars")
+    _copy(conn, "scan_sidecars", (("path", ""), ("sig", "")), rows)
+
+
 def load_walk(conn: Connection, files: Iterable[tuple[str, str, int, int]]) -> None:
     """COPY the walked files (path, dir_path, size, mtime_ns) of one music folder."""
     conn.execute("TRUNCATE scan_files")
@@ -59,13 +74,16 @@ def load_walk(conn: Connection, files: Iterable[tuple[str, str, int, int]]) -> N
     conn.execute("ANALYZE scan_files")
 
 
+# A known track is read again when its file or its lyrics sidecars changed.
 _TO_READ = """
     FROM scan_files f
     LEFT JOIN tracks t ON t.folder_id = %(folder)s AND t.path = f.path
     LEFT JOIN unreadable_files u ON u.folder_id = %(folder)s AND u.path = f.path
+    LEFT JOIN scan_sidecars sc ON sc.path = f.path
    WHERE %(full)s
       OR ((u.path IS NULL OR u.size <> f.size OR u.mtime_ns <> f.mtime_ns)
-          AND (t.id IS NULL OR t.size <> f.size OR t.mtime_ns <> f.mtime_ns))"""
+          AND (t.id IS NULL OR t.size <> f.size OR t.mtime_ns <> f.mtime_ns))
+      OR (t.id IS NOT NULL AND t.lyrics_sig IS DISTINCT FROM sc.sig)"""
 
 
 _KEPT = """NOT EXISTS (SELECT 1 FROM unnest(%(keep)s::text[]) k(p)
@@ -97,10 +115,11 @@ def diff(conn: Connection, folder_id: int, full: bool, keep: Sequence[str] = ())
 
 def open_to_read(conn: Connection, folder_id: int, full: bool) -> ServerCursor[Any]:
     """A server-side cursor (WITH HOLD, so it survives the per-batch commits) over
-    (existing track id or None, path, dir_path, size, mtime_ns) of the files to read, in
+    (existing track id or None, path, dir_path, size, mtime_ns, lyrics sidecar signature or
+    None) of the files to read, in
     path order (a folder's files land in one batch). Close it when done."""
     cur = conn.cursor(name="scan_to_read", withhold=True)
-    cur.execute("SELECT t.id, f.path, f.dir_path, f.size, f.mtime_ns " + _TO_READ + " ORDER BY f.path",
+    cur.execute("SELECT t.id, f.path, f.dir_path, f.size, f.mtime_ns, sc.sig " + _TO_READ + " ORDER BY f.path",
                 {"folder": folder_id, "full": full})
     return cur
 
@@ -146,12 +165,13 @@ def _claim_moves(conn: Connection) -> None:
 
 def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
     """Write one batch in the current transaction. Returns (inserted, updated)."""
-    for table in ("stage_tracks", "stage_artists", "stage_albums", "stage_genres"):
+    for table in ("stage_tracks", "stage_artists", "stage_albums", "stage_genres", "stage_lyrics"):
         conn.execute(f"TRUNCATE {table}")
     _copy(conn, "stage_tracks", TRACK_COLUMNS, batch.tracks)
     _copy(conn, "stage_artists", ARTIST_COLUMNS, batch.artists.values())
     _copy(conn, "stage_albums", ALBUM_COLUMNS, batch.albums.values())
     _copy(conn, "stage_genres", GENRE_COLUMNS, batch.genres.values())
+    _copy(conn, "stage_lyrics", LYRICS_COLUMNS, batch.lyrics)
     # Moved files: a new path with the fingerprint of a vanished track takes over its id.
     _claim_moves(conn)
     conn.execute("DELETE FROM scan_missing m USING stage_tracks s WHERE s.id = m.id")
@@ -210,6 +230,12 @@ def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
     conn.execute(
         """INSERT INTO track_genres (track_id, position, genre_id)
            SELECT s.id, u.ord, u.gid FROM stage_tracks s, unnest(s.genre_ids) WITH ORDINALITY u(gid, ord)""")
+    conn.execute("DELETE FROM track_lyrics WHERE track_id IN (SELECT id FROM stage_tracks)")
+    conn.execute(
+        """INSERT INTO track_lyrics (track_id, position, source, lang, synced, display_artist, display_title,
+                                     lines)
+           SELECT s.id, l.position, l.source, l.lang, l.synced, l.display_artist, l.display_title, l.lines
+             FROM stage_lyrics l JOIN stage_tracks s ON s.folder_id = l.folder_id AND s.path = l.path""")
     return inserted, updated
 
 

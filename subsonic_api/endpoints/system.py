@@ -10,6 +10,7 @@ from subsonic_api.response import Payload
 EXTENSIONS = (
     ("apiKeyAuthentication", [1]),
     ("formPost", [1]),
+    ("songLyrics", [1]),
 )
 
 
