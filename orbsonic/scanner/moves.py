@@ -8,6 +8,10 @@ evidence used here: every moved track pairs its old directory with its new one, 
 their parents level by level ("A/B/C" → "X/B/C" also pairs "A/B" → "X/B" and "A" → "X").
 An old directory that no longer exists passes its stars to the new directory that
 received most of its tracks, unless the user already starred that one.
+
+Albums likewise: an album renamed in the tags (or an untagged folder album whose folder was
+renamed) gets a new id; when every track left the old one, its stars and ratings go to the
+album that received most of them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from psycopg import Connection
 
 from orbsonic.ids import key_id
 
+ALBUM_KIND = 2
 DIRECTORY_KIND = 4
 
 
@@ -56,6 +61,10 @@ def carry_directory_stars(conn: Connection) -> int:
     cur = conn.execute(
         """SELECT id FROM directories WHERE id = ANY(%s)""", (list(mapping) + list(mapping.values()),))
     existing = {r[0] for r in cur.fetchall()}
+    return _move_annotations(conn, DIRECTORY_KIND, mapping, existing)
+
+
+def _move_annotations(conn: Connection, kind: int, mapping: dict[int, int], existing: set[int]) -> int:
     moved = 0
     for old, new in mapping.items():
         if old in existing or new not in existing:
@@ -65,6 +74,22 @@ def carry_directory_stars(conn: Connection) -> int:
                 WHERE a.kind = %(kind)s AND a.item_id = %(old)s
                   AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.user_id = a.user_id
                                      AND b.kind = %(kind)s AND b.item_id = %(new)s)""",
-            {"old": old, "new": new, "kind": DIRECTORY_KIND})
+            {"old": old, "new": new, "kind": kind})
         moved += cur.rowcount
     return moved
+
+
+def carry_album_stars(conn: Connection) -> int:
+    """Move kind-2 annotations from albums that vanished this scan to the album that received
+    most of their tracks (scan_album_moves); empties scan_album_moves. Run after the album
+    refresh has deleted empty albums. Returns the number of annotations moved."""
+    rows = conn.execute("""SELECT old_id, new_id, count(*) FROM scan_album_moves
+                            GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""").fetchall()
+    conn.execute("TRUNCATE scan_album_moves")
+    mapping: dict[int, int] = {}
+    for old, new, _count in rows:
+        mapping.setdefault(old, new)
+    if not mapping:
+        return 0
+    cur = conn.execute("SELECT id FROM albums WHERE id = ANY(%s)", (list(mapping) + list(mapping.values()),))
+    return _move_annotations(conn, ALBUM_KIND, mapping, {r[0] for r in cur.fetchall()})

@@ -185,6 +185,7 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
             report.removed += refresh.remove_missing(conn)
             moves.carry_directory_stars(conn)
             refresh.refresh_albums(conn)
+            moves.carry_album_stars(conn)
             refresh.refresh_directories(conn)
             if report.changed:
                 refresh.refresh_artists_and_genres(conn)

@@ -48,6 +48,7 @@ def setup(conn: Connection) -> None:
         "CREATE TEMP TABLE IF NOT EXISTS scan_touched_dirs (dir_id bigint PRIMARY KEY)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_moves (old_folder integer, old_path text, new_folder integer,"
         " new_path text)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_album_moves (old_id bigint, new_id bigint)",
     ):
         conn.execute(sql)
 
@@ -212,6 +213,8 @@ def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
     conn.execute("""INSERT INTO scan_moves SELECT t.folder_id, t.path, s.folder_id, s.path
                       FROM stage_tracks s JOIN tracks t ON t.id = s.id
                      WHERE (t.folder_id, t.path) IS DISTINCT FROM (s.folder_id, s.path)""")
+    conn.execute("""INSERT INTO scan_album_moves SELECT t.album_id, s.album_id
+                      FROM stage_tracks s JOIN tracks t ON t.id = s.id WHERE t.album_id <> s.album_id""")
     sets = ", ".join(f"{c} = s.{c}" for c in _TRACK_DATA)
     cur = conn.execute(f"UPDATE tracks t SET {sets}, updated_at = now() FROM stage_tracks s WHERE t.id = s.id")
     updated = cur.rowcount

@@ -428,6 +428,31 @@ def test_directory_star_follows_a_renamed_directory(lib, client):
         assert client.ok("getMusicDirectory", id=public_id("dr", d))["directory"].get("starred")
 
 
+def test_album_star_and_rating_follow_a_renamed_album(lib, client):
+    """Every track of an album retagged to a new album name (a new album id), and an untagged
+    folder album whose folder is renamed: the album's star and rating follow its tracks."""
+    [(kob,)] = q(lib.url, "SELECT id FROM albums WHERE name = 'Kind of Blue'")
+    [(loose,)] = q(lib.url, "SELECT id FROM albums WHERE name = 'Unsorted'")
+    for al in (kob, loose):
+        client.ok("star", albumId=public_id("al", al))
+        client.ok("setRating", id=public_id("al", al), rating=5)
+    for f in sorted((lib.root / "Miles Davis/1959 - Kind of Blue").glob("*.m4a")):
+        g = mutagen.File(f, easy=True)
+        g["album"] = ["Kind of Blue (Legacy Edition)"]
+        g.save()
+    os.rename(lib.root / "Unsorted", lib.root / "Misc")
+    report = lib.rescan()
+    assert (report.added, report.removed) == (0, 0)
+    [(new_kob,)] = q(lib.url, "SELECT id FROM albums WHERE name = 'Kind of Blue (Legacy Edition)'")
+    [(new_loose,)] = q(lib.url, "SELECT id FROM albums WHERE name = 'Misc'")
+    assert {new_kob, new_loose}.isdisjoint({kob, loose})
+    for al in (new_kob, new_loose):
+        album = client.ok("getAlbum", id=public_id("al", al))["album"]
+        assert album["starred"] and album["userRating"] == 5, album["name"]
+    starred = [a["id"] for a in client.ok("getStarred2")["starred2"]["album"]]
+    assert sorted(starred) == sorted([public_id("al", new_kob), public_id("al", new_loose)])
+
+
 def test_new_album_is_newest_and_indexes_change(lib, client, test_library):
     before = client.ok("getIndexes")["indexes"]["lastModified"]
     time.sleep(0.01)
