@@ -25,6 +25,8 @@ import os
 import struct
 from typing import BinaryIO
 
+from orbsonic.scanner.flacinfo import FlacError, parse_streaminfo
+
 SLICE = 16 * 1024
 _MAX_BOXES = 10_000
 _MAX_OGG_PAGES = 4096
@@ -164,10 +166,17 @@ def audio_hash(fh: BinaryIO, flac_md5: bytes | None = None,
     independent of its tags; None when no audio region is found or the file cannot be
     read. `flac_md5`/`flac_audio_offset`: STREAMINFO facts the caller already has."""
     try:
-        if flac_md5 and any(flac_md5):
-            return "flac-md5:" + flac_md5.hex()
         fh.seek(0, os.SEEK_END)
         file_size = fh.tell()
+        fh.seek(_skip_id3v2(fh))
+        if flac_md5 is None and fh.read(4) == b"fLaC":
+            try:
+                info = parse_streaminfo(fh)
+                flac_md5, flac_audio_offset = info.md5, info.audio_offset
+            except FlacError:
+                pass
+        if flac_md5 and any(flac_md5):
+            return "flac-md5:" + flac_md5.hex()
         fh.seek(0)
         magic = fh.read(12)
         kind, region, raw = "audio", None, None

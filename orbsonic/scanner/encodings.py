@@ -27,15 +27,29 @@ from charset_normalizer import from_bytes
 LEGACY_ENCODINGS = ("gb18030", "big5", "shift_jis", "euc_jp", "euc_kr", "cp1251", "koi8_r",
                     "cp1250", "cp1253", "cp1254", "cp1255", "cp1256", "cp874")
 _C1 = range(0x80, 0xA0)
+# ASCII that Big5 and Shift-JIS use as trail bytes but Western text never puts right after an
+# accented letter.
+_TRAIL_PUNCT = frozenset("@[\\]^_`{|}~")
 
 
 def plausible_latin1(text: str) -> bool:
     """True when `text` (as decoded from Latin-1) reads like Latin-1: plain ASCII, or
     accented letters between ASCII ones. False for C1 controls, runs of three or more
-    high-bit characters, or when more than half the letters are high-bit ones."""
-    run = high_letters = letters = 0
+    high-bit characters, more than half the letters high-bit ones, or two or more high-bit
+    symbols glued to a following non-space character or high-bit characters followed by one
+    of @[\\]^_`{|}~ (Big5 and Shift-JIS trail bytes are often ASCII: 一 in Big5 reads "¤@";
+    a real "©" or "½" stands before a space or digit)."""
+    run = high_letters = letters = glued = 0
+    previous = ""
     for ch in text:
         code = ord(ch)
+        if previous and ord(previous) >= 0xA1 and (
+                ch in _TRAIL_PUNCT or (not previous.isalpha() and ord(previous) < 0xC0
+                                       and not ch.isspace() and not ch.isdigit())):
+            glued += 1
+            if glued >= 2:
+                return False
+        previous = ch
         if code < 0x80:
             run = 0
             if ch.isalpha():
