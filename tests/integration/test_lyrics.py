@@ -213,3 +213,29 @@ def test_lrc_round_trip(pairs):
     assert lines == sorted(((ms, words.strip()) for ms, words in pairs), key=lambda p: p[0])
     entry = from_text(text, "lrc")
     assert entry is not None and entry.synced
+
+
+def test_migration_backfills_lyrics_of_tracks_scanned_before(pg, tmp_path):
+    """A library scanned before migration 0004 answers lyrics from tracks.lyrics right away."""
+    from orbsonic.db.migrate import migrate, schema_dir
+
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE lyrics_backfill")
+    url = pg.url.rsplit("/", 1)[0] + "/lyrics_backfill"
+    older = tmp_path / "schema"
+    older.mkdir()
+    for path in schema_dir().glob("*.sql"):
+        if int(path.name[:4]) < 4:
+            shutil.copy(path, older / path.name)
+    migrate(url, directory=older)
+    with psycopg.connect(url) as conn:
+        [(folder,)] = conn.execute("INSERT INTO music_folders (name, path) VALUES ('m', '/m') RETURNING id")
+        conn.execute("""INSERT INTO tracks (folder_id, directory_id, path, size, mtime_ns, suffix,
+                                            content_type, title, sort_title, album_id, pid, created_at,
+                                            lyrics)
+                        VALUES (%s, 1, 'a.mp3', 1, 1, 'mp3', 'audio/mpeg', 'A', 'A', 1, 'x', now(), %s),
+                               (%s, 1, 'b.mp3', 1, 1, 'mp3', 'audio/mpeg', 'B', 'B', 1, 'y', now(), NULL)""",
+                     (folder, "one\r\ntwo", folder))
+    migrate(url)
+    rows = q(url, "SELECT t.path, l.synced, l.lines FROM track_lyrics l JOIN tracks t ON t.id = l.track_id")
+    assert rows == [("a.mp3", False, [[None, "one"], [None, "two"]])]
