@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from orbsonic.scanner.encodings import redecode
 from orbsonic.scanner.model import LyricsEntry
 
 SIDECAR_SUFFIXES = frozenset({"lrc", "txt"})
@@ -119,7 +120,7 @@ def from_text(text: str, source: str, lang: str = UNKNOWN_LANG) -> LyricsEntry |
     return LyricsEntry(source, lang, False, lines) if lines else None
 
 
-def _sylt(frame: Any, sample_rate: int | None) -> LyricsEntry | None:
+def _sylt(frame: Any, sample_rate: int | None, legacy: str | None) -> LyricsEntry | None:
     if getattr(frame, "type", 1) not in (0, 1):  # 1 = lyrics, 0 = other; not chords, events …
         return None
     fmt = getattr(frame, "format", 2)
@@ -131,13 +132,15 @@ def _sylt(frame: Any, sample_rate: int | None) -> LyricsEntry | None:
             start = round(int(stamp) * 1152 * 1000 / sample_rate)  # MPEG frames of 1152 samples
         else:
             return None
-        lines.append((start, str(text).strip("\r\n")))
+        text = str(text).strip("\r\n")
+        lines.append((start, redecode(text, legacy) if legacy else text))
     lines.sort(key=lambda pair: pair[0])
     return LyricsEntry("sylt", _lang(frame.lang), True, tuple(lines[:MAX_LINES])) if lines else None
 
 
-def embedded(tags: Any, sample_rate: int | None = None) -> list[LyricsEntry]:
-    """Lyrics entries of a mutagen tag object (ID3, MP4, Vorbis, APE, ASF); [] for none."""
+def embedded(tags: Any, sample_rate: int | None = None, legacy: str | None = None) -> list[LyricsEntry]:
+    """Lyrics entries of a mutagen tag object (ID3, MP4, Vorbis, APE, ASF); [] for none.
+    `legacy`: the code page of the tag's ID3 Latin-1 frames (orbsonic.scanner.encodings)."""
     from mutagen.apev2 import APEv2
     from mutagen.id3 import ID3
 
@@ -146,11 +149,14 @@ def embedded(tags: Any, sample_rate: int | None = None) -> list[LyricsEntry]:
         return out
     if isinstance(tags, ID3):
         for frame in tags.getall("SYLT"):
-            entry = _sylt(frame, sample_rate)
+            entry = _sylt(frame, sample_rate, legacy if frame.encoding == 0 else None)
             if entry is not None:
                 out.append(entry)
         for frame in tags.getall("USLT"):
-            entry = from_text(str(frame.text), "uslt", _lang(frame.lang))
+            text = str(frame.text)
+            if legacy and frame.encoding == 0:
+                text = redecode(text, legacy)
+            entry = from_text(text, "uslt", _lang(frame.lang))
             if entry is not None:
                 out.append(entry)
         return out

@@ -147,10 +147,17 @@ def _latin1_texts(tags: ID3) -> list[str]:
     return out
 
 
-def _id3_view(tags: ID3, options: ScanOptions, warnings: list[str]) -> dict[str, list[Any]]:
+def _legacy_encoding(tags: Any, options: ScanOptions, warnings: list[str]) -> str | None:
+    """The code page of an ID3 tag's Latin-1 frames when they are not Latin-1 (encodings)."""
+    if not isinstance(tags, ID3):
+        return None
     encoding = choose_encoding(_latin1_texts(tags), options.legacy_encoding)
     if encoding is not None:
         warnings.append(f"ID3 Latin-1 frames decoded as {encoding}")
+    return encoding
+
+
+def _id3_view(tags: ID3, encoding: str | None) -> dict[str, list[Any]]:
     view: dict[str, list[Any]] = {}
     for frame in tags.values():
         fid = frame.FrameID
@@ -208,10 +215,11 @@ def _ape_view(tags: APEv2) -> dict[str, list[Any]]:
     return view
 
 
-def _view(tags: Any, options: ScanOptions, warnings: list[str]) -> tuple[str, dict[str, list[Any]]] | None:
-    """(family, view) of a mutagen tag object, or None for tags we do not map."""
+def _view(tags: Any, encoding: str | None) -> tuple[str, dict[str, list[Any]]] | None:
+    """(family, view) of a mutagen tag object, or None for tags we do not map. `encoding`:
+    the legacy code page of ID3 Latin-1 frames, if any."""
     if isinstance(tags, ID3):
-        return "id3", _id3_view(tags, options, warnings)
+        return "id3", _id3_view(tags, encoding)
     if isinstance(tags, MP4Tags):
         return "mp4", _mp4_view(tags)
     if isinstance(tags, ASFTags):
@@ -370,14 +378,16 @@ def _from_mutagen(audio: Any, fh: BinaryIO, suffix: str, file_size: int, options
     props = _props(audio, suffix, file_size, warnings)
     md5 = _add_flac_facts(props, audio, fh, file_size, warnings) if isinstance(audio, FLAC) else None
     fields: dict[str, Any] = {}
-    found = _view(audio.tags, options, warnings) if audio.tags is not None else None
+    encoding = _legacy_encoding(audio.tags, options, warnings)
+    found = _view(audio.tags, encoding) if audio.tags is not None else None
     if found is not None:
         fields = _decode_tags(found[0], found[1], warnings, _splitter(options))
     if isinstance(audio, FLAC) and audio.pictures:
         fields["has_picture"] = True
     if props.duration_ms == 0:
         warnings.append("no audio length (0 s)")
-    entries = tuple(embedded_lyrics(audio.tags, props.sample_rate)) if audio.tags is not None else ()
+    entries = (tuple(embedded_lyrics(audio.tags, props.sample_rate, encoding))
+               if audio.tags is not None else ())
     return TrackInfo(props=props, warnings=warnings, audio_hash=audio_hash(fh, md5, props.audio_offset),
                      lyrics_entries=entries, **fields)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from mutagen.id3 import ID3, TALB, TIT2, TPE1
+from mutagen.id3 import ID3, TALB, TIT2, TPE1, USLT
 from starlette.testclient import TestClient
 
 from orbsonic.config import load_settings
@@ -37,6 +37,8 @@ def latin1_frames(path: Path, title: str, artist: str, album: str | None, encodi
     tags.add(TPE1(encoding=0, text=[raw["artist"]]))
     if "album" in raw:
         tags.add(TALB(encoding=0, text=[raw["album"]]))
+    lyrics = f"{title}\n{artist}".encode(encoding).decode("latin-1")
+    tags.add(USLT(encoding=0, lang="xxx", desc="", text=lyrics))
     tags.save(path, v2_version=3)
 
 
@@ -90,6 +92,9 @@ def test_legacy_encodings_scanned_and_served(fresh_db, mp3, tmp_path, encoding, 
         api = Subsonic(http)
         [found] = api.ok("search3", query=artist)["searchResult3"]["song"]
         assert (found["title"], found["artist"], found["album"]) == (title, artist, album)
+        # The lyrics frame of the same tag is decoded with the same code page.
+        [lyr] = api.ok("getLyricsBySongId", id=found["id"])["lyricsList"]["structuredLyrics"]
+        assert [line["value"] for line in lyr["line"]] == [title, artist]
     # Turned off: the frames are read as what they say they are.
     if encoding != "latin-1":
         off = read_track(song, options_from_settings(load_settings(
