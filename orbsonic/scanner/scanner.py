@@ -3,7 +3,10 @@
     report = scan(conninfo, [Path("/music")], full=False, progress=callback)
 
 * Only one scan runs at a time, across every replica: a PostgreSQL advisory lock.
-* Incremental: a file whose size and mtime match the library is not opened again.
+* Incremental: a file whose size and mtime match the library is not opened again, unless
+  its lyrics sidecars (.lrc/.txt, orbsonic.scanner.lyrics) appeared, changed or vanished.
+* Moved files keep their track id (matched by an audio checksum, orbsonic.scanner.audiohash);
+  directory and album stars follow renames (orbsonic.scanner.moves).
 * Tags are read in worker processes (one per core) while the main process writes the
   previous batch with COPY; memory stays bounded by the batch size whatever the library
   size (the files to read stream from a server-side cursor).

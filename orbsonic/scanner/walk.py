@@ -1,7 +1,8 @@
 """Walk a music folder: audio files with size and mtime, and the folders that hold them.
 
 One `os.scandir` per directory and one stat per file: a no-change rescan costs little
-more than this walk. Hidden entries (".*") are skipped. Directory symlinks are
+more than this walk. Lyrics sidecars (.lrc, .txt) are noted per directory with their size
+and mtime, so a changed sidecar is noticed without opening it. Hidden entries (".*") are skipped. Directory symlinks are
 followed, with a (device, inode) guard against loops.
 """
 
