@@ -49,7 +49,7 @@ TRACK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rg_album_gain", "real"), ("rg_album_peak", "real"), ("mbid_recording", "text"),
     ("mbid_track", "text"), ("mbid_album", "text"), ("mbid_release_group", "text"),
     ("has_picture", "boolean"), ("pid", "text"), ("search_text", "text"), ("created_at", "timestamptz"),
-    ("lyrics_sig", "text"),
+    ("lyrics_sig", "text"), ("tag_pid", "text"),
     ("artist_ids", "bigint[]"), ("albumartist_ids", "bigint[]"), ("composer_ids", "bigint[]"),
     ("genre_ids", "bigint[]"),
 )
@@ -160,7 +160,8 @@ def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, 
     else:
         basis = "|".join((fold(album_artist_display), fold(album), str(info.disc_no or 0),
                           str(info.track_no or 0), fold(title), str(duration_s)))
-    pid = f"a|{info.audio_hash}" if info.audio_hash else hashlib.md5(basis.encode("utf-8")).hexdigest()
+    tag_pid = hashlib.md5(basis.encode("utf-8")).hexdigest()
+    pid = f"a|{info.audio_hash}" if info.audio_hash else tag_pid
     batch.tracks.append((
         track_id, folder_id, directory_id, path, size, mtime_ns, p.suffix, p.content_type, p.codec,
         p.bit_depth, p.sample_rate, p.channels, p.bitrate, p.duration_ms, p.total_samples,
@@ -172,7 +173,7 @@ def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, 
         info.explicit_status, list(info.isrc), list(info.moods), list(info.groupings),
         info.rg_track_gain, info.rg_track_peak, info.rg_album_gain, info.rg_album_peak,
         info.mbid_recording, info.mbid_track, info.mbid_album, info.mbid_release_group,
-        info.has_picture, pid, fold(f"{title} {artist_display} {album}"), created, info.lyrics_sig,
+        info.has_picture, pid, fold(f"{title} {artist_display} {album}"), created, info.lyrics_sig, tag_pid,
         artist_ids, albumartist_ids, composer_ids, genre_ids,
     ))
     seen = set()

@@ -25,7 +25,10 @@ from orbsonic.scanner.rows import (
 )
 
 _LINKS = (("artist_ids", "artist"), ("albumartist_ids", "albumartist"), ("composer_ids", "composer"))
-_TRACK_DATA = [c for c, _ in TRACK_COLUMNS if c not in ("id", "created_at") and not c.endswith("_ids")]
+# tag_pid is staging only: the tag fingerprint, matched against tracks scanned before pids
+# became audio checksums (their pid is still the tag one until the file is read again).
+_TRACK_DATA = [c for c, _ in TRACK_COLUMNS
+               if c not in ("id", "created_at", "tag_pid") and not c.endswith("_ids")]
 
 
 def _ddl(name: str, columns: Iterable[tuple[str, str]]) -> str:
@@ -155,7 +158,7 @@ def pair_moves(candidates: Iterable[tuple[int, str, int, str]]) -> list[tuple[in
 
 def _claim_moves(conn: Connection) -> None:
     cur = conn.execute("""SELECT m.id, t.path, s.folder_id, s.path
-                            FROM stage_tracks s JOIN scan_missing m ON m.pid = s.pid
+                            FROM stage_tracks s JOIN scan_missing m ON m.pid IN (s.pid, s.tag_pid)
                             JOIN tracks t ON t.id = m.id
                            WHERE s.id IS NULL""")
     claims = pair_moves(cur.fetchall())

@@ -405,6 +405,26 @@ def test_moved_and_retagged_file_keeps_id_star_and_rating(lib, client, src):
     assert song["starred"] and song["userRating"] == 4
 
 
+def test_move_of_a_track_scanned_before_audio_checksums(lib, client, monkeypatch):
+    """Tracks indexed by an older version carry the tag fingerprint as pid until they are
+    read again; a move is still matched by it."""
+    from orbsonic.scanner import tags as tags_mod
+
+    monkeypatch.setattr(tags_mod, "audio_hash", lambda *a, **k: None)
+    lib.rescan(workers=1, full=True)
+    monkeypatch.undo()
+    src, dst = "Miles Davis/1959 - Kind of Blue/01 So What.m4a", "Elsewhere/So What.m4a"
+    [(pid,)] = q(lib.url, "SELECT pid FROM tracks WHERE path = %s", src)
+    assert not pid.startswith("a|")
+    tid = track_id(lib.url, src)
+    (lib.root / "Elsewhere").mkdir()
+    os.rename(lib.root / src, lib.root / dst)
+    report = lib.rescan(workers=1)
+    assert (report.added, report.removed) == (0, 0) and track_id(lib.url, dst) == tid
+    [(pid,)] = q(lib.url, "SELECT pid FROM tracks WHERE path = %s", dst)
+    assert pid.startswith("a|")
+
+
 def test_directory_star_follows_a_renamed_directory(lib, client):
     """DSub's folder-mode star (star id=dr-…) moves with the directory: matched by the
     tracks that moved with it, also when the files are retagged in the same scan."""
