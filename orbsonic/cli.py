@@ -369,7 +369,7 @@ class _ProgressLog:
 
 
 def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
-    from orbsonic.scanner.scanner import scan
+    from orbsonic.scanner.scanner import options_from_settings, scan
 
     _sigint_in_main_only()
     bar = None
@@ -394,7 +394,8 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
         if not args.log_progress:  # the server checked them before it started this scan
             s = _usable_folders(s, url)
         try:
-            report = scan(url, s.music_folders, full=args.full, progress=progress)
+            report = scan(url, s.music_folders, full=args.full, progress=progress,
+                          options=options_from_settings(s))
         finally:
             if bar is not None:
                 bar.close()
