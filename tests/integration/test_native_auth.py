@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import psycopg
 import pytest
@@ -117,8 +123,8 @@ def test_login_answers_tokens_that_authenticate(two_apps: tuple[Any, Any], admin
     assert {"sub", "sid", "exp", "iat", "jti"} <= set(claims)
     assert claims["sid"] == tok["session"] and claims["exp"] - claims["iat"] == 900
     # the other instance verifies the same token (key derived from the shared secret key)
-    for http in (a, b):
-        assert as_token(http, tok).ok("GET", "/me")["username"] == name
+    for app in (a, b):
+        assert as_token(app, tok).ok("GET", "/me")["username"] == name
     # the same account and password work on the Subsonic API
     assert Subsonic(a, name, pw).ok("ping")["status"] == "ok"
 
@@ -363,3 +369,122 @@ def test_login_rate_limit_is_shared_with_subsonic(pg: Any, template_url: str, tm
         me.problem("POST", "/me/password", 429, json={"currentPassword": ADMIN[1], "newPassword": "x"})
         sql(url, "DELETE FROM login_failures")
         assert login(app, *ADMIN)["user"]["username"] == "admin"
+
+
+# ------------------------------------------------------------- `orbsonic serve --workers 2`
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for child, parent in parents.items():
+            if parent == p and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _server_side_inode(server_port: int, client_port: int) -> str | None:
+    """The socket inode of the server's end of the loopback connection from `client_port`."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        local, remote = f[1].split(":"), f[2].split(":")
+        if int(local[1], 16) == server_port and int(remote[1], 16) == client_port:
+            return f[9]
+    return None
+
+
+def _worker_of(pids: set[int], inode: str) -> int | None:
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+class Conn:
+    """One keep-alive HTTP connection (so one worker process serves all its requests)."""
+
+    def __init__(self, port: int) -> None:
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.c.connect()
+        self.local_port = self.c.sock.getsockname()[1]
+
+    def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.c.request(method, "/api/v1" + path, body=json.dumps(body) if body is not None else None,
+                       headers=headers)
+        r = self.c.getresponse()
+        data = r.read()
+        return r.status, json.loads(data) if data else None
+
+
+def test_revocation_is_seen_by_the_other_worker(fresh_db: str, tmp_path: Path) -> None:
+    """Two worker processes of one `orbsonic serve --workers 2`: the logout made through one
+    is refused by the other on its next request (no per-process state)."""
+    music = tmp_path / "music"
+    music.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": fresh_db, "ORBSONIC_DATA_DIR": str(tmp_path / "data"),
+           "ORBSONIC_SECRET_KEY": SECRET, "ORBSONIC_LOG_LEVEL": "warning", "ORBSONIC_JOB_WORKER": "false",
+           "ORBSONIC_ADMIN_PASSWORD": ADMIN[1]}
+    proc = subprocess.Popen([sys.executable, "-m", "orbsonic", "serve", str(music), "--host", "127.0.0.1",
+                             "--port", str(port), "--no-scan", "--workers", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    conns: list[Conn] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            alive = proc.poll() is None and time.monotonic() < deadline
+            assert alive, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        # Open connections until two different worker processes hold one each.
+        by_worker: dict[int, Conn] = {}
+        for _ in range(200):
+            c = Conn(port)
+            conns.append(c)
+            assert c.call("GET", "/me")[0] == 401  # the request makes the worker accept it
+            inode = _server_side_inode(port, c.local_port)
+            worker = _worker_of(_descendants(proc.pid), inode) if inode else None
+            if worker is not None:
+                by_worker.setdefault(worker, c)
+            if len(by_worker) == 2:
+                break
+        assert len(by_worker) == 2, "the kernel never handed a connection to the second worker"
+        one, two = by_worker.values()
+        status, tok = one.call("POST", "/auth/login", body={"username": ADMIN[0], "password": ADMIN[1]})
+        assert status == 200, tok
+        other = one.call("POST", "/auth/login", body={"username": ADMIN[0], "password": ADMIN[1]})[1]
+        assert two.call("GET", "/me", tok["accessToken"])[0] == 200
+        assert one.call("POST", "/auth/logout", tok["accessToken"])[0] == 204
+        assert two.call("GET", "/me", tok["accessToken"])[0] == 401
+        assert two.call("GET", "/me", other["accessToken"])[0] == 200
+        assert two.call("POST", "/auth/logout-all", other["accessToken"])[0] == 204
+        assert one.call("GET", "/me", other["accessToken"])[0] == 401
+        assert one.call("POST", "/auth/refresh", body={"refreshToken": other["refreshToken"]})[0] == 401
+    finally:
+        for c in conns:
+            c.c.close()
+        proc.terminate()
+        proc.communicate(timeout=30)
