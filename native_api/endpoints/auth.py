@@ -14,6 +14,8 @@ answers error 40 for both).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 from psycopg import AsyncConnection
 from starlette.requests import Request
@@ -58,12 +60,14 @@ class Tokens(BaseModel):
 
 
 class SessionInfo(BaseModel):
-    """One live session of the caller; `current` marks the one making this request."""
+    """One live session of the caller; `current` marks the one making this request;
+    `lastSeen` is its last login or refresh (at least once per access-token lifetime while
+    the client is active)."""
 
     id: str
     client: str
-    created: str
-    lastSeen: str
+    created: datetime
+    lastSeen: datetime
     current: bool
 
 
@@ -136,7 +140,8 @@ async def login(ctx: Ctx) -> Tokens:
     too many recent failures."""
     b: Login = ctx.body
     issued = await sessions.login(ctx.conn, ctx.state.key, login_policy(ctx.state.settings), b.username,
-                                  b.password, b.client or ctx.client, _address(ctx.request))
+                                  b.password, b.client or ctx.client, _address(ctx.request),
+                                  ctx.state.settings.session_idle_timeout)
     return _tokens(ctx.state, issued)
 
 
@@ -170,8 +175,8 @@ async def logout_all(ctx: Ctx) -> Response:
 async def list_sessions(ctx: Ctx) -> list[SessionInfo]:
     current = current_session(ctx)
     rows = await sessions.list_live(ctx.conn, ctx.me.id, ctx.state.settings.session_idle_timeout)
-    return [SessionInfo(id=s.id, client=s.client, created=s.created.isoformat(),
-                        lastSeen=s.last_seen.isoformat(), current=s.id == current) for s in rows]
+    return [SessionInfo(id=s.id, client=s.client, created=s.created, lastSeen=s.last_seen,
+                        current=s.id == current) for s in rows]
 
 
 @route("DELETE", "/auth/sessions/{session_id}", summary="Revoke one of my sessions", tag="auth",

@@ -4,8 +4,8 @@ A session is one login of one client. Login (`login`) checks the password — th
 and passwords as the Subsonic API, under the shared login rate limit
 (orbsonic/auth/ratelimit.py) — and creates a session with a refresh token; the caller then
 mints short-lived access tokens (orbsonic/auth/tokens.py) naming the session. Every request
-with an access token runs `user_of_session`: one primary-key lookup that fails once the
-session is revoked or the user deleted, so a logout is seen by every worker and replica at
+with an access token runs `user_of_session`: one primary-key lookup (no cache) that fails once
+the session is revoked or the user deleted, so a logout is seen by every worker and replica at
 once, with no per-process state, and sessions survive restarts.
 
 Refresh tokens rotate (`refresh`): each use answers a new one and the old one stops working.
@@ -35,7 +35,6 @@ from orbsonic.errors import AuthFailed, NotAuthorized, NotFound, RateLimited
 
 MAX_CLIENT = 64
 KEEP_REVOKED_DAYS = 30  # revoked sessions are kept this long (then pruned at the user's login)
-_TOUCH_EVERY = "1 minute"  # last_seen is noted at most this often (no write per request)
 # users._COLUMNS, qualified with the alias "u": a session lookup answers the whole user row.
 _USER_COLS = ", ".join("u." + c.strip() for c in users._COLUMNS.split(","))
 _DUMMY = "orbsonic-no-such-user"
@@ -114,12 +113,16 @@ async def check_password(conn: AsyncConnection, key: SecretKey, policy: ratelimi
     return user
 
 
-async def create(conn: AsyncConnection, user: User, client: str) -> Issued:
-    """A new session for `user` logged in from `client`; prunes the user's long-revoked ones."""
+async def create(conn: AsyncConnection, user: User, client: str, idle_s: int = 0) -> Issued:
+    """A new session for `user` logged in from `client`; prunes the user's sessions revoked,
+    or idle past `idle_s` seconds, more than KEEP_REVOKED_DAYS ago."""
     token = new_refresh()
     await conn.execute(
-        "DELETE FROM sessions WHERE user_id = %s AND revoked_at < now() - make_interval(days => %s)",
-        (user.id, KEEP_REVOKED_DAYS))
+        """DELETE FROM sessions WHERE user_id = %(u)s
+             AND (revoked_at < now() - make_interval(days => %(keep)s)
+                  OR (%(idle)s > 0
+                      AND last_seen < now() - make_interval(days => %(keep)s, secs => %(idle)s)))""",
+        {"u": user.id, "keep": KEEP_REVOKED_DAYS, "idle": idle_s})
     cur = await conn.execute(
         "INSERT INTO sessions (user_id, client, refresh_hash) VALUES (%s, %s, %s) RETURNING id::text",
         (user.id, client[:MAX_CLIENT], refresh_digest(token)))
@@ -129,10 +132,10 @@ async def create(conn: AsyncConnection, user: User, client: str) -> Issued:
 
 
 async def login(conn: AsyncConnection, key: SecretKey, policy: ratelimit.Policy, username: str,
-                password: str, client: str, address: str | None) -> Issued:
+                password: str, client: str, address: str | None, idle_s: int = 0) -> Issued:
     """check_password, then create a session (see both for the errors raised)."""
     user = await check_password(conn, key, policy, username, password, address)
-    return await create(conn, user, client)
+    return await create(conn, user, client, idle_s)
 
 
 async def _user(conn: AsyncConnection, user_id: int) -> User | None:
@@ -177,22 +180,17 @@ async def refresh(conn: AsyncConnection, token: str, idle_s: int) -> Issued:
 
 async def user_of_session(conn: AsyncConnection, session_id: str, user_id: int) -> User | None:
     """The user of live session `session_id` (which must belong to `user_id`), else None
-    (revoked, unknown, user deleted). One primary-key lookup; notes `last_seen` at most once a
-    minute and never waits for the row lock (parallel requests of one session stay parallel)."""
+    (revoked, unknown, user deleted). One primary-key lookup, no write: the request's
+    transaction may last as long as a stream or an event feed, and a row lock held that long
+    would make the session's refresh or logout wait for it (`last_seen` is noted by login and
+    refresh instead, at least once per access-token lifetime while the client is active)."""
     sid = session_uuid(session_id)
     if sid is None:
         return None
     async with conn.cursor(row_factory=class_row(User)) as cur:
         await cur.execute(
-            f"""WITH s AS (SELECT user_id FROM sessions
-                            WHERE id = %(sid)s AND user_id = %(uid)s AND revoked_at IS NULL),
-                touch AS (UPDATE sessions SET last_seen = now()
-                           WHERE id = (SELECT id FROM sessions
-                                        WHERE id = %(sid)s AND revoked_at IS NULL
-                                          AND last_seen < now() - interval '{_TOUCH_EVERY}'
-                                          FOR UPDATE SKIP LOCKED))
-                SELECT {_USER_COLS} FROM users u JOIN s ON s.user_id = u.id""",
-            {"sid": sid, "uid": user_id})
+            f"""SELECT {_USER_COLS} FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL""", (sid, user_id))
         return await cur.fetchone()
 
 

@@ -260,6 +260,20 @@ def test_access_token_ttl_setting(auth_db: str, admin: Checked, tmp_path: Path) 
         assert tok["expiresIn"] == 120 and claims["exp"] - claims["iat"] == 120
 
 
+def test_idle_sessions_expire(auth_db: str, admin: Checked, tmp_path: Path) -> None:
+    name, pw = new_user(admin)
+    with TestClient(make_app(auth_db, tmp_path, session_idle_timeout=3600)) as app:
+        idle, busy = login(app, name, pw, client="idle"), login(app, name, pw, client="busy")
+        sql(auth_db, "UPDATE sessions SET last_seen = now() - interval '2 hours' WHERE id = %s",
+            idle["session"])
+        assert [s["client"] for s in as_token(app, busy).ok("GET", "/auth/sessions")] == ["busy"]
+        Checked(app, None).problem("POST", "/auth/refresh", 401, json={"refreshToken": idle["refreshToken"]})
+        assert sql(auth_db, "SELECT revoked_at IS NOT NULL FROM sessions WHERE id = %s", idle["session"]) == [
+            (True,)]
+        again = Checked(app, None).ok("POST", "/auth/refresh", json={"refreshToken": busy["refreshToken"]})
+        assert again["session"] == busy["session"]
+
+
 def test_password_change_revokes_the_other_sessions(two_apps: tuple[Any, Any], admin: Checked) -> None:
     a, b = two_apps
     name, pw = new_user(admin)
