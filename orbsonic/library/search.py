@@ -22,6 +22,7 @@ import re
 from psycopg import AsyncConnection
 
 from orbsonic.ids import fold
+from orbsonic.library.filters import Folders, folder_list
 
 _WORD = re.compile(r"\w+")
 MAX_QUERY_CHARS = 256  # longer than any title; bounds the LIKE and trigram work per row
@@ -29,10 +30,10 @@ MAX_WORDS = 12  # each word is one `&` operand of the tsquery and one index prob
 # table → (sort column, music folder condition). Artists have no folder of their own:
 # they are in a folder when one of their tracks (any role) is.
 _TABLES = {
-    "tracks": ("sort_title", "folder_id = %(folder)s"),
-    "albums": ("sort_key", "folder_id = %(folder)s"),
+    "tracks": ("sort_title", "folder_id = ANY(%(folders)s)"),
+    "albums": ("sort_key", "folder_id = ANY(%(folders)s)"),
     "artists": ("sort_key", """EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
-                                     WHERE ta.artist_id = artists.id AND t.folder_id = %(folder)s)"""),
+                                     WHERE ta.artist_id = artists.id AND t.folder_id = ANY(%(folders)s))"""),
 }
 
 
@@ -66,18 +67,19 @@ def _tsquery(words: list[str]) -> str:
 
 
 async def search_ids(conn: AsyncConnection, table: str, query: str, offset: int, limit: int,
-                     folder_id: int | None = None) -> list[int]:
-    """A page of ids of `table` ("tracks", "albums" or "artists") matching a normalized,
-    non-empty query. Returns [] when the query has no word characters. Only the first
-    MAX_WORDS distinct words of the first MAX_QUERY_CHARS characters are used."""
+                     folders: Folders = None) -> list[int]:
+    """A page of ids of `table` ("tracks", "albums" or "artists") in `folders` (None =
+    all) matching a normalized, non-empty query. Returns [] when the query has no word
+    characters. Only the first MAX_WORDS distinct words of the first MAX_QUERY_CHARS
+    characters are used."""
     sort_col, folder_col = _TABLES[table]
     query = query[:MAX_QUERY_CHARS]
     words = query_words(query)
     if not words or limit <= 0:
         return []
-    folder = f" AND {folder_col}" if folder_id is not None else ""
+    folder = f" AND {folder_col}" if folders is not None else ""
     args = {"tsq": _tsquery(words), "q": query, "prefix": query.replace("\\", "\\\\").replace("%", "\\%")
-            .replace("_", "\\_") + "%", "folder": folder_id, "offset": offset, "limit": limit}
+            .replace("_", "\\_") + "%", "folders": folder_list(folders), "offset": offset, "limit": limit}
     # Prefix (tsvector) matches rank before fuzzy (trigram) ones, so the page is taken from
     # them alone while they last: the costly trigram recheck of every candidate row runs
     # only for pages that reach past the prefix matches (a common word in 100k tracks:
