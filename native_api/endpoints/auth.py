@@ -193,7 +193,8 @@ async def register(ctx: Ctx) -> Me:
     if not ctx.state.settings.registration_open:
         raise NotAuthorized("registration is closed: ask an admin for an account")
     b: Register = ctx.body
-    user = await accounts.create_account(ctx.conn, ctx.state.key, b.username, b.password, email=b.email)
+    user = await accounts.create_account(ctx.conn, ctx.state.key, b.username, b.password, email=b.email,
+                                         actor=b.username.strip())
     return me_of(user)
 
 

@@ -35,8 +35,10 @@ class NewUser(BaseModel):
 @route("POST", "/users", summary="Create a user (admin)", tag="auth", admin=True, body=NewUser, response=Me,
        status=201, errors=(409,))
 async def create_user(ctx: Ctx) -> Me:
-    """409 when the user name is taken; 400 for an unknown music folder."""
+    """409 when the user name is taken; 400 for an unknown music folder or an empty list.
+    Audited like Subsonic createUser."""
     b: NewUser = ctx.body
     user = await accounts.create_account(ctx.conn, ctx.state.key, b.username, b.password, email=b.email,
-                                         is_admin=b.admin, roles=b.roles, folders=b.folders)
+                                         is_admin=b.admin, roles=b.roles, folders=b.folders,
+                                         actor=ctx.me.username)
     return me_of(user)

@@ -1,56 +1,46 @@
-"""Creating accounts with roles and music-folder access (native `POST /users`, `POST /auth/register`).
+"""Creating accounts for the native API (`POST /users` by an admin, `POST /auth/register`).
 
-The same `users` rows as the Subsonic API (orbsonic/auth/users.py): roles are the Subsonic
-ones (users.ROLE_ATTRS keys), `folders` the music-folder ids the user may read (None: all).
+The same `users` rows as the Subsonic API (orbsonic/auth/users.py:create_user): roles are the
+Subsonic ones (users.ROLE_ATTRS keys), `folders` the music-folder ids the user may read
+(None: all). Creations are audited like Subsonic createUser.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.auth.users import ROLE_ATTRS, User
-from orbsonic.errors import BadParam, Conflict
+from orbsonic.errors import BadParam, Conflict, NotFound
 
 
 async def create_account(conn: AsyncConnection, key: SecretKey, username: str, password: str, *,
-                         email: str = "", is_admin: bool = False, roles: Collection[str] | None = None,
+                         actor: str, email: str = "", is_admin: bool = False,
+                         roles: Collection[str] | None = None,
                          folders: Collection[int] | None = None) -> User:
-    """Create a user; with `roles`, the user holds exactly those (the others off; "admin" in
-    it is the same as `is_admin`), else the schema's defaults; `folders` limits the music
-    folders they may read. One transaction (a savepoint inside the caller's).
+    """Create a user, audited as done by `actor` (the admin's name, or the new user's own
+    for an open registration). With `roles`, the user holds exactly those ("admin" in it is
+    the same as `is_admin`), else the schema's defaults; `folders` limits the music folders
+    they may read.
 
-    Raises Conflict for a taken user name, BadParam for an invalid name or password, an
-    unknown role or an unknown folder id."""
+    Raises Conflict for a taken user name; BadParam for an invalid name, password or email,
+    an unknown role, an empty or unknown folder list (field names `roles`, `folders`)."""
     if await users.get_by_name(conn, username.strip()) is not None:
         raise Conflict(f"user {username.strip()!r} already exists")
     unknown = sorted(set(roles or ()) - set(ROLE_ATTRS))
     if unknown:
         raise BadParam("roles", f"unknown role {unknown[0]!r}")
-    is_admin = is_admin or "admin" in (roles or ())
-    async with conn.transaction():
-        user = await users.create_user(conn, key, username, password, is_admin=is_admin, email=email)
-        sets: list[sql.Composable] = []
-        args: list[object] = []
-        if roles is not None:
-            for role, attr in ROLE_ATTRS.items():
-                if role != "admin":
-                    sets.append(sql.SQL("{} = %s").format(sql.Identifier(attr)))
-                    args.append(role in roles)
-        if folders is not None:
-            ids = sorted(set(folders))
-            cur = await conn.execute("SELECT count(*) FROM music_folders WHERE id = ANY(%s)", (ids,))
-            row = await cur.fetchone()
-            if row is None or row[0] != len(ids):
-                raise BadParam("folders", "unknown music folder id")
-            sets.append(sql.SQL("folder_ids = %s"))
-            args.append(ids)
-        if sets:
-            await conn.execute(sql.SQL("UPDATE users SET {} WHERE id = %s").format(sql.SQL(", ").join(sets)),
-                               (*args, user.id))
-    updated = await users.get_by_name(conn, user.username)
-    assert updated is not None
-    return updated
+    granted = None if roles is None else {r: r in roles for r in ROLE_ATTRS if r != "admin"}
+    try:
+        return await users.create_user(conn, key, username, password, email=email,
+                                       is_admin=is_admin or "admin" in (roles or ()), roles=granted,
+                                       folder_ids=None if folders is None else list(folders), actor=actor)
+    except NotFound as exc:
+        raise BadParam("folders", str(exc)) from None
+    except BadParam as exc:
+        if exc.name == "musicFolderId":
+            raise BadParam("folders", exc.reason) from None
+        raise

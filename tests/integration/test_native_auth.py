@@ -107,6 +107,12 @@ def new_user(admin: Checked, **extra: Any) -> tuple[str, str]:
     return name, password
 
 
+def once(client: Subsonic, method: str, **params: Any) -> None:
+    """A Subsonic write called once (Subsonic.ok calls in XML and in JSON), validated."""
+    body = client.raw(method, **params).json()["subsonic-response"]
+    assert body["status"] == "ok", body
+
+
 def sql(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         cur = conn.execute(query, args)
@@ -292,7 +298,7 @@ def test_password_change_revokes_the_other_sessions(two_apps: tuple[Any, Any], a
 
 def test_password_changed_elsewhere_revokes_every_session(two_apps: tuple[Any, Any], admin: Checked,
                                                           auth_db: str) -> None:
-    """What `orbsonic user passwd` (and the Subsonic user management) does: users.set_password."""
+    """`orbsonic user passwd` (users.set_password), Subsonic changePassword and updateUser."""
     a, b = two_apps
     name, pw = new_user(admin)
     toks = [login(a, name, pw), login(b, name, pw)]
@@ -307,6 +313,17 @@ def test_password_changed_elsewhere_revokes_every_session(two_apps: tuple[Any, A
         as_token(a, t).problem("GET", "/me", 401)
         Checked(b, None).problem("POST", "/auth/refresh", 401, json={"refreshToken": t["refreshToken"]})
     assert login(a, name, "changed-by-cli")
+    # Subsonic changePassword (the user's own, and an admin's updateUser)
+    tok = login(a, name, "changed-by-cli")
+    once(Subsonic(a, name, "changed-by-cli"), "changePassword", username=name, password="by-subsonic")
+    as_token(b, tok).problem("GET", "/me", 401)
+    tok = login(b, name, "by-subsonic")
+    once(Subsonic(a, *ADMIN), "updateUser", username=name, password="by-admin")
+    as_token(a, tok).problem("GET", "/me", 401)
+    # other changes of the user (a role) do not log them out
+    tok = login(a, name, "by-admin")
+    once(Subsonic(a, *ADMIN), "updateUser", username=name, shareRole=True)
+    assert "share" in as_token(b, tok).ok("GET", "/me")["roles"]
 
 
 def test_a_deleted_users_tokens_stop_at_once(two_apps: tuple[Any, Any], admin: Checked, auth_db: str) -> None:
@@ -338,6 +355,8 @@ def test_only_admins_create_users(two_apps: tuple[Any, Any], admin: Checked, aut
     assert taken["code"] == "conflict"
     admin.problem("POST", "/users", 400, json={"username": "dave", "password": "y",
                                                "folders": [folder + 999]})
+    empty = admin.problem("POST", "/users", 400, json={"username": "dave", "password": "y", "folders": []})
+    assert empty["errors"][0]["field"] == "folders"
     assert admin.problem("POST", "/users", 422, json={"username": "dave", "password": "y", "roles": ["root"]})
     admin.problem("POST", "/users", 400, json={"username": "has space", "password": "y"})
     boss = admin.ok("POST", "/users", 201, json={"username": "erin", "password": "erin-pw", "admin": True})
