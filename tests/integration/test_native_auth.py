@@ -335,6 +335,11 @@ def test_a_deleted_users_tokens_stop_at_once(two_apps: tuple[Any, Any], admin: C
     as_token(a, tok).problem("GET", "/me", 401)
     as_token(b, tok).problem("GET", "/me", 401)
     Checked(a, None).problem("POST", "/auth/refresh", 401, json={"refreshToken": tok["refreshToken"]})
+    # the same through Subsonic deleteUser
+    name, pw = new_user(admin)
+    tok = login(b, name, pw)
+    once(Subsonic(a, *ADMIN), "deleteUser", username=name)
+    as_token(b, tok).problem("GET", "/me", 401)
 
 
 def test_only_admins_create_users(two_apps: tuple[Any, Any], admin: Checked, auth_db: str) -> None:
