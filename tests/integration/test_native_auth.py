@@ -26,6 +26,8 @@ import httpx
 import jwt
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
@@ -526,3 +528,9 @@ def test_revocation_is_seen_by_the_other_worker(fresh_db: str, tmp_path: Path) -
             c.c.close()
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+@given(st.text(max_size=300) | st.builds(lambda a, b, c: f"{a}.{b}.{c}", st.text(max_size=60),
+                                         st.text(max_size=60), st.text(max_size=60)))
+def test_garbage_credentials_never_verify(text: str) -> None:
+    assert tokens.verify_access(SecretKey.from_text(SECRET), text) is None
