@@ -45,7 +45,8 @@ class _Filters(BaseModel):
     genre: str | None = Field(None, min_length=1, max_length=200)
     yearFrom: int | None = _YEAR
     yearTo: int | None = _YEAR
-    format: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,16}$", description="suffix or codec: flac, mp3 …")
+    format: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,16}$",
+                               description="suffix or codec: flac, mp3 …")
     folder: int | None = Field(None, ge=1, le=2**31 - 1, description="a music folder id")
     starred: bool | None = Field(None, description="true: only starred items; false: only unstarred")
     cursor: str | None = _CURSOR

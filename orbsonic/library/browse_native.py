@@ -50,15 +50,14 @@ def _per_user(kind: int, column: str, cond: str, item: str) -> Sort:
 
 _TYPES = {"a.last_played": "timestamptz", "a.play_count": "integer", "a.rating": "smallint"}
 _T, _AL, _AR = "tracks t", "albums al", "artists ar"
+# a track's place in album order: album name, album, disc, track (index tracks_by_album)
+_ALBUM_ORDER = (("t.album_name", "text"), ("t.album_id", "bigint"), ("coalesce(t.disc_no, 0)", "integer"),
+                ("coalesce(t.track_no, 0)", "integer"))
 
 TRACK_SORTS: dict[str, Sort] = {
     "title": Sort(_T, "true", (("t.sort_title", "text"),), "t.id"),
-    "artist": Sort(_T, "true", (("t.artist_name", "text"), ("t.album_name", "text"), ("t.album_id", "bigint"),
-                                ("coalesce(t.disc_no, 0)", "integer"), ("coalesce(t.track_no, 0)", "integer")),
-                   "t.id"),
-    "album": Sort(_T, "true", (("t.album_name", "text"), ("t.album_id", "bigint"),
-                               ("coalesce(t.disc_no, 0)", "integer"), ("coalesce(t.track_no, 0)", "integer")),
-                  "t.id"),
+    "artist": Sort(_T, "true", (("t.artist_name", "text"), *_ALBUM_ORDER), "t.id"),
+    "album": Sort(_T, "true", _ALBUM_ORDER, "t.id"),
     "year": Sort(_T, "true", (("coalesce(t.year, 0)", "integer"),), "t.id"),
     "added": Sort(_T, "true", (("t.created_at", "timestamptz"),), "t.id", DESC),
     "played": _per_user(tracks.KIND_TRACK, "a.last_played", "a.last_played IS NOT NULL", _T),
@@ -103,7 +102,8 @@ def _starred(kind: int, alias: str, starred: bool) -> str:
 def _track_where(f: Filters) -> list[str]:
     out = []
     if f.genre_id is not None:
-        out.append("EXISTS (SELECT 1 FROM track_genres tg WHERE tg.track_id = t.id AND tg.genre_id = %(genre)s)")
+        out.append("EXISTS (SELECT 1 FROM track_genres tg WHERE tg.track_id = t.id "
+                   "AND tg.genre_id = %(genre)s)")
     if f.years is not None:
         out.append("t.year BETWEEN %(lo)s AND %(hi)s")
     if f.format is not None:
@@ -118,7 +118,8 @@ def _track_where(f: Filters) -> list[str]:
 def _album_where(f: Filters) -> list[str]:
     out = []
     if f.genre_id is not None:
-        out.append("EXISTS (SELECT 1 FROM album_genres ag WHERE ag.album_id = al.id AND ag.genre_id = %(genre)s)")
+        out.append("EXISTS (SELECT 1 FROM album_genres ag WHERE ag.album_id = al.id "
+                   "AND ag.genre_id = %(genre)s)")
     if f.years is not None:
         out.append("al.year BETWEEN %(lo)s AND %(hi)s")
     if f.format is not None:
@@ -148,7 +149,8 @@ def _json_key(value: Any) -> Any:
 
 
 async def page_ids(conn: AsyncConnection, sort: Sort, where: Sequence[str], order: str,
-                   after: tuple[Any, ...] | None, limit: int, args: dict[str, Any]) -> list[tuple[int, list[Any]]]:
+                   after: tuple[Any, ...] | None, limit: int,
+                   args: dict[str, Any]) -> list[tuple[int, list[Any]]]:
     """Up to `limit` (id, key) pairs in `sort` and `order` ("asc"/"desc"), strictly after the
     key `after` (the sort's key values then the id, as a cursor holds them; None = from the
     start). `key` is the JSON-ready cursor key of that row."""

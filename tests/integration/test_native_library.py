@@ -77,8 +77,8 @@ def http(lib: tuple[str, list[int]], two_folder_template: Library,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from starlette.testclient import TestClient
 
-    with TestClient(make_app(lib[0], tmp_path_factory.mktemp("nlib"), two_folder_template[1])) as client:
-        yield client
+    with TestClient(make_app(lib[0], tmp_path_factory.mktemp("nlib"), two_folder_template[1])) as c:
+        yield c
 
 
 def _client(http: Any, url: str, user: str) -> Checked:
@@ -162,18 +162,22 @@ def test_track_filters(admin: Checked, lib: tuple[str, list[int]]) -> None:
     rock = admin.walk("/tracks", genre="Electronic")
     assert rock and all("Electronic" in t["genres"] for t in rock)
     assert {internal(t["id"]) for t in rock} == db_ids(
-        url, "SELECT tg.track_id FROM track_genres tg JOIN genres g ON g.id = tg.genre_id WHERE g.name = 'Electronic'")
+        url, "SELECT tg.track_id FROM track_genres tg JOIN genres g ON g.id = tg.genre_id "
+             "WHERE g.name = 'Electronic'")
     assert admin.walk("/tracks", genre="eLeCtRoNiC") == rock  # genres are case-insensitive
     assert admin.get("/tracks", genre="No Such Genre")["items"] == []
     years = admin.walk("/tracks", yearFrom=1990, yearTo=2001, sort="year")
     assert years and all(1990 <= t["year"] <= 2001 for t in years)
-    assert {internal(t["id"]) for t in years} == db_ids(url, "SELECT id FROM tracks WHERE year BETWEEN 1990 AND 2001")
+    assert {internal(t["id"]) for t in years} == db_ids(
+        url, "SELECT id FROM tracks WHERE year BETWEEN 1990 AND 2001")
     assert all(t["year"] >= 2000 for t in admin.walk("/tracks", yearFrom=2000))
     flac = admin.walk("/tracks", format="FLAC")
     assert flac and all(t["container"] == "flac" or t["codec"] == "flac" for t in flac)
-    assert all(t["seekIndexUrl"] and t["lossless"] and t["browserPlayable"] for t in flac if t["codec"] == "flac")
+    assert all(t["seekIndexUrl"] and t["lossless"] and t["browserPlayable"]
+               for t in flac if t["codec"] == "flac")
     second = admin.walk("/tracks", folder=fids[1])
-    assert {internal(t["id"]) for t in second} == db_ids(url, "SELECT id FROM tracks WHERE folder_id = %s", fids[1])
+    assert {internal(t["id"]) for t in second} == db_ids(
+        url, "SELECT id FROM tracks WHERE folder_id = %s", fids[1])
     both = admin.walk("/tracks", folder=fids[1], format="mp3")
     assert [t["title"] for t in both] == ["Quuxtone Closing"]
     admin.problem("GET", "/tracks", 404, params={"folder": 999})
@@ -186,7 +190,8 @@ def test_album_filters(admin: Checked, lib: tuple[str, list[int]]) -> None:
     ranged = admin.walk("/albums", yearFrom=1995, yearTo=2001)
     assert ranged and all(1995 <= a["year"] <= 2001 for a in ranged)
     opus = admin.walk("/albums", format="opus")
-    assert {internal(a["id"]) for a in opus} == db_ids(url, "SELECT album_id FROM tracks WHERE codec = 'opus'")
+    assert {internal(a["id"]) for a in opus} == db_ids(
+        url, "SELECT album_id FROM tracks WHERE codec = 'opus'")
     mine = admin.walk("/albums", folder=fids[1])
     assert sorted(a["name"] for a in mine) == ["Post Extras", "Quuxtone Live"]
 
@@ -215,9 +220,11 @@ def test_cursors_are_tied_to_their_sort_and_refuse_garbage(admin: Checked) -> No
     from native_api.pagination import encode_cursor
 
     for key in (["a", "not-an-int"], [1, 2], ["a\x00", 1], ["a", 2**63], ["a", True], ["a", 1.5]):
-        admin.problem("GET", "/tracks", 400, params={"sort": "title", "cursor": encode_cursor("title:asc", key)})
-    admin.problem("GET", "/tracks", 400, params={"sort": "year", "cursor": encode_cursor("year:asc", [2**40, 1])})
-    admin.problem("GET", "/tracks", 400, params={"sort": "added", "cursor": encode_cursor("added:desc", ["x", 1])})
+        admin.problem("GET", "/tracks", 400, params={"cursor": encode_cursor("title:asc", key)})
+    admin.problem("GET", "/tracks", 400, params={"sort": "year",
+                                                 "cursor": encode_cursor("year:asc", [2**40, 1])})
+    admin.problem("GET", "/tracks", 400, params={"sort": "added",
+                                                 "cursor": encode_cursor("added:desc", ["x", 1])})
     admin.problem("GET", "/tracks", 400, params={"cursor": "!!!"})
 
 
@@ -228,7 +235,8 @@ def test_cursor_pages_are_stable_under_concurrent_inserts(admin: Checked, lib: t
     before = [t["id"] for t in admin.walk("/tracks", limit=4, sort="title")]
     first = admin.get("/tracks", sort="title", limit=4)
     with psycopg.connect(url, autocommit=True) as conn:
-        tmpl = conn.execute("SELECT folder_id, directory_id, album_id FROM tracks ORDER BY id LIMIT 1").fetchone()
+        tmpl = conn.execute("SELECT folder_id, directory_id, album_id FROM tracks ORDER BY id LIMIT 1"
+                            ).fetchone()
         assert tmpl is not None
         # Sort titles equal to the first and the last existing ones: with the larger (newer) id
         # as tiebreak, "early" lands inside the first page and "late" at the very end,
@@ -252,7 +260,7 @@ def test_cursor_pages_are_stable_under_concurrent_inserts(admin: Checked, lib: t
             cursor = page["next"]
         seen = [t["id"] for t in first["items"]] + rest
         assert len(seen) == len(set(seen))
-        assert seen == before + [new["late"]]
+        assert seen == [*before, new["late"]]
         assert new["early"] in [t["id"] for t in admin.walk("/tracks", limit=4, sort="title")[:4]]
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -271,9 +279,11 @@ def test_track_detail_has_the_audio_properties(admin: Checked, lib: tuple[str, l
     assert row is not None
     tid = public_id("tr", row[0])
     t = admin.get(f"/tracks/{tid}", "/tracks/{track_id}")
-    assert (t["bitDepth"], t["sampleRate"], t["channels"], t["totalSamples"], t["durationMs"], t["size"]) == row[1:]
+    props = ("bitDepth", "sampleRate", "channels", "totalSamples", "durationMs", "size")
+    assert tuple(t[k] for k in props) == row[1:]
     assert t["codec"] == "flac" and t["lossless"] and t["browserPlayable"]
-    assert t["streamUrl"] == f"/api/v1/stream/{tid}" and t["seekIndexUrl"] == f"/api/v1/tracks/{tid}/seek-index"
+    assert t["streamUrl"] == f"/api/v1/stream/{tid}"
+    assert t["seekIndexUrl"] == f"/api/v1/tracks/{tid}/seek-index"
     assert t["waveformUrl"] == f"/api/v1/tracks/{tid}/waveform"
     if alac is not None:
         a = admin.get(f"/tracks/{public_id('tr', alac[0])}", "/tracks/{track_id}")
@@ -317,7 +327,8 @@ def test_unknown_malformed_and_foreign_ids_are_404(admin: Checked, nora: Checked
 def test_folder_restricted_user_sees_only_their_folder(nora: Checked, lib: tuple[str, list[int]]) -> None:
     url, fids = lib
     tracks = nora.walk("/tracks")
-    assert {internal(t["id"]) for t in tracks} == db_ids(url, "SELECT id FROM tracks WHERE folder_id = %s", fids[1])
+    assert {internal(t["id"]) for t in tracks} == db_ids(
+        url, "SELECT id FROM tracks WHERE folder_id = %s", fids[1])
     assert sorted(a["name"] for a in nora.walk("/albums")) == ["Post Extras", "Quuxtone Live"]
     assert {a["name"] for a in nora.walk("/artists")} == {"Björk", EXTRA_ARTIST}
     bjork = next(a for a in nora.walk("/artists") if a["name"] == "Björk")
@@ -347,7 +358,8 @@ def test_recently_added_played_and_most_played(alice: Checked, http: Any) -> Non
     sub = Subsonic(http, *ALICE)
     added = alice.walk("/lists/recently-added", limit=5)
     assert [a["added"] for a in added] == sorted((a["added"] for a in added), reverse=True)
-    assert len(alice.walk("/lists/recently-added", kind="tracks", limit=20)) == len(alice.walk("/tracks", limit=50))
+    every = alice.walk("/tracks", limit=50)
+    assert len(alice.walk("/lists/recently-added", kind="tracks", limit=20)) == len(every)
     assert alice.get("/lists/recently-played", kind="tracks")["items"] == []
     songs = [t["id"] for t in alice.walk("/tracks", limit=50)][:3]
     for n, sid in enumerate(songs):  # song 0 once, 1 twice, 2 three times; 2 played last
@@ -443,10 +455,12 @@ def test_covers_etag_immutable_304_and_token(admin: Checked, http: Any) -> None:
     by_token = http.get(f"/api/v1/covers/{cover}", params={"token": admin.token, "size": 32})
     assert by_token.status_code == 200 and by_token.content == r.content
     assert http.get(f"/api/v1/covers/{cover}", params={"token": "wrong"}).status_code == 401
-    assert http.get("/api/v1/tracks", params={"token": admin.token}).status_code == 401  # JSON routes: header only
+    # JSON routes take the credential from the header only
+    assert http.get("/api/v1/tracks", params={"token": admin.token}).status_code == 401
     unversioned = cover.split("_")[0]
     u = admin.call("GET", f"/covers/{unversioned}", params={"size": 32})
-    assert u.status_code == 200 and "immutable" not in u.headers["cache-control"] and u.headers["etag"] == etag
+    assert u.status_code == 200 and u.headers["etag"] == etag
+    assert "immutable" not in u.headers["cache-control"]
     for bad in ("al-zzzzzz", "nonsense", "al-1_2"):
         admin.problem("GET", f"/covers/{bad}", 404)
     artist = admin.get(f"/artists/{vesp['artistId']}", "/artists/{artist_id}")
@@ -455,11 +469,69 @@ def test_covers_etag_immutable_304_and_token(admin: Checked, http: Any) -> None:
 
 def test_openapi_lists_the_library_routes(admin: Checked) -> None:
     paths = admin.doc["paths"]
-    for p in ("/tracks", "/albums", "/artists", "/tracks/{track_id}", "/albums/{album_id}", "/artists/{artist_id}",
-              "/search", "/lists/recently-added", "/lists/recently-played", "/lists/most-played",
+    for p in ("/tracks", "/albums", "/artists", "/tracks/{track_id}", "/albums/{album_id}",
+              "/artists/{artist_id}", "/search", "/lists/recently-added", "/lists/recently-played",
+              "/lists/most-played",
               "/stars/{item_id}", "/ratings/{item_id}", "/covers/{cover_id}"):
         assert "/api/v1" + p in paths, p
     for name in ("Track", "AlbumSummary", "ArtistSummary", "Disc", "ReplayGain"):
         Draft202012Validator.check_schema(admin.doc["components"]["schemas"][name])
     detail = paths["/api/v1/albums/{album_id}"]["get"]["responses"]["200"]["content"]["application/json"]
     assert "discs" in detail["schema"]["properties"]
+
+
+# ------------------------------------------------------------------------------ EXPLAIN
+
+# The big SQL-built library of test_explain.py (100k tracks, 8k albums, 3k artists, ~30k
+# annotations of admin), its plan recorder and checker: every native list query, first page
+# and a page after a cursor, walks an index (no Seq Scan on a library table, no Sort of most
+# of one).
+from tests.integration.test_explain import (  # noqa: E402  (fixtures, after the module's own tests)
+    PLANS, _plan_text, big_db, problems, table_rows,
+)
+from tests.integration.test_explain import client as explain_client  # noqa: E402
+
+_ = (big_db, table_rows, explain_client)  # fixtures used by name
+NATIVE_CASES: list[tuple[str, dict[str, Any]]] = [
+    *[("/tracks", {"sort": s, "order": o}) for s in ("title", "artist", "album", "year", "added", "played")
+      for o in ("asc", "desc")],
+    *[("/albums", {"sort": s, "order": o}) for s in ("name", "artist", "year", "added", "played", "rating")
+      for o in ("asc", "desc")],
+    *[("/artists", {"sort": s, "order": o}) for s in ("name", "albums") for o in ("asc", "desc")],
+    ("/tracks", {"genre": "Genre 7"}), ("/tracks", {"yearFrom": 1970, "yearTo": 1980, "sort": "year"}),
+    ("/tracks", {"format": "mp3"}), ("/tracks", {"folder": 1}), ("/tracks", {"starred": "true"}),
+    ("/tracks", {"starred": "true", "sort": "added"}),
+    ("/albums", {"genre": "Genre 7"}), ("/albums", {"yearFrom": 1970, "yearTo": 1980, "sort": "year"}),
+    ("/albums", {"format": "mp3"}), ("/albums", {"folder": 1}), ("/albums", {"starred": "true"}),
+    ("/artists", {"starred": "true"}),
+    *[(f"/lists/{n}", {"kind": k}) for n in ("recently-added", "recently-played", "most-played")
+      for k in ("albums", "tracks")],
+]
+
+
+@pytest.fixture(scope="module")
+def explain_native(explain_client: Any, big_db: tuple[str, Path]) -> Native:
+    """A client on the big library, whose "Genre 7" gets the id the scanner would derive
+    (orbsonic.library.genres.genre_id; the SQL build numbers genres 1..40)."""
+    from orbsonic.library.genres import genre_id
+
+    gid = genre_id("Genre 7")
+    with psycopg.connect(big_db[0], autocommit=True) as conn:
+        conn.execute("UPDATE genres SET id = %s WHERE id = 7", (gid,))
+        conn.execute("UPDATE track_genres SET genre_id = %s WHERE genre_id = 7", (gid,))
+        conn.execute("UPDATE album_genres SET genre_id = %s WHERE genre_id = 7", (gid,))
+        conn.execute("ANALYZE genres, track_genres, album_genres")
+    return Native(explain_client, api_key_for(big_db[0], ADMIN[0]))
+
+
+@pytest.mark.parametrize(("path", "params"), NATIVE_CASES, ids=[f"{p} {q}" for p, q in NATIVE_CASES])
+def test_native_list_plans_use_indexes(explain_native: Native, table_rows: dict[str, float], path: str,
+                                       params: dict[str, Any]) -> None:
+    PLANS.clear()
+    first = explain_native.ok("GET", path, params={**params, "limit": 50})
+    assert first["items"] and first["next"], (path, params)
+    explain_native.ok("GET", path, params={**params, "limit": 50, "cursor": first["next"]})
+    assert PLANS
+    bad = [f"{p}\n  in: {rec['sql'][:300]}\n" + _plan_text(rec["plan"])
+           for rec in PLANS for p in problems(rec["plan"], table_rows)]
+    assert not bad, f"{path} {params}:\n" + "\n\n".join(bad)
