@@ -535,3 +535,25 @@ def test_native_list_plans_use_indexes(explain_native: Native, table_rows: dict[
     bad = [f"{p}\n  in: {rec['sql'][:300]}\n" + _plan_text(rec["plan"])
            for rec in PLANS for p in problems(rec["plan"], table_rows)]
     assert not bad, f"{path} {params}:\n" + "\n\n".join(bad)
+
+
+@pytest.fixture(scope="module")
+def explain_restricted(explain_native: Native, explain_client: Any, big_db: tuple[str, Path]) -> Native:
+    """alice on the big library, limited to music folder 1: every list query takes its
+    folder filter (`folder_id = ANY(…)`, the artists' album probe)."""
+    with psycopg.connect(big_db[0], autocommit=True) as conn:
+        conn.execute("UPDATE users SET folder_ids = '{1}' WHERE username = %s", (ALICE[0],))
+    return Native(explain_client, api_key_for(big_db[0], ALICE[0]))
+
+
+@pytest.mark.parametrize(("path", "params"), NATIVE_CASES, ids=[f"{p} {q}" for p, q in NATIVE_CASES])
+def test_native_list_plans_use_indexes_for_a_folder_restricted_user(
+        explain_restricted: Native, table_rows: dict[str, float], path: str, params: dict[str, Any]) -> None:
+    PLANS.clear()
+    first = explain_restricted.ok("GET", path, params={**params, "limit": 50})
+    if first["next"]:
+        explain_restricted.ok("GET", path, params={**params, "limit": 50, "cursor": first["next"]})
+    assert PLANS
+    bad = [f"{p}\n  in: {rec['sql'][:300]}\n" + _plan_text(rec["plan"])
+           for rec in PLANS for p in problems(rec["plan"], table_rows)]
+    assert not bad, f"{path} {params}:\n" + "\n\n".join(bad)
