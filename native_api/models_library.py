@@ -127,6 +127,30 @@ class SearchResult(BaseModel):
     tracks: list[Track]
 
 
+class LyricsLine(BaseModel):
+    """One line; `startMs` null for unsynced lyrics."""
+
+    startMs: int | None
+    text: str
+
+
+class Lyrics(BaseModel):
+    """One set of lyrics of a track (embedded tag, LRC or text sidecar). `offsetMs` is always 0:
+    the LRC `[offset:]` is already applied to the line starts."""
+
+    lang: str
+    synced: bool
+    offsetMs: int
+    lines: list[LyricsLine]
+
+
+def lyrics(sets: list[Any]) -> list[Lyrics]:
+    """Lyrics from orbsonic.library.lyrics.TrackLyrics.sets, in stored order."""
+    return [Lyrics(lang=s.lang or "xxx", synced=s.synced, offsetMs=0,
+                   lines=[LyricsLine(startMs=None if start is None else int(start), text=str(text))
+                          for start, text in s.lines]) for s in sets]
+
+
 def album_cover(album_id: int | None, kind: int | None, mtime: int | None) -> str | None:
     """The coverArt id of an album (the same id getCoverArt takes), None when it has none."""
     return cover_id("al", album_id, mtime) if album_id and kind else None

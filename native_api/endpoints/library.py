@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import FileResponse, Response
 
 from native_api.models_library import (
-    AlbumDetail, AlbumSummary, ArtistDetail, ArtistSummary, SearchResult, Track, album_detail,
-    album_summary, artist_detail, artist_summary, track,
+    AlbumDetail, AlbumSummary, ArtistDetail, ArtistSummary, Lyrics, SearchResult, Track, album_detail,
+    album_summary, artist_detail, artist_summary, lyrics, track,
 )
 from native_api.pagination import Page, decode_cursor, encode_cursor
 from native_api.registry import Ctx, route
@@ -29,6 +29,7 @@ from orbsonic.ids import parse_cover_id, parse_id
 from orbsonic.library import (
     albums, annotations, artists, browse_native, folders, genres, playlist_covers, search, tracks,
 )
+from orbsonic.library import lyrics as track_lyrics
 from orbsonic.library.browse_native import Filters, Sort
 from orbsonic.library.filters import Folders, YearRange
 
@@ -292,6 +293,16 @@ async def get_artist(ctx: Ctx) -> ArtistDetail:
     if row is None:
         raise NotFound("artist", ctx.path["artist_id"])
     return artist_detail(row, await _albums(ctx, await albums.ids_by_artist(ctx.conn, aid, mine), mine))
+
+
+@route("GET", "/tracks/{track_id}/lyrics", summary="A track's lyrics", tag="library", response=list[Lyrics],
+       errors=(404,))
+async def get_lyrics(ctx: Ctx) -> list[Lyrics]:
+    """Every stored set (embedded, .lrc, .txt), synced ones with line starts; [] when the
+    track has none (the same data as getLyricsBySongId)."""
+    _, tid = _id(ctx.path["track_id"], "tr")
+    found = await track_lyrics.for_track(ctx.conn, tid, ctx.me.folder_ids)
+    return lyrics(found.sets)
 
 
 # --- search --------------------------------------------------------------------------------

@@ -340,6 +340,35 @@ def test_folder_restricted_user_sees_only_their_folder(nora: Checked, lib: tuple
     assert len(nora.walk("/tracks", folder=fids[1])) == len(tracks)
 
 
+def test_lyrics_are_the_stored_sets(admin: Checked, nora: Checked, http: Any,
+                                    lib: tuple[str, list[int]]) -> None:
+    hidden = next(t for t in admin.walk("/tracks", limit=100) if t["title"] == "Hidden Place")
+    sets = admin.get(f"/tracks/{hidden['id']}/lyrics", "/tracks/{track_id}/lyrics")
+    assert [[ln["text"] for ln in s["lines"]] for s in sets] == [
+        ["Through the warmth", "of the hidden place"]]
+    assert sets[0]["synced"] is False and sets[0]["offsetMs"] == 0
+    assert all(ln["startMs"] is None for ln in sets[0]["lines"])
+    sub = Subsonic(http).raw("getLyricsBySongId", id=hidden["id"]).json()["subsonic-response"]
+    assert [ln["value"] for ln in sub["lyricsList"]["structuredLyrics"][0]["line"]] == [
+        ln["text"] for ln in sets[0]["lines"]]
+    with psycopg.connect(lib[0], autocommit=True) as conn:
+        conn.execute("""INSERT INTO track_lyrics (track_id, position, source, lang, synced, lines)
+                        VALUES (%s, 99, 'lrc', 'eng', true, '[[10500, "Ten"], [20000, "Twenty"]]')""",
+                     (internal(hidden["id"]),))
+    try:
+        synced = admin.get(f"/tracks/{hidden['id']}/lyrics", "/tracks/{track_id}/lyrics")[-1]
+        assert synced == {"lang": "eng", "synced": True, "offsetMs": 0,
+                          "lines": [{"startMs": 10500, "text": "Ten"}, {"startMs": 20000, "text": "Twenty"}]}
+    finally:
+        with psycopg.connect(lib[0], autocommit=True) as conn:
+            conn.execute("DELETE FROM track_lyrics WHERE position = 99")
+    quux = next(t for t in admin.walk("/tracks", limit=100) if t["title"] == "Quuxtone Opening")
+    assert admin.get(f"/tracks/{quux['id']}/lyrics", "/tracks/{track_id}/lyrics") == []
+    nora.problem("GET", f"/tracks/{hidden['id']}/lyrics", 404)
+    admin.problem("GET", "/tracks/tr-zzzzzz/lyrics", 404)
+    admin.problem("GET", "/tracks/al-1/lyrics", 404)
+
+
 # ------------------------------------------------------------------------------ search, lists
 
 
@@ -472,7 +501,7 @@ def test_openapi_lists_the_library_routes(admin: Checked) -> None:
     for p in ("/tracks", "/albums", "/artists", "/tracks/{track_id}", "/albums/{album_id}",
               "/artists/{artist_id}", "/search", "/lists/recently-added", "/lists/recently-played",
               "/lists/most-played",
-              "/stars/{item_id}", "/ratings/{item_id}", "/covers/{cover_id}"):
+              "/stars/{item_id}", "/ratings/{item_id}", "/covers/{cover_id}", "/tracks/{track_id}/lyrics"):
         assert "/api/v1" + p in paths, p
     for name in ("Track", "AlbumSummary", "ArtistSummary", "Disc", "ReplayGain"):
         Draft202012Validator.check_schema(admin.doc["components"]["schemas"][name])
