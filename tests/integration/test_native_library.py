@@ -16,6 +16,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from orbsonic.ids import public_id
@@ -265,6 +267,37 @@ def test_cursor_pages_are_stable_under_concurrent_inserts(admin: Checked, lib: t
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DELETE FROM tracks WHERE path LIKE 'inserted/%%'")
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/tracks", "/albums", "/artists", "/lists/recently-added", "/search"]),
+       params=st.dictionaries(st.sampled_from(["sort", "order", "genre", "yearFrom", "yearTo", "format",
+                                               "folder", "starred", "cursor", "limit", "kind", "q"]),
+                              st.one_of(_TEXT, st.integers(-2**70, 2**70).map(str),
+                                        st.sampled_from(["title", "name", "desc", "true", "added", "1"])),
+                              max_size=5))
+def test_any_query_is_an_answer_or_a_problem_never_a_500(admin: Checked, path: str,
+                                                         params: dict[str, str]) -> None:
+    r = admin.call("GET", path, params=params)
+    assert r.status_code in (200, 400, 404, 422), (path, params, r.status_code, r.text[:300])
+    if r.status_code != 200:
+        assert r.headers["content-type"].startswith("application/problem+json")
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.lists(st.one_of(st.integers(-2**63, 2**64 - 1), _TEXT, st.none(), st.booleans(),
+                              st.floats(allow_nan=False)), min_size=1, max_size=6),
+       sort=st.sampled_from(["title:asc", "added:desc", "year:asc", "artist:desc", "played:desc"]))
+def test_hand_made_cursors_never_reach_sql_as_a_500(admin: Checked, key: list[Any], sort: str) -> None:
+    from native_api.pagination import encode_cursor
+
+    name, order = sort.split(":")
+    cursor = encode_cursor(sort, key)
+    r = admin.call("GET", "/tracks", params={"sort": name, "order": order, "cursor": cursor})
+    assert r.status_code in (200, 400), (key, sort, r.text[:300])
 
 
 # ------------------------------------------------------------------------------ detail
