@@ -300,6 +300,34 @@ def test_hand_made_cursors_never_reach_sql_as_a_500(admin: Checked, key: list[An
     assert r.status_code in (200, 400), (key, sort, r.text[:300])
 
 
+def test_newest_first_pages_skip_nothing_while_tracks_arrive(admin: Checked,
+                                                             lib: tuple[str, list[int]]) -> None:
+    """sort=added (newest first): tracks scanned while a client pages are before its cursor —
+    later pages neither repeat an item nor skip one."""
+    url = lib[0]
+    before = [t["id"] for t in admin.walk("/tracks", limit=5, sort="added")]
+    page = admin.get("/tracks", sort="added", limit=5)
+    seen = [t["id"] for t in page["items"]]
+    try:
+        n = 0
+        while page["next"]:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(
+                    """INSERT INTO tracks (folder_id, directory_id, path, size, mtime_ns, suffix,
+                                           content_type, title, sort_title, album_id, pid, created_at)
+                       SELECT folder_id, directory_id, %s, 1, 1, 'mp3', 'audio/mpeg', 'new', 'new',
+                              album_id, %s, now() FROM tracks ORDER BY id LIMIT 1""",
+                    (f"arrived/{n}.mp3", f"pid arrived {n}"))
+            n += 1
+            page = admin.get("/tracks", sort="added", limit=5, cursor=page["next"])
+            seen += [t["id"] for t in page["items"]]
+        assert seen == before and n > 1
+        assert [t["title"] for t in admin.get("/tracks", sort="added", limit=n)["items"]] == ["new"] * n
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DELETE FROM tracks WHERE path LIKE 'arrived/%%'")
+
+
 # ------------------------------------------------------------------------------ detail
 
 
