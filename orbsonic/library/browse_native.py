@@ -5,7 +5,8 @@ one index walk in a total order — the sort's key columns, then the id — cont
 after the previous page's last key (`WHERE (k1, …, id) > (cursor…)`, no OFFSET), so a row
 inserted before the cursor never shifts or repeats items of later pages; then only those ids
 are hydrated (orbsonic.library.tracks/albums/artists.hydrate). An index behind each sort:
-schema/0001 and schema/0012_native_library.sql; tests/integration/test_explain.py checks them.
+schema/0001 and schema/0012_native_library.sql; the EXPLAIN checks of
+tests/integration/test_native_library.py (on the big library of test_explain.py) hold them to it.
 
 Per-user sorts (`played`, `plays`, `rating`) walk that user's annotations (kind 1/2) and list
 only the items that have the value (a track never played has no place in "by last played").
