@@ -83,7 +83,8 @@ async def stream_track(ctx: Ctx) -> Response:
     info = await _info(ctx, _track_id(ctx))
     fh = await _open(ctx, info)
     service = ctx.state.transcoding
-    if ctx.query.as_ != "flac" or not _needs_flac(info) or service is None or not service.transcoder.available:
+    convert = ctx.query.as_ == "flac" and _needs_flac(info)
+    if not convert or service is None or not service.transcoder.available:
         return RangeResponse(fh, info["content_type"] or "application/octet-stream",
                              headers=_PRIVATE | _orb_headers(info))
     try:

@@ -106,7 +106,8 @@ async def stream_info(conn: AsyncConnection, track_id: int, folders: Folders = N
         return await cur.fetchone()
 
 
-async def cached(conn: AsyncConnection, track_id: int, size: int, mtime_ns: int) -> list[tuple[int, int]] | None:
+async def cached(conn: AsyncConnection, track_id: int, size: int,
+                 mtime_ns: int) -> list[tuple[int, int]] | None:
     """The dense points stored for this version (size, mtime_ns) of the track's file, or None."""
     cur = await conn.execute(
         "SELECT points FROM track_seek_points WHERE track_id = %s AND size = %s AND mtime_ns = %s",

@@ -11,6 +11,7 @@ and files may be changed: `admin` (everything), `alice` (folder A, plain listene
 from __future__ import annotations
 
 import asyncio
+import itertools
 from array import array
 import json
 import os
@@ -140,7 +141,8 @@ def lib(pg: Any, template_url: str, test_library: Any, tmp_path_factory: pytest.
         return {("b.mp3" if f == str(other) else p): i for i, p, f in rows}, fid
 
     by_path, _ = asyncio.run(setup())
-    ids = {n: public_id("tr", by_path[p]) for n, p in names.items()} | {"b": public_id("tr", by_path["b.mp3"])}
+    ids = {n: public_id("tr", by_path[p]) for n, p in names.items()}
+    ids["b"] = public_id("tr", by_path["b.mp3"])
     files = {n: root / p for n, p in names.items()} | {"b": other / "b.mp3"}
     keys = {u: api_key_for(url, u) for u in (ADMIN[0], ALICE[0], "nostream", "bonly")}
     with TestClient(make_app(url, base / "data", (root, other))) as http, \
@@ -160,7 +162,8 @@ def transport(request: pytest.FixtureRequest, lib: Lib) -> Iterator[Any]:
 
 def schema_of(path: str, method: str = "get", status: str = "200") -> Draft202012Validator:
     doc = document()
-    schema = doc["paths"]["/api/v1" + path][method]["responses"][status]["content"]["application/json"]["schema"]
+    response = doc["paths"]["/api/v1" + path][method]["responses"][status]
+    schema = response["content"]["application/json"]["schema"]
     return Draft202012Validator({**schema, "components": doc["components"]})
 
 
@@ -193,7 +196,8 @@ def test_whole_file_and_headers(lib: Lib, transport: Any, name: str) -> None:
 
 @pytest.mark.parametrize("spec,start,end", [("bytes=0-0", 0, 0), ("bytes=100-4195", 100, 4195),
                                             ("bytes=-500", None, None), ("bytes=1000-", 1000, None)])
-def test_ranges_are_byte_exact(lib: Lib, transport: Any, spec: str, start: int | None, end: int | None) -> None:
+def test_ranges_are_byte_exact(lib: Lib, transport: Any, spec: str, start: int | None,
+                               end: int | None) -> None:
     data = lib.files["flac24_96"].read_bytes()
     size = len(data)
     if start is None:
@@ -330,7 +334,7 @@ def test_seek_index_points_are_ffprobe_frame_starts(lib: Lib, name: str) -> None
     assert not missing, missing[:5]
     assert [p[0] for p in points] == sorted({p[0] for p in points})  # strictly increasing
     assert [p[1] for p in points] == sorted({p[1] for p in points})
-    gaps = [(b[0] - a[0]) / rate for a, b in zip(points, points[1:])]
+    gaps = [(b[0] - a[0]) / rate for a, b in itertools.pairwise(points)]
     duration = total / rate
     if duration >= 3:
         assert len(points) >= duration / 1.0 - 1
@@ -374,10 +378,11 @@ def test_waveform_is_computed_by_the_job_and_recomputed_when_the_file_changes(li
     assert all(lo <= hi for lo, hi in zip(mins, maxs))
     # against ffmpeg's own full-rate mono decode: the same loudness (the 4 kHz decode only
     # loses the highest partials of the noise), never more
-    pcm = array("h", subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(lib.files["seektable"]), "-ac", "1",
-                                     "-f", "s16le", "-"], check=True, capture_output=True).stdout)
+    decoded = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(lib.files["seektable"]), "-ac", "1",
+                              "-f", "s16le", "-"], check=True, capture_output=True).stdout
+    pcm = array("h", decoded)
     peak = max(max(pcm), -min(pcm)) / 32768
-    assert 0.02 < peak and 0.6 * peak <= max(max(maxs), -min(mins)) <= peak * 1.05
+    assert peak > 0.02 and 0.6 * peak <= max(max(maxs), -min(mins)) <= peak * 1.05
     assert abs(body["durationMs"] - 30_000) <= 100
     # the file changes (a new mtime): the stored peaks no longer apply
     file = lib.files["seektable"]
@@ -408,7 +413,8 @@ def test_native_scrobble_is_a_subsonic_play(lib: Lib) -> None:
     alice = lib.native("alice")
     sub = Subsonic(lib.http, *ALICE)
     before = sub.ok("getAlbumList2", type="frequent", size=50)["albumList2"].get("album", [])
-    assert alice.ok("POST", "/scrobbles", 204, json={"trackId": lib.ids["flac24_96"], "submission": True}) is None
+    played = alice.ok("POST", "/scrobbles", 204, json={"trackId": lib.ids["flac24_96"], "submission": True})
+    assert played is None
     alice.ok("POST", "/scrobbles", 204, json={"trackId": lib.ids["flac24_96"], "at": "2026-01-02T03:04:05Z"})
     albums = sub.ok("getAlbumList2", type="frequent", size=50)["albumList2"]["album"]
     song = sub.ok("getSong", id=lib.ids["flac24_96"])["song"]
@@ -432,7 +438,8 @@ def test_scrobble_bad_input(lib: Lib) -> None:
     bonly.problem("POST", "/scrobbles", 404, json={"trackId": lib.ids["flac16"], "submission": False})
     body = alice.problem("POST", "/scrobbles", 422, json={})
     assert body["errors"][0]["field"] == "trackId"
-    body = alice.problem("POST", "/scrobbles", 422, json={"trackId": lib.ids["flac16"], "submission": "maybe"})
+    body = alice.problem("POST", "/scrobbles", 422,
+                         json={"trackId": lib.ids["flac16"], "submission": "maybe"})
     assert body["errors"][0]["field"] == "submission"
     body = alice.problem("POST", "/scrobbles", 422, json={"trackId": lib.ids["flac16"], "at": "yesterday"})
     assert body["errors"][0]["field"] == "at"
@@ -444,5 +451,37 @@ def test_routes_are_in_the_openapi_document() -> None:
     assert "get" in paths["/api/v1/stream/{track_id}"]
     assert "audio/*" in paths["/api/v1/stream/{track_id}"]["get"]["responses"]["200"]["content"]
     assert "post" in paths["/api/v1/scrobbles"]
-    assert "application/octet-stream" in paths["/api/v1/tracks/{track_id}/seek-index"]["get"]["responses"]["200"][
-        "content"]
+    seek = paths["/api/v1/tracks/{track_id}/seek-index"]["get"]["responses"]["200"]
+    assert "application/octet-stream" in seek["content"]
+
+
+# ---------------------------------------------------------------------------- pure parts
+
+@given(st.integers(1, 655350), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1),
+       st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)), max_size=50))
+def test_seek_index_format_round_trips(rate: int, total: int, offset: int,
+                                       points: list[tuple[int, int]]) -> None:
+    data = seekindex.encode(rate, total, offset, points)
+    assert len(data) == 36 + 16 * len(points) and data[:8] == b"ORBSEEK1"
+    assert int.from_bytes(data[16:24], "little") == total
+    assert int.from_bytes(data[32:36], "little") == len(points)
+    assert seekindex.decode(data) == (rate, total, offset, points)
+    with pytest.raises(ValueError):
+        seekindex.decode(data[:-1] if points else data[:20])
+
+
+@given(st.lists(st.lists(st.integers(-32768, 32767), max_size=300), max_size=8), st.integers(1, 50),
+       st.integers(1, 5000))
+def test_waveform_folding_matches_a_direct_fold(chunks: list[list[int]], buckets: int, expected: int) -> None:
+    from orbsonic.analysis.waveform import Folder
+
+    folder = Folder(expected, buckets)
+    for chunk in chunks:
+        folder.add(array("h", chunk))
+    samples = [v for c in chunks for v in c]
+    per = folder.per
+    want = [samples[i:i + per] for i in range(0, min(len(samples), per * (buckets - 1)), per)]
+    if len(samples) > per * (buckets - 1):
+        want.append(samples[per * (buckets - 1):])
+    assert list(zip(folder.mins, folder.maxs)) == [(min(b), max(b)) for b in want if b]
+    assert len(folder.mins) <= buckets and folder.samples == len(samples)
