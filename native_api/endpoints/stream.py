@@ -95,6 +95,8 @@ async def stream_track(ctx: Ctx) -> Response:
                                             head=ctx.request.method == "HEAD")
     finally:
         fh.close()  # ffmpeg holds its own copy of the descriptor; a cache hit needs none
+    if ctx.request.method == "HEAD" and not isinstance(response, RangeResponse):
+        del response.headers["content-length"]  # the length of a conversion is unknown until it is done
     response.headers.update(_orb_headers(info, "flac"))
     response.headers["Cache-Control"] = "private"
     response.headers["Access-Control-Expose-Headers"] = EXPOSE

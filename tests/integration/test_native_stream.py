@@ -282,6 +282,10 @@ def test_a_file_gone_is_404(lib: Lib) -> None:
 def test_as_flac_converts_losslessly(lib: Lib, transport: Any, name: str, tmp_path: Path) -> None:
     src = lib.files[name]
     src_info = ffprobe_stream(src)
+    head = get(lib, transport, name, method="HEAD", **{"as": "flac"})
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"] == "audio/flac"
+    assert "content-length" not in head.headers  # unknown before the first conversion
+    assert head.headers["x-orb-codec"] == "flac"
     r = get(lib, transport, name, **{"as": "flac"})
     assert r.status_code == 200 and r.headers["content-type"] == "audio/flac"
     assert r.headers["x-orb-codec"] == "flac" and r.headers["cache-control"] == "private"
