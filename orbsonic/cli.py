@@ -172,7 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
     worker = sub.add_parser("worker", parents=[common], help="run background jobs (analysis, thumbnails …)")
     worker.add_argument("--concurrency", type=int, help="jobs at once (default $ORBSONIC_JOB_CONCURRENCY, 2)")
-    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # serve's child: stop with it
+    worker.add_argument("--parent-pid", type=int, metavar="PID",
+                        help="stop when process PID is gone (how `orbsonic serve` runs its worker)")
     return p
 
 

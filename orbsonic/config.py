@@ -186,6 +186,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("artist_separator_exceptions", "ORBSONIC_ARTIST_SEPARATOR_EXCEPTIONS", _names,
             "Names never split by `artist_separators` (comma-separated in the environment). "
             "Default `AC/DC`."),
+    Setting("access_token_ttl", "ORBSONIC_ACCESS_TOKEN_TTL", parse_timeout_s,
+            "Lifetime of a native API access token (`900`, `15m`; bare numbers are seconds); the "
+            "client renews it with its refresh token. Default `15m`."),
+    Setting("session_idle_timeout", "ORBSONIC_SESSION_IDLE_TIMEOUT", parse_timeout_s,
+            "A native API session not used for this long (`30d`, `12h`; bare numbers are seconds) "
+            "can no longer be refreshed: log in again. `0` keeps sessions until logout. Default `30d`."),
+    Setting("registration_open", "ORBSONIC_REGISTRATION_OPEN", _bool,
+            "Anyone may create an account with native `POST /api/v1/auth/register` (without roles "
+            "beyond the defaults). Default `false`: only admins create users."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -195,8 +204,9 @@ _TOML_ALIASES = {"scan_interval": "scan_interval_s"}
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Units: seconds (`scan_interval_s`, `header_timeout`,
-    `body_timeout`, `login_lockout`, `transcode_queue_wait_s`), MB (`cover_cache_size_mb`,
-    `transcode_cache_size_mb`), ms (`login_delay_ms`)."""
+    `body_timeout`, `login_lockout`, `transcode_queue_wait_s`, `access_token_ttl`,
+    `session_idle_timeout`), MB (`cover_cache_size_mb`, `transcode_cache_size_mb`), ms
+    (`login_delay_ms`)."""
 
     music_folders: tuple[Path, ...] = ()
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -230,6 +240,9 @@ class Settings:
     tag_legacy_encoding: str = "auto"
     artist_separators: tuple[str, ...] = (" / ", "; ", " feat. ", " ft. ", " featuring ")
     artist_separator_exceptions: tuple[str, ...] = ("AC/DC",)
+    access_token_ttl: int = 900
+    session_idle_timeout: int = 30 * 86400
+    registration_open: bool = False
 
     @property
     def cover_cache_dir(self) -> Path:
