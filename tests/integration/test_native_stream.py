@@ -489,3 +489,20 @@ def test_waveform_folding_matches_a_direct_fold(chunks: list[list[int]], buckets
         want.append(samples[per * (buckets - 1):])
     assert list(zip(folder.mins, folder.maxs)) == [(min(b), max(b)) for b in want if b]
     assert len(folder.mins) <= buckets and folder.samples == len(samples)
+
+
+def test_a_path_leaving_the_folder_is_404(lib: Lib) -> None:
+    """Defence in depth, as Subsonic stream: a database path climbing out of its music folder
+    ("..", or a symlink to a file outside) is never served, though the file exists."""
+    target = lib.files["b"]
+    link = lib.root / "gen" / "link.mp3"
+    link.symlink_to(target)
+    with psycopg.connect(lib.url, autocommit=True) as conn:
+        for path in ("../b/b.mp3", "gen/link.mp3"):
+            conn.execute("UPDATE tracks SET path = %s WHERE path = %s", (path, "lib/mp3_v23.mp3"))
+            try:
+                lib.native().problem("GET", f"/stream/{lib.ids['mp3_v23']}", 404)
+            finally:
+                conn.execute("UPDATE tracks SET path = %s WHERE path = %s", ("lib/mp3_v23.mp3", path))
+    link.unlink()
+    assert lib.native().call("GET", f"/stream/{lib.ids['mp3_v23']}").status_code == 200
