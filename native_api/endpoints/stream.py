@@ -118,9 +118,12 @@ async def seek_index(ctx: Ctx) -> Response:
         size, mtime_ns = fh.info.size, fh.info.mtime_ns
         points = await seekindex.cached(ctx.conn, ident, size, mtime_ns)
         if points is None:
+            # The scanner's points describe the file as scanned: a file changed since then
+            # (not rescanned yet) is indexed from its own frame headers alone.
+            same = (size, mtime_ns) == (info["size"], info["mtime_ns"])
+            stored = bytes(info["seek_index"]) if same and info["seek_index"] else None
             try:
-                points = await anyio.to_thread.run_sync(
-                    seekindex.dense_points, fh, info["seek_index"] and bytes(info["seek_index"]), size)
+                points = await anyio.to_thread.run_sync(seekindex.dense_points, fh, stored, size)
             except seekindex.FlacError:
                 raise NotFound("seek index of track", ctx.path["track_id"]) from None
             await seekindex.store(ctx.conn, ident, size, mtime_ns, points)

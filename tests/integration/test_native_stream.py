@@ -506,3 +506,20 @@ def test_a_path_leaving_the_folder_is_404(lib: Lib) -> None:
                 conn.execute("UPDATE tracks SET path = %s WHERE path = %s", ("lib/mp3_v23.mp3", path))
     link.unlink()
     assert lib.native().call("GET", f"/stream/{lib.ids['mp3_v23']}").status_code == 200
+
+
+def test_seek_index_of_a_file_changed_since_the_scan(lib: Lib) -> None:
+    """A new mtime (not rescanned): the cached points no longer apply; the index is found again
+    from the file's own frame headers (the scanner's SEEKTABLE points are not trusted) and is
+    still made of exact frame starts."""
+    file = lib.files["seektable"]
+    st = file.stat()
+    os.utime(file, ns=(st.st_atime_ns, st.st_mtime_ns + 7_000_000_000))
+    rate, _, _, points = fetch_index(lib, "seektable")
+    frames = {(pts, pos) for pts, pos, _ in ffprobe_packets(file)}
+    assert all(p in frames for p in points) and len(points) >= 30
+    assert max((b[0] - a[0]) / rate for a, b in itertools.pairwise(points)) <= 1.25
+    with psycopg.connect(lib.url) as conn:
+        row = conn.execute("SELECT s.mtime_ns FROM track_seek_points s JOIN tracks t ON t.id = s.track_id "
+                           "WHERE t.path = 'gen/seektable.flac'").fetchone()
+    assert row[0] == file.stat().st_mtime_ns
