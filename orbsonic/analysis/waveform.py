@@ -190,6 +190,7 @@ async def compute_for_track(conn: AsyncConnection, track_id: int, *, outside_roo
         wave = await compute(fh.local_path, (fh.fileno(),), duration_ms or 0, ffmpeg=ffmpeg)
     async with conn.transaction():
         await save(conn, track_id, size, mtime_ns, wave)
+    await conn.commit()  # a pool without autocommit would roll the outer transaction back
     return wave
 
 
