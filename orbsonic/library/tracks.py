@@ -24,7 +24,12 @@ SELECT t.id, t.folder_id, t.directory_id, t.path, t.size, t.suffix, t.content_ty
        t.bit_depth, t.sample_rate, t.channels, t.bitrate, t.duration_ms, t.title, t.sort_title,
        t.album_id, t.album_name, t.artist_id, t.artist_name, t.album_artist_name, t.composer_name,
        t.track_no, t.disc_no, t.year, t.genre, t.comment, t.bpm, t.explicit_status, t.isrc, t.moods,
-       t.groupings, t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak,
+       t.groupings,
+       -- ReplayGain tags win; else the EBU R128 analysis (orbsonic/analysis/loudness.py)
+       coalesce(t.rg_track_gain, t.r128_track_gain) AS rg_track_gain,
+       coalesce(t.rg_track_peak, t.r128_track_peak) AS rg_track_peak,
+       coalesce(t.rg_album_gain, t.r128_album_gain) AS rg_album_gain,
+       coalesce(t.rg_album_peak, t.r128_album_peak) AS rg_album_peak,
        t.mbid_recording, t.created_at, t.has_picture, t.mtime_ns,
        al.artist_id AS album_artist_id, al.cover_kind AS album_cover_kind,
        al.cover_mtime AS album_cover_mtime,

@@ -1,0 +1,1 @@
+"""Background audio analysis (loudness, waveforms): job tasks over the library's files."""
