@@ -21,7 +21,7 @@ AUDIO_CONTENT_TYPES: dict[str, str] = {
     "dsf": "audio/x-dsf", "dff": "audio/x-dsf", "tta": "audio/x-tta", "ac3": "audio/ac3",
     "eac3": "audio/eac3", "ofr": "audio/x-optimfrog", "ofs": "audio/x-optimfrog", "tak": "audio/x-tak",
 }
-IMAGE_SUFFIXES: frozenset[str] = frozenset({"jpg", "jpeg", "png", "webp", "gif"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp"})
 
 # Cover names, best first (setting `cover_names`): only an image whose stem is one of these,
 # or the folder's own name (the album's name: "Abbey Road/Abbey Road.jpg"), is a folder cover.

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from orbsonic.scanner.images import AUDIO_SUFFIXES, cover_names, find_folder_image
+from orbsonic.scanner.images import AUDIO_SUFFIXES, IMAGE_SUFFIXES, cover_names, find_folder_image
 from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 
 log = logging.getLogger("orbsonic.scanner")
@@ -125,7 +125,7 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
                     node.has_audio = True
                     stats.files += 1
                     yield WalkedFile(f"{rel}/{name}" if rel else name, rel, fst.st_size, fst.st_mtime_ns)
-                elif suffix in ("jpg", "jpeg", "png", "webp", "gif"):
+                elif suffix in IMAGE_SUFFIXES:
                     images[name] = entry
                 elif suffix in SIDECAR_SUFFIXES:
                     sst = entry.stat()

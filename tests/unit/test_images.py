@@ -23,7 +23,7 @@ from orbsonic.scanner.images import AUDIO_SUFFIXES, IMAGE_SUFFIXES, find_folder_
     (["scan2.jpg", "Scan1.JPG", "song.mp3"], None),
     (["image.jpg"], None),
     (["back.webp", "disc.gif"], None),
-    (["cover.bmp", "cover.tiff", "z.jpeg"], None),
+    (["cover.bmp", "cover.tiff", "z.jpeg"], "cover.bmp"),
     (["booklet.jpg", "Front.gif"], "Front.gif"),
     (["._cover.jpg", "folder.jpg"], "folder.jpg"),
     (["COVER.PNG", "cover.jpg"], "cover.jpg"),
@@ -61,7 +61,7 @@ def test_suffix_lists() -> None:
 
 names = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="/\x00"),
                 min_size=1, max_size=12)
-suffixes = st.sampled_from(["jpg", "JPEG", "png", "webp", "gif", "txt", "flac", "mp3", ""])
+suffixes = st.sampled_from(["jpg", "JPEG", "png", "webp", "gif", "bmp", "txt", "flac", "mp3", ""])
 
 
 @given(st.lists(st.tuples(names, suffixes).map(lambda p: f"{p[0]}.{p[1]}" if p[1] else p[0]), max_size=15),
