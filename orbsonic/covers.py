@@ -149,7 +149,7 @@ class CoverCache:
         marked as used for `prune` (orbsonic.cache.disk.mark_used). Resized entries are JPEG
         or PNG, or WebP with `webp`; an original may be any image type."""
         folder = self.root / (str(size) if size else "orig")
-        exts = ("webp",) if size and webp else ("jpg", "png") if size else ("jpg", "png", "gif", "webp", "bmp")
+        exts = (("webp",) if webp else ("jpg", "png")) if size else ("jpg", "png", "gif", "webp", "bmp")
         for ext in exts:
             path = folder / f"{canonical_id}.{ext}"
             try:

@@ -80,7 +80,8 @@ def parse_summary(text: str) -> Loudness:
     return Loudness(float(i_match[-1]), float(p_match[-1]))
 
 
-async def measure(exe: str, path: str, pass_fds: tuple[int, ...] = (), timeout_s: float = TIMEOUT_S) -> Loudness:
+async def measure(exe: str, path: str, pass_fds: tuple[int, ...] = (),
+                  timeout_s: float = TIMEOUT_S) -> Loudness:
     """Measure one file with ffmpeg `exe` (`path` may be /proc/self/fd/N with `pass_fds`).
     Raises AnalysisError when ffmpeg fails or exceeds `timeout_s` (it is killed)."""
     proc = await asyncio.create_subprocess_exec(
@@ -90,7 +91,7 @@ async def measure(exe: str, path: str, pass_fds: tuple[int, ...] = (), timeout_s
         stderr=asyncio.subprocess.PIPE, pass_fds=pass_fds)
     try:
         _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()
         raise AnalysisError(f"ffmpeg took longer than {timeout_s:.0f} s") from None

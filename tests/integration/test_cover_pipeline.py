@@ -66,7 +66,8 @@ class Lib:
 
         return self.api.ok("getAlbum", id=public_id("al", ident))["album"].get("coverArt")
 
-    def get(self, cover: str, size: int | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def get(self, cover: str, size: int | None = None,
+            headers: dict[str, str] | None = None) -> httpx.Response:
         r = self.api.raw("getCoverArt", fmt=None, id=cover, size=size, headers=headers)
         assert r.status_code in (200, 304), r.text[:300]
         return r
@@ -106,14 +107,16 @@ def run_jobs(url: str) -> None:
 
 def test_only_covers_by_name_are_folder_covers(lib: Lib) -> None:
     assert lib.cover_of("Random") is None  # image.jpg and booklet.jpg are not covers
-    assert q(lib.url, "SELECT cover_path FROM albums WHERE name = 'Abbey Road'") == [("Abbey Road/Abbey Road.jpg",)]
+    assert q(lib.url, "SELECT cover_path FROM albums WHERE name = 'Abbey Road'") == [
+        ("Abbey Road/Abbey Road.jpg",)]
     assert q(lib.url, "SELECT cover_path FROM albums WHERE name = 'Bmp'") == [("Bmp/Folder.bmp",)]
     for album in ("Gif", "Bmp", "Alpha", "Abbey Road", "Small"):
         assert lib.cover_of(album)
 
 
 def test_the_scan_queues_thumbnails_and_common_sizes_never_resize_on_request(lib: Lib) -> None:
-    assert q(lib.url, "SELECT 1 FROM procrastinate_jobs WHERE task_name = 'covers.thumbnails' AND status = 'todo'")
+    assert q(lib.url, "SELECT 1 FROM procrastinate_jobs WHERE task_name = 'covers.thumbnails' "
+                      "AND status = 'todo'")
     run_jobs(lib.url)
     for album in ("Gif", "Bmp", "Abbey Road"):
         for size in SIZES:
@@ -124,7 +127,7 @@ def test_the_scan_queues_thumbnails_and_common_sizes_never_resize_on_request(lib
         assert cover
         for size in SIZES:
             r = lib.get(cover, size)
-            fmt, dims = pixels(r.content)
+            _, dims = pixels(r.content)
             assert max(dims) == min(size, 1500)
             for accept in ("image/webp,*/*",):
                 w = lib.get(cover, size, {"Accept": accept})
@@ -153,7 +156,8 @@ def test_resized_covers_are_converted(lib: Lib) -> None:
     # WebP only when Accept allows it
     cover = lib.cover_of("Bmp") or ""
     assert lib.get(cover, 300, {"Accept": "image/webp;q=0, image/*"}).headers["content-type"] == "image/jpeg"
-    assert lib.get(cover, 300, {"Accept": "image/avif,image/webp,*/*;q=0.8"}).headers["content-type"] == "image/webp"
+    browser = {"Accept": "image/avif,image/webp,*/*;q=0.8"}
+    assert lib.get(cover, 300, browser).headers["content-type"] == "image/webp"
 
 
 def test_etag_immutable_and_304(lib: Lib) -> None:
@@ -186,7 +190,8 @@ def test_100_concurrent_requests_of_a_cold_cover(lib: Lib, tmp_path: Path) -> No
             params = {"u": ADMIN[0], "p": ADMIN[1], "v": "1.16.1", "c": "pytest", "id": cover, "size": "450"}
             limits = httpx.Limits(max_connections=100)
             async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
-                return await asyncio.gather(*(client.get("/rest/getCoverArt", params=params) for _ in range(100)))
+                return await asyncio.gather(*(client.get("/rest/getCoverArt", params=params)
+                                              for _ in range(100)))
 
         before = covers.resize_count()
         responses = asyncio.run(hammer())

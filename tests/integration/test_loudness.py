@@ -64,7 +64,8 @@ def run_jobs(url: str, concurrency: int = 2) -> None:
 
 
 def queued(url: str) -> list[str]:
-    return [r[0] for r in q(url, "SELECT task_name FROM procrastinate_jobs WHERE status = 'todo' ORDER BY id")]
+    return [r[0] for r in q(url, "SELECT task_name FROM procrastinate_jobs WHERE status = 'todo' "
+                                 "ORDER BY id")]
 
 
 class Lib:
@@ -114,7 +115,8 @@ def test_parse_summary_reads_ffmpegs_numbers() -> None:
     assert (m.integrated_lufs, m.true_peak_db) == (-31.1, -28.1)
     assert m.gain_db == pytest.approx(13.1)
     assert m.peak == pytest.approx(10 ** (-28.1 / 20))
-    silent = loudness.parse_summary(text.replace("-31.1 LUFS", "-inf LUFS").replace("-28.1 dBFS", "-inf dBFS"))
+    silent = loudness.parse_summary(text.replace("-31.1 LUFS", "-inf LUFS")
+                                    .replace("-28.1 dBFS", "-inf dBFS"))
     assert silent.gain_db is None and silent.peak == 0.0
     with pytest.raises(loudness.AnalysisError):
         loudness.parse_summary("Invalid data found when processing input")
@@ -231,7 +233,8 @@ async def _status(url: str) -> loudness.Status:
         return await loudness.status(conn)
 
 
-def test_200_tracks_through_the_job_system(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_200_tracks_through_the_job_system(fresh_db: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """200 short files in 10 albums: one scan, two concurrent workers, every track analysed once
     and every album's tracks share one album gain."""
     monkeypatch.setenv("ORBSONIC_DATA_DIR", str(tmp_path / "data"))
@@ -245,7 +248,8 @@ def test_200_tracks_through_the_job_system(fresh_db: str, tmp_path: Path, monkey
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(levels / f"{n % 4}.flac", path)
         tags = FLAC(path)
-        tags.update({"title": f"t{n}", "album": f"Album {album}", "artist": "Batch", "tracknumber": str(track + 1)})
+        tags.update({"title": f"t{n}", "album": f"Album {album}", "artist": "Batch",
+                     "tracknumber": str(track + 1)})
         tags.save()
     report = scan(fresh_db, [root], workers=2)
     assert report.added == 200, report
