@@ -255,6 +255,77 @@ def media_type(path: Path) -> str:
     return _MIME.get(path.suffix.lower().lstrip("."), "image/jpeg")
 
 
+def image_hash(data: bytes | Path) -> int | None:
+    """A 64-bit difference hash (dHash) of an image: nearly equal images (the same art saved
+    at another size or quality) differ in a few bits. None when it is not a readable image."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
+            small = img.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    px = small.tobytes()  # mode L: one byte per pixel, row by row
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return bits
+
+
+SAME_IMAGE_BITS = 8  # dHash distance up to which two covers count as the same picture
+
+
+async def mark_own_covers(conn: AsyncConnection, cache: CoverCache,
+                          outside_roots: tuple[str, ...] = ()) -> int:
+    """Compare the embedded picture of every track not yet checked at its current version with
+    its album's cover, and set tracks.own_cover when they differ (or the album shows no cover),
+    so the track keeps its own coverArt id. Returns how many tracks were checked."""
+    cur = await conn.execute(
+        """SELECT t.id, t.album_id, t.size::text || ':' || t.mtime_ns::text, f.path, t.path,
+                  a.cover_kind = 2 AND a.cover_path = t.path AND a.cover_folder_id = t.folder_id
+             FROM tracks t JOIN music_folders f ON f.id = t.folder_id JOIN albums a ON a.id = t.album_id
+            WHERE t.has_picture AND t.cover_checked IS DISTINCT FROM t.size::text || ':' || t.mtime_ns::text
+            ORDER BY t.album_id, t.id""")
+    rows = await cur.fetchall()
+    album_hashes: dict[int, int | None] = {}
+    for track_id, album_id, version, root, rel, is_album_cover in rows:
+        own = False
+        if not is_album_cover:
+            if album_id not in album_hashes:
+                source = await find_source(conn, "al", album_id, outside_roots)
+                path = await asyncio.to_thread(cache.produce, source, source.key, None) if source else None
+                album_hashes[album_id] = await asyncio.to_thread(_hash_file, source, path) if path else None
+            album_hash = album_hashes[album_id]
+            mine = await asyncio.to_thread(_embedded_hash, folder_storage(root, outside_roots), rel)
+            own = mine is not None and (album_hash is None
+                                        or (mine ^ album_hash).bit_count() > SAME_IMAGE_BITS)
+        await conn.execute("""UPDATE tracks SET own_cover = %s, cover_checked = %s
+                               WHERE id = %s AND size::text || ':' || mtime_ns::text = %s""",
+                           (own, version, track_id, version))
+    await conn.commit()
+    return len(rows)
+
+
+def _hash_file(source: CoverSource | None, path: Path) -> int | None:
+    if source is not None and path == source.path:
+        try:
+            with source.open() as fh:
+                return image_hash(fh.read())
+        except NotFound:
+            return None
+    return image_hash(path)
+
+
+def _embedded_hash(storage: LocalStorage, rel: str) -> int | None:
+    from orbsonic.scanner.tags import read_picture
+
+    try:
+        with storage.open(rel) as fh:
+            picture = read_picture(fh.local_path)
+    except NotFound:
+        return None
+    return image_hash(picture[0]) if picture else None
+
+
 async def make_thumbnails(conn: AsyncConnection, cache: CoverCache, sizes: tuple[int, ...],
                           outside_roots: tuple[str, ...] = (), webp: bool = True) -> int:
     """Produce every album and directory cover at `sizes` (JPEG/PNG, and WebP with `webp`)
@@ -265,6 +336,8 @@ async def make_thumbnails(conn: AsyncConnection, cache: CoverCache, sizes: tuple
         """SELECT 'al', id, cover_mtime FROM albums WHERE cover_kind > 0 AND cover_path IS NOT NULL
            UNION ALL
            SELECT 'dr', id, cover_mtime FROM directories WHERE cover_kind > 0 AND cover_path IS NOT NULL
+           UNION ALL
+           SELECT 'tr', id, mtime_ns / 1000000000 FROM tracks WHERE own_cover
            ORDER BY 1, 2""")
     items = await cur.fetchall()
     formats = (False, True) if webp else (False,)
@@ -284,13 +357,14 @@ async def make_thumbnails(conn: AsyncConnection, cache: CoverCache, sizes: tuple
 
 @jobs.task(THUMBNAILS_TASK, queue="covers", pass_context=True, retry=2)
 async def thumbnails(context: Any) -> int:
-    """The `covers.thumbnails` job, queued after every scan: `make_thumbnails` with the
-    settings' cache, `cover_thumbnail_sizes` and `allowed_outside_roots`."""
+    """The `covers.thumbnails` job, queued after every scan: `mark_own_covers`, then
+    `make_thumbnails` with the settings' cache, `cover_thumbnail_sizes` and `allowed_outside_roots`."""
     from orbsonic.config import load_settings
 
     settings = load_settings()
     cache = CoverCache(settings.cover_cache_dir, settings.cover_cache_size_mb * 1024 * 1024)
     async with context.app.connector.pool.connection() as conn:
+        await mark_own_covers(conn, cache, settings.outside_roots)
         made = await make_thumbnails(conn, cache, settings.cover_thumbnail_sizes, settings.outside_roots)
     log.info("cover thumbnails: %d made", made)
     return made

@@ -11,3 +11,9 @@ ALTER TABLE tracks
 -- Tracks that need analysis: no ReplayGain tag, and not analysed at their current version.
 CREATE INDEX tracks_r128_pending ON tracks (album_id, id)
     WHERE rg_track_gain IS NULL;
+
+-- Track covers (orbsonic/covers.py mark_own_covers, run by the `covers.thumbnails` job): a track
+-- whose embedded picture differs from its album's cover keeps its own coverArt id.
+ALTER TABLE tracks
+    ADD COLUMN own_cover       boolean NOT NULL DEFAULT false,
+    ADD COLUMN cover_checked   text;     -- '<size>:<mtime_ns>' of the file compared

@@ -30,7 +30,7 @@ SELECT t.id, t.folder_id, t.directory_id, t.path, t.size, t.suffix, t.content_ty
        coalesce(t.rg_track_peak, t.r128_track_peak) AS rg_track_peak,
        coalesce(t.rg_album_gain, t.r128_album_gain) AS rg_album_gain,
        coalesce(t.rg_album_peak, t.r128_album_peak) AS rg_album_peak,
-       t.mbid_recording, t.created_at, t.has_picture, t.mtime_ns,
+       t.mbid_recording, t.created_at, t.has_picture, t.mtime_ns, t.own_cover,
        al.artist_id AS album_artist_id, al.cover_kind AS album_cover_kind,
        al.cover_mtime AS album_cover_mtime,
        an.starred_at, an.rating, coalesce(an.play_count, 0) AS play_count, an.last_played,

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from mutagen.flac import FLAC, Picture
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -49,6 +50,24 @@ def image(path: Path, fmt: str, size: tuple[int, int] = (1500, 1000), mode: str 
     for x in range(0, size[0], 50):  # some detail, so formats differ in size
         img.paste((20, 20, 200) if mode == "RGB" else (20, 20, 200, 255), (x, 0, x + 10, size[1]))
     img.save(path, fmt)
+
+
+def picture(size: tuple[int, int], color: tuple[int, int, int], stripes: bool = True) -> bytes:
+    img = Image.new("RGB", size, color)
+    if stripes:  # the same pattern as `image`, scaled
+        for x in range(0, 1500, 50):
+            img.paste((20, 20, 200), (x * size[0] // 1500, 0, (x + 10) * size[0] // 1500, size[1]))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=70)
+    return buf.getvalue()
+
+
+def embed(path: Path, data: bytes) -> None:
+    tags = FLAC(path)
+    pic = Picture()
+    pic.type, pic.mime, pic.data = 3, "image/jpeg", data
+    tags.add_picture(pic)
+    tags.save()
 
 
 def pixels(body: bytes) -> tuple[str, tuple[int, int]]:
@@ -90,12 +109,18 @@ def lib(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     image(root / "Abbey Road/scan.jpg", "JPEG")
     flac(root / "Small/01.flac", "Small")
     image(root / "Small/cover.jpg", "JPEG", (200, 200))
+    # embedded pictures: one the same art as the folder cover (re-encoded smaller), one different
+    for name, art in (("01 same.flac", picture((600, 400), (200, 40, 40))),
+                      ("02 own.flac", picture((500, 500), (30, 160, 30), stripes=False))):
+        flac(root / "Embedded" / name, "Embedded")
+        embed(root / "Embedded" / name, art)
+    image(root / "Embedded/cover.jpg", "JPEG")
     data = tmp_path / "data"
     # the job worker reads the settings from the environment: the same cache as the app's
     monkeypatch.setenv("ORBSONIC_DATA_DIR", str(data))
     monkeypatch.delenv("ORBSONIC_CONFIG", raising=False)
     report = scan(fresh_db, [root], workers=1)
-    assert report.added == 6 and not report.errors, report
+    assert report.added == 8 and not report.errors, report
     add_users(fresh_db, data)
     with TestClient(make_app(fresh_db, data, (root,))) as http:
         yield Lib(fresh_db, root, data, Subsonic(http))
@@ -202,3 +227,19 @@ def test_100_concurrent_requests_of_a_cold_cover(lib: Lib, tmp_path: Path) -> No
     assert pixels(responses[0].content) == ("JPEG", (450, 300))
     assert covers.resize_count() == before + 1  # one producer, 99 waited for its file
     assert len(list((lib.data / "cache" / "covers" / "450").glob(f"{cover}.*"))) == 1
+
+
+def test_a_track_with_its_own_picture_keeps_its_own_cover(lib: Lib) -> None:
+    album_cover = lib.cover_of("Embedded")
+    assert album_cover and album_cover.startswith("al-")
+    run_jobs(lib.url)  # covers.thumbnails compares the embedded pictures with the album's cover
+    album = lib.api.ok("getAlbum", id=album_cover.split("_")[0])["album"]  # al-<id>_<version>
+    songs = {s["path"].rsplit("/", 1)[-1]: s for s in album["song"]}
+    assert songs["01 same.flac"]["coverArt"] == album_cover
+    own = songs["02 own.flac"]["coverArt"]
+    assert own.startswith("tr-") and own != album_cover
+    with Image.open(io.BytesIO(lib.get(own, 64).content)) as img:
+        assert img.size == (64, 64)
+        r, g, _ = img.convert("RGB").getpixel((32, 32))
+        assert g > 120 and r < 80  # the track's green picture, not the album's red cover
+    assert q(lib.url, "SELECT count(*) FROM tracks WHERE own_cover") == [(1,)]
