@@ -499,6 +499,10 @@ def cmd_worker(s: Settings, args: argparse.Namespace) -> int:
     """Run background jobs until SIGINT/SIGTERM (orbsonic/jobs/worker.py)."""
     from orbsonic.jobs import worker
 
+    # Tasks read their settings (cover cache, ffmpeg …) from the environment, like serve's child.
+    os.environ["ORBSONIC_DATA_DIR"] = str(s.data_dir)
+    if args.config:
+        os.environ["ORBSONIC_CONFIG"] = str(_path(args.config))
     with database(s) as url:
         return worker.main(url, args.concurrency or s.job_concurrency, args.parent_pid)
 

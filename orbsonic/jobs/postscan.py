@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from orbsonic import jobs
 
@@ -29,7 +30,18 @@ def defer_after_scan(conninfo: str) -> None:
         async with app.open_async():
             await defer_after_scan_async(app)
 
+    def run() -> None:
+        try:
+            asyncio.run(go())
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cannot queue the post-scan jobs: %s", exc)
+
     try:
-        asyncio.run(go())
-    except Exception as exc:  # noqa: BLE001
-        log.warning("cannot queue the post-scan jobs: %s", exc)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        run()  # the usual case: the scanner process, or a thread without a loop
+        return
+    # called from inside an event loop (an embedding program): a loop of its own in a thread
+    thread = threading.Thread(target=run, name="orbsonic-postscan")
+    thread.start()
+    thread.join()
