@@ -127,7 +127,12 @@ def lib(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def run_jobs(url: str) -> None:
-    asyncio.run(worker.run(url, wait=False, install_signal_handlers=False))
+    """Run a job worker until no job waits (see tests/integration/test_loudness.py run_jobs)."""
+    for _ in range(10):
+        asyncio.run(worker.run(url, wait=False, install_signal_handlers=False))
+        if not q(url, "SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"):
+            return
+    raise AssertionError("jobs still waiting after 10 worker rounds")
 
 
 def test_only_covers_by_name_are_folder_covers(lib: Lib) -> None:
