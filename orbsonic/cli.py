@@ -174,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="jobs at once (default $ORBSONIC_JOB_CONCURRENCY, 2)")
     worker.add_argument("--parent-pid", type=int, metavar="PID",
                         help="stop when process PID is gone (how `orbsonic serve` runs its worker)")
+    analysis = sub.add_parser("analysis", parents=[common], help="background analysis progress")
+    analysis.add_argument("action", choices=["status"], help="status: analysed / pending counts")
     return p
 
 
@@ -498,8 +500,21 @@ def cmd_worker(s: Settings, args: argparse.Namespace) -> int:
     """Run background jobs until SIGINT/SIGTERM (orbsonic/jobs/worker.py)."""
     from orbsonic.jobs import worker
 
+    # Tasks read their settings (cover cache, ffmpeg …) from the environment, like serve's child.
+    os.environ["ORBSONIC_DATA_DIR"] = str(s.data_dir)
+    if args.config:
+        os.environ["ORBSONIC_CONFIG"] = str(_path(args.config))
     with database(s) as url:
         return worker.main(url, args.concurrency or s.job_concurrency, args.parent_pid)
+
+
+def cmd_analysis(s: Settings, args: argparse.Namespace) -> int:
+    """`orbsonic analysis status`: one line of loudness analysis progress."""
+    from orbsonic.analysis import loudness
+
+    with database(s) as url:
+        print(_run(url, loudness.status).line())
+    return 0
 
 
 def _user_line(u: users.User) -> str:
@@ -541,7 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 problem := check.url_problem(settings.database_url)):
             raise OrbsonicError(problem)
         handler = {"serve": cmd_serve, "scan": cmd_scan, "user": cmd_user, "audit": cmd_audit,
-                   "migrate": cmd_migrate, "worker": cmd_worker, "check": cmd_check}
+                   "migrate": cmd_migrate, "worker": cmd_worker, "check": cmd_check,
+                   "analysis": cmd_analysis}
         return handler[args.command](settings, args)
     except OrbsonicError as exc:
         print(f"orbsonic: {exc}", file=sys.stderr)

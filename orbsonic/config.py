@@ -87,6 +87,17 @@ def _separators(value: Any) -> tuple[str, ...]:
     return tuple(v for v in items if v.strip())
 
 
+def _sizes(value: Any) -> tuple[int, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    try:
+        sizes = sorted({int(str(v).strip()) for v in items if str(v).strip()})
+    except ValueError:
+        raise ConfigError(f"not a list of sizes in px: {value!r}") from None
+    if any(not 16 <= n <= 3000 for n in sizes):
+        raise ConfigError(f"cover sizes must be 16 … 3000 px: {value!r}")
+    return tuple(sizes)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration entry: its TOML key, environment variable, parser and doc."""
@@ -135,6 +146,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Its password. When unset, a generated one is printed once."),
     Setting("cover_cache_size_mb", "ORBSONIC_COVER_CACHE_MB", int,
             "Upper bound of the resized-cover cache on disk, in MB. Default `500`."),
+    Setting("cover_thumbnail_sizes", "ORBSONIC_COVER_THUMBNAIL_SIZES", _sizes,
+            "Cover sizes in px made ahead by the `covers.thumbnails` job after a scan, so "
+            "`getCoverArt` at these sizes never resizes on the request (comma-separated). "
+            "Default `64,300,600,1200`."),
+    Setting("cover_names", "ORBSONIC_COVER_NAMES", _names,
+            "Image names (without extension, best first) that make a folder cover; the folder's "
+            "own name also does. Default `cover,folder,front,album,albumart`."),
     Setting("job_worker", "ORBSONIC_JOB_WORKER", _bool,
             "`orbsonic serve` also runs a background-job worker (analysis, thumbnails …) as a child "
             "process. Turn it off when `orbsonic worker` runs elsewhere. Default `true`."),
@@ -224,6 +242,8 @@ class Settings:
     admin_user: str = "admin"
     admin_password: str = ""
     cover_cache_size_mb: int = 500
+    cover_thumbnail_sizes: tuple[int, ...] = (64, 300, 600, 1200)
+    cover_names: tuple[str, ...] = ("cover", "folder", "front", "album", "albumart")
     job_worker: bool = True
     job_concurrency: int = 2
     header_timeout: int = 10

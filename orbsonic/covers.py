@@ -1,6 +1,12 @@
 """Cover art: find the source of a cover, extract or resize it, cache the result on disk.
 
-Cache layout: `<cache>/<size or "orig">/<cover id>.<ext>`. Cover ids carry the source's
+Cache layout: `<cache>/<size or "orig">/<cover id>.<ext>`; a resized cover is always a JPEG
+(PNG when the image has transparency), or a WebP for clients whose Accept allows it, whatever
+the source format (a GIF or BMP asked at size=300 comes back converted). One producer per
+(cover, size, format) across threads and worker processes: an flock on
+`<cache>/<size>/.<id>.<ext>.lock`, and the entry is re-checked once the lock is held, so 100
+concurrent requests of a cold cover resize it once. The `covers.thumbnails` job makes the
+`cover_thumbnail_sizes` ahead of time after every scan. Cover ids carry the source's
 mtime (orbsonic.ids.cover_id), so a changed cover gets a new id and a new cache entry;
 stale entries age out through `prune` (oldest access first, orbsonic.cache.disk). A
 cached file is served without touching the database. Source files are read through the
@@ -9,16 +15,23 @@ music folder's Storage, so a cover that links out of the folder is never served.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import io
 import logging
+import os
 import stat
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from psycopg import AsyncConnection
 
+from orbsonic import jobs
 from orbsonic.cache import disk
 from orbsonic.errors import NotFound
 from orbsonic.ids import cover_id
@@ -30,6 +43,36 @@ _EXT = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp
         "image/bmp": "bmp"}
 _MIME = {v: k for k, v in _EXT.items()} | {"jpeg": "image/jpeg"}
 MAX_SIZE = 3000  # px; larger requests get the original
+THUMBNAILS_TASK = "covers.thumbnails"
+# Served as they are when already small enough; anything else is converted when resized.
+_KEEP_FORMATS = {"JPEG", "PNG"}
+
+_resizes_lock = threading.Lock()
+_resized = 0
+
+
+def resize_count() -> int:
+    """How many resized covers this process has written (tests count producers with it)."""
+    return _resized
+
+
+def _count_resize() -> None:
+    global _resized
+    with _resizes_lock:
+        _resized += 1
+
+
+@contextlib.contextmanager
+def _producer_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (created if needed), blocking: one producer of a cache
+    entry at a time across threads and processes. The lock file is hidden (never pruned)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +144,13 @@ class CoverCache:
         self.root = root
         self.max_bytes = max_bytes
 
-    def lookup(self, canonical_id: str, size: int | None) -> Path | None:
-        """The cached file for (cover id, size), or None. No database access. A hit is
-        marked as used for `prune` (orbsonic.cache.disk.mark_used)."""
+    def lookup(self, canonical_id: str, size: int | None, webp: bool = False) -> Path | None:
+        """The cached file for (cover id, size[, WebP]), or None. No database access. A hit is
+        marked as used for `prune` (orbsonic.cache.disk.mark_used). Resized entries are JPEG
+        or PNG, or WebP with `webp`; an original may be any image type."""
         folder = self.root / (str(size) if size else "orig")
-        for ext in ("jpg", "png", "gif", "webp", "bmp"):
+        exts = (("webp",) if webp else ("jpg", "png")) if size else ("jpg", "png", "gif", "webp", "bmp")
+        for ext in exts:
             path = folder / f"{canonical_id}.{ext}"
             try:
                 st = path.stat()
@@ -117,30 +162,59 @@ class CoverCache:
             return path
         return None
 
-    def produce(self, source: CoverSource, canonical_id: str, size: int | None) -> Path | None:
+    def produce(self, source: CoverSource, canonical_id: str, size: int | None,
+                webp: bool = False) -> Path | None:
         """Extract and/or resize the cover into the cache; returns the file (`source.path`
         for an original image file served as it is), or None when the source is gone, is
-        not a readable image, or is a link leaving its music folder. Blocking: run it in a
-        worker thread."""
-        original = self._original(source, canonical_id)
-        if original is None or not size:
-            return original
+        not a readable image, or is a link leaving its music folder. With `size`, the result
+        is a JPEG or PNG (WebP with `webp`): never upscaled, and an original already small
+        enough is served as it is only when it is a JPEG or PNG (and WebP is not asked).
+        One producer per entry across processes (flock); the others wait and use its file.
+        Blocking: run it in a worker thread."""
+        if not size:
+            with _producer_lock(self.root / "orig" / f".{canonical_id}.lock"):
+                return self._original(source, canonical_id)
+        with _producer_lock(self.root / str(size) / f".{canonical_id}.{'webp' if webp else 'img'}.lock"):
+            done = self.lookup(canonical_id, size, webp)
+            if done is not None:
+                return done
+            with _producer_lock(self.root / "orig" / f".{canonical_id}.lock"):
+                original = self._original(source, canonical_id)
+            if original is None:
+                return None
+            return self._resize(source, original, canonical_id, size, webp)
+
+    def _resize(self, source: CoverSource, original: Path, canonical_id: str, size: int,
+                webp: bool) -> Path | None:
         try:
             with contextlib.ExitStack() as stack:
                 fh = stack.enter_context(source.open()) if original == source.path else original
                 img = stack.enter_context(Image.open(fh))
-                if max(img.size) <= size:
+                if max(img.size) <= size and img.format in _KEEP_FORMATS and not webp:
                     return original
-                img.thumbnail((size, size), Image.Resampling.LANCZOS)
-                if img.mode not in ("RGB", "L"):
-                    img = img.convert("RGB")
+                img.load()
+                if max(img.size) > size:
+                    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+                alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
                 buf = io.BytesIO()
-                img.save(buf, "JPEG", quality=88, optimize=True)
-        except (OSError, UnidentifiedImageError, ValueError, NotFound) as exc:
+                if webp:
+                    img = img.convert("RGBA" if alpha else "RGB")
+                    img.save(buf, "WEBP", quality=85, method=4)
+                    ext = "webp"
+                elif alpha:
+                    img.convert("RGBA").save(buf, "PNG", optimize=True)
+                    ext = "png"
+                else:
+                    if img.mode not in ("RGB", "L"):
+                        img = img.convert("RGB")
+                    img.save(buf, "JPEG", quality=88, optimize=True)
+                    ext = "jpg"
+        except (OSError, UnidentifiedImageError, ValueError, NotFound, Image.DecompressionBombError) as exc:
             log.warning("cannot resize cover %s: %s", canonical_id, exc)
             return None
-        path = self.root / str(size) / f"{canonical_id}.jpg"
+        path = self.root / str(size) / f"{canonical_id}.{ext}"
         disk.atomic_write(path, buf.getvalue())
+        _count_resize()
         return path
 
     def _original(self, source: CoverSource, canonical_id: str) -> Path | None:
@@ -179,3 +253,118 @@ class CoverCache:
 def media_type(path: Path) -> str:
     """MIME type of a cached or source image from its extension."""
     return _MIME.get(path.suffix.lower().lstrip("."), "image/jpeg")
+
+
+def image_hash(data: bytes | Path) -> int | None:
+    """A 64-bit difference hash (dHash) of an image: nearly equal images (the same art saved
+    at another size or quality) differ in a few bits. None when it is not a readable image."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
+            small = img.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    px = small.tobytes()  # mode L: one byte per pixel, row by row
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return bits
+
+
+SAME_IMAGE_BITS = 8  # dHash distance up to which two covers count as the same picture
+
+
+async def mark_own_covers(conn: AsyncConnection, cache: CoverCache,
+                          outside_roots: tuple[str, ...] = ()) -> int:
+    """Compare the embedded picture of every track not yet checked at its current version with
+    its album's cover, and set tracks.own_cover when they differ (or the album shows no cover),
+    so the track keeps its own coverArt id. Returns how many tracks were checked."""
+    cur = await conn.execute(
+        """SELECT t.id, t.album_id, t.size::text || ':' || t.mtime_ns::text, f.path, t.path,
+                  a.cover_kind = 2 AND a.cover_path = t.path AND a.cover_folder_id = t.folder_id
+             FROM tracks t JOIN music_folders f ON f.id = t.folder_id JOIN albums a ON a.id = t.album_id
+            WHERE t.has_picture AND t.cover_checked IS DISTINCT FROM t.size::text || ':' || t.mtime_ns::text
+            ORDER BY t.album_id, t.id""")
+    rows = await cur.fetchall()
+    album_hashes: dict[int, int | None] = {}
+    for track_id, album_id, version, root, rel, is_album_cover in rows:
+        own = False
+        if not is_album_cover:
+            if album_id not in album_hashes:
+                source = await find_source(conn, "al", album_id, outside_roots)
+                path = await asyncio.to_thread(cache.produce, source, source.key, None) if source else None
+                album_hashes[album_id] = await asyncio.to_thread(_hash_file, source, path) if path else None
+            album_hash = album_hashes[album_id]
+            mine = await asyncio.to_thread(_embedded_hash, folder_storage(root, outside_roots), rel)
+            own = mine is not None and (album_hash is None
+                                        or (mine ^ album_hash).bit_count() > SAME_IMAGE_BITS)
+        await conn.execute("""UPDATE tracks SET own_cover = %s, cover_checked = %s
+                               WHERE id = %s AND size::text || ':' || mtime_ns::text = %s""",
+                           (own, version, track_id, version))
+    await conn.commit()
+    return len(rows)
+
+
+def _hash_file(source: CoverSource | None, path: Path) -> int | None:
+    if source is not None and path == source.path:
+        try:
+            with source.open() as fh:
+                return image_hash(fh.read())
+        except NotFound:
+            return None
+    return image_hash(path)
+
+
+def _embedded_hash(storage: LocalStorage, rel: str) -> int | None:
+    from orbsonic.scanner.tags import read_picture
+
+    try:
+        with storage.open(rel) as fh:
+            picture = read_picture(fh.local_path)
+    except NotFound:
+        return None
+    return image_hash(picture[0]) if picture else None
+
+
+async def make_thumbnails(conn: AsyncConnection, cache: CoverCache, sizes: tuple[int, ...],
+                          outside_roots: tuple[str, ...] = (), webp: bool = True) -> int:
+    """Produce every album and directory cover at `sizes` (JPEG/PNG, and WebP with `webp`)
+    that the cache does not hold yet. Returns how many files were made. Resumable: finished
+    entries are found by `lookup` and skipped."""
+    made = 0
+    cur = await conn.execute(
+        """SELECT 'al', id, cover_mtime FROM albums WHERE cover_kind > 0 AND cover_path IS NOT NULL
+           UNION ALL
+           SELECT 'dr', id, cover_mtime FROM directories WHERE cover_kind > 0 AND cover_path IS NOT NULL
+           UNION ALL
+           SELECT 'tr', id, mtime_ns / 1000000000 FROM tracks WHERE own_cover
+           ORDER BY 1, 2""")
+    items = await cur.fetchall()
+    formats = (False, True) if webp else (False,)
+    for kind, item_id, mtime in items:
+        key = cover_id(kind, item_id, mtime)
+        todo = [(n, w) for n in sizes for w in formats if cache.lookup(key, n, w) is None]
+        if not todo:
+            continue
+        source = await find_source(conn, kind, item_id, outside_roots)
+        if source is None:
+            continue
+        for n, w in todo:
+            if await asyncio.to_thread(cache.produce, source, source.key, n, w) is not None:
+                made += 1
+    return made
+
+
+@jobs.task(THUMBNAILS_TASK, queue="covers", pass_context=True, retry=2)
+async def thumbnails(context: Any) -> int:
+    """The `covers.thumbnails` job, queued after every scan: `mark_own_covers`, then
+    `make_thumbnails` with the settings' cache, `cover_thumbnail_sizes` and `allowed_outside_roots`."""
+    from orbsonic.config import load_settings
+
+    settings = load_settings()
+    cache = CoverCache(settings.cover_cache_dir, settings.cover_cache_size_mb * 1024 * 1024)
+    async with context.app.connector.pool.connection() as conn:
+        await mark_own_covers(conn, cache, settings.outside_roots)
+        made = await make_thumbnails(conn, cache, settings.cover_thumbnail_sizes, settings.outside_roots)
+    log.info("cover thumbnails: %d made", made)
+    return made

@@ -85,7 +85,9 @@ def song(row: dict[str, Any], os: bool = True) -> dict[str, Any]:
     _put(d, "track", row["track_no"])
     _put(d, "year", row["year"])
     _put(d, "genre", row["genre"])
-    _put(d, "coverArt", album_cover(row["album_id"], row["album_cover_kind"], row["album_cover_mtime"]))
+    # A track whose embedded picture differs from its album's cover keeps its own (issue 8).
+    _put(d, "coverArt", cover_id("tr", row["id"], row["mtime_ns"] // 1_000_000_000) if row.get("own_cover")
+         else album_cover(row["album_id"], row["album_cover_kind"], row["album_cover_mtime"]))
     d["size"] = row["size"]
     d["contentType"] = row["content_type"]
     d["suffix"] = row["suffix"]

@@ -3,7 +3,7 @@ is its cover."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 # Lower-case extensions without the dot.
 AUDIO_SUFFIXES: frozenset[str] = frozenset({
@@ -21,12 +21,12 @@ AUDIO_CONTENT_TYPES: dict[str, str] = {
     "dsf": "audio/x-dsf", "dff": "audio/x-dsf", "tta": "audio/x-tta", "ac3": "audio/ac3",
     "eac3": "audio/eac3", "ofr": "audio/x-optimfrog", "ofs": "audio/x-optimfrog", "tak": "audio/x-tak",
 }
-IMAGE_SUFFIXES: frozenset[str] = frozenset({"jpg", "jpeg", "png", "webp", "gif"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp"})
 
-# Preferred stems, best first. "albumartsmall" (Windows Media Player's thumbnail) is not in
-# the list on purpose: it only wins when nothing else is there.
-_PREFERRED_STEMS = ("cover", "folder", "front", "album", "albumart")
-_STEM_RANK = {stem: rank for rank, stem in enumerate(_PREFERRED_STEMS)}
+# Cover names, best first (setting `cover_names`): only an image whose stem is one of these,
+# or the folder's own name (the album's name: "Abbey Road/Abbey Road.jpg"), is a folder cover.
+# An arbitrary `image.jpg` or a booklet scan is not (issue 8, "Cover art").
+DEFAULT_COVER_NAMES: tuple[str, ...] = ("cover", "folder", "front", "album", "albumart")
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -34,27 +34,43 @@ def _split(name: str) -> tuple[str, str]:
     return (stem, suffix.lower()) if dot else (name, "")
 
 
-def find_folder_image(filenames: Iterable[str]) -> str | None:
-    """The best cover image among the file names of one directory (names only, no paths),
-    or None when there is no image.
+def cover_names() -> tuple[str, ...]:
+    """The `cover_names` setting of this process (the scan child inherits the server's
+    environment and config file); the defaults when the settings cannot be read."""
+    from orbsonic.config import load_settings
+    from orbsonic.errors import ConfigError
 
-    Images are names whose extension is in IMAGE_SUFFIXES (case-insensitive). Stems
-    cover, folder, front, album, albumart rank first in that order; any other image
-    follows, names containing "small" last. Ties go to the alphabetically first name
-    (case-insensitive, then exact).
+    try:
+        return load_settings().cover_names
+    except ConfigError:
+        return DEFAULT_COVER_NAMES
+
+
+def find_folder_image(filenames: Iterable[str], dir_name: str = "",
+                      names: Sequence[str] = DEFAULT_COVER_NAMES) -> str | None:
+    """The folder cover among the file names of one directory (names only, no paths), or None.
+
+    Images are names whose extension is in IMAGE_SUFFIXES (case-insensitive). Only a stem
+    in `names` (case-insensitive; earlier ranks first) or equal to `dir_name`, the
+    directory's own name (ranked after `names`), makes a cover; "albumartsmall" and other
+    names are not covers. Ties go to the alphabetically first name (case-insensitive, then
+    exact), so "Cover.jpg" and "cover.png" resolve the same way on every scan.
     """
-    best: tuple[int, int, str, str] | None = None
-    last = len(_PREFERRED_STEMS)
+    rank_of = {stem.lower(): rank for rank, stem in reversed(list(enumerate(names)))}
+    own = dir_name.strip().lower()
+    best: tuple[int, str, str] | None = None
     for name in filenames:
         stem, suffix = _split(name)
         if suffix not in IMAGE_SUFFIXES or not stem or stem.startswith("._"):
             continue
-        lowered = stem.lower()
-        rank = _STEM_RANK.get(lowered, last)
-        key = (rank, 1 if "small" in lowered else 0, name.lower(), name)
+        lowered = stem.strip().lower()
+        rank = rank_of.get(lowered, len(names) if own and lowered == own else None)
+        if rank is None:
+            continue
+        key = (rank, name.lower(), name)
         if best is None or key < best:
             best = key
-    return best[3] if best is not None else None
+    return best[2] if best is not None else None
 
 
 def is_audio_name(name: str) -> bool:

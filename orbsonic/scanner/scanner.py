@@ -211,6 +211,10 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
             reader.close()
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCAN_LOCK_KEY,))
             conn.commit()
+    # Loudness analysis and cover thumbnails follow every scan in the job queue (issue 8).
+    from orbsonic.jobs.postscan import defer_after_scan
+
+    defer_after_scan(conninfo)
     report.seconds = time.monotonic() - started
     log.info("scan done in %.1f s: %d files, %d read, %d added, %d updated, %d removed, %d skipped",
              report.seconds, report.files_seen, report.read, report.added, report.updated,

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from orbsonic.scanner.images import AUDIO_SUFFIXES, find_folder_image
+from orbsonic.scanner.images import AUDIO_SUFFIXES, IMAGE_SUFFIXES, cover_names, find_folder_image
 from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 
 log = logging.getLogger("orbsonic.scanner")
@@ -82,6 +82,7 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
     from orbsonic.storage.local import is_inside, real_roots
 
     roots = real_roots(root, _outside_roots() if allowed_outside is None else allowed_outside)
+    names = cover_names()
     seen_inodes: set[tuple[int, int]] = set()
     stack = [""]
     while stack:
@@ -124,7 +125,7 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
                     node.has_audio = True
                     stats.files += 1
                     yield WalkedFile(f"{rel}/{name}" if rel else name, rel, fst.st_size, fst.st_mtime_ns)
-                elif suffix in ("jpg", "jpeg", "png", "webp", "gif"):
+                elif suffix in IMAGE_SUFFIXES:
                     images[name] = entry
                 elif suffix in SIDECAR_SUFFIXES:
                     sst = entry.stat()
@@ -137,7 +138,7 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
                 stats.unreadable.append(f"{rel}/{name}" if rel else name)
                 log.warning("cannot stat %s: %s", os.path.join(full, name), exc)
         if images:
-            best = find_folder_image(images)
+            best = find_folder_image(images, os.path.basename(full), names)
             if best is not None:
                 try:
                     node.image, node.image_mtime = best, int(images[best].stat().st_mtime)

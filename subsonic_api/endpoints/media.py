@@ -124,10 +124,12 @@ async def get_cover_art(ctx: Ctx) -> Response:
     if size is not None and (size <= 0 or size >= MAX_SIZE):
         size = None
     cache = ctx.state.covers
+    # WebP only for clients that say they take it (browsers); Subsonic apps get JPEG/PNG.
+    webp = bool(size) and _accepts_webp(ctx.request.headers.get("accept", ""))
     # Fast path, no database: ids we hand out carry the source's version, and the cache is
     # keyed by exactly that. Unversioned or made-up ids resolve the current version first.
     # A playlist's cover depends on the reader (their visible entries): always resolved.
-    path = cache.lookup(canonical, size) if "_" in canonical and kind != "pl" else None
+    path = cache.lookup(canonical, size, webp) if "_" in canonical and kind != "pl" else None
     current = path is not None
     fh = None
     if path is None:
@@ -136,8 +138,8 @@ async def get_cover_art(ctx: Ctx) -> Response:
         if source is None:
             raise NotFound("cover art", canonical)
         current = source.key == canonical
-        path = cache.lookup(source.key, size) or await anyio.to_thread.run_sync(
-            cache.produce, source, source.key, size)
+        path = cache.lookup(source.key, size, webp) or await anyio.to_thread.run_sync(
+            cache.produce, source, source.key, size, webp)
         if path is None:
             raise NotFound("cover art", canonical)
         if path == source.path:  # the original image file in the music folder
@@ -149,7 +151,39 @@ async def get_cover_art(ctx: Ctx) -> Response:
             raise NotFound("cover art", canonical) from None
     # A versioned id names one image forever; an unversioned one may change with a rescan.
     cache_control = "public, max-age=31536000, immutable" if current else "public, max-age=3600"
-    return RangeResponse(fh, media_type(path), headers={"Cache-Control": cache_control})
+    headers = {"Cache-Control": cache_control}
+    if size:
+        headers["Vary"] = "Accept"  # the format follows the client's Accept
+    if _etag_matches(ctx.request.headers.get("if-none-match", ""), fh.info.etag):
+        fh.close()
+        return Response(status_code=304, headers={**headers, "ETag": fh.info.etag})
+    return RangeResponse(fh, media_type(path), headers=headers)
+
+
+def _accepts_webp(accept: str) -> bool:
+    """True when the Accept header lists image/webp with a non-zero quality (RFC 9110 §12.5.1)."""
+    for item in accept.lower().split(","):
+        kind, *params = item.split(";")
+        if kind.strip() != "image/webp":
+            continue
+        for param in params:
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match (RFC 9110 §13.1.2): weak comparison, "*" matches any current entity."""
+    if not header:
+        return False
+    tags = [t.strip() for t in header.split(",")]
+    bare = etag.removeprefix("W/")
+    return "*" in tags or any(t.removeprefix("W/") == bare for t in tags)
 
 
 def parse_cover_id_or_404(text: str) -> tuple[str, int, str]:
