@@ -20,6 +20,7 @@ LISTEN/NOTIFY, and retries with back-off.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,8 +32,8 @@ from psycopg_pool import AsyncConnectionPool
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that declare tasks with `task`; a worker imports them all (procrastinate import_paths).
-TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping", "orbsonic.analysis.waveform", "orbsonic.analysis.loudness",
-                           "orbsonic.covers"]
+TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping", "orbsonic.analysis.waveform",
+                           "orbsonic.analysis.loudness", "orbsonic.covers"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ def make_app(conninfo: str | None = None, **pool_kwargs: Any) -> procrastinate.A
     if conninfo is not None:
         kwargs = {"conninfo": conninfo, "min_size": 1, "max_size": 4, **pool_kwargs}
     import_modules()
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # procrastinate logs every job start, end and deferral at INFO: with one job per album
+        # after a scan that is a line per album, the flood `serve` must not print (issue 6 §3).
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     app = _App(connector=PsycopgConnector(**kwargs), import_paths=list(TASK_MODULES))
     for spec in TASKS.values():
         t = app.task(name=spec.name, **spec.options)(spec.func)
