@@ -5,3 +5,5 @@ registers its handlers with `@route(...)`. Add a module's import here.
 """
 
 from native_api.endpoints import apikeys  # noqa: F401
+from native_api.endpoints import playlists  # noqa: F401
+from native_api.endpoints import queue  # noqa: F401
