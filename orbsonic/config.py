@@ -140,6 +140,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_delay_ms", "ORBSONIC_LOGIN_DELAY_MS", int,
             "The answer to the n-th consecutive failed login waits (n − 1) × this many ms "
             "(at most 3 s). Default `250`."),
+    Setting("upload_dir", "ORBSONIC_UPLOAD_DIR", str,
+            "Folder (inside a music folder) that native-API uploads (`POST /api/v1/uploads`, upload "
+            "role) are written to; `off` turns uploads off (503). Default `Uploads` in the first music folder."),
+    Setting("upload_max_mb", "ORBSONIC_UPLOAD_MAX_MB", int,
+            "Largest accepted upload, in MB; larger ones are refused (413). Default `2000`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -175,6 +180,8 @@ class Settings:
     login_max_failures: int = 10
     login_lockout: int = 900
     login_delay_ms: int = 250
+    upload_dir: str = ""
+    upload_max_mb: int = 2000
 
     @property
     def cover_cache_dir(self) -> Path:

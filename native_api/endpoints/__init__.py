@@ -7,3 +7,4 @@ registers its handlers with `@route(...)`. Add a module's import here.
 from native_api.endpoints import apikeys  # noqa: F401
 from native_api.endpoints import playlists  # noqa: F401
 from native_api.endpoints import queue  # noqa: F401
+from native_api.endpoints import upload  # noqa: F401

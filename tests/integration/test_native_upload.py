@@ -1,0 +1,127 @@
+"""Uploads (docs/native-api.md "Upload") through the real app on a music folder of the test's own:
+a real FLAC is uploaded, validated, renamed into the upload folder and scanned; refused
+uploads (not audio, too large, no upload role, interrupted) leave nothing behind."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import LiveServer, add_users, make_app
+from tests.integration.native_client import api_key_for
+from tests.integration.test_native_playlists import Checked
+
+
+@pytest.fixture
+def music(tmp_path: Path, test_library: tuple[Path, Any]) -> Path:
+    root = tmp_path / "music"
+    root.mkdir()
+    src = next(iter(sorted(test_library[0].rglob("*.flac"))))
+    shutil.copy(src, root / "seed.flac")
+    return root
+
+
+@pytest.fixture
+def flac(test_library: tuple[Path, Any]) -> bytes:
+    return next(iter(sorted(test_library[0].rglob("*.flac")))).read_bytes()
+
+
+@pytest.fixture
+def db(fresh_db: str, tmp_path: Path) -> str:
+    add_users(fresh_db, tmp_path)
+    return fresh_db
+
+
+@pytest.fixture
+def client(db: str, music: Path, tmp_path: Path) -> Iterator[Checked]:
+    with TestClient(make_app(db, tmp_path / "data", (music,), upload_max_mb=1)) as http:
+        yield Checked(http, api_key_for(db, "admin"))
+
+
+def leftovers(music: Path) -> list[str]:
+    up = music / "Uploads"
+    return sorted(p.name for p in up.iterdir()) if up.exists() else []
+
+
+def test_upload_raw_body_is_scanned_and_playable(client: Checked, music: Path, flac: bytes, db: str) -> None:
+    if len(flac) > 1024 * 1024:
+        pytest.skip("test FLAC larger than the 1 MB cap of this app")
+    t = client.ok("POST", "/uploads", 201, content=flac,
+                  headers={"X-Orb-Filename": "My Song.flac", "content-type": "audio/flac"})
+    assert t["id"].startswith("tr-") and t["codec"] == "flac" and t["durationMs"] > 0
+    assert leftovers(music) == ["My Song.flac"] and (music / "Uploads" / "My Song.flac").read_bytes() == flac
+    # the same name again: a suffix, no overwrite; path parts are dropped
+    t2 = client.ok("POST", "/uploads", 201, content=flac, headers={"X-Orb-Filename": "../../My Song.flac"})
+    assert t2["id"] != t["id"]
+    t3 = client.ok("POST", "/uploads", 201, content=flac, headers={"X-Orb-Filename": "..\\..\\etc\\.x.flac"})
+    assert t3["id"] not in (t["id"], t2["id"])
+    assert leftovers(music) == ["My Song (2).flac", "My Song.flac", "x.flac"]
+    assert not (music.parent / "My Song.flac").exists()
+    with psycopg.connect(db) as conn:
+        paths = {r[0] for r in conn.execute("SELECT path FROM tracks").fetchall()}
+    assert {"Uploads/My Song.flac", "Uploads/My Song (2).flac", "Uploads/x.flac", "seed.flac"} <= paths
+    # multipart
+    resp = client.http.post("/api/v1/uploads", files={"file": ("Multi.flac", flac, "audio/flac")},
+                            headers=client.headers())
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["title"] and "Multi.flac" in leftovers(music)
+
+
+def test_refused_uploads_leave_nothing(client: Checked, music: Path) -> None:
+    body = client.problem("POST", "/uploads", 415, content=b"not audio at all" * 100,
+                          headers={"X-Orb-Filename": "fake.flac"})
+    assert "not an audio file" in body["detail"]
+    assert client.problem("POST", "/uploads", 413, content=b"\0" * (1024 * 1024 + 10),
+                          headers={"X-Orb-Filename": "big.flac"})["code"] == "too-large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap applies to the stream itself
+        for _ in range(20):
+            yield b"\0" * 65536
+
+    r = client.http.post("/api/v1/uploads", content=chunks(),
+                         headers=client.headers({"X-Orb-Filename": "big2.flac"}))
+    assert r.status_code == 413
+    assert client.problem("POST", "/uploads", 400, content=b"x", headers={"X-Orb-Filename": "notes.txt"})
+    assert client.problem("POST", "/uploads", 400, content=b"x", headers={"X-Orb-Filename": "...."})
+    assert client.problem("POST", "/uploads", 400, content=b"x")["errors"][0]["field"] == "X-Orb-Filename"
+    assert leftovers(music) == []
+
+
+def test_upload_role_and_disabled(db: str, music: Path, tmp_path: Path, flac: bytes) -> None:
+    with psycopg.connect(db) as conn:
+        conn.execute("UPDATE users SET can_upload = false WHERE username = 'alice'")
+    with TestClient(make_app(db, tmp_path / "d1", (music,))) as http:
+        alice = Checked(http, api_key_for(db, "alice"))
+        assert alice.problem("POST", "/uploads", 403, content=flac,
+                             headers={"X-Orb-Filename": "a.flac"})["code"] == "forbidden"
+    with TestClient(make_app(db, tmp_path / "d2", (music,), upload_dir="off")) as http:
+        admin = Checked(http, api_key_for(db, "admin"))
+        assert "turned off" in admin.problem("POST", "/uploads", 503, content=flac,
+                                             headers={"X-Orb-Filename": "a.flac"})["detail"]
+    with TestClient(make_app(db, tmp_path / "d3", (music,), upload_dir=str(tmp_path / "elsewhere"))) as http:
+        admin = Checked(http, api_key_for(db, "admin"))
+        assert "not inside a music folder" in admin.problem(
+            "POST", "/uploads", 503, content=flac, headers={"X-Orb-Filename": "a.flac"})["detail"]
+    assert leftovers(music) == []
+
+
+def test_interrupted_upload_leaves_nothing(db: str, music: Path, tmp_path: Path, flac: bytes) -> None:
+    key = api_key_for(db, "admin")
+    with LiveServer(make_app(db, tmp_path / "data", (music,))) as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall((f"POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                       f"X-Orb-Filename: cut.flac\r\nContent-Length: {len(flac) * 4}\r\n\r\n").encode())
+            s.sendall(flac[: len(flac) // 2])
+            time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while leftovers(music) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert leftovers(music) == []
