@@ -29,7 +29,7 @@ import psycopg
 
 from orbsonic.ids import key_id
 from orbsonic.library.indexing import sort_key
-from orbsonic.scanner import m3u, refresh, writer
+from orbsonic.scanner import m3u, nsp, refresh, writer
 from orbsonic.scanner.model import TrackInfo, UnreadableFile
 from orbsonic.scanner.rows import Batch, add_track
 from orbsonic.scanner.walk import WalkedDir, WalkStats, music_dirs, walk
@@ -164,6 +164,7 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
                 refresh.mark_changed(conn)
             conn.execute("TRUNCATE scan_touched")
             m3u.import_playlists(conn, targets, library_changed=report.changed)
+            nsp.import_smart_playlists(conn, targets)
             report.folders = len(targets)
             _status(conn, phase="idle", finished_at=_now(), removed=report.removed,
                     error="; ".join(report.errors)[:2000] or None)

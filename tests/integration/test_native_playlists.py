@@ -4,10 +4,13 @@ checked against the route's schema in the OpenAPI document; the Subsonic side re
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from tests.conftest import Subsonic
@@ -267,3 +270,89 @@ def test_smart_playlist_native_and_subsonic(own: Subsonic, own_db: str) -> None:
     assert n.problem("POST", "/playlists", 400, json={"name": "x", "rules": rules, "trackIds": [expect[0]]})
     ok_once(own, "deletePlaylist", id=pl["id"])
     assert n.problem("GET", f"/playlists/{pl['id']}", 404)
+
+
+NSP = {
+    "name": "Loud and loved",
+    "comment": "from Navidrome",
+    "all": [
+        {"is": {"loved": True}},
+        {"inTheRange": {"year": [1900, 2100]}},
+        {"all": [{"gt": {"duration": 0.5}}]},
+        {"notContains": {"title": "demo"}},
+        {"is": {"mbz_album_id": "x"}},
+        {"any": [{"is": {"genre": "Rock"}}]},
+    ],
+    "sort": "-year",
+    "limit": 50,
+}
+
+
+def test_nsp_parse_maps_and_skips_with_reasons() -> None:
+    from orbsonic.scanner import nsp
+
+    name, comment, rules, skipped = nsp.parse(json.dumps(NSP), "x.nsp")
+    assert name == "Loud and loved" and comment == "from Navidrome" and rules is not None
+    got = [(r.field, r.op, r.value) for r in rules.rules]
+    assert got == [("starred", "is", True), ("year", "gt", 1899), ("year", "lt", 2101), ("durationMs", "gt", 500)]
+    assert rules.sort is not None and (rules.sort.field, rules.sort.order) == ("year", "desc") and rules.limit == 50
+    assert len(skipped) == 3 and any("notContains" in s for s in skipped)
+    assert any("mbz_album_id" in s for s in skipped) and any("nested 'any'" in s for s in skipped)
+    assert nsp.parse(json.dumps({"any": [{"endsWith": {"title": "x"}}]}))[2] is None
+    for bad in ("[]", "{}", "{\"all\": 3}", "not json"):
+        with pytest.raises(ValueError):
+            nsp.parse(bad)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+                        st.sampled_from(["all", "any", "is", "gt", "inTheRange", "year", "title", "loved",
+                                         "sort", "limit", "name", "duration", "x"]), kids, max_size=4),
+                    max_leaves=20))
+def test_nsp_parse_never_fails_otherwise(data: Any) -> None:
+    from orbsonic.scanner import nsp
+
+    try:
+        nsp.parse(json.dumps(data))
+    except ValueError:
+        pass
+
+
+def test_nsp_files_are_imported_at_scan(fresh_db: str, tmp_path: Any, test_library: tuple[Any, Any]) -> None:
+    import shutil
+
+    from orbsonic.scanner.scanner import scan
+    from tests.conftest import add_users, make_app
+    from starlette.testclient import TestClient
+
+    music = tmp_path / "music"
+    (music / "lists").mkdir(parents=True)
+    for n, src in enumerate(sorted(test_library[0].rglob("*.flac"))[:3]):
+        shutil.copy(src, music / f"{n}.flac")
+    rules = {"all": [{"gt": {"year": 0}}, {"endsWith": {"title": "x"}}], "sort": "title"}
+    (music / "lists" / "By Title.nsp").write_text(json.dumps(rules))
+    (music / "lists" / "Broken.nsp").write_text("{not json")
+    (music / "lists" / "Nothing.nsp").write_text(json.dumps({"all": [{"inPlaylist": {"id": "x"}}]}))
+    add_users(fresh_db, tmp_path)
+    report = scan(fresh_db, [music], workers=1)
+    assert report.added == 3
+    with TestClient(make_app(fresh_db, tmp_path / "data", (music,))) as http:
+        sub = Subsonic(http)
+        n = Checked(http, api_key_for(fresh_db, "admin"))
+        lists = n.ok("GET", "/playlists")
+        assert [p["name"] for p in lists] == ["By Title"] and lists[0]["smart"] and lists[0]["public"]
+        pl = n.ok("GET", f"/playlists/{lists[0]['id']}", route=PL)
+        titles = [e["track"]["title"] for e in pl["entries"]]
+        with psycopg.connect(fresh_db) as conn:
+            expect = conn.execute("SELECT count(*) FROM tracks WHERE year > 0").fetchone()[0]
+        assert len(titles) == expect and [t.lower() for t in titles] == sorted(t.lower() for t in titles)
+        assert pl["rules"]["rules"] == [{"field": "year", "op": "gt", "value": 0}]
+        sub_pl = sub.ok("getPlaylist", id=pl["id"])["playlist"]
+        assert len(sub_pl.get("entry", [])) == expect and sub_pl["readonly"] is True
+        # a rescan with the file unchanged keeps the playlist; a changed file updates its rules
+        scan(fresh_db, [music], workers=1)
+        assert len(n.ok("GET", "/playlists")) == 1
+        (music / "lists" / "By Title.nsp").write_text(json.dumps({"all": [{"lt": {"year": 0}}]}) + " ")
+        scan(fresh_db, [music], workers=1)
+        pl = n.ok("GET", f"/playlists/{lists[0]['id']}", route=PL)
+        assert pl["entries"] == [] and pl["rules"]["rules"][0]["op"] == "lt"
