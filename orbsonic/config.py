@@ -142,7 +142,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(at most 3 s). Default `250`."),
     Setting("upload_dir", "ORBSONIC_UPLOAD_DIR", str,
             "Folder (inside a music folder) that native-API uploads (`POST /api/v1/uploads`, upload "
-            "role) are written to; `off` turns uploads off (503). Default `Uploads` in the first music folder."),
+            "role) are written to; `off` turns uploads off (503). Default `Uploads` in the first "
+            "music folder."),
     Setting("upload_max_mb", "ORBSONIC_UPLOAD_MAX_MB", int,
             "Largest accepted upload, in MB; larger ones are refused (413). Default `2000`."),
 )

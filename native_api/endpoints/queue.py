@@ -7,7 +7,15 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from native_api.endpoints.playlists import track_ids
-from native_api.models_playlists import Queue, QueueAdd, QueueCurrent, QueueEntry, QueueReplace, Move, track_of
+from native_api.models_playlists import (
+    Queue,
+    QueueAdd,
+    QueueCurrent,
+    QueueEntry,
+    QueueReplace,
+    Move,
+    track_of,
+)
 from native_api.registry import Ctx, route
 from orbsonic.errors import BadParam
 from orbsonic.library import queue, tracks
@@ -20,9 +28,13 @@ async def current(ctx: Ctx) -> Queue:
     """The caller's queue as they see it."""
     q = await queue.get(ctx.conn, ctx.me)
     rows = await tracks.hydrate(ctx.conn, q.track_ids, ctx.me.id, folders_of(ctx.me))
-    return Queue(entries=[QueueEntry(index=n, track=track_of(r)) for n, r in enumerate(rows)],
-                 currentIndex=q.current_index, positionMs=q.position_ms, changed=q.changed_at,
-                 changedBy=q.changed_by)
+    return Queue(
+        entries=[QueueEntry(index=n, track=track_of(r)) for n, r in enumerate(rows)],
+        currentIndex=q.current_index,
+        positionMs=q.position_ms,
+        changed=q.changed_at,
+        changedBy=q.changed_by,
+    )
 
 
 @route("GET", "/queue", summary="My play queue", tag=TAG, response=Queue)
@@ -30,8 +42,15 @@ async def get_queue(ctx: Ctx) -> Queue:
     return await current(ctx)
 
 
-@route("PUT", "/queue", summary="Replace my play queue", tag=TAG, body=QueueReplace, response=Queue,
-       errors=(404,))
+@route(
+    "PUT",
+    "/queue",
+    summary="Replace my play queue",
+    tag=TAG,
+    body=QueueReplace,
+    response=Queue,
+    errors=(404,),
+)
 async def replace_queue(ctx: Ctx) -> Queue:
     """`currentIndex` defaults to 0 (none for an empty queue)."""
     b: QueueReplace = ctx.body
@@ -47,15 +66,29 @@ async def clear_queue(ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
-@route("POST", "/queue/next", summary="Play these tracks after the current one", tag=TAG, body=QueueAdd,
-       response=Queue, errors=(404,))
+@route(
+    "POST",
+    "/queue/next",
+    summary="Play these tracks after the current one",
+    tag=TAG,
+    body=QueueAdd,
+    response=Queue,
+    errors=(404,),
+)
 async def queue_next(ctx: Ctx) -> Queue:
     await queue.play_next(ctx.conn, ctx.me, track_ids(ctx.body.trackIds), ctx.client)
     return await current(ctx)
 
 
-@route("POST", "/queue/append", summary="Append tracks to my play queue", tag=TAG, body=QueueAdd,
-       response=Queue, errors=(404,))
+@route(
+    "POST",
+    "/queue/append",
+    summary="Append tracks to my play queue",
+    tag=TAG,
+    body=QueueAdd,
+    response=Queue,
+    errors=(404,),
+)
 async def queue_append(ctx: Ctx) -> Queue:
     await queue.append(ctx.conn, ctx.me, track_ids(ctx.body.trackIds), ctx.client)
     return await current(ctx)
@@ -68,8 +101,9 @@ async def queue_move(ctx: Ctx) -> Queue:
     return await current(ctx)
 
 
-@route("DELETE", "/queue/entries/{index}", summary="Remove the queue entry at an index", tag=TAG,
-       response=Queue)
+@route(
+    "DELETE", "/queue/entries/{index}", summary="Remove the queue entry at an index", tag=TAG, response=Queue
+)
 async def queue_remove(ctx: Ctx) -> Queue:
     raw = ctx.path["index"]
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
@@ -78,8 +112,14 @@ async def queue_remove(ctx: Ctx) -> Queue:
     return await current(ctx)
 
 
-@route("PUT", "/queue/current", summary="Set the current entry and position", tag=TAG, body=QueueCurrent,
-       response=Queue)
+@route(
+    "PUT",
+    "/queue/current",
+    summary="Set the current entry and position",
+    tag=TAG,
+    body=QueueCurrent,
+    response=Queue,
+)
 async def queue_current(ctx: Ctx) -> Queue:
     await queue.set_current(ctx.conn, ctx.me, ctx.body.index, ctx.body.positionMs, ctx.client)
     return await current(ctx)

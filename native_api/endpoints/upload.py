@@ -72,7 +72,7 @@ def safe_name(raw: str) -> str:
     stem, dot, suffix = name.rpartition(".")
     if not dot or not stem or suffix.lower() not in AUDIO_SUFFIXES:
         raise BadParam("filename", f"{raw[:100]!r} is not an audio file name (e.g. name.flac)")
-    return stem[:200 - len(suffix) - 1] + "." + suffix.lower()
+    return stem[: 200 - len(suffix) - 1] + "." + suffix.lower()
 
 
 def _free_name(folder: Path, name: str) -> Path:
@@ -97,7 +97,11 @@ async def _receive(ctx: Ctx, tmp: Path, cap: int) -> str:
     request = ctx.request
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > cap + (64 * 1024 if ctype.startswith("multipart/") else 0):
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and int(declared) > cap + (64 * 1024 if ctype.startswith("multipart/") else 0)
+    ):
         raise Refused(413, "too-large", f"larger than the upload limit of {cap} bytes")
     if ctype == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=10)
@@ -137,8 +141,16 @@ async def _scan_new(state: AppState, path: Path) -> None:
     raise Refused(503, "scan-busy", "a library scan is running; the upload is kept and appears after it")
 
 
-@route("POST", "/uploads", summary="Upload an audio file into the upload folder", tag=TAG, role="upload",
-       response=Track, status=201, errors=(400, 403, 413, 415, 503))
+@route(
+    "POST",
+    "/uploads",
+    summary="Upload an audio file into the upload folder",
+    tag=TAG,
+    role="upload",
+    response=Track,
+    status=201,
+    errors=(400, 403, 413, 415, 503),
+)
 async def upload(ctx: Ctx) -> Response | Track:
     """Body: the file (`X-Orb-Filename: name.flac`), or multipart/form-data with `file`."""
     try:
@@ -149,7 +161,9 @@ async def upload(ctx: Ctx) -> Response | Track:
         try:
             name = safe_name(await _receive(ctx, tmp, cap))
             if not await asyncio.to_thread(_is_audio, tmp):
-                raise Refused(415, "unsupported-media-type", f"{name} is not an audio file this server can read")
+                raise Refused(
+                    415, "unsupported-media-type", f"{name} is not an audio file this server can read"
+                )
             while True:
                 final = _free_name(folder, name)
                 try:
@@ -166,8 +180,10 @@ async def upload(ctx: Ctx) -> Response | Track:
     await _scan_new(ctx.state, final)
     rel = final.relative_to(root).as_posix()
     cur = await ctx.conn.execute(
-        "SELECT t.id FROM tracks t JOIN music_folders f ON f.id = t.folder_id WHERE f.path = %s AND t.path = %s",
-        (str(root), rel))
+        "SELECT t.id FROM tracks t JOIN music_folders f ON f.id = t.folder_id"
+        " WHERE f.path = %s AND t.path = %s",
+        (str(root), rel),
+    )
     row = await cur.fetchone()
     if row is None:  # the scanner could not read it after all: do not keep it
         final.unlink(missing_ok=True)

@@ -383,7 +383,8 @@ async def _renumber(conn: AsyncConnection, playlist_id: int) -> None:
                        (playlist_id,))
 
 
-async def _bounds(conn: AsyncConnection, playlist_id: int, visible: list[int], index: int) -> tuple[int, int | None]:
+async def _bounds(conn: AsyncConnection, playlist_id: int, visible: list[int],
+                  index: int) -> tuple[int, int | None]:
     """Stored positions (low, high) between which a visible index `index` falls: after the
     visible entry before it (or 0) and before the next stored row (None: the end)."""
     low = visible[index - 1] if index > 0 else 0
@@ -392,7 +393,8 @@ async def _bounds(conn: AsyncConnection, playlist_id: int, visible: list[int], i
         # Hidden entries (outside the writer's folders) between the two keep their place
         # before the insert point.
         cur = await conn.execute(
-            "SELECT max(position) FROM playlist_entries WHERE playlist_id = %s AND position > %s AND position < %s",
+            "SELECT max(position) FROM playlist_entries"
+            " WHERE playlist_id = %s AND position > %s AND position < %s",
             (playlist_id, low, high))
         r = await cur.fetchone()
         low = r[0] if r and r[0] is not None else low
@@ -476,13 +478,15 @@ async def move_entry(conn: AsyncConnection, user: User, playlist_id: int, source
         if source != target:
             moved = visible[source]
             cur = await conn.execute(
-                "DELETE FROM playlist_entries WHERE playlist_id = %s AND position = %s RETURNING track_id, source",
+                "DELETE FROM playlist_entries WHERE playlist_id = %s AND position = %s"
+                " RETURNING track_id, source",
                 (playlist_id, moved))
             track_id, source_line = (await cur.fetchone()) or (None, None)
             rest = [p for p in visible if p != moved]
             slots, _ = await _slots(conn, user, playlist_id, target, 1, rest)
             await conn.execute(
-                "INSERT INTO playlist_entries (playlist_id, position, track_id, source) VALUES (%s, %s, %s, %s)",
+                "INSERT INTO playlist_entries (playlist_id, position, track_id, source)"
+                " VALUES (%s, %s, %s, %s)",
                 (playlist_id, slots[0], track_id, source_line))
         await conn.execute("UPDATE playlists SET changed_at = now() WHERE id = %s", (playlist_id,))
 

@@ -20,7 +20,7 @@ refresh on every such write and every scan; one indexed query per read is always
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
@@ -41,13 +41,27 @@ OPS_BY_KIND = {
     "date": ("gt", "lt", "inTheLast"),
 }
 
-Field_ = Literal["genre", "artist", "album", "title", "format", "year", "rating", "playCount",
-                 "bitDepth", "sampleRate", "durationMs", "starred", "lastPlayed", "added"]
+Field_ = Literal[
+    "genre",
+    "artist",
+    "album",
+    "title",
+    "format",
+    "year",
+    "rating",
+    "playCount",
+    "bitDepth",
+    "sampleRate",
+    "durationMs",
+    "starred",
+    "lastPlayed",
+    "added",
+]
 Op = Literal["is", "isNot", "contains", "startsWith", "gt", "lt", "inTheLast"]
 
 
 def kind_of(field: str) -> str:
-    """"text", "number", "bool" or "date" for a rule field."""
+    """ "text", "number", "bool" or "date" for a rule field."""
     if field in TEXT_FIELDS:
         return "text"
     if field in NUMBER_FIELDS:
@@ -65,11 +79,12 @@ class Rule(BaseModel):
     value: bool | int | float | str
 
     @model_validator(mode="after")
-    def _fits(self) -> "Rule":
+    def _fits(self) -> Rule:
         kind = kind_of(self.field)
         if self.op not in OPS_BY_KIND[kind]:
-            raise ValueError(f"{self.op} does not apply to {self.field} (use one of "
-                             f"{', '.join(OPS_BY_KIND[kind])})")
+            raise ValueError(
+                f"{self.op} does not apply to {self.field} (use one of {', '.join(OPS_BY_KIND[kind])})"
+            )
         v = self.value
         if kind == "text":
             if not isinstance(v, str) or not v or len(v) > 500:
@@ -95,15 +110,30 @@ def _parse_time(v: Any) -> str:
         t = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{v!r} is not an RFC 3339 time or a date") from None
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).isoformat()
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat()
 
 
 class Sort(BaseModel):
     """The order of a smart playlist's entries (the track id breaks ties)."""
 
     model_config = ConfigDict(extra="forbid")
-    field: Literal["genre", "artist", "album", "title", "format", "year", "rating", "playCount",
-                   "bitDepth", "sampleRate", "durationMs", "starred", "lastPlayed", "added", "random"]
+    field: Literal[
+        "genre",
+        "artist",
+        "album",
+        "title",
+        "format",
+        "year",
+        "rating",
+        "playCount",
+        "bitDepth",
+        "sampleRate",
+        "durationMs",
+        "starred",
+        "lastPlayed",
+        "added",
+        "random",
+    ]
     order: Literal["asc", "desc"] = "asc"
 
 
@@ -127,10 +157,14 @@ def _an(col: str) -> sql.Composable:
 
 # Value expressions of the fields (genre is an EXISTS over track_genres instead).
 _LOWER = {"artist": "artist_name", "album": "album_name", "title": "title", "format": "suffix"}
-_NUMBER = {"year": _t("year"), "bitDepth": _t("bit_depth"), "sampleRate": _t("sample_rate"),
-           "durationMs": _t("duration_ms"),
-           "rating": sql.SQL("coalesce({}, 0)").format(_an("rating")),
-           "playCount": sql.SQL("coalesce({}, 0)").format(_an("play_count"))}
+_NUMBER = {
+    "year": _t("year"),
+    "bitDepth": _t("bit_depth"),
+    "sampleRate": _t("sample_rate"),
+    "durationMs": _t("duration_ms"),
+    "rating": sql.SQL("coalesce({}, 0)").format(_an("rating")),
+    "playCount": sql.SQL("coalesce({}, 0)").format(_an("play_count")),
+}
 _DATE = {"lastPlayed": _an("last_played"), "added": _t("created_at")}
 _STARRED = sql.SQL("({} IS NOT NULL)").format(_an("starred_at"))
 
@@ -165,8 +199,10 @@ def _condition(rule: Rule, params: list[Any]) -> sql.Composable:
     kind = kind_of(f)
     if f == "genre":
         test = _text_test(sql.SQL("lower(g.name)"), op, str(v), params)
-        exists = sql.SQL("EXISTS (SELECT 1 FROM track_genres tg JOIN genres g ON g.id = tg.genre_id"
-                         " WHERE tg.track_id = t.id AND {})").format(test)
+        exists = sql.SQL(
+            "EXISTS (SELECT 1 FROM track_genres tg JOIN genres g ON g.id = tg.genre_id"
+            " WHERE tg.track_id = t.id AND {})"
+        ).format(test)
         return sql.SQL("NOT ") + exists if op == "isNot" else exists
     expr = _expr(f)
     if kind == "text":
@@ -186,8 +222,9 @@ def _condition(rule: Rule, params: list[Any]) -> sql.Composable:
     return sql.SQL("{} " + sign + " %s{}").format(expr, cast)
 
 
-def compile_rules(rules: Rules, owner_id: int, folders: list[int] | None,
-                  columns: sql.Composable | None = None) -> tuple[sql.Composable, list[Any]]:
+def compile_rules(
+    rules: Rules, owner_id: int, folders: list[int] | None, columns: sql.Composable | None = None
+) -> tuple[sql.Composable, list[Any]]:
     """(query, params) selecting `columns` (default t.id) of the matching tracks in the
     rules' order and limit (at most MAX_LIMIT), annotations of `owner_id`, tracks in
     `folders` only (None: all)."""
@@ -214,22 +251,26 @@ def compile_rules(rules: Rules, owner_id: int, folders: list[int] | None,
     return query, params
 
 
-async def evaluate(conn: AsyncConnection, rules: Rules, owner_id: int,
-                   folders: list[int] | None) -> list[int]:
+async def evaluate(
+    conn: AsyncConnection, rules: Rules, owner_id: int, folders: list[int] | None
+) -> list[int]:
     """Track ids of the rules' matches in order (module docstring)."""
     query, params = compile_rules(rules, owner_id, folders)
     cur = await conn.execute(query, params)
     return [r[0] for r in await cur.fetchall()]
 
 
-async def totals(conn: AsyncConnection, rules: Rules, owner_id: int,
-                 folders: list[int] | None) -> tuple[int, int]:
+async def totals(
+    conn: AsyncConnection, rules: Rules, owner_id: int, folders: list[int] | None
+) -> tuple[int, int]:
     """(entry count, total duration in ms) of the rules' matches."""
-    inner, params = compile_rules(rules, owner_id, folders,
-                                  sql.SQL("t.id, t.duration_ms"))
+    inner, params = compile_rules(rules, owner_id, folders, sql.SQL("t.id, t.duration_ms"))
     cur = await conn.execute(
-        sql.SQL("SELECT count(*)::integer, coalesce(sum(x.duration_ms), 0)::bigint FROM ({}) x").format(inner),
-        params)
+        sql.SQL("SELECT count(*)::integer, coalesce(sum(x.duration_ms), 0)::bigint FROM ({}) x").format(
+            inner
+        ),
+        params,
+    )
     row = await cur.fetchone()
     return (row[0], row[1]) if row else (0, 0)
 

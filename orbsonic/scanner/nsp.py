@@ -39,12 +39,33 @@ log = logging.getLogger("orbsonic.scanner")
 SUFFIXES = (".nsp",)
 MAX_BYTES = 1024 * 1024
 
-FIELDS = {"title": "title", "album": "album", "artist": "artist", "genre": "genre", "year": "year",
-          "rating": "rating", "loved": "starred", "playcount": "playCount", "lastplayed": "lastPlayed",
-          "dateadded": "added", "filetype": "format", "bitdepth": "bitDepth", "samplerate": "sampleRate",
-          "duration": "durationMs"}
-OPS = {"is": "is", "isnot": "isNot", "gt": "gt", "lt": "lt", "contains": "contains",
-       "startswith": "startsWith", "inthelast": "inTheLast", "before": "lt", "after": "gt"}
+FIELDS = {
+    "title": "title",
+    "album": "album",
+    "artist": "artist",
+    "genre": "genre",
+    "year": "year",
+    "rating": "rating",
+    "loved": "starred",
+    "playcount": "playCount",
+    "lastplayed": "lastPlayed",
+    "dateadded": "added",
+    "filetype": "format",
+    "bitdepth": "bitDepth",
+    "samplerate": "sampleRate",
+    "duration": "durationMs",
+}
+OPS = {
+    "is": "is",
+    "isnot": "isNot",
+    "gt": "gt",
+    "lt": "lt",
+    "contains": "contains",
+    "startswith": "startsWith",
+    "inthelast": "inTheLast",
+    "before": "lt",
+    "after": "gt",
+}
 
 
 @dataclass
@@ -126,17 +147,34 @@ def parse(text: str, where: str = "nsp") -> tuple[str | None, str, Rules | None,
         else:
             sort = {"field": sort_field, "order": "desc" if desc else "asc"}
     limit = data.get("limit")
-    limit = min(limit, MAX_LIMIT) if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+    limit = (
+        min(limit, MAX_LIMIT)
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+        else None
+    )
     name = data.get("name") if isinstance(data.get("name"), str) and data["name"].strip() else None
     comment = data.get("comment") if isinstance(data.get("comment"), str) else ""
     if not rules:
         return name, comment, None, skipped
-    return name, comment[:1000], Rules.model_validate({"match": match, "rules": [r.model_dump() for r in rules],
-                                                       "sort": sort, "limit": limit}), skipped
+    return (
+        name,
+        comment[:1000],
+        Rules.model_validate(
+            {"match": match, "rules": [r.model_dump() for r in rules], "sort": sort, "limit": limit}
+        ),
+        skipped,
+    )
 
 
-def _import_file(conn: psycopg.Connection, owner_id: int, folder_id: int, root: str, path: str,
-                 existing: dict[str, tuple[int, int, int]], report: NspReport) -> None:
+def _import_file(
+    conn: psycopg.Connection,
+    owner_id: int,
+    folder_id: int,
+    root: str,
+    path: str,
+    existing: dict[str, tuple[int, int, int]],
+    report: NspReport,
+) -> None:
     rel = os.path.relpath(path, root).replace(os.sep, "/")
     st = os.stat(path)
     known = existing.get(rel)
@@ -159,14 +197,24 @@ def _import_file(conn: psycopg.Connection, owner_id: int, folder_id: int, root: 
             """INSERT INTO playlists (owner_id, name, comment, public, rules, source_folder_id, source_path,
                                       source_size, source_mtime_ns)
                VALUES (%s, %s, %s, true, %s, %s, %s, %s, %s)""",
-            (owner_id, (name or Path(rel).stem)[:1000], comment, stored, folder_id, rel, st.st_size,
-             st.st_mtime_ns))
+            (
+                owner_id,
+                (name or Path(rel).stem)[:1000],
+                comment,
+                stored,
+                folder_id,
+                rel,
+                st.st_size,
+                st.st_mtime_ns,
+            ),
+        )
         report.imported += 1
     else:
         conn.execute(
             """UPDATE playlists SET rules = %s, source_size = %s, source_mtime_ns = %s, changed_at = now()
                 WHERE id = %s""",
-            (stored, st.st_size, st.st_mtime_ns, known[0]))
+            (stored, st.st_size, st.st_mtime_ns, known[0]),
+        )
         report.updated += 1
 
 
@@ -181,7 +229,8 @@ def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int
         root = os.path.normpath(str(root_path))
         cur = conn.execute(
             "SELECT source_path, id, source_size, source_mtime_ns FROM playlists WHERE source_folder_id = %s",
-            (folder_id,))
+            (folder_id,),
+        )
         existing = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
         for path in _playlist_files(root, SUFFIXES):
             try:
@@ -191,6 +240,12 @@ def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int
                 report.failed.append(f"{path}: {exc}")
                 log.warning("cannot import smart playlist %s: %s", path, exc)
     if report.imported or report.updated or report.failed:
-        log.info("smart playlists: %d imported, %d updated, %d unchanged, %d rules skipped, %d failed",
-                 report.imported, report.updated, report.unchanged, len(report.skipped), len(report.failed))
+        log.info(
+            "smart playlists: %d imported, %d updated, %d unchanged, %d rules skipped, %d failed",
+            report.imported,
+            report.updated,
+            report.unchanged,
+            len(report.skipped),
+            len(report.failed),
+        )
     return report

@@ -54,8 +54,13 @@ def leftovers(music: Path) -> list[str]:
 def test_upload_raw_body_is_scanned_and_playable(client: Checked, music: Path, flac: bytes, db: str) -> None:
     if len(flac) > 1024 * 1024:
         pytest.skip("test FLAC larger than the 1 MB cap of this app")
-    t = client.ok("POST", "/uploads", 201, content=flac,
-                  headers={"X-Orb-Filename": "My Song.flac", "content-type": "audio/flac"})
+    t = client.ok(
+        "POST",
+        "/uploads",
+        201,
+        content=flac,
+        headers={"X-Orb-Filename": "My Song.flac", "content-type": "audio/flac"},
+    )
     assert t["id"].startswith("tr-") and t["codec"] == "flac" and t["durationMs"] > 0
     assert leftovers(music) == ["My Song.flac"] and (music / "Uploads" / "My Song.flac").read_bytes() == flac
     # the same name again: a suffix, no overwrite; path parts are dropped
@@ -69,25 +74,36 @@ def test_upload_raw_body_is_scanned_and_playable(client: Checked, music: Path, f
         paths = {r[0] for r in conn.execute("SELECT path FROM tracks").fetchall()}
     assert {"Uploads/My Song.flac", "Uploads/My Song (2).flac", "Uploads/x.flac", "seed.flac"} <= paths
     # multipart
-    resp = client.http.post("/api/v1/uploads", files={"file": ("Multi.flac", flac, "audio/flac")},
-                            headers=client.headers())
+    resp = client.http.post(
+        "/api/v1/uploads", files={"file": ("Multi.flac", flac, "audio/flac")}, headers=client.headers()
+    )
     assert resp.status_code == 201, resp.text
     assert resp.json()["title"] and "Multi.flac" in leftovers(music)
 
 
 def test_refused_uploads_leave_nothing(client: Checked, music: Path) -> None:
-    body = client.problem("POST", "/uploads", 415, content=b"not audio at all" * 100,
-                          headers={"X-Orb-Filename": "fake.flac"})
+    body = client.problem(
+        "POST", "/uploads", 415, content=b"not audio at all" * 100, headers={"X-Orb-Filename": "fake.flac"}
+    )
     assert "not an audio file" in body["detail"]
-    assert client.problem("POST", "/uploads", 413, content=b"\0" * (1024 * 1024 + 10),
-                          headers={"X-Orb-Filename": "big.flac"})["code"] == "too-large"
+    assert (
+        client.problem(
+            "POST",
+            "/uploads",
+            413,
+            content=b"\0" * (1024 * 1024 + 10),
+            headers={"X-Orb-Filename": "big.flac"},
+        )["code"]
+        == "too-large"
+    )
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the cap applies to the stream itself
         for _ in range(20):
             yield b"\0" * 65536
 
-    r = client.http.post("/api/v1/uploads", content=chunks(),
-                         headers=client.headers({"X-Orb-Filename": "big2.flac"}))
+    r = client.http.post(
+        "/api/v1/uploads", content=chunks(), headers=client.headers({"X-Orb-Filename": "big2.flac"})
+    )
     assert r.status_code == 413
     assert client.problem("POST", "/uploads", 400, content=b"x", headers={"X-Orb-Filename": "notes.txt"})
     assert client.problem("POST", "/uploads", 400, content=b"x", headers={"X-Orb-Filename": "...."})
@@ -100,16 +116,26 @@ def test_upload_role_and_disabled(db: str, music: Path, tmp_path: Path, flac: by
         conn.execute("UPDATE users SET can_upload = false WHERE username = 'alice'")
     with TestClient(make_app(db, tmp_path / "d1", (music,))) as http:
         alice = Checked(http, api_key_for(db, "alice"))
-        assert alice.problem("POST", "/uploads", 403, content=flac,
-                             headers={"X-Orb-Filename": "a.flac"})["code"] == "forbidden"
+        assert (
+            alice.problem("POST", "/uploads", 403, content=flac, headers={"X-Orb-Filename": "a.flac"})["code"]
+            == "forbidden"
+        )
     with TestClient(make_app(db, tmp_path / "d2", (music,), upload_dir="off")) as http:
         admin = Checked(http, api_key_for(db, "admin"))
-        assert "turned off" in admin.problem("POST", "/uploads", 503, content=flac,
-                                             headers={"X-Orb-Filename": "a.flac"})["detail"]
+        assert (
+            "turned off"
+            in admin.problem("POST", "/uploads", 503, content=flac, headers={"X-Orb-Filename": "a.flac"})[
+                "detail"
+            ]
+        )
     with TestClient(make_app(db, tmp_path / "d3", (music,), upload_dir=str(tmp_path / "elsewhere"))) as http:
         admin = Checked(http, api_key_for(db, "admin"))
-        assert "not inside a music folder" in admin.problem(
-            "POST", "/uploads", 503, content=flac, headers={"X-Orb-Filename": "a.flac"})["detail"]
+        assert (
+            "not inside a music folder"
+            in admin.problem("POST", "/uploads", 503, content=flac, headers={"X-Orb-Filename": "a.flac"})[
+                "detail"
+            ]
+        )
     assert leftovers(music) == []
 
 
@@ -117,8 +143,12 @@ def test_interrupted_upload_leaves_nothing(db: str, music: Path, tmp_path: Path,
     key = api_key_for(db, "admin")
     with LiveServer(make_app(db, tmp_path / "data", (music,))) as server:
         with socket.create_connection(("127.0.0.1", server.port)) as s:
-            s.sendall((f"POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
-                       f"X-Orb-Filename: cut.flac\r\nContent-Length: {len(flac) * 4}\r\n\r\n").encode())
+            s.sendall(
+                (
+                    f"POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                    f"X-Orb-Filename: cut.flac\r\nContent-Length: {len(flac) * 4}\r\n\r\n"
+                ).encode()
+            )
             s.sendall(flac[: len(flac) // 2])
             time.sleep(0.5)
         deadline = time.monotonic() + 10
