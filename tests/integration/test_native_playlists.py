@@ -307,6 +307,10 @@ def test_smart_playlist_native_and_subsonic(own: Subsonic, own_db: str) -> None:
     assert listed[pl["id"]]["songCount"] == len(expect) and listed[pl["id"]]["readonly"] is True
     sub = own.ok("getPlaylist", id=pl["id"])["playlist"]
     assert [e["id"] for e in sub["entry"]] == expect and sub["readonly"] is True
+    # its cover is the mosaic of its evaluated entries' albums
+    assert any(e["track"]["coverArt"] for e in pl["entries"])
+    r = own.raw("getCoverArt", fmt=None, id=listed[pl["id"]]["coverArt"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/"), r.text[:200]
     err = own.fail("updatePlaylist", 50, playlistId=pl["id"], songIdToAdd=expect[0])
     assert "smart playlist" in err["message"]
     assert (
