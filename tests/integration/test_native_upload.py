@@ -43,7 +43,16 @@ def db(fresh_db: str, tmp_path: Path) -> str:
 @pytest.fixture
 def client(db: str, music: Path, tmp_path: Path) -> Iterator[Checked]:
     with TestClient(make_app(db, tmp_path / "data", (music,), upload_max_mb=1)) as http:
-        yield Checked(http, api_key_for(db, "admin"))
+        c = Checked(http, api_key_for(db, "admin"))
+        c.db = db  # type: ignore[attr-defined]
+        yield c
+
+
+def api_key_for_db(client: Checked, user: str = "alice") -> str:
+    """A key for `user`, given the upload role."""
+    with psycopg.connect(client.db) as conn:  # type: ignore[attr-defined]
+        conn.execute("UPDATE users SET can_upload = true WHERE username = %s", (user,))
+    return api_key_for(client.db, user)  # type: ignore[attr-defined]
 
 
 def leftovers(music: Path) -> list[str]:
@@ -120,6 +129,11 @@ def test_upload_role_and_disabled(db: str, music: Path, tmp_path: Path, flac: by
             alice.problem("POST", "/uploads", 403, content=flac, headers={"X-Orb-Filename": "a.flac"})["code"]
             == "forbidden"
         )
+        # the upload role, but no access to the music folder holding the upload folder
+        with psycopg.connect(db) as conn:
+            conn.execute("UPDATE users SET can_upload = true, folder_ids = '{}' WHERE username = 'alice'")
+        body = alice.problem("POST", "/uploads", 403, content=flac, headers={"X-Orb-Filename": "a.flac"})
+        assert "outside your music folders" in body["detail"]
     with TestClient(make_app(db, tmp_path / "d2", (music,), upload_dir="off")) as http:
         admin = Checked(http, api_key_for(db, "admin"))
         assert (
@@ -155,3 +169,41 @@ def test_interrupted_upload_leaves_nothing(db: str, music: Path, tmp_path: Path,
         while leftovers(music) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert leftovers(music) == []
+
+
+def test_resumable_session(client: Checked, music: Path, flac: bytes) -> None:
+    half = len(flac) // 2
+    s = client.ok("POST", "/uploads/sessions", 201, json={"filename": "sub/../Chunked.flac", "size": len(flac)})
+    assert s["offset"] == 0 and s["filename"] == "Chunked.flac" and s["track"] is None
+    path, route = f"/uploads/sessions/{s['id']}", "/uploads/sessions/{session_id}"
+    s1 = client.ok("PATCH", path, content=flac[:half], headers={"Upload-Offset": "0"}, route=route)
+    assert s1["offset"] == half and s1["track"] is None
+    body = client.problem("PATCH", path, 409, content=flac[half:], headers={"Upload-Offset": "0"})
+    assert str(half) in body["detail"]
+    assert client.problem("PATCH", path, 400, content=b"x")["errors"][0]["field"] == "Upload-Offset"
+    assert client.ok("GET", path, route=route)["offset"] == half
+    # in progress: only the hidden part file, which the scanner's walk skips
+    assert [n for n in leftovers(music) if not n.startswith(".orb-upload-")] == []
+    done = client.ok("PATCH", path, content=flac[half:], headers={"Upload-Offset": str(half)}, route=route)
+    assert done["offset"] == len(flac) and done["track"]["id"].startswith("tr-")
+    assert leftovers(music) == ["Chunked.flac"] and (music / "Uploads" / "Chunked.flac").read_bytes() == flac
+    assert client.problem("GET", path, 404)
+    # other users never see a session
+    other = client.ok("POST", "/uploads/sessions", 201, json={"filename": "x.flac", "size": 10})
+    alice = Checked(client.http, api_key_for_db(client))
+    assert alice.problem("GET", f"/uploads/sessions/{other['id']}", 404)
+    assert client.ok("DELETE", f"/uploads/sessions/{other['id']}", 204) is None
+    assert client.problem("GET", f"/uploads/sessions/{other['id']}", 404)
+
+
+def test_resumable_refusals_leave_nothing(client: Checked, music: Path) -> None:
+    assert client.problem("POST", "/uploads/sessions", 413, json={"filename": "x.flac", "size": 10**9})
+    assert client.problem("POST", "/uploads/sessions", 400, json={"filename": "x.exe", "size": 10})
+    assert client.problem("POST", "/uploads/sessions", 422, json={"filename": "x.flac", "size": 0})
+    s = client.ok("POST", "/uploads/sessions", 201, json={"filename": "fake.flac", "size": 100})
+    path = f"/uploads/sessions/{s['id']}"
+    assert client.problem("PATCH", path, 413, content=b"\0" * 101, headers={"Upload-Offset": "0"})
+    assert client.ok("GET", path, route="/uploads/sessions/{session_id}")["offset"] == 0
+    assert client.problem("PATCH", path, 415, content=b"\0" * 100, headers={"Upload-Offset": "0"})
+    assert client.problem("GET", path, 404)
+    assert leftovers(music) == []
