@@ -173,7 +173,8 @@ def test_interrupted_upload_leaves_nothing(db: str, music: Path, tmp_path: Path,
 
 def test_resumable_session(client: Checked, music: Path, flac: bytes) -> None:
     half = len(flac) // 2
-    s = client.ok("POST", "/uploads/sessions", 201, json={"filename": "sub/../Chunked.flac", "size": len(flac)})
+    s = client.ok("POST", "/uploads/sessions", 201,
+                  json={"filename": "sub/../Chunked.flac", "size": len(flac)})
     assert s["offset"] == 0 and s["filename"] == "Chunked.flac" and s["track"] is None
     path, route = f"/uploads/sessions/{s['id']}", "/uploads/sessions/{session_id}"
     s1 = client.ok("PATCH", path, content=flac[:half], headers={"Upload-Offset": "0"}, route=route)
