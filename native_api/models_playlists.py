@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orbsonic.ids import public_id
 from orbsonic.library.smart import Rules
@@ -127,6 +127,13 @@ class PlaylistDetail(Playlist):
 TrackIds = list[str]
 
 
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; refused here as invalid input rather than failing the write.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class NewPlaylist(BaseModel):
     """POST /playlists: a plain playlist (`trackIds`, duplicates kept) or a smart one (`rules`)."""
 
@@ -137,6 +144,8 @@ class NewPlaylist(BaseModel):
     trackIds: list[str] = Field(default_factory=list, max_length=MAX_IDS)
     rules: Rules | None = None
 
+    _text = field_validator("name", "comment")(_no_nul)
+
 
 class PlaylistPatch(BaseModel):
     """PATCH /playlists/{id}: absent fields stay; `rules: null` makes a smart playlist plain (empty)."""
@@ -146,6 +155,8 @@ class PlaylistPatch(BaseModel):
     comment: str | None = Field(None, max_length=1000)
     public: bool | None = None
     rules: Rules | None = None
+
+    _text = field_validator("name", "comment")(_no_nul)
 
 
 class NewEntries(BaseModel):

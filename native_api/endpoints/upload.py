@@ -35,6 +35,7 @@ from orbsonic.state import AppState
 
 TAG = "upload"
 CHUNK = 1024 * 1024
+STALE_S = 86400  # an upload session unfinished this long (s) is dropped at the user's next one
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
@@ -246,6 +247,12 @@ async def start_session(ctx: Ctx) -> Response | Session:
             raise Refused(413, "too-large", f"larger than the upload limit of {cap} bytes")
     except Refused as exc:
         return problem(exc.status, exc.code, str(exc))
+    # Sessions left unfinished for a day are abandoned: their part files go with them.
+    cur = await ctx.conn.execute(
+        "DELETE FROM upload_sessions WHERE user_id = %s AND created_at < now() - make_interval(secs => %s)"
+        " RETURNING id", (ctx.me.id, STALE_S))
+    for (old,) in await cur.fetchall():
+        _part(folder, old).unlink(missing_ok=True)
     sid = secrets.token_hex(16)
     _part(folder, sid).touch(exist_ok=False)
     await ctx.conn.execute(

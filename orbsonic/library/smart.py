@@ -87,7 +87,7 @@ class Rule(BaseModel):
             )
         v = self.value
         if kind == "text":
-            if not isinstance(v, str) or not v or len(v) > 500:
+            if not isinstance(v, str) or not v or len(v) > 500 or "\x00" in v:
                 raise ValueError(f"{self.field} needs a text value of 1-500 characters")
         elif kind == "number":
             if isinstance(v, bool) or not isinstance(v, (int, float)) or abs(v) > 2**53:

@@ -115,6 +115,9 @@ def test_patch_and_delete(own: Subsonic, own_db: str) -> None:
     assert (pl["name"], pl["comment"], pl["public"]) == ("New", "c", True)
     assert n.problem("PATCH", f"/playlists/{pid}", 422, json={"name": ""})
     assert n.problem("PATCH", f"/playlists/{pid}", 422, json={"owner": "x"})
+    body = n.problem("PATCH", f"/playlists/{pid}", 422, json={"comment": "a\x00b"})
+    assert body["errors"][0]["field"] == "comment"
+    assert n.problem("POST", "/playlists", 422, json={"name": "\x00"})
     assert n.ok("DELETE", f"/playlists/{pid}", 204) is None
     assert n.problem("GET", f"/playlists/{pid}", 404)["code"] == "not-found"
     assert own.fail("getPlaylist", 70, id=pid)
@@ -278,6 +281,7 @@ def test_smart_annotation_rules_all_any_sort_limit(own: Subsonic, own_db: str) -
         ({"rules": [], "match": "some"}, "rules.match"),
         ({"rules": [], "sort": {"field": "id; DROP TABLE tracks"}}, "rules.sort.field"),
         ({"rules": [], "limit": 0}, "rules.limit"),
+        ({"rules": [{"field": "title", "op": "is", "value": "\x00"}]}, "rules.rules.0"),
     ],
 )
 def test_bad_rules_are_422_naming_the_field(

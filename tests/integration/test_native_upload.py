@@ -208,3 +208,14 @@ def test_resumable_refusals_leave_nothing(client: Checked, music: Path) -> None:
     assert client.problem("PATCH", path, 415, content=b"\0" * 100, headers={"Upload-Offset": "0"})
     assert client.problem("GET", path, 404)
     assert leftovers(music) == []
+
+
+def test_abandoned_sessions_are_dropped(client: Checked, music: Path) -> None:
+    old = client.ok("POST", "/uploads/sessions", 201, json={"filename": "old.flac", "size": 10})
+    with psycopg.connect(client.db) as conn:  # type: ignore[attr-defined]
+        conn.execute("UPDATE upload_sessions SET created_at = now() - interval '2 days' WHERE id = %s",
+                     (old["id"],))
+    assert len(leftovers(music)) == 1
+    new = client.ok("POST", "/uploads/sessions", 201, json={"filename": "new.flac", "size": 10})
+    assert client.problem("GET", f"/uploads/sessions/{old['id']}", 404)
+    assert leftovers(music) == [f".orb-upload-{new['id']}.part"]
