@@ -167,6 +167,7 @@ _NUMBER = {
 }
 _DATE = {"lastPlayed": _an("last_played"), "added": _t("created_at")}
 _STARRED = sql.SQL("({} IS NOT NULL)").format(_an("starred_at"))
+_ANNOTATION = {"rating": "rating", "playCount": "play_count"}
 
 
 def _expr(field: str) -> sql.Composable:
@@ -209,8 +210,15 @@ def _condition(rule: Rule, params: list[Any]) -> sql.Composable:
         test = _text_test(expr, op, str(v), params)
         return sql.SQL("NOT ({})").format(test) if op == "isNot" else test
     if kind == "bool":
-        params.append(bool(v) if op == "is" else not v)
-        return sql.SQL("{} = %s").format(expr)
+        # Written as a NULL test so that "starred is true" lets the planner turn the LEFT JOIN
+        # into an inner join driven by the annotations_starred index.
+        wanted = bool(v) if op == "is" else not v
+        return sql.SQL("{} IS NOT NULL" if wanted else "{} IS NULL").format(_an("starred_at"))
+    if f in _ANNOTATION and ((op == "gt" and v >= 0) or (op == "is" and v != 0)):
+        # No annotation row means 0, which these tests reject anyway: the bare column is
+        # NULL-rejecting, so the planner may start from the annotations_* index.
+        params.append(v)
+        return sql.SQL("{} " + (">" if op == "gt" else "=") + " %s").format(_an(_ANNOTATION[f]))
     if op == "inTheLast":
         params.append(float(v))
         return sql.SQL("{} >= now() - make_interval(secs => %s * 86400)").format(expr)

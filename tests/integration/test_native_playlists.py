@@ -242,6 +242,9 @@ def test_smart_annotation_rules_all_any_sort_limit(own: Subsonic, own_db: str) -
     } == {c}
     unstarred = preview(n, {"rules": [{"field": "starred", "op": "isNot", "value": True}]})
     assert a not in {t["id"] for t in unstarred} and len(unstarred) == len(s) - 2
+    unrated = preview(n, {"rules": [{"field": "rating", "op": "lt", "value": 1}]})
+    assert b not in {t["id"] for t in unrated} and len(unrated) == len(s) - 1
+    assert len(preview(n, {"rules": [{"field": "playCount", "op": "is", "value": 0}]})) == len(s) - 1
     both = {
         "match": "all",
         "rules": [
