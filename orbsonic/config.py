@@ -213,6 +213,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("registration_open", "ORBSONIC_REGISTRATION_OPEN", _bool,
             "Anyone may create an account with native `POST /api/v1/auth/register` (without roles "
             "beyond the defaults). Default `false`: only admins create users."),
+    Setting("upload_dir", "ORBSONIC_UPLOAD_DIR", str,
+            "Folder (inside a music folder) that native-API uploads (`POST /api/v1/uploads`, upload "
+            "role) are written to; `off` turns uploads off (503). Default `Uploads` in the first "
+            "music folder."),
+    Setting("upload_max_mb", "ORBSONIC_UPLOAD_MAX_MB", int,
+            "Largest accepted upload, in MB; larger ones are refused (413). Default `2000`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -263,6 +269,8 @@ class Settings:
     access_token_ttl: int = 900
     session_idle_timeout: int = 30 * 86400
     registration_open: bool = False
+    upload_dir: str = ""
+    upload_max_mb: int = 2000
 
     @property
     def cover_cache_dir(self) -> Path:

@@ -9,3 +9,6 @@ from native_api.endpoints import auth  # noqa: F401
 from native_api.endpoints import library  # noqa: F401
 from native_api.endpoints import stream  # noqa: F401
 from native_api.endpoints import users  # noqa: F401
+from native_api.endpoints import playlists  # noqa: F401
+from native_api.endpoints import queue  # noqa: F401
+from native_api.endpoints import upload  # noqa: F401

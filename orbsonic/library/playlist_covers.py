@@ -33,19 +33,25 @@ TILE = 300  # px; the mosaic is 2 × TILE square
 _SCAN_ENTRIES = 500  # entries looked at for four distinct albums with a cover
 
 
-async def _first_albums(conn: AsyncConnection, reader: User, playlist_id: int) -> list[int]:
-    """Up to four distinct album ids with a cover, in the order of their first entry."""
+async def _first_albums(conn: AsyncConnection, reader: User, playlist_id: int,
+                        smart_ids: list[int] | None = None) -> list[int]:
+    """Up to four distinct album ids with a cover, in the order of their first entry (a smart
+    playlist's entries are its evaluated track ids, `smart_ids`)."""
+    entries = (f"""SELECT position, track_id FROM playlist_entries WHERE playlist_id = %(id)s
+                         ORDER BY position LIMIT {_SCAN_ENTRIES}""" if smart_ids is None else
+               "SELECT position, track_id FROM unnest(%(ids)s::bigint[])"
+               " WITH ORDINALITY AS x(track_id, position)")
     cur = await conn.execute(
         f"""SELECT album_id FROM (
                 SELECT t.album_id, min(e.position) AS first
-                  FROM (SELECT position, track_id FROM playlist_entries WHERE playlist_id = %(id)s
-                         ORDER BY position LIMIT {_SCAN_ENTRIES}) e
+                  FROM ({entries}) e
                   JOIN tracks t ON t.id = e.track_id
                   JOIN albums a ON a.id = t.album_id AND a.cover_kind > 0
                  WHERE {playlists.READABLE}
                  GROUP BY t.album_id) s
              ORDER BY first LIMIT 4""",
-        {"id": playlist_id, "folders": playlists.folders_of(reader)},
+        {"id": playlist_id, "folders": playlists.folders_of(reader),
+         "ids": (smart_ids or [])[:_SCAN_ENTRIES]},
     )
     return [r[0] for r in await cur.fetchall()]
 
@@ -56,12 +62,14 @@ async def find_playlist_source(
     """The cover source of a playlist the reader may see, building the mosaic into the cache
     when needed; None when the playlist is not visible or has no album cover."""
     try:
-        await playlists.get(conn, reader, playlist_id, counts=False)
+        row = await playlists.get(conn, reader, playlist_id, counts=False)
     except NotFound:
         return None
+    smart_ids = await playlists.entry_track_ids(conn, reader, row) if row.smart else None
     sources = [
         s
-        for s in [await find_source(conn, "al", a) for a in await _first_albums(conn, reader, playlist_id)]
+        for s in [await find_source(conn, "al", a)
+                  for a in await _first_albums(conn, reader, playlist_id, smart_ids)]
         if s is not None
     ]
     if not sources:

@@ -17,14 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from orbsonic.auth.users import User
-from orbsonic.errors import BadParam, IndexOutOfRange, NotAuthorized, NotFound
+from orbsonic.errors import BadParam, Conflict, IndexOutOfRange, NotAuthorized, NotFound
 from orbsonic.ids import public_id
-from orbsonic.library import tracks
+from orbsonic.library import smart, tracks
 
 GAP = 1024  # distance between neighbouring positions written here
 MAX_NAME = 1000  # characters, name and comment
@@ -46,6 +48,15 @@ class PlaylistRow:
     song_count: int
     duration_ms: int
     allowed_users: list[str]
+    rules: Any = None  # a smart playlist's rules (playlists.rules JSON), None for a plain one
+
+    @property
+    def smart(self) -> bool:
+        """Entries computed from rules (orbsonic.library.smart), read-only as entries."""
+        return self.rules is not None
+
+
+SMART_READ_ONLY = "is a smart playlist: its entries follow its rules (edit the rules instead)"
 
 
 def folders_of(user: User) -> list[int] | None:
@@ -59,6 +70,7 @@ _VISIBLE = """(%(admin)s OR p.owner_id = %(me)s OR p.public
                OR EXISTS (SELECT 1 FROM playlist_users pu
                            WHERE pu.playlist_id = p.id AND pu.user_id = %(me)s))"""
 _COLUMNS = """p.id, p.owner_id, u.username AS owner, p.name, p.comment, p.public, p.created_at, p.changed_at,
+       p.rules,
        ARRAY(SELECT au.username FROM playlist_users pu JOIN users au ON au.id = pu.user_id
               WHERE pu.playlist_id = p.id ORDER BY au.username) AS allowed_users"""
 _SELECT = f"""
@@ -92,7 +104,17 @@ async def list_visible(conn: AsyncConnection, reader: User, owner: User | None =
                  WHERE pu.playlist_id = p.id AND pu.user_id = %(who)s))"""
     async with conn.cursor(row_factory=class_row(PlaylistRow)) as cur:
         await cur.execute(_SELECT + f" WHERE {where} ORDER BY lower(p.name), p.id", args)
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    return [await _smart_counts(conn, reader, r) for r in rows]
+
+
+async def _smart_counts(conn: AsyncConnection, reader: User, row: PlaylistRow) -> PlaylistRow:
+    """A smart playlist's counts are those of its evaluated entries (the stored entries are none)."""
+    rules = smart.parse_stored(row.rules)
+    if rules is None:
+        return row
+    n, ms = await smart.totals(conn, rules, row.owner_id, folders_of(reader))
+    return replace(row, song_count=n, duration_ms=ms)
 
 
 async def get(conn: AsyncConnection, reader: User, playlist_id: int, *, counts: bool = True) -> PlaylistRow:
@@ -104,12 +126,18 @@ async def get(conn: AsyncConnection, reader: User, playlist_id: int, *, counts: 
         row = await cur.fetchone()
     if row is None:
         raise NotFound("playlist", public_id("pl", playlist_id))
-    return row
+    return await _smart_counts(conn, reader, row) if counts else row
+
+
+def may_edit(user: User, row: PlaylistRow) -> bool:
+    """Owner or admin: may rename, describe, publish, delete (and edit a smart playlist's rules)."""
+    return user.is_admin or row.owner_id == user.id
 
 
 def may_write(user: User, row: PlaylistRow) -> bool:
-    """Owner or admin."""
-    return user.is_admin or row.owner_id == user.id
+    """Owner or admin, and not a smart playlist: the Subsonic `readonly` flag (a smart
+    playlist's entries follow its rules, so Subsonic clients see it read-only)."""
+    return may_edit(user, row) and not row.smart
 
 
 async def require_tracks(conn: AsyncConnection, reader: User, track_ids: Sequence[int]) -> None:
@@ -149,7 +177,7 @@ async def _lock_for_write(conn: AsyncConnection, user: User, playlist_id: int) -
     """Lock the playlist row (concurrent writers queue up) and check the user may write it."""
     await conn.execute("SELECT 1 FROM playlists WHERE id = %s FOR UPDATE", (playlist_id,))
     row = await get(conn, user, playlist_id, counts=False)
-    if not may_write(user, row):
+    if not may_edit(user, row):
         raise NotAuthorized("only the owner of a playlist or an admin may change it")
     return row
 
@@ -189,7 +217,8 @@ async def replace_entries(
     if name is not None:
         name = check_text("name", name.strip()) or None
     async with conn.transaction():
-        await _lock_for_write(conn, user, playlist_id)
+        if (await _lock_for_write(conn, user, playlist_id)).smart:
+            raise NotAuthorized(f"{public_id('pl', playlist_id)} {SMART_READ_ONLY}")
         await require_tracks(conn, user, track_ids)
         await conn.execute("DELETE FROM playlist_entries WHERE playlist_id = %s", (playlist_id,))
         await _insert_entries(conn, playlist_id, track_ids, 0)
@@ -221,7 +250,10 @@ async def update(
     if comment is not None:
         comment = check_text("comment", comment)
     async with conn.transaction():
-        await _lock_for_write(conn, user, playlist_id)
+        if (await _lock_for_write(conn, user, playlist_id)).smart:
+            # Subsonic clients see smart playlists read-only (readonly=true); a write is refused
+            # whole, a rename included: the native API edits them (PATCH /playlists/{id}).
+            raise NotAuthorized(f"{public_id('pl', playlist_id)} {SMART_READ_ONLY}")
         await require_tracks(conn, user, add)
         if remove:
             cur = await conn.execute(
@@ -268,10 +300,211 @@ async def with_entries(
     track left the library have no row, those outside the reader's folders are dropped.
     Raises NotFound."""
     row = await get(conn, reader, playlist_id, counts=False)
-    cur = await conn.execute(
-        "SELECT track_id FROM playlist_entries WHERE playlist_id = %s ORDER BY position", (playlist_id,)
-    )
-    songs = await tracks.hydrate(conn, [r[0] for r in await cur.fetchall()], reader.id)
+    songs = await tracks.hydrate(conn, await entry_track_ids(conn, reader, row), reader.id)
     if reader.folder_ids is not None:
         songs = [s for s in songs if reader.may_read_folder(s["folder_id"])]
     return replace(row, song_count=len(songs), duration_ms=sum(s["duration_ms"] for s in songs)), songs
+
+
+async def entry_track_ids(conn: AsyncConnection, reader: User, row: PlaylistRow) -> list[int]:
+    """The track ids of a playlist's entries in order: the stored entries, or for a smart
+    playlist its rules evaluated now (owner's annotations, the reader's folders; see
+    orbsonic.library.smart for why at read time). Unreadable ids are not filtered here."""
+    rules = smart.parse_stored(row.rules)
+    if rules is not None:
+        return await smart.evaluate(conn, rules, row.owner_id, folders_of(reader))
+    cur = await conn.execute(
+        "SELECT track_id FROM playlist_entries WHERE playlist_id = %s ORDER BY position", (row.id,)
+    )
+    return [r[0] for r in await cur.fetchall()]
+
+
+# --- Entry edits by position (the native API: docs/native-api.md "Playlists") --------------
+# A position is an index (0-based) into the entries as the writer sees them (tracks still in
+# the library and in their folders), as Subsonic's songIndexToRemove is. Stored positions
+# stay sparse: an insert or a move writes the rows it places, renumbering the playlist only
+# when two neighbours have no room left between them.
+
+
+async def create_smart(conn: AsyncConnection, owner: User, name: str, rules: smart.Rules, *,
+                       public: bool = False, comment: str = "") -> int:
+    """A new smart playlist of `owner` (no stored entries); returns its id. Raises BadParam."""
+    name = check_text("name", name.strip())
+    if not name:
+        raise BadParam("name", "must not be empty")
+    cur = await conn.execute(
+        "INSERT INTO playlists (owner_id, name, comment, public, rules) VALUES (%s, %s, %s, %s, %s)"
+        " RETURNING id",
+        (owner.id, name, check_text("comment", comment), public, Jsonb(rules.model_dump(mode="json"))),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def set_rules(conn: AsyncConnection, user: User, playlist_id: int, rules: smart.Rules | None) -> None:
+    """Make a playlist smart with `rules` (its stored entries are dropped), or with None a plain
+    playlist with no entries (a smart playlist's evaluated entries are not copied). Raises
+    NotFound, NotAuthorized."""
+    async with conn.transaction():
+        await _lock_for_write(conn, user, playlist_id)
+        await conn.execute("DELETE FROM playlist_entries WHERE playlist_id = %s", (playlist_id,))
+        await conn.execute(
+            "UPDATE playlists SET rules = %s, changed_at = now() WHERE id = %s",
+            (Jsonb(rules.model_dump(mode="json")) if rules is not None else None, playlist_id),
+        )
+
+
+async def _lock_plain(conn: AsyncConnection, user: User, playlist_id: int) -> list[int]:
+    """Lock a playlist for an entry edit; return the stored positions of the entries the user
+    sees, in order. Raises NotFound, NotAuthorized, Conflict (a smart playlist)."""
+    row = await _lock_for_write(conn, user, playlist_id)
+    if row.smart:
+        raise Conflict(f"{public_id('pl', playlist_id)} {SMART_READ_ONLY}")
+    cur = await conn.execute(
+        f"""SELECT e.position FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+             WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
+        _args(user, id=playlist_id),
+    )
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def _renumber(conn: AsyncConnection, playlist_id: int) -> None:
+    """Every entry GAP apart again, order kept (through negative positions: the primary key
+    is checked row by row)."""
+    await conn.execute(
+        """UPDATE playlist_entries e SET position = -x.n * %(gap)s
+             FROM (SELECT position, row_number() OVER (ORDER BY position) AS n FROM playlist_entries
+                    WHERE playlist_id = %(id)s) x
+            WHERE e.playlist_id = %(id)s AND e.position = x.position""",
+        {"id": playlist_id, "gap": GAP},
+    )
+    await conn.execute("UPDATE playlist_entries SET position = -position WHERE playlist_id = %s",
+                       (playlist_id,))
+
+
+async def _bounds(conn: AsyncConnection, playlist_id: int, visible: list[int],
+                  index: int) -> tuple[int, int | None]:
+    """Stored positions (low, high) between which a visible index `index` falls: after the
+    visible entry before it (or 0) and before the next stored row (None: the end)."""
+    low = visible[index - 1] if index > 0 else 0
+    if index < len(visible):
+        high: int | None = visible[index]
+        # Hidden entries (outside the writer's folders) between the two keep their place
+        # before the insert point.
+        cur = await conn.execute(
+            "SELECT max(position) FROM playlist_entries"
+            " WHERE playlist_id = %s AND position > %s AND position < %s",
+            (playlist_id, low, high))
+        r = await cur.fetchone()
+        low = r[0] if r and r[0] is not None else low
+    else:
+        cur = await conn.execute("SELECT max(position) FROM playlist_entries WHERE playlist_id = %s",
+                                 (playlist_id,))
+        r = await cur.fetchone()
+        low, high = (max(low, r[0]) if r and r[0] is not None else low), None
+    return low, high
+
+
+async def _slots(conn: AsyncConnection, user: User, playlist_id: int, index: int, count: int,
+                 visible: list[int]) -> tuple[list[int], list[int]]:
+    """`count` free stored positions that put new entries at visible `index`, renumbering first
+    when there is no room; returns (positions, visible positions after any renumbering)."""
+    low, high = await _bounds(conn, playlist_id, visible, index)
+    if high is not None and high - low <= count:
+        await _renumber(conn, playlist_id)
+        visible = await _visible_positions(conn, user, playlist_id)
+        low, high = await _bounds(conn, playlist_id, visible, index)
+    if high is None:
+        return [low + GAP * (n + 1) for n in range(count)], visible
+    step = (high - low) // (count + 1)
+    return [low + step * (n + 1) for n in range(count)], visible
+
+
+async def _visible_positions(conn: AsyncConnection, user: User, playlist_id: int) -> list[int]:
+    cur = await conn.execute(
+        f"""SELECT e.position FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+             WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
+        _args(user, id=playlist_id),
+    )
+    return [r[0] for r in await cur.fetchall()]
+
+
+def _check_index(name: str, index: int, size: int, *, inclusive: bool = False) -> None:
+    top = size if inclusive else size - 1
+    if not 0 <= index <= top:
+        valid = f"0..{top}" if top >= 0 else "none: the playlist is empty"
+        raise IndexOutOfRange(name, f"{index} is not a position (valid: {valid})")
+
+
+async def insert_entries(conn: AsyncConnection, user: User, playlist_id: int, track_ids: Sequence[int],
+                         position: int | None = None) -> None:
+    """Insert `track_ids` (duplicates kept) so that the first lands at `position` (0-based;
+    None or the entry count: append). Raises NotFound, NotAuthorized, Conflict (smart),
+    IndexOutOfRange."""
+    async with conn.transaction():
+        visible = await _lock_plain(conn, user, playlist_id)
+        index = len(visible) if position is None else position
+        _check_index("position", index, len(visible), inclusive=True)
+        await require_tracks(conn, user, track_ids)
+        if track_ids:
+            slots, _ = await _slots(conn, user, playlist_id, index, len(track_ids), visible)
+            await conn.execute(
+                """INSERT INTO playlist_entries (playlist_id, position, track_id)
+                   SELECT %s, p, t FROM unnest(%s::bigint[], %s::bigint[]) AS x(p, t)""",
+                (playlist_id, slots, list(track_ids)))
+        await conn.execute("UPDATE playlists SET changed_at = now() WHERE id = %s", (playlist_id,))
+
+
+async def remove_entry(conn: AsyncConnection, user: User, playlist_id: int, position: int) -> None:
+    """Remove the entry at `position` (0-based). Raises NotFound, NotAuthorized, Conflict,
+    IndexOutOfRange."""
+    async with conn.transaction():
+        visible = await _lock_plain(conn, user, playlist_id)
+        _check_index("position", position, len(visible))
+        await conn.execute("DELETE FROM playlist_entries WHERE playlist_id = %s AND position = %s",
+                           (playlist_id, visible[position]))
+        await conn.execute("UPDATE playlists SET changed_at = now() WHERE id = %s", (playlist_id,))
+
+
+async def move_entry(conn: AsyncConnection, user: User, playlist_id: int, source: int, target: int) -> None:
+    """Move the entry at `source` so that it ends at `target` (both 0-based, of the list before
+    the move); one row written unless the neighbours need renumbering. Raises NotFound,
+    NotAuthorized, Conflict, IndexOutOfRange."""
+    async with conn.transaction():
+        visible = await _lock_plain(conn, user, playlist_id)
+        _check_index("from", source, len(visible))
+        _check_index("to", target, len(visible))
+        if source != target:
+            moved = visible[source]
+            cur = await conn.execute(
+                "DELETE FROM playlist_entries WHERE playlist_id = %s AND position = %s"
+                " RETURNING track_id, source",
+                (playlist_id, moved))
+            track_id, source_line = (await cur.fetchone()) or (None, None)
+            rest = [p for p in visible if p != moved]
+            slots, _ = await _slots(conn, user, playlist_id, target, 1, rest)
+            await conn.execute(
+                "INSERT INTO playlist_entries (playlist_id, position, track_id, source)"
+                " VALUES (%s, %s, %s, %s)",
+                (playlist_id, slots[0], track_id, source_line))
+        await conn.execute("UPDATE playlists SET changed_at = now() WHERE id = %s", (playlist_id,))
+
+
+async def describe(conn: AsyncConnection, user: User, playlist_id: int, *, name: str | None = None,
+                   comment: str | None = None, public: bool | None = None) -> None:
+    """Change name, comment, public (None: unchanged) of a plain or smart playlist.
+    Raises NotFound, NotAuthorized, BadParam."""
+    if name is not None:
+        name = check_text("name", name.strip())
+        if not name:
+            raise BadParam("name", "must not be empty")
+    if comment is not None:
+        comment = check_text("comment", comment)
+    async with conn.transaction():
+        await _lock_for_write(conn, user, playlist_id)
+        await conn.execute(
+            """UPDATE playlists SET name = coalesce(%s, name), comment = coalesce(%s, comment),
+                      public = coalesce(%s, public), changed_at = now() WHERE id = %s""",
+            (name, comment, public, playlist_id),
+        )

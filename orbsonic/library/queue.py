@@ -10,7 +10,7 @@ current entry itself is not visible.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -94,3 +94,83 @@ async def get(conn: AsyncConnection, user: User) -> PlayQueue:
         changed_at,
         changed_by,
     )
+
+
+# --- Edits (the native API: docs/native-api.md "Queue") -----------------------------------
+# Each edit locks the user's queue row, reads the queue as the user sees it, changes it and
+# saves it whole through `save` (the same rows savePlayQueue writes), so that the Subsonic
+# methods and the native routes always agree. Indexes are 0-based.
+
+
+async def _edit(conn: AsyncConnection, user: User, client: str,
+                change: Callable[[list[int], int | None, int], tuple[list[int], int | None, int]]) -> None:
+    async with conn.transaction():
+        await conn.execute("INSERT INTO play_queues (user_id) VALUES (%s) ON CONFLICT DO NOTHING", (user.id,))
+        await conn.execute("SELECT 1 FROM play_queues WHERE user_id = %s FOR UPDATE", (user.id,))
+        q = await get(conn, user)
+        ids, current, position_ms = change(list(q.track_ids), q.current_index, q.position_ms)
+        if ids and current is None:
+            current, position_ms = 0, 0
+        await save(conn, user, ids, current, position_ms, client)
+
+
+def _check(name: str, index: int, size: int) -> None:
+    if not 0 <= index < size:
+        valid = f"0..{size - 1}" if size else "none: the queue is empty"
+        raise IndexOutOfRange(name, f"{index} is not a queue index (valid: {valid})")
+
+
+async def clear(conn: AsyncConnection, user: User, client: str) -> None:
+    """Empty the user's queue (current and position too)."""
+    await save(conn, user, [], None, 0, client)
+
+
+async def play_next(conn: AsyncConnection, user: User, track_ids: Sequence[int], client: str) -> None:
+    """Insert `track_ids` right after the current entry (at the start when there is none).
+    Raises NotFound (a track the user cannot read)."""
+    def change(ids: list[int], cur: int | None, pos: int) -> tuple[list[int], int | None, int]:
+        at = 0 if cur is None else cur + 1
+        return ids[:at] + list(track_ids) + ids[at:], cur, pos
+    await _edit(conn, user, client, change)
+
+
+async def append(conn: AsyncConnection, user: User, track_ids: Sequence[int], client: str) -> None:
+    """Add `track_ids` at the end. Raises NotFound."""
+    await _edit(conn, user, client, lambda ids, cur, pos: (ids + list(track_ids), cur, pos))
+
+
+async def move(conn: AsyncConnection, user: User, source: int, target: int, client: str) -> None:
+    """Move the entry at `source` so that it ends at `target`; the current entry stays the
+    current one (its index follows it). Raises IndexOutOfRange."""
+    def change(ids: list[int], cur: int | None, pos: int) -> tuple[list[int], int | None, int]:
+        _check("from", source, len(ids))
+        _check("to", target, len(ids))
+        order = list(range(len(ids)))
+        order.insert(target, order.pop(source))
+        new_cur = order.index(cur) if cur is not None else None
+        return [ids[i] for i in order], new_cur, pos
+    await _edit(conn, user, client, change)
+
+
+async def remove(conn: AsyncConnection, user: User, index: int, client: str) -> None:
+    """Remove the entry at `index`. Removing the current entry makes the next one current
+    (position 0), or the previous one at the end. Raises IndexOutOfRange."""
+    def change(ids: list[int], cur: int | None, pos: int) -> tuple[list[int], int | None, int]:
+        _check("index", index, len(ids))
+        del ids[index]
+        if cur is None or not ids:
+            return ids, None, 0
+        if index < cur:
+            return ids, cur - 1, pos
+        if index == cur:
+            return ids, min(cur, len(ids) - 1), 0
+        return ids, cur, pos
+    await _edit(conn, user, client, change)
+
+
+async def set_current(conn: AsyncConnection, user: User, index: int, position_ms: int, client: str) -> None:
+    """Make the entry at `index` current, `position_ms` into it. Raises IndexOutOfRange."""
+    def change(ids: list[int], cur: int | None, pos: int) -> tuple[list[int], int | None, int]:
+        _check("index", index, len(ids))
+        return ids, index, position_ms
+    await _edit(conn, user, client, change)

@@ -91,8 +91,8 @@ def _in_folder(path: str, roots: Sequence[tuple[int, str]]) -> tuple[int, str] |
     return None
 
 
-def _playlist_files(root: str) -> Iterator[str]:
-    """Playlist files below a music folder, hidden entries skipped, in a stable order.
+def _playlist_files(root: str, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator[str]:
+    """Playlist files (`suffixes`; orbsonic/scanner/nsp.py asks for .nsp) below a music folder, hidden entries skipped, in a stable order.
     Directory symlinks are followed as the scanner's walk does, with a (device, inode) guard
     against loops; unreadable directories are skipped."""
     seen: set[tuple[int, int]] = set()
@@ -115,7 +115,7 @@ def _playlist_files(root: str) -> Iterator[str]:
             try:
                 if entry.is_dir():
                     subdirs.append(entry.path)
-                elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
+                elif entry.name.lower().endswith(suffixes) and entry.is_file():
                     yield entry.path
             except OSError:
                 continue

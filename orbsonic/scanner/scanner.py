@@ -33,7 +33,7 @@ import psycopg
 
 from orbsonic.ids import key_id
 from orbsonic.library.indexing import sort_key
-from orbsonic.scanner import lyrics, m3u, moves, refresh, writer
+from orbsonic.scanner import lyrics, m3u, moves, nsp, refresh, writer
 from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
 from orbsonic.scanner.rows import Batch, add_track
 from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, walk
@@ -196,6 +196,7 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
                 refresh.mark_changed(conn)
             conn.execute("TRUNCATE scan_touched")
             m3u.import_playlists(conn, targets, library_changed=report.changed)
+            nsp.import_smart_playlists(conn, targets)
             report.folders = len(targets)
             _status(conn, phase="idle", finished_at=_now(), removed=report.removed,
                     error="; ".join(report.errors)[:2000] or None)
