@@ -98,7 +98,8 @@ def _cache_key(params: Params) -> bytes | None:
     has_u, has_p, has_t, has_s = params.has("u"), params.has("p"), params.has("t"), params.has("s")
     api_key = params.get("apiKey")
     if api_key is not None:
-        return credential_key("k", "", api_key) if api_key and not (has_u or has_p or has_t or has_s) else None
+        alone = api_key and not (has_u or has_p or has_t or has_s)
+        return credential_key("k", "", api_key) if alone else None
     if not has_u:
         return None
     u = params.get("u") or ""
