@@ -498,4 +498,4 @@ def maneki_section(peer: dict[str, Any]) -> list[str]:
     errs = {n: e for n, e in errs.items() if e}
     if errs:
         L += ["", f"maneki errors: {errs}"]
-    return L + [""]
+    return [*L, ""]

@@ -307,8 +307,6 @@ async def stream_phase(
 def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     library, gen = ensure_library(work, n, args.seed, log=log)
     stream_dir = big_stream_file(work, 16 if args.quick else 256)
-    if not args.skip_maneki:
-        out.update(run_maneki(work, library, n, args))
     url = cluster.fresh_database(f"bench_{n}")
     orb = Orbsonic(url, work / f"orbsonic-data-{n}", workers=args.workers)
     orb.reset_data_dir()
