@@ -116,8 +116,10 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 TranscodeCache(settings.transcode_cache_dir, settings.transcode_cache_size_mb * 1024 * 1024))
             job_queue = await jobs.open_app(pool)
             # Invalidations reach every worker and replica through the database (LISTEN).
-            auth_cache = CredentialCache(PgChannel(database_url))
-            await asyncio.to_thread(auth_cache.start)
+            auth_cache = None
+            if settings.auth_cache_ttl > 0:
+                auth_cache = CredentialCache(PgChannel(database_url), ttl_s=settings.auth_cache_ttl)
+                await asyncio.to_thread(auth_cache.start)
             state = AppState(settings, pool, key, covers, scans, job_queue, transcoding,
                              auth_cache=auth_cache)
             app.state.orbsonic = state

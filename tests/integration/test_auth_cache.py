@@ -186,3 +186,25 @@ def test_rolled_back_change_keeps_the_cache_and_a_lost_listener_empties_it(two: 
         time.sleep(0.005)
     assert status(a, u=ALICE[0], p=ALICE[1]) is None  # listener reopened: cached again
     assert len(cache_of(a)) == 1
+
+
+def test_sql_by_hand_invalidates_too(two: Any) -> None:
+    """schema/0017's triggers: a change no Orbsonic code made (an admin's UPDATE, a restore)
+    still reaches every instance."""
+    _, b, url = two
+    assert status(b, "getUsers", u=ALICE[0], p=ALICE[1]) == 50
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET is_admin = true WHERE username = %s", (ALICE[0],))
+    settled(b, None, "getUsers", u=ALICE[0], p=ALICE[1])
+    assert status(b, u=ALICE[0], p=ALICE[1]) is None
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM users WHERE username = %s", (ALICE[0],))
+    settled(b, 40, u=ALICE[0], p=ALICE[1])
+
+
+def test_cache_off_with_ttl_0(fresh_db: str, tmp_path: Path) -> None:
+    add_users(fresh_db, tmp_path)
+    with TestClient(make_app(fresh_db, tmp_path, auth_cache_ttl=0)) as http:
+        assert cache_of(http) is None
+        assert status(http, u=ALICE[0], p=ALICE[1]) is None
+        assert status(http, u=ALICE[0], p="wrong") == 40
