@@ -8,9 +8,10 @@ named, so that the hot path of authentication needs no database round trip (issu
   takes the full path (orbsonic.auth.ratelimit still sees every guess).
 * Value: the User row. The password/token comparison (constant time) still runs on every
   request against that row; only the fetch is saved.
-* Invalidation: every write of a user row or an API key (orbsonic/auth/users.py) sends
-  `notify_user_changed` inside its transaction (PostgreSQL NOTIFY, delivered on commit
-  to every worker and replica of the database). `lookup` first drains the notifications
+* Invalidation: triggers on `users` and `api_keys` (schema/0017) send NOTIFY orbsonic_auth
+  '<user id>' for any change by any writer, delivered on commit to every worker and replica
+  of the database; orbsonic/auth/users.py's write paths also call `notify_user_changed`,
+  which drops this process's entries at once (no wait for the NOTIFY to come back). `lookup` first drains the notifications
   already received (a non-blocking read), so a change committed before a request arrived
   is applied before that request is checked. A lost LISTEN connection empties the cache.
 """
@@ -48,9 +49,15 @@ def credential_key(mechanism: str, username: str, *material: str) -> bytes:
 
 
 async def notify_user_changed(conn: AsyncConnection, user_id: int | None = None) -> None:
-    """Tell every worker that user `user_id` (None: any user) changed: password, roles,
-    folders, API keys or deletion. Call inside the write's transaction."""
-    await pgnotify.notify(conn, CHANNEL, ALL if user_id is None else str(user_id))
+    """User `user_id` (None: any user) changed — password, roles, folders, API keys or
+    deletion: drop this process's cached credentials now. The other processes learn it from
+    the NOTIFY that schema/0017's triggers send on commit; for `user_id` None (no row of
+    users/api_keys changed) a NOTIFY is sent here, inside the caller's transaction."""
+    message = ALL if user_id is None else str(user_id)
+    for cache in list(_LOCAL):
+        cache._on_message(message)  # early is safe: a drop never serves a stale row
+    if user_id is None:
+        await pgnotify.notify(conn, CHANNEL, message)
 
 
 class CredentialCache:
