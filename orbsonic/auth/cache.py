@@ -11,9 +11,11 @@ named, so that the hot path of authentication needs no database round trip (issu
 * Invalidation: triggers on `users` and `api_keys` (schema/0017) send NOTIFY orbsonic_auth
   '<user id>' for any change by any writer, delivered on commit to every worker and replica
   of the database; orbsonic/auth/users.py's write paths also call `notify_user_changed`,
-  which drops this process's entries at once (no wait for the NOTIFY to come back). `lookup` first drains the notifications
-  already received (a non-blocking read), so a change committed before a request arrived
-  is applied before that request is checked. A lost LISTEN connection empties the cache.
+  which drops this process's entries at once (no wait for the NOTIFY to come back).
+  `lookup` first drains the notifications already received (a non-blocking read). Between
+  a commit elsewhere and this process reading its NOTIFY lies the listening backend's
+  wake-up (tens of µs idle, a few ms on an overloaded machine): the only window in which
+  another process's change is not yet seen. A lost LISTEN connection empties the cache.
 """
 
 from __future__ import annotations
