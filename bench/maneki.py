@@ -55,7 +55,8 @@ def ensure_maneki(work: Path, python: str, log: Any = print) -> Path:
 
 class Maneki:
     def __init__(self, venv: Path, home: Path, library: Path) -> None:
-        self.venv, self.home, self.library = venv, home, library
+        # Absolute: the server runs with its home as working directory.
+        self.venv, self.home, self.library = venv.absolute(), home.absolute(), library.absolute()
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -85,22 +86,27 @@ class Maneki:
             cwd=self.home, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, tracks: int, timeout_s: float = 600) -> float:
-        """Seconds until search3 "" counts `tracks` songs (its startup scan is done)."""
+        """Seconds until its startup scan is done: the songs of the first 500 albums
+        (getAlbumList2 alphabeticalByName) stop growing for 3 polls in a row. (`search3`
+        with an empty query finds nothing on maneki, so it cannot count the library.)"""
         t0 = time.perf_counter()
-        url = (f"http://127.0.0.1:{self.port}{PREFIX}/search3.view?u={USER}&p={PASSWORD}"
-               f"&v=1.16.1&c=bench&f=json&query=&songCount=1&songOffset={max(0, tracks - 1)}"
-               "&artistCount=0&albumCount=0")
+        url = (f"http://127.0.0.1:{self.port}{PREFIX}/getAlbumList2.view?u={USER}&p={PASSWORD}"
+               "&v=1.16.1&c=bench&f=json&type=alphabeticalByName&size=500")
+        last, stable = -1, 0
         while time.perf_counter() - t0 < timeout_s:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"maneki exited ({self.proc.returncode}); see {self.home}/server.log")
             try:
-                with urllib.request.urlopen(url, timeout=5) as r:
+                with urllib.request.urlopen(url, timeout=10) as r:
                     body = json.loads(r.read())["subsonic-response"]
-                if body.get("status") == "ok" and body.get("searchResult3", {}).get("song"):
+                songs = sum(int(a.get("songCount") or 0) for a in body.get("albumList2", {}).get("album", []))
+                stable = stable + 1 if songs == last and songs > 0 else 0
+                last = songs
+                if stable >= 3 or songs >= tracks:
                     return round(time.perf_counter() - t0, 2)
             except (OSError, ValueError, KeyError):
                 pass
-            time.sleep(0.5)
+            time.sleep(1.0)
         raise RuntimeError(f"maneki did not finish its scan of {tracks} tracks in {timeout_s} s")
 
     def stop(self) -> None:
