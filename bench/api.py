@@ -50,6 +50,7 @@ class Library:
     index_dirs: list[str] = field(default_factory=list)  # getIndexes artist (folder) ids
     album_dirs: list[str] = field(default_factory=list)  # folder ids with songs
     songs: list[str] = field(default_factory=list)  # song ids (sample)
+    playlists: list[str] = field(default_factory=list)  # ids of the playlists seed_reads made
     genres: list[dict[str, Any]] = field(default_factory=list)  # getGenres entries
     words: list[str] = field(default_factory=list)  # text-search queries
     tracks: int = 0
@@ -280,6 +281,13 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
                 )
             )
     out.append(Scenario("getRandomSongs", [p("getRandomSongs", size=PAGE)]))
+    # Issue 13's list: the small, frequent reads clients send most.
+    out.append(Scenario("getSong", [p("getSong", id=s) for s in lib.songs[:500]]))
+    out.append(Scenario("search3 no match", [p("search3", query="zzqxj nomatch")]))
+    out.append(Scenario("getPlaylists", [p("getPlaylists")]))
+    if lib.playlists:
+        out.append(Scenario("getPlaylist", [p("getPlaylist", id=i) for i in lib.playlists]))
+    out.append(Scenario("getPlayQueue", [p("getPlayQueue")]))
     g_songs = int(song_genre.get("songCount") or 0)
     for off in [0] if peer_set else [0, max(0, int(g_songs * 0.9) - PAGE)]:
         out.append(
@@ -310,4 +318,25 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
             keep_body=False,
         )
     )
+    return out
+
+
+async def seed_reads(api: Api, lib: Library) -> dict[str, Any]:
+    """A playlist of 50 songs and a saved play queue of 50, so that getPlaylist and
+    getPlayQueue read something. A server without one of the methods answers an error,
+    recorded (and those scenarios then compare nothing: see the report's errors)."""
+    out: dict[str, Any] = {}
+    songs = lib.songs[:50]
+    try:
+        await api.call("createPlaylist", name="bench playlist", songId=songs)
+        body = await api.call("getPlaylists")
+        lib.playlists = [str(pl["id"]) for pl in _as_list(body.get("playlists", {}).get("playlist"))][:1]
+        out["playlist"] = len(songs)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        out["playlist"] = f"failed: {exc}"[:200]
+    try:
+        await api.call("savePlayQueue", id=songs, current=songs[0] if songs else "", position=0)
+        out["queue"] = len(songs)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        out["queue"] = f"failed: {exc}"[:200]
     return out

@@ -122,17 +122,17 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
-def empty_on_peer(peer: dict[str, Any], name: str) -> bool:
+def empty_on_peer(peer: dict[str, Any], name: str, who: str = "supysonic") -> bool:
     """A per-user album list that the peer answered with no albums (nothing to compare)."""
-    counts = peer["supysonic"].get("library", {}).get("list_counts", {})
+    counts = peer[who].get("library", {}).get("list_counts", {})
     kind = name.split()[1] if name.startswith("getAlbumList2 ") else ""
     return counts.get(kind, 1) == 0
 
 
-def ratio_rows(peer: dict[str, Any]) -> list[tuple[str, dict[str, float | None]]]:
-    """(scenario, {"c1": ratio, "c16": ratio}) of Orbsonic/supysonic requests/s; None where
-    either side had errors or the peer's list was empty."""
-    o, s = peer["orbsonic"]["scenarios"], peer["supysonic"]["scenarios"]
+def ratio_rows(peer: dict[str, Any], who: str = "supysonic") -> list[tuple[str, dict[str, float | None]]]:
+    """(scenario, {"c1": ratio, "c16": ratio}) of Orbsonic/`who` requests/s; None where
+    either side had errors or the peer's list was empty (not comparable)."""
+    o, s = peer["orbsonic"]["scenarios"], peer[who]["scenarios"]
     rows = []
     for name in o:
         if name not in s:
@@ -146,7 +146,7 @@ def ratio_rows(peer: dict[str, Any]) -> list[tuple[str, dict[str, float | None]]
                 and not a["errors"]
                 and not b["errors"]
                 and b["rps"] > 0
-                and not empty_on_peer(peer, name)
+                and not empty_on_peer(peer, name, who)
             )
             r[c] = a["rps"] / b["rps"] if ok else None  # type: ignore[index]
         rows.append((name, r))
@@ -404,6 +404,8 @@ def markdown(res: dict[str, Any]) -> str:
             f"{peer['supysonic'].get('rss_mb')} MB.",
             "",
         ]
+    if peer and "orbsonic" in peer and "maneki" in peer:
+        L += maneki_section(peer)
     L += ["## Targets", ""]
     L += _table(
         ["target", "measured", "result"],
@@ -462,3 +464,38 @@ def _api_table(sc: dict[str, Any]) -> list[str]:
         ],
         rows,
     )
+
+
+def maneki_section(peer: dict[str, Any]) -> list[str]:
+    """Orbsonic vs maneki per scenario: p50/p95 and req/s at c=1 and c=16, and the ratio
+    (issue 13: ≥ 1.5×); "n/c" where the answers are not comparable (errors or empty)."""
+    o, m = peer["orbsonic"]["scenarios"], peer["maneki"]["scenarios"]
+    ratios = dict(ratio_rows(peer, "maneki"))
+    rows = []
+    for name in o:
+        if name not in m:
+            continue
+        row: list[Any] = [name]
+        for c in ("c1", "c16"):
+            a, b = o[name].get(c) or {}, m[name].get(c) or {}
+            row += [f"{_f(a.get('p50_ms'), 2)} / {_f(a.get('p95_ms'), 2)}",
+                    f"{_f(b.get('p50_ms'), 2)} / {_f(b.get('p95_ms'), 2)}",
+                    _f(a.get("rps")), _f(b.get("rps")),
+                    "n/c" if ratios[name][c] is None else f"{ratios[name][c]:.2f}×"]
+        rows.append(row)
+    head = ["scenario"]
+    for c in ("1", "16"):
+        head += [f"Orbsonic p50/p95 ms c={c}", f"maneki p50/p95 ms c={c}", f"Orbsonic req/s c={c}",
+                 f"maneki req/s c={c}", f"ratio c={c}"]
+    L = [f"## Side by side with maneki {peer.get('maneki_version', '')} ({peer['tracks']:,} tracks, "
+         "same client, one server at a time)", "",
+         f"maneki ran on {peer.get('maneki_python')}; ready (startup scan) after "
+         f"{peer.get('maneki_scan', {}).get('seconds_to_ready')} s. Seeded reads: Orbsonic "
+         f"{peer['orbsonic'].get('seeded_reads')}, maneki {peer['maneki'].get('seeded_reads')}. "
+         "n/c: not comparable (errors on either side, or an empty list on maneki).", ""]
+    L += _table(head, rows)
+    errs = {n: {c: m[n][c]["errors"] for c in m[n] if m[n][c] and m[n][c]["errors"]} for n in m}
+    errs = {n: e for n, e in errs.items() if e}
+    if errs:
+        L += ["", f"maneki errors: {errs}"]
+    return [*L, ""]

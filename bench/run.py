@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.api import Api, Library, Scenario, auth_query, discover, scenarios, seed_annotations
+from bench.api import Api, Library, Scenario, auth_query, discover, scenarios, seed_annotations, seed_reads
 from bench.library import big_stream_file, ensure_library
 from bench.load import TreeSampler, cpu_seconds, run_load
 from bench.streams import range_streams, single_stream, track_sizes
@@ -365,6 +365,8 @@ def run_peer(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace
         out["supysonic"]["rss_mb"] = round(rss_mb(s.proc.pid) if s.proc else 0.0, 1)
     finally:
         s.stop()
+    if not args.skip_maneki:
+        out.update(run_maneki(work, library, n, args))
     url = cluster.fresh_database(f"bench_{n}")
     orb = Orbsonic(url, work / f"orbsonic-data-{n}", workers=args.workers)
     orb.reset_data_dir()
@@ -385,6 +387,32 @@ def run_peer(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace
     return out
 
 
+def run_maneki(work: Path, library: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """maneki's figures on the peer library ({"maneki": …}, or {"maneki_skipped": why})."""
+    from bench import maneki as mk
+
+    python = mk.find_python313()
+    if python is None:
+        log("maneki: no Python >= 3.13 on this machine; skipped")
+        return {"maneki_skipped": "no Python >= 3.13 on this machine"}
+    venv = mk.ensure_maneki(work, python, log=log)
+    m = mk.Maneki(venv, work / f"maneki-{n}", library)
+    m.prepare()
+    out: dict[str, Any] = {"maneki_version": mk.VERSION, "maneki_python": python}
+    port = free_port()
+    m.serve(port)
+    try:
+        out["maneki_scan"] = {"seconds_to_ready": m.wait_ready(n)}
+        log(f"maneki {mk.VERSION} ready after {out['maneki_scan']['seconds_to_ready']} s; measuring ...")
+        out["maneki"] = asyncio.run(peer_api(port, mk.USER, mk.PASSWORD, args,
+                                             lambda: [m.proc.pid] if m.proc else [], lambda: 0.0,
+                                             prefix=mk.PREFIX))
+        out["maneki"]["rss_mb"] = round(rss_mb(m.proc.pid) if m.proc else 0.0, 1)
+    finally:
+        m.stop()
+    return out
+
+
 def rss_mb(pid: int) -> float:
     """RSS of a process and its descendants now, MB."""
     t = TreeSampler(pid, pss=False)
@@ -393,12 +421,14 @@ def rss_mb(pid: int) -> float:
 
 
 async def peer_api(
-    port: int, user: str, password: str, args: argparse.Namespace, pids: Any, db_cpu: Any
+    port: int, user: str, password: str, args: argparse.Namespace, pids: Any, db_cpu: Any,
+    prefix: str = "/rest",
 ) -> dict[str, Any]:
-    api = Api(HOST, port, auth_query(user, password))
+    api = Api(HOST, port, auth_query(user, password), prefix=prefix)
     lib = await discover(api, args.seed)
     out: dict[str, Any] = {"library": library_summary(lib)}
     out["seeded"] = await seed_annotations(api, lib, args.seed)
+    out["seeded_reads"] = await seed_reads(api, lib)
     out["library"] = library_summary(lib)
     scs = scenarios(api, lib, peer_set=True, seed=args.seed)
     await api.close()
@@ -417,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peer-tracks", type=int, default=10_000, help="size of the side-by-side library")
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "out", help="work dir (default bench/out)")
     p.add_argument("--skip-peer", action="store_true", help="no supysonic comparison")
+    p.add_argument("--skip-maneki", action="store_true", help="no maneki in the side-by-side run")
     p.add_argument("--quick", action="store_true", help="very short measurements (smoke run)")
     p.add_argument("--results", type=Path, help="Markdown output (default <work>/RESULTS.md)")
     p.add_argument("--seed", type=int, default=1)

@@ -25,7 +25,9 @@ from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
 from orbsonic.covers import CoverCache
 from orbsonic.db.migrate import check_schema
+from orbsonic.auth.cache import CredentialCache
 from orbsonic.db.pool import Pool
+from orbsonic.kv.pgnotify import PgChannel
 from orbsonic.errors import ConfigError
 from orbsonic.scanner.launcher import ScanLauncher
 from orbsonic.state import AppState
@@ -113,7 +115,13 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                            settings.transcode_queue_wait_s),
                 TranscodeCache(settings.transcode_cache_dir, settings.transcode_cache_size_mb * 1024 * 1024))
             job_queue = await jobs.open_app(pool)
-            state = AppState(settings, pool, key, covers, scans, job_queue, transcoding)
+            # Invalidations reach every worker and replica through the database (LISTEN).
+            auth_cache = None
+            if settings.auth_cache_ttl > 0:
+                auth_cache = CredentialCache(PgChannel(database_url), ttl_s=settings.auth_cache_ttl)
+                await asyncio.to_thread(auth_cache.start)
+            state = AppState(settings, pool, key, covers, scans, job_queue, transcoding,
+                             auth_cache=auth_cache)
             app.state.orbsonic = state
             if background:
                 tasks = [asyncio.create_task(_scan_triggers(state)),
@@ -128,6 +136,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             await scans.aclose()
             if state is not None and state.jobs is not None:
                 await state.jobs.close_async()
+            if state is not None and state.auth_cache is not None:
+                state.auth_cache.close()
             await pool.close()
 
     routes = subsonic_api.routes() + native_api.routes() + share_web.routes()

@@ -167,6 +167,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", "ORBSONIC_TRUSTED_PROXIES", str,
             "Comma-separated addresses (or `*`) of reverse proxies whose `X-Forwarded-For` names the "
             "client (login rate limits count per client address). Default `127.0.0.1,::1`."),
+    Setting("auth_cache_ttl", "ORBSONIC_AUTH_CACHE_TTL", parse_timeout_s,
+            "How long a verified set of credentials is trusted without a database lookup (the "
+            "password/token check still runs on every request). Any change of the user or an API "
+            "key drops it at once on every worker (PostgreSQL NOTIFY). `0` turns the cache off. "
+            "Default `30`."),
     Setting("login_max_failures", "ORBSONIC_LOGIN_MAX_FAILURES", int,
             "Consecutive failed logins for one user name or one client address after which its "
             "logins are refused (error 40) for `login_lockout`. `0` turns the limit off. Default `10`."),
@@ -255,6 +260,7 @@ class Settings:
     header_timeout: int = 10
     body_timeout: int = 60
     trusted_proxies: str = "127.0.0.1,::1"
+    auth_cache_ttl: int = 30  # seconds
     login_max_failures: int = 10
     login_lockout: int = 900
     login_delay_ms: int = 250

@@ -27,3 +27,5 @@ class AppState:
     # The job queue, opened on `pool`, for enqueueing (orbsonic/jobs): `await jobs.defer(state.jobs, …)`.
     jobs: Any = None
     transcoding: Transcoding | None = None
+    # Verified credentials (orbsonic.auth.cache.CredentialCache; None = every request queries).
+    auth_cache: Any = None

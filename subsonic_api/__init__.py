@@ -114,7 +114,7 @@ async def _call(request: Request, state: AppState, method: str,
             if ep.auth:
                 user = await authenticate(conn, params, state.key, token_auth=state.settings.token_auth,
                                           address=request.client.host if request.client else None,
-                                          limits=login_limits(state.settings))
+                                          limits=login_limits(state.settings), cache=state.auth_cache)
                 if ep.admin and not user.is_admin:
                     raise NotAuthorized(f"'{method}' needs an admin user")
                 if ep.role is not None and not user.has_role(ep.role):

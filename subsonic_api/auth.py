@@ -17,6 +17,7 @@ import re
 from psycopg import AsyncConnection
 
 from orbsonic.auth import ratelimit, users
+from orbsonic.auth.cache import CredentialCache, credential_key
 from orbsonic.auth.passwords import SecretKey, check_plain, check_token, decode_enc, verify_hash
 from orbsonic.errors import AuthFailed, BadParam, MissingParam
 from subsonic_api.errors import ClientTooOld, ServerTooOld
@@ -51,14 +52,27 @@ def check_version(params: Params) -> None:
 
 async def authenticate(conn: AsyncConnection, params: Params, key: SecretKey, *,
                        token_auth: bool = True, address: str | None = None,
-                       limits: ratelimit.Policy = _NO_LIMITS) -> users.User:
+                       limits: ratelimit.Policy = _NO_LIMITS,
+                       cache: CredentialCache | None = None) -> users.User:
     """Return the user the request's credentials identify, or raise AuthFailed / MissingParam.
 
     With `limits` (orbsonic.auth.ratelimit), failed logins are counted per user name and per
     client `address`: a blocked name or address raises ratelimit.LoginBlocked (error 40)
     before any password check, and wrong credentials raise ratelimit.SlowedFailure, whose
     `delay_s` the caller waits before answering (after releasing `conn`).
+
+    With `cache` (orbsonic.auth.cache), credentials verified within its TTL are checked
+    against the cached users row with no query at all; anything else takes the full path.
     """
+    ckey = _cache_key(params) if cache is not None else None
+    if cache is not None and ckey is not None:
+        cached = cache.lookup(ckey)
+        if cached is not None:
+            try:
+                return await _check_credentials(conn, params, key, token_auth, cached=cached)
+            except AuthFailed:
+                pass  # not these credentials after all: the full path counts the failure
+        generation = cache.generation()
     api_key = params.get("apiKey")
     # The name the failures count against: none for an API key (only the address counts);
     # a name with NUL cannot be stored (PostgreSQL text) and names nobody.
@@ -73,17 +87,41 @@ async def authenticate(conn: AsyncConnection, params: Params, key: SecretKey, *,
         raise ratelimit.SlowedFailure(exc, delay) from None
     if name is not None:
         await ratelimit.record_success(conn, limits, name, standing)
+    if cache is not None and ckey is not None:
+        cache.store(ckey, user, generation)
     return user
 
 
+def _cache_key(params: Params) -> bytes | None:
+    """The credential-cache key of a well-formed set of credentials, else None (conflicts
+    and missing parts always take the full path, for their exact error)."""
+    has_u, has_p, has_t, has_s = params.has("u"), params.has("p"), params.has("t"), params.has("s")
+    api_key = params.get("apiKey")
+    if api_key is not None:
+        alone = api_key and not (has_u or has_p or has_t or has_s)
+        return credential_key("k", "", api_key) if alone else None
+    if not has_u:
+        return None
+    u = params.get("u") or ""
+    if has_p and not (has_t or has_s):
+        return credential_key("p", u, params.get("p") or "")
+    if has_t and has_s and not has_p:
+        return credential_key("t", u, params.get("t") or "", params.get("s") or "")
+    return None
+
+
 async def _check_credentials(conn: AsyncConnection, params: Params, key: SecretKey,
-                             token_auth: bool) -> users.User:
+                             token_auth: bool, *, cached: users.User | None = None) -> users.User:
+    """The user the credentials name, checked. `cached`: the row from the credential
+    cache, used instead of a query (the password/token comparison runs all the same)."""
     api_key = params.get("apiKey")
     has_u, has_p = params.has("u"), params.has("p")
     has_t, has_s = params.has("t"), params.has("s")
     if api_key is not None:
         if has_u or has_p or has_t or has_s:
             raise AuthFailed("conflict", "Multiple conflicting authentication mechanisms provided")
+        if cached is not None:
+            return cached  # the key's digest is the cache key: it matched
         user = await users.get_by_api_key(conn, api_key) if api_key else None
         if user is None:
             raise AuthFailed("invalid_api_key", "Invalid API key")
@@ -97,7 +135,10 @@ async def _check_credentials(conn: AsyncConnection, params: Params, key: SecretK
     # `get`, not `str`: a NUL in a credential is wrong credentials (40), not a bad parameter;
     # such a name cannot be in the database (PostgreSQL text holds no NUL).
     name = params.get("u") or ""
-    user = await users.get_by_name(conn, name) if "\x00" not in name else None
+    if cached is not None:
+        user: users.User | None = cached
+    else:
+        user = await users.get_by_name(conn, name) if "\x00" not in name else None
     if has_p:
         try:
             given = decode_enc(params.get("p") or "")

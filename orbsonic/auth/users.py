@@ -19,6 +19,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.errors import UniqueViolation
 from psycopg.rows import class_row
 
+from orbsonic.auth.cache import notify_user_changed
 from orbsonic.auth.passwords import (
     SecretKey,
     api_key_digest,
@@ -271,6 +272,7 @@ async def update_user(conn: AsyncConnection, key: SecretKey, username: str, chan
             await cur.execute(query, [*cols.values(), before.id])
             after = await cur.fetchone()
         assert after is not None
+        await notify_user_changed(conn, after.id)  # cached credentials: on commit, everywhere
         if actor is not None:
             old, new = describe(before), describe(after)
             diff: dict[str, Any] = {k: [old[k], new[k]] for k in old if old[k] != new[k]}
@@ -297,6 +299,7 @@ async def delete_user(conn: AsyncConnection, username: str, *, actor: str) -> No
         if admins == {target.id}:
             raise BadParam("username", f"{username!r} is the last admin and cannot be deleted")
         await conn.execute("DELETE FROM users WHERE id = %s", (target.id,))
+        await notify_user_changed(conn, target.id)
         await audit.record(conn, actor, "user.delete", username, describe(target))
 
 
@@ -316,11 +319,14 @@ async def set_password(conn: AsyncConnection, key: SecretKey, username: str, pas
     unknown user, BadParam for an invalid password."""
     pw = _check_password(password)
     cur = await conn.execute(
-        "UPDATE users SET password_enc = %s, password_hash = %s, changed_at = now() WHERE username = %s",
+        "UPDATE users SET password_enc = %s, password_hash = %s, changed_at = now() WHERE username = %s"
+        " RETURNING id",
         (key.encrypt(pw.encode("utf-8")), hash_password(pw), username),
     )
-    if cur.rowcount == 0:
+    row = await cur.fetchone()
+    if row is None:
         raise NotFound("user", username)
+    await notify_user_changed(conn, row[0])
     if actor is not None:
         await audit.record(conn, actor, "user.password", username)
 
@@ -387,7 +393,10 @@ async def list_api_keys(conn: AsyncConnection,
 async def revoke_api_key(conn: AsyncConnection, username: str, key_id: int) -> None:
     """Delete one of a user's API keys. Raises NotFound."""
     cur = await conn.execute(
-        "DELETE FROM api_keys k USING users u WHERE u.id = k.user_id AND u.username = %s AND k.id = %s",
+        "DELETE FROM api_keys k USING users u WHERE u.id = k.user_id AND u.username = %s AND k.id = %s"
+        " RETURNING k.user_id",
         (username, key_id))
-    if cur.rowcount == 0:
+    row = await cur.fetchone()
+    if row is None:
         raise NotFound("api key", key_id)
+    await notify_user_changed(conn, row[0])

@@ -86,6 +86,17 @@ def content_disposition(kind: str, filename: str) -> str:
     return f'{kind}; filename="{filename}"'
 
 
+def _none_match(header: str | None, etag: str) -> bool:
+    """True when If-None-Match `header` names `etag` or is `*` (weak comparison, RFC 9110
+    §8.8.3.2: W/ prefixes ignored)."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
 class RangeResponse(Response):
     """Serve an opened storage object with Range, If-Range, ETag, Last-Modified and HEAD.
 
@@ -129,6 +140,13 @@ class RangeResponse(Response):
         head = method == "HEAD"
         req = Headers(scope=scope)
         size = self.file.info.size
+        if method in ("GET", "HEAD") and _none_match(req.get("if-none-match"), self.headers["etag"]):
+            # RFC 9110 §13.1.2: the client's copy is current (a cover while scrolling back,
+            # issue 13): 304, no body, the validators and Cache-Control kept.
+            await self._start(send, 304, drop=("content-length", "content-type", "content-disposition",
+                                               "accept-ranges"))
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         ranges: list[tuple[int, int]] = []
         header = req.get("range")
         if header is not None and method in ("GET", "HEAD") and self._use_range(req.get("if-range")):
