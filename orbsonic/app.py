@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 import native_api
 import subsonic_api
-from orbsonic import jobs
+from orbsonic import jobs, webclient
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
@@ -114,7 +114,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 await state.jobs.close_async()
             await pool.close()
 
-    return Starlette(routes=subsonic_api.routes() + native_api.routes(), lifespan=lifespan)
+    return Starlette(routes=subsonic_api.routes() + native_api.routes() + webclient.routes(), lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:
