@@ -1,0 +1,18 @@
+import { mount } from "svelte";
+import "./app.css";
+import App from "./ui/App.svelte";
+import { toastError } from "./lib/toasts.svelte";
+
+// Never an uncaught exception in the console: anything that escapes becomes a toast.
+window.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  toastError(e.reason);
+});
+window.addEventListener("error", (e) => {
+  if (e.error) {
+    e.preventDefault();
+    toastError(e.error);
+  }
+});
+
+mount(App, { target: document.getElementById("app") as HTMLElement });
