@@ -38,6 +38,12 @@ def parse_duration_s(text: str) -> int:
     return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
 
 
+def parse_timeout_s(text: Any) -> int:
+    """Like parse_duration_s, but a bare number means seconds ("10" → 10, "2m" → 120)."""
+    t = str(text).strip()
+    return parse_duration_s(t + "s" if re.fullmatch(r"[0-9]+", t) else t)
+
+
 def _bool(text: Any) -> bool:
     if isinstance(text, bool):
         return text
@@ -116,6 +122,24 @@ SETTINGS: tuple[Setting, ...] = (
             "process. Turn it off when `orbsonic worker` runs elsewhere. Default `true`."),
     Setting("job_concurrency", "ORBSONIC_JOB_CONCURRENCY", int,
             "Background jobs one worker runs at once. Default `2`."),
+    Setting("header_timeout", "ORBSONIC_HEADER_TIMEOUT", parse_timeout_s,
+            "Time a client has to send a whole request head (`10`, `30s`, `1m`; bare numbers are "
+            "seconds); slower connections are closed; `0` turns it off. Default `10s`."),
+    Setting("body_timeout", "ORBSONIC_BODY_TIMEOUT", parse_timeout_s,
+            "Time a client has to send a whole request body, from the end of its head; "
+            "`0` turns it off. Default `60s`."),
+    Setting("trusted_proxies", "ORBSONIC_TRUSTED_PROXIES", str,
+            "Comma-separated addresses (or `*`) of reverse proxies whose `X-Forwarded-For` names the "
+            "client (login rate limits count per client address). Default `127.0.0.1,::1`."),
+    Setting("login_max_failures", "ORBSONIC_LOGIN_MAX_FAILURES", int,
+            "Consecutive failed logins for one user name or one client address after which its "
+            "logins are refused (error 40) for `login_lockout`. `0` turns the limit off. Default `10`."),
+    Setting("login_lockout", "ORBSONIC_LOGIN_LOCKOUT", parse_timeout_s,
+            "How long refused logins stay refused after the last failure, and how long failures are "
+            "remembered (`15m`, `1h`; bare numbers are seconds). Default `15m`."),
+    Setting("login_delay_ms", "ORBSONIC_LOGIN_DELAY_MS", int,
+            "The answer to the n-th consecutive failed login waits (n − 1) × this many ms "
+            "(at most 3 s). Default `250`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -124,7 +148,8 @@ _TOML_ALIASES = {"scan_interval": "scan_interval_s"}
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved configuration. Units: seconds (`scan_interval_s`), MB (`cover_cache_size_mb`)."""
+    """Resolved configuration. Units: seconds (`scan_interval_s`, `header_timeout`,
+    `body_timeout`, `login_lockout`), MB (`cover_cache_size_mb`), ms (`login_delay_ms`)."""
 
     music_folders: tuple[Path, ...] = ()
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -144,6 +169,12 @@ class Settings:
     cover_cache_size_mb: int = 500
     job_worker: bool = True
     job_concurrency: int = 2
+    header_timeout: int = 10
+    body_timeout: int = 60
+    trusted_proxies: str = "127.0.0.1,::1"
+    login_max_failures: int = 10
+    login_lockout: int = 900
+    login_delay_ms: int = 250
 
     @property
     def cover_cache_dir(self) -> Path:

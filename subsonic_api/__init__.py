@@ -9,19 +9,23 @@ is an error envelope in that format, with HTTP 200.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Receive
 
+from orbsonic.auth.ratelimit import Policy, SlowedFailure
+from orbsonic.config import Settings
 from orbsonic.errors import BadParam, NotAuthorized
 from orbsonic.state import AppState
 from subsonic_api import endpoints  # noqa: F401  (registers the handlers)
 from subsonic_api.auth import authenticate, check_version
 from subsonic_api.errors import NotImplementedEndpoint, UnknownMethod, to_failure
-from subsonic_api.params import Params
+from subsonic_api.params import Params, parse_int
 from subsonic_api.registry import ALL_METHODS, ENDPOINTS, Ctx
 from subsonic_api.response import Failure, Payload, render
 
@@ -30,20 +34,37 @@ MAX_FORM_BYTES = 10 * 1024 * 1024  # Navidrome caps formPost bodies at 10 MB too
 
 
 async def _params(request: Request) -> Params:
+    """Query string plus, for a form POST, the form body. The body is read as a stream with
+    a byte counter: Content-Length is only a hint (a chunked body has none, and 20 MB of
+    `id=…` sent that way took the server to 1.1 GB, issue 6 §2). Raises BadParam past
+    MAX_FORM_BYTES or on a malformed form; ClientDisconnect when the client goes away."""
     items = list(request.query_params.multi_items())
     if request.method == "POST":
         ctype = request.headers.get("content-type", "")
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            declared = parse_int(request.headers.get("content-length") or "0")
+            if declared is None or declared > MAX_FORM_BYTES:
                 raise BadParam("body", "form body larger than 10 MB")
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_FORM_BYTES:
+                    raise BadParam("body", "form body larger than 10 MB")
             try:
                 # formPost exists for long lists (thousands of songId): the 10 MB cap bounds
                 # the body, not Starlette's default of 1000 fields.
-                form = await request.form(max_fields=MAX_FORM_BYTES)
+                form = await Request(request.scope, _replay(bytes(body))).form(max_fields=MAX_FORM_BYTES)
             except HTTPException as exc:  # malformed or oversized form: an error envelope
                 raise BadParam("body", str(exc.detail)) from None
             items += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     return Params(items)
+
+
+def _replay(body: bytes) -> Receive:
+    """An ASGI receive callable that hands out an already read body once."""
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+    return receive
 
 
 def legacy_client(client: str | None, legacy: tuple[str, ...]) -> bool:
@@ -62,6 +83,11 @@ async def dispatch(request: Request) -> Response:
     result: Payload | Failure | Response
     try:
         params = await _params(request)
+    except ClientDisconnect:
+        # The client went away mid-body (a closed app, a lost network): nobody to answer,
+        # and not an error of ours (issue 6 §2).
+        log.debug("client disconnected while sending the body of %s", method)
+        return Response(status_code=400)
     except Exception as exc:  # noqa: BLE001  (malformed body: still an envelope)
         result = to_failure(exc)
     else:
@@ -84,7 +110,9 @@ async def _call(request: Request, state: AppState, method: str,
         async with state.pool.connection() as conn:
             user = None
             if ep.auth:
-                user = await authenticate(conn, params, state.key, token_auth=state.settings.token_auth)
+                user = await authenticate(conn, params, state.key, token_auth=state.settings.token_auth,
+                                          address=request.client.host if request.client else None,
+                                          limits=login_limits(state.settings))
                 if ep.admin and not user.is_admin:
                     raise NotAuthorized(f"'{method}' needs an admin user")
                 if ep.role is not None and not user.has_role(ep.role):
@@ -92,8 +120,17 @@ async def _call(request: Request, state: AppState, method: str,
             os = not legacy_client(params.get("c"), state.settings.legacy_clients)
             ctx = Ctx(request, params, user, conn, state, os)  # type: ignore[arg-type]
             return await ep.handler(ctx)
+    except SlowedFailure as exc:
+        # Wait with the pooled connection back in the pool: slowed guesses must not starve it.
+        await asyncio.sleep(exc.delay_s)
+        return to_failure(exc)
     except Exception as exc:  # noqa: BLE001  (the single mapping point, subsonic_api.errors)
         return to_failure(exc)
+
+
+def login_limits(s: Settings) -> Policy:
+    """The login rate limits of the settings (orbsonic.auth.ratelimit)."""
+    return Policy(s.login_max_failures, s.login_lockout, s.login_delay_ms)
 
 
 def routes() -> list[Route]:

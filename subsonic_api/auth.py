@@ -16,25 +16,32 @@ import re
 
 from psycopg import AsyncConnection
 
-from orbsonic.auth import users
+from orbsonic.auth import ratelimit, users
 from orbsonic.auth.passwords import SecretKey, check_plain, check_token, decode_enc, verify_hash
-from orbsonic.errors import AuthFailed, MissingParam
+from orbsonic.errors import AuthFailed, BadParam, MissingParam
 from subsonic_api.errors import ClientTooOld, ServerTooOld
-from subsonic_api.params import Params
+from subsonic_api.params import Params, shown
 from subsonic_api.response import API_VERSION
 
-_VERSION = re.compile(r"\s*(\d+)\.(\d+)(?:\.(\d+))?\s*")
+# ASCII digits, a few of each: `\d` would take Arabic-Indic digits, and int() of 4,301 of
+# them raises ValueError (issue 6 §2: `v=1.<4,301 nines>.0` was an internal error).
+_VERSION = re.compile(r"\s*([0-9]{1,6})\.([0-9]{1,6})(?:\.([0-9]{1,6}))?\s*", re.ASCII)
 _SERVER_MAJOR, _SERVER_MINOR = (int(x) for x in API_VERSION.split(".")[:2])
+_NO_LIMITS = ratelimit.Policy(max_failures=0)
+# Failures that are guesses: wrong password or token, unknown API key. Not the ones that
+# name a mechanism we refuse (41–43), which say nothing about the secret.
+_COUNTED = frozenset({"wrong_credentials", "invalid_api_key"})
 
 
 def check_version(params: Params) -> None:
     """Require `v` and `c`; apply the spec's rule: compatible iff the major versions are
-    equal and the client's minor ≤ ours. Old minors are fine (DSub sends 1.2.0)."""
+    equal and the client's minor ≤ ours. Old minors are fine (DSub sends 1.2.0).
+    A `v` that is not `MAJOR.MINOR[.PATCH]` (≤ 6 ASCII digits each) is BadParam (error 0)."""
     v = params.str("v")
     params.str("c")
     m = _VERSION.fullmatch(v)
     if not m:
-        raise MissingParam("v")
+        raise BadParam("v", f"{shown(v)} is not a protocol version like {API_VERSION}")
     major, minor = int(m.group(1)), int(m.group(2))
     if major < _SERVER_MAJOR:
         raise ClientTooOld(f"client {v}, server {API_VERSION}")
@@ -43,8 +50,34 @@ def check_version(params: Params) -> None:
 
 
 async def authenticate(conn: AsyncConnection, params: Params, key: SecretKey, *,
-                       token_auth: bool = True) -> users.User:
-    """Return the user the request's credentials identify, or raise AuthFailed / MissingParam."""
+                       token_auth: bool = True, address: str | None = None,
+                       limits: ratelimit.Policy = _NO_LIMITS) -> users.User:
+    """Return the user the request's credentials identify, or raise AuthFailed / MissingParam.
+
+    With `limits` (orbsonic.auth.ratelimit), failed logins are counted per user name and per
+    client `address`: a blocked name or address raises ratelimit.LoginBlocked (error 40)
+    before any password check, and wrong credentials raise ratelimit.SlowedFailure, whose
+    `delay_s` the caller waits before answering (after releasing `conn`).
+    """
+    api_key = params.get("apiKey")
+    # The name the failures count against: none for an API key (only the address counts);
+    # a name with NUL cannot be stored (PostgreSQL text) and names nobody.
+    name = None if api_key is not None else (params.get("u") or "").replace("\x00", "") or None
+    standing = await ratelimit.check(conn, limits, name, address)
+    try:
+        user = await _check_credentials(conn, params, key, token_auth)
+    except AuthFailed as exc:
+        if exc.reason not in _COUNTED:
+            raise
+        delay = await ratelimit.record_failure(conn, limits, name, address)
+        raise ratelimit.SlowedFailure(exc, delay) from None
+    if name is not None:
+        await ratelimit.record_success(conn, limits, name, standing)
+    return user
+
+
+async def _check_credentials(conn: AsyncConnection, params: Params, key: SecretKey,
+                             token_auth: bool) -> users.User:
     api_key = params.get("apiKey")
     has_u, has_p = params.has("u"), params.has("p")
     has_t, has_s = params.has("t"), params.has("s")

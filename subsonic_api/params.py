@@ -7,16 +7,27 @@ with the parameters still in the URL (client-compat §4.1), need both.
 Getter grammar (after gonic's params package): `str`, `int`, `bool`, `id`, each with a
 default or required, and `list`/`ids` for repeated keys. Missing required values raise
 MissingParam (error 10), malformed ones BadParam (error 0 with the reason).
+
+Numbers are ASCII decimal digits only, at most MAX_DIGITS of them (`parse_int`). Python's
+`int()` also takes Arabic-Indic digits and `1_000`, raises on `²` (which passes
+`str.isdigit()`), and raises beyond 4,300 digits: `v=1.<4,301 nines>.0` and `scrobble
+time=²` were internal errors (issue 6 §2).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from orbsonic.errors import BadParam, MissingParam, NotFound
 from orbsonic.ids import parse_id
 
 _INT64 = (-(2**63), 2**63 - 1)  # PostgreSQL bigint: anything wider cannot reach a query
+# Enough for any 64-bit value with leading zeros (clients send offset=0000…); longer text is
+# not a number anyone means, and converting it would cost quadratic time.
+MAX_DIGITS = 40
+_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{MAX_DIGITS}}}", re.ASCII)
+_SHOWN = 40  # characters of a bad value quoted back in an error message
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _MISSING = object()
@@ -65,10 +76,9 @@ class Params:
             if default is _MISSING:
                 raise MissingParam(name)
             return default  # type: ignore[return-value]
-        try:
-            n = int(value.strip())
-        except ValueError:
-            raise BadParam(name, f"{value!r} is not an integer") from None
+        n = parse_int(value)
+        if n is None:
+            raise BadParam(name, f"{shown(value)} is not an integer")
         lo = _INT64[0] if lo is None else lo
         hi = _INT64[1] if hi is None else hi
         if n < lo:
@@ -95,7 +105,7 @@ class Params:
             return True
         if v in _FALSE:
             return False
-        raise BadParam(name, f"{value!r} is not a boolean")
+        raise BadParam(name, f"{shown(value)} is not a boolean")
 
     def list(self, name: str) -> list[str]:
         """Every non-empty value of a repeated parameter, in request order."""
@@ -115,6 +125,18 @@ class Params:
     def ids(self, name: str, *kinds: str) -> list[tuple[str, int]]:
         """Every value of a repeated id parameter, parsed (NotFound as in `id`)."""
         return [_parse(v, kinds, name) for v in self._items.get(name, ()) if v != ""]
+
+
+def parse_int(text: str) -> int | None:
+    """The integer a parameter value spells, or None: optional sign and 1..MAX_DIGITS ASCII
+    digits, surrounding whitespace ignored. Never raises; the result is not range-checked."""
+    text = text.strip()
+    return int(text) if _INTEGER.fullmatch(text) else None
+
+
+def shown(value: str) -> str:
+    """A parameter value quoted for an error message, cut to a readable length."""
+    return repr(value) if len(value) <= _SHOWN else repr(value[:_SHOWN]) + f"… ({len(value)} characters)"
 
 
 def _no_nul(name: str, value: str) -> str:

@@ -95,6 +95,9 @@ def test_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
 
 
 def make_settings(data_dir: Path, folders: tuple[Path, ...] = (), **kw: Any) -> Settings:
+    # No login rate limit unless a test asks for one: the suite's deliberate wrong passwords
+    # all come from one address and share one database (tests/integration/test_hostile.py).
+    kw.setdefault("login_max_failures", 0)
     return Settings(music_folders=folders, data_dir=data_dir, secret_key=SECRET, scan_on_start=False, **kw)
 
 

@@ -380,8 +380,10 @@ class EmbeddedPostgres:
                     return self._attach(data, running)
                 return self._start_new(req, data)
         except PermissionError as exc:
-            raise EmbeddedPostgresError(f"permission denied using the PostgreSQL cluster {req}: {exc} (it is "
-                                        "another user's: run Orbsonic as that user, or as root)") from exc
+            from orbsonic.check import dir_problem  # what is wrong: owner, mode, read-only, …
+
+            raise EmbeddedPostgresError(f"permission denied using the PostgreSQL cluster {req}: "
+                                        f"{dir_problem(req) or exc}") from exc
         except OSError as exc:
             raise EmbeddedPostgresError(f"cannot use the PostgreSQL cluster directory {req}: {exc}") from exc
 

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from orbsonic.library.filters import YearRange
+from orbsonic.library.filters import Folders, YearRange, folder_list, in_folders
 
 KIND_ALBUM = 2
 
@@ -54,42 +54,49 @@ _USER_ORDERS = {
 LIST_ORDERS = frozenset(_ORDERS) | frozenset(_USER_ORDERS) | {"random", "genre"}
 
 
-async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> list[dict[str, Any]]:
-    """Full album rows for `ids`, in the given order; unknown ids are skipped."""
+async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int,
+                  folders: Folders = None) -> list[dict[str, Any]]:
+    """Full album rows for `ids`, in the given order; unknown ids, and albums whose music
+    folder (albums.folder_id, as the lists filter) is not in `folders`, are skipped."""
     if not ids:
         return []
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
-        await cur.execute(_HYDRATE + " WHERE al.id = ANY(%(ids)s)", {"user": user_id, "ids": list(ids)})
+        await cur.execute(_HYDRATE + " WHERE al.id = ANY(%(ids)s)" + in_folders("al.folder_id", folders),
+                          {"user": user_id, "ids": list(ids), "folders": folder_list(folders)})
         rows = {r["id"]: r for r in await cur.fetchall()}
     return [rows[i] for i in ids if i in rows]
 
 
-async def get(conn: AsyncConnection, album_id: int, user_id: int) -> dict[str, Any] | None:
-    rows = await hydrate(conn, [album_id], user_id)
+async def get(conn: AsyncConnection, album_id: int, user_id: int,
+              folders: Folders = None) -> dict[str, Any] | None:
+    """One album row, or None (unknown, or outside `folders`)."""
+    rows = await hydrate(conn, [album_id], user_id, folders)
     return rows[0] if rows else None
 
 
 async def list_ids(conn: AsyncConnection, order: str, offset: int, limit: int, *, user_id: int,
-                   folder_id: int | None = None, years: YearRange | None = None,
+                   folders: Folders = None, years: YearRange | None = None,
                    genre_id: int | None = None) -> list[int]:
     """A page of album ids in list `order` (one of LIST_ORDERS).
 
     `years` restricts to that range (albums without a year are left out); with
     years.descending the "year" order runs newest first. `genre_id` is required for
-    order "genre". Raises ValueError for an unknown order.
+    order "genre". Only albums in `folders` (None = all) are listed. Raises ValueError
+    for an unknown order.
     """
-    folder = " AND al.folder_id = %(folder)s" if folder_id is not None else ""
-    args: dict[str, Any] = {"folder": folder_id, "offset": offset, "limit": limit, "user": user_id}
+    folder = in_folders("al.folder_id", folders)
+    args: dict[str, Any] = {"folders": folder_list(folders), "offset": offset, "limit": limit,
+                            "user": user_id}
     if order == "genre":
         sql = f"""SELECT ag.album_id FROM album_genres ag JOIN albums al ON al.id = ag.album_id
                    WHERE ag.genre_id = %(genre)s {folder}
                    ORDER BY ag.sort_key, ag.album_id OFFSET %(offset)s LIMIT %(limit)s"""
-        if folder_id is None:
+        if folders is None:
             sql = """SELECT album_id FROM album_genres WHERE genre_id = %(genre)s
                       ORDER BY sort_key, album_id OFFSET %(offset)s LIMIT %(limit)s"""
         args["genre"] = genre_id
     elif order == "random":
-        return await _random_ids(conn, limit, folder_id, years)
+        return await _random_ids(conn, limit, folders, years)
     elif order in _USER_ORDERS:
         cond, by = _USER_ORDERS[order]
         sql = f"""SELECT a.item_id FROM annotations a JOIN albums al ON al.id = a.item_id
@@ -110,7 +117,7 @@ async def list_ids(conn: AsyncConnection, order: str, offset: int, limit: int, *
     return [r[0] for r in await cur.fetchall()]
 
 
-async def _random_ids(conn: AsyncConnection, size: int, folder_id: int | None,
+async def _random_ids(conn: AsyncConnection, size: int, folders: Folders,
                       years: YearRange | None) -> list[int]:
     """Random albums by walking the `rand` index from a random start (see tracks.ids_random)."""
     where = ""
@@ -118,9 +125,9 @@ async def _random_ids(conn: AsyncConnection, size: int, folder_id: int | None,
     if years is not None:
         where += " AND year BETWEEN %s AND %s"
         args += [years.low, years.high]
-    if folder_id is not None:
-        where += " AND folder_id = %s"
-        args.append(folder_id)
+    if folders is not None:
+        where += " AND folder_id = ANY(%s)"
+        args.append(folder_list(folders))
     start = random.random()
     cur = await conn.execute(
         f"""(SELECT id FROM albums WHERE rand >= %s {where} ORDER BY rand, id LIMIT %s)
@@ -131,31 +138,35 @@ async def _random_ids(conn: AsyncConnection, size: int, folder_id: int | None,
     return [r[0] for r in await cur.fetchall()]
 
 
-async def ids_all(conn: AsyncConnection, offset: int, limit: int, folder_id: int | None = None) -> list[int]:
-    """A page of every album in id order (primary key): the empty-query sync order."""
-    if folder_id is None:
+async def ids_all(conn: AsyncConnection, offset: int, limit: int, folders: Folders = None) -> list[int]:
+    """A page of every album in `folders` in id order (primary key): the empty-query sync order."""
+    if folders is None:
         cur = await conn.execute("SELECT id FROM albums ORDER BY id OFFSET %s LIMIT %s", (offset, limit))
     else:
         cur = await conn.execute(
-            "SELECT id FROM albums WHERE folder_id = %s ORDER BY id OFFSET %s LIMIT %s",
-            (folder_id, offset, limit))
+            "SELECT id FROM albums WHERE folder_id = ANY(%s) ORDER BY id OFFSET %s LIMIT %s",
+            (folder_list(folders), offset, limit))
     return [r[0] for r in await cur.fetchall()]
 
 
-async def ids_by_artist(conn: AsyncConnection, artist_id: int) -> list[int]:
-    """Albums of an artist, oldest first: those where it is an album artist, or, when there
-    are none, those with a track it plays on (getArtist for a featured-only artist)."""
+async def ids_by_artist(conn: AsyncConnection, artist_id: int, folders: Folders = None) -> list[int]:
+    """Albums of an artist in `folders`, oldest first: those where it is an album artist,
+    or, when there are none, those with a track it plays on (getArtist for a
+    featured-only artist)."""
+    folder = in_folders("al.folder_id", folders, "%(folders)s")
+    args = {"artist": artist_id, "folders": folder_list(folders)}
     cur = await conn.execute(
-        """SELECT al.id FROM album_artists aa JOIN albums al ON al.id = aa.album_id
-            WHERE aa.artist_id = %s ORDER BY al.year NULLS LAST, al.sort_key, al.id""",
-        (artist_id,))
+        f"""SELECT al.id FROM album_artists aa JOIN albums al ON al.id = aa.album_id
+            WHERE aa.artist_id = %(artist)s {folder} ORDER BY al.year NULLS LAST, al.sort_key, al.id""",
+        args)
     ids = [r[0] for r in await cur.fetchall()]
     if ids:
         return ids
     cur = await conn.execute(
-        """SELECT al.id FROM albums al
+        f"""SELECT al.id FROM albums al
             WHERE al.id IN (SELECT t.album_id FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
-                             WHERE ta.artist_id = %s)
+                             WHERE ta.artist_id = %(artist)s {in_folders("t.folder_id", folders)})
+              {folder}
             ORDER BY al.year NULLS LAST, al.sort_key, al.id""",
-        (artist_id,))
+        args)
     return [r[0] for r in await cur.fetchall()]

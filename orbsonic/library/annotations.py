@@ -14,32 +14,45 @@ from datetime import datetime, UTC
 from psycopg import AsyncConnection
 
 from orbsonic.errors import BadParam, NotFound
+from orbsonic.library.filters import Folders, folder_list
 
 TRACK, ALBUM, ARTIST, DIRECTORY = 1, 2, 3, 4
 _TABLES = {TRACK: "tracks", ALBUM: "albums", ARTIST: "artists", DIRECTORY: "directories"}
+# "item x is in one of the music folders %(folders)s", per kind: artists are where their
+# tracks (any role) are.
+_IN_FOLDERS = {
+    TRACK: " AND x.folder_id = ANY(%(folders)s)", ALBUM: " AND x.folder_id = ANY(%(folders)s)",
+    DIRECTORY: " AND x.folder_id = ANY(%(folders)s)",
+    ARTIST: """ AND EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
+                             WHERE ta.artist_id = x.id AND t.folder_id = ANY(%(folders)s))""",
+}
 
 
-async def _require(conn: AsyncConnection, kind: int, ids: Sequence[int]) -> None:
-    """Raise NotFound unless every id exists (nothing is written for a bad request)."""
+async def _require(conn: AsyncConnection, kind: int, ids: Sequence[int], folders: Folders = None) -> None:
+    """Raise NotFound unless every id exists in `folders` (nothing is written for a bad
+    request; an item outside the user's folders is not found, never "forbidden")."""
     if not ids:
         return
-    cur = await conn.execute(f"SELECT count(DISTINCT id) FROM {_TABLES[kind]} WHERE id = ANY(%s)",
-                             (list(ids),))
+    folder = _IN_FOLDERS[kind] if folders is not None else ""
+    cur = await conn.execute(
+        f"SELECT count(DISTINCT id) FROM {_TABLES[kind]} x WHERE id = ANY(%(ids)s) {folder}",
+        {"ids": list(ids), "folders": folder_list(folders)})
     row = await cur.fetchone()
     if row is None or row[0] != len(set(ids)):
         raise NotFound(_TABLES[kind][:-1])
 
 
 async def set_starred(conn: AsyncConnection, user_id: int, items: Sequence[tuple[int, int]],
-                      starred: bool) -> None:
-    """Star (or unstar) (kind, id) items, all or nothing. Raises NotFound for unknown ids."""
+                      starred: bool, folders: Folders = None) -> None:
+    """Star (or unstar) (kind, id) items, all or nothing. Raises NotFound for unknown ids
+    and ids outside `folders`."""
     by_kind: dict[int, dict[int, None]] = {}
     for kind, item in items:
         by_kind.setdefault(kind, {})[item] = None  # repeated ids: one row (ON CONFLICT hits a row once)
     async with conn.transaction():
         for kind, unique in by_kind.items():
             ids = list(unique)
-            await _require(conn, kind, ids)
+            await _require(conn, kind, ids, folders)
             if starred:
                 await conn.execute(
                     """INSERT INTO annotations (user_id, kind, item_id, starred_at)
@@ -53,11 +66,12 @@ async def set_starred(conn: AsyncConnection, user_id: int, items: Sequence[tuple
                     "AND item_id = ANY(%s)", (user_id, kind, ids))
 
 
-async def set_rating(conn: AsyncConnection, user_id: int, kind: int, item_id: int, rating: int) -> None:
-    """Rating 1–5, or 0 to remove it. Raises BadParam / NotFound."""
+async def set_rating(conn: AsyncConnection, user_id: int, kind: int, item_id: int, rating: int,
+                     folders: Folders = None) -> None:
+    """Rating 1–5, or 0 to remove it. Raises BadParam / NotFound (also outside `folders`)."""
     if not 0 <= rating <= 5:
         raise BadParam("rating", "must be between 0 and 5")
-    await _require(conn, kind, [item_id])
+    await _require(conn, kind, [item_id], folders)
     await conn.execute(
         """INSERT INTO annotations (user_id, kind, item_id, rating) VALUES (%s, %s, %s, %s)
            ON CONFLICT (user_id, kind, item_id) DO UPDATE SET rating = excluded.rating""",
@@ -78,14 +92,16 @@ def scrobble_time(ms: int | None, now: float | None = None) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]]) -> None:
+async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]],
+                       folders: Folders = None) -> None:
     """Count one play per (track id, time): the track, its album and its artists get
-    play_count + 1 and last_played = max(last_played, time). Raises NotFound."""
+    play_count + 1 and last_played = max(last_played, time). Raises NotFound (also for a
+    track outside `folders`)."""
     if not plays:
         return
     track_ids = [t for t, _ in plays]
     async with conn.transaction():
-        await _require(conn, TRACK, track_ids)
+        await _require(conn, TRACK, track_ids, folders)
         for track_id, played in plays:
             await conn.execute(
                 """INSERT INTO annotations (user_id, kind, item_id, play_count, last_played)
@@ -102,18 +118,18 @@ async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tupl
 
 
 async def starred_ids(conn: AsyncConnection, user_id: int, kind: int,
-                      folder_id: int | None = None) -> list[int]:
-    """Ids of the user's starred items of a kind that still exist, most recent first."""
+                      folders: Folders = None) -> list[int]:
+    """Ids of the user's starred items of a kind that still exist in `folders`, most
+    recent first."""
     table = _TABLES[kind]
-    folder = ""
-    if folder_id is not None and kind in (TRACK, ALBUM, DIRECTORY):
-        folder = " AND x.folder_id = %(folder)s"
-    elif folder_id is not None and kind == ARTIST:  # artists are where their tracks are
-        folder = """ AND EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
-                                  WHERE ta.artist_id = x.id AND t.folder_id = %(folder)s)"""
+    folder = _IN_FOLDERS[kind] if folders is not None else ""
     cur = await conn.execute(
-        f"""SELECT a.item_id FROM annotations a JOIN {table} x ON x.id = a.item_id
-             WHERE a.user_id = %(user)s AND a.kind = %(kind)s AND a.starred_at IS NOT NULL {folder}
+        # EXISTS ... OFFSET 0: one primary-key probe per starred row, in annotations_starred
+        # order. As a join, a sampled estimate of the user's stars sometimes tipped the
+        # planner into a hash join over the whole item table plus a sort.
+        f"""SELECT a.item_id FROM annotations a
+             WHERE a.user_id = %(user)s AND a.kind = %(kind)s AND a.starred_at IS NOT NULL
+               AND EXISTS (SELECT 1 FROM {table} x WHERE x.id = a.item_id {folder} OFFSET 0)
              ORDER BY a.starred_at DESC, a.item_id DESC""",
-        {"user": user_id, "kind": kind, "folder": folder_id})
+        {"user": user_id, "kind": kind, "folders": folder_list(folders)})
     return [r[0] for r in await cur.fetchall()]

@@ -8,6 +8,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from orbsonic.library.filters import Folders, folder_list
+
 KIND_ARTIST = 3
 
 _COLUMNS = """ar.id, ar.name, ar.sort_name, ar.index_letter, ar.mbid, ar.album_count, ar.song_count,
@@ -17,56 +19,77 @@ _COLUMNS = """ar.id, ar.name, ar.sort_name, ar.index_letter, ar.mbid, ar.album_c
 # artists_browse index in order instead of hashing albums and sorting every album artist.
 _FROM = """FROM artists ar
   LEFT JOIN LATERAL (SELECT a.cover_kind, a.cover_mtime FROM albums a
-                      WHERE a.id = ar.cover_album_id LIMIT 1) al ON true
+                      WHERE a.id = ar.cover_album_id {cover_folder} LIMIT 1) al ON true
   LEFT JOIN LATERAL (SELECT a.starred_at, a.rating FROM annotations a
                       WHERE a.user_id = %(user)s AND a.kind = 3 AND a.item_id = ar.id LIMIT 1) an ON true"""
+# An artist is in a music folder when one of its tracks (any role) is there: the same rule
+# as search and the starred lists. OFFSET 0: a per-artist probe of track_artists_artist.
+_IN_FOLDERS = """ AND EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
+                               WHERE ta.artist_id = ar.id AND t.folder_id = ANY(%(folders)s) OFFSET 0)"""
 
 
-async def browse(conn: AsyncConnection, user_id: int, folder_id: int | None = None) -> list[dict[str, Any]]:
+def in_folders(folders: Folders) -> str:
+    """The condition "artist `ar` has a track in `folders`" ("" when folders is None)."""
+    return "" if folders is None else _IN_FOLDERS
+
+
+def _from(folders: Folders) -> str:
+    """_FROM; with `folders`, an artist whose cover album is in another music folder has no
+    cover (its coverArt id would name an album the user may not see)."""
+    return _FROM.format(cover_folder="" if folders is None else "AND a.folder_id = ANY(%(folders)s)")
+
+
+async def browse(conn: AsyncConnection, user_id: int, folders: Folders = None) -> list[dict[str, Any]]:
     """Every album artist in index order (index artists_browse), for getArtists.
 
-    With `folder_id`, only artists with an album in that music folder.
+    With `folders`, only artists with an album in one of those music folders.
     """
     folder = ""
-    if folder_id is not None:
+    if folders is not None:
         # OFFSET 0 keeps the EXISTS a per-artist probe of album_artists_artist instead of a
         # semi-join that reads every album_artists row.
         folder = """AND EXISTS (SELECT 1 FROM album_artists aa JOIN albums a2 ON a2.id = aa.album_id
-                                 WHERE aa.artist_id = ar.id AND a2.folder_id = %(folder)s OFFSET 0)"""
+                                 WHERE aa.artist_id = ar.id AND a2.folder_id = ANY(%(folders)s) OFFSET 0)"""
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
         await cur.execute(
-            f"SELECT {_COLUMNS} {_FROM} WHERE ar.is_album_artist {folder} ORDER BY ar.sort_key, ar.id",
-            {"user": user_id, "folder": folder_id})
+            f"""SELECT {_COLUMNS} {_from(folders)} WHERE ar.is_album_artist {folder}
+                 ORDER BY ar.sort_key, ar.id""",
+            {"user": user_id, "folders": folder_list(folders)})
         return await cur.fetchall()
 
 
-async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> list[dict[str, Any]]:
-    """Artist rows for `ids` in the given order; unknown ids are skipped."""
+async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int,
+                  folders: Folders = None) -> list[dict[str, Any]]:
+    """Artist rows for `ids` in the given order; unknown ids, and artists without a track
+    in `folders`, are skipped."""
     if not ids:
         return []
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
-        await cur.execute(f"SELECT {_COLUMNS} {_FROM} WHERE ar.id = ANY(%(ids)s)",
-                          {"user": user_id, "ids": list(ids)})
+        await cur.execute(f"SELECT {_COLUMNS} {_from(folders)} WHERE ar.id = ANY(%(ids)s) "
+                          + in_folders(folders),
+                          {"user": user_id, "ids": list(ids), "folders": folder_list(folders)})
         rows = {r["id"]: r for r in await cur.fetchall()}
     return [rows[i] for i in ids if i in rows]
 
 
-async def get(conn: AsyncConnection, artist_id: int, user_id: int) -> dict[str, Any] | None:
-    rows = await hydrate(conn, [artist_id], user_id)
+async def get(conn: AsyncConnection, artist_id: int, user_id: int,
+              folders: Folders = None) -> dict[str, Any] | None:
+    """One artist row, or None (unknown, or no track in `folders`)."""
+    rows = await hydrate(conn, [artist_id], user_id, folders)
     return rows[0] if rows else None
 
 
-async def ids_all(conn: AsyncConnection, offset: int, limit: int, folder_id: int | None = None) -> list[int]:
+async def ids_all(conn: AsyncConnection, offset: int, limit: int, folders: Folders = None) -> list[int]:
     """A page of every artist with albums or songs, in id order (index artists_listed).
-    With `folder_id`, only artists with a track (any role) in that music folder."""
+    With `folders`, only artists with a track (any role) in one of those music folders."""
     folder = ""
-    if folder_id is not None:
+    if folders is not None:
         folder = """AND EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
-                                 WHERE ta.artist_id = artists.id AND t.folder_id = %(folder)s)"""
+                                 WHERE ta.artist_id = artists.id AND t.folder_id = ANY(%(folders)s))"""
     cur = await conn.execute(
         f"""SELECT id FROM artists WHERE (album_count > 0 OR song_count > 0) {folder}
              ORDER BY id OFFSET %(offset)s LIMIT %(limit)s""",
-        {"folder": folder_id, "offset": offset, "limit": limit})
+        {"folders": folder_list(folders), "offset": offset, "limit": limit})
     return [r[0] for r in await cur.fetchall()]
 
 

@@ -9,6 +9,10 @@ never overlap.
 
 An empty query (missing, "", or the two-quote literal `""` that Symfonium sends) is not
 a search: callers page everything in id order instead (client-compat §4.5 #1).
+
+Limits (issue 6 §2: 50,000 words made a tsquery PostgreSQL refused as StatementTooComplex):
+a query is cut to MAX_QUERY_CHARS characters and only its first MAX_WORDS distinct words
+are matched; the rest is ignored, not an error.
 """
 
 from __future__ import annotations
@@ -18,24 +22,44 @@ import re
 from psycopg import AsyncConnection
 
 from orbsonic.ids import fold
+from orbsonic.library.filters import Folders, folder_list
 
 _WORD = re.compile(r"\w+")
+MAX_QUERY_CHARS = 256  # longer than any title; bounds the LIKE and trigram work per row
+MAX_WORDS = 12  # each word is one `&` operand of the tsquery and one index probe
 # table → (sort column, music folder condition). Artists have no folder of their own:
 # they are in a folder when one of their tracks (any role) is.
 _TABLES = {
-    "tracks": ("sort_title", "folder_id = %(folder)s"),
-    "albums": ("sort_key", "folder_id = %(folder)s"),
+    "tracks": ("sort_title", "folder_id = ANY(%(folders)s)"),
+    "albums": ("sort_key", "folder_id = ANY(%(folders)s)"),
     "artists": ("sort_key", """EXISTS (SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
-                                     WHERE ta.artist_id = artists.id AND t.folder_id = %(folder)s)"""),
+                                     WHERE ta.artist_id = artists.id AND t.folder_id = ANY(%(folders)s))"""),
 }
 
 
 def normalize_query(query: str | None) -> str:
-    """Folded query text with wrapping quotes removed; "" means "match everything"."""
-    q = "".join(c for c in (query or "") if c >= " " or c in "\t\n").strip()  # no NUL etc. for PostgreSQL
+    """Folded query text with wrapping quotes removed, at most MAX_QUERY_CHARS long;
+    "" means "match everything"."""
+    # Cut before and after folding: NFKD can expand a character into several.
+    q = (query or "")[:MAX_QUERY_CHARS * 4]
+    q = "".join(c for c in q if c >= " " or c in "\t\n").strip()  # no NUL etc. for PostgreSQL
     while len(q) >= 2 and q[0] == q[-1] and q[0] in "\"'":
         q = q[1:-1].strip()
-    return fold(q)
+    return _cut(fold(q))
+
+
+def _cut(text: str) -> str:
+    """At most MAX_QUERY_CHARS characters, without a word cut in half at the end."""
+    if len(text) <= MAX_QUERY_CHARS:
+        return text
+    head = text[:MAX_QUERY_CHARS + 1]
+    return (head.rsplit(" ", 1)[0] if " " in head else head[:MAX_QUERY_CHARS]).strip()
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a normalized query that are matched: the first MAX_WORDS distinct runs of
+    word characters in its first MAX_QUERY_CHARS characters."""
+    return list(dict.fromkeys(_WORD.findall(query[:MAX_QUERY_CHARS])))[:MAX_WORDS]
 
 
 def _tsquery(words: list[str]) -> str:
@@ -43,16 +67,19 @@ def _tsquery(words: list[str]) -> str:
 
 
 async def search_ids(conn: AsyncConnection, table: str, query: str, offset: int, limit: int,
-                     folder_id: int | None = None) -> list[int]:
-    """A page of ids of `table` ("tracks", "albums" or "artists") matching a normalized,
-    non-empty query. Returns [] when the query has no word characters."""
+                     folders: Folders = None) -> list[int]:
+    """A page of ids of `table` ("tracks", "albums" or "artists") in `folders` (None =
+    all) matching a normalized, non-empty query. Returns [] when the query has no word
+    characters. Only the first MAX_WORDS distinct words of the first MAX_QUERY_CHARS
+    characters are used."""
     sort_col, folder_col = _TABLES[table]
-    words = _WORD.findall(query)
+    query = query[:MAX_QUERY_CHARS]
+    words = query_words(query)
     if not words or limit <= 0:
         return []
-    folder = f" AND {folder_col}" if folder_id is not None else ""
+    folder = f" AND {folder_col}" if folders is not None else ""
     args = {"tsq": _tsquery(words), "q": query, "prefix": query.replace("\\", "\\\\").replace("%", "\\%")
-            .replace("_", "\\_") + "%", "folder": folder_id, "offset": offset, "limit": limit}
+            .replace("_", "\\_") + "%", "folders": folder_list(folders), "offset": offset, "limit": limit}
     # Prefix (tsvector) matches rank before fuzzy (trigram) ones, so the page is taken from
     # them alone while they last: the costly trigram recheck of every candidate row runs
     # only for pages that reach past the prefix matches (a common word in 100k tracks:

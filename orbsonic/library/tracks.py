@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from orbsonic.library.filters import YearRange
+from orbsonic.library.filters import Folders, YearRange, folder_list, in_folders
 
 KIND_TRACK = 1
 
@@ -50,42 +50,50 @@ SELECT t.id, t.folder_id, t.directory_id, t.path, t.size, t.suffix, t.content_ty
 # (tests/integration/test_explain.py).
 
 
-async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> list[dict[str, Any]]:
-    """Full rows for `ids`, in the order given; ids without a row are skipped.
+async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int,
+                  folders: Folders = None) -> list[dict[str, Any]]:
+    """Full rows for `ids`, in the order given; ids without a row, or outside `folders`
+    (the user's music folders; None = all), are skipped.
 
     Binary results: parsing 500 rows × 45 columns from text took 9 of the 14 ms of a
     500-song page's hydration, from binary about 5 (also in albums and artists)."""
     if not ids:
         return []
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
-        await cur.execute(_HYDRATE + " WHERE t.id = ANY(%(ids)s)", {"user": user_id, "ids": list(ids)})
+        await cur.execute(_HYDRATE + " WHERE t.id = ANY(%(ids)s)" + in_folders("t.folder_id", folders),
+                          {"user": user_id, "ids": list(ids), "folders": folder_list(folders)})
         rows = {r["id"]: r for r in await cur.fetchall()}
     return [rows[i] for i in ids if i in rows]
 
 
-async def get(conn: AsyncConnection, track_id: int, user_id: int) -> dict[str, Any] | None:
-    """One full track row, or None."""
-    rows = await hydrate(conn, [track_id], user_id)
+async def get(conn: AsyncConnection, track_id: int, user_id: int,
+              folders: Folders = None) -> dict[str, Any] | None:
+    """One full track row, or None (also when it is outside `folders`)."""
+    rows = await hydrate(conn, [track_id], user_id, folders)
     return rows[0] if rows else None
 
 
-async def file_info(conn: AsyncConnection, track_id: int) -> dict[str, Any] | None:
+async def file_info(conn: AsyncConnection, track_id: int, folders: Folders = None) -> dict[str, Any] | None:
     """What streaming needs, from the primary key alone: folder path, relative path,
-    size, mtime_ns, content type, suffix, duration_ms. None when unknown."""
+    size, mtime_ns, content type, suffix, duration_ms. None when unknown or outside
+    `folders`."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             """SELECT f.path AS root, t.path, t.size, t.mtime_ns, t.content_type, t.suffix,
                       t.duration_ms, t.bitrate
-                 FROM tracks t JOIN music_folders f ON f.id = t.folder_id WHERE t.id = %s""",
-            (track_id,))
+                 FROM tracks t JOIN music_folders f ON f.id = t.folder_id
+                WHERE t.id = %s""" + in_folders("t.folder_id", folders, "%s"),
+            (track_id, *([folder_list(folders)] if folders is not None else [])))
         return await cur.fetchone()
 
 
-async def ids_by_album(conn: AsyncConnection, album_id: int) -> list[int]:
-    """Track ids of an album in disc, track, title order (index tracks_album)."""
+async def ids_by_album(conn: AsyncConnection, album_id: int, folders: Folders = None) -> list[int]:
+    """Track ids of an album in disc, track, title order (index tracks_album); an album
+    spanning music folders lists only its tracks in `folders`."""
     cur = await conn.execute(
-        "SELECT id FROM tracks WHERE album_id = %s ORDER BY disc_no, track_no, sort_title, id",
-        (album_id,))
+        "SELECT id FROM tracks WHERE album_id = %s" + in_folders("folder_id", folders, "%s")
+        + " ORDER BY disc_no, track_no, sort_title, id",
+        (album_id, *([folder_list(folders)] if folders is not None else [])))
     return [r[0] for r in await cur.fetchall()]
 
 
@@ -97,19 +105,20 @@ async def ids_by_directory(conn: AsyncConnection, directory_id: int) -> list[int
     return [r[0] for r in await cur.fetchall()]
 
 
-async def ids_all(conn: AsyncConnection, offset: int, limit: int, folder_id: int | None = None) -> list[int]:
-    """A page of every track in id order (primary key index): the empty-query sync order."""
-    if folder_id is None:
+async def ids_all(conn: AsyncConnection, offset: int, limit: int, folders: Folders = None) -> list[int]:
+    """A page of every track in `folders` in id order (primary key index): the
+    empty-query sync order."""
+    if folders is None:
         cur = await conn.execute("SELECT id FROM tracks ORDER BY id OFFSET %s LIMIT %s", (offset, limit))
     else:
         cur = await conn.execute(
-            "SELECT id FROM tracks WHERE folder_id = %s ORDER BY id OFFSET %s LIMIT %s",
-            (folder_id, offset, limit))
+            "SELECT id FROM tracks WHERE folder_id = ANY(%s) ORDER BY id OFFSET %s LIMIT %s",
+            (folder_list(folders), offset, limit))
     return [r[0] for r in await cur.fetchall()]
 
 
 async def ids_random(conn: AsyncConnection, size: int, *, genre_id: int | None = None,
-                     years: YearRange | None = None, folder_id: int | None = None) -> list[int]:
+                     years: YearRange | None = None, folders: Folders = None) -> list[int]:
     """Up to `size` random track ids matching the filters.
 
     Every track carries a random key `rand` (index tracks_rand): we start at a random
@@ -117,7 +126,7 @@ async def ids_random(conn: AsyncConnection, size: int, *, genre_id: int | None =
     by random() (navidrome #5618: 4 s → 0.3 s at 1M). With a genre, the genre's ids come
     from the narrow track_genres index and only they are shuffled.
     """
-    where, args = _filters(genre_id, years, folder_id)
+    where, args = _filters(genre_id, years, folders)
     if genre_id is not None:
         cur = await conn.execute(
             f"""SELECT t.id FROM track_genres tg JOIN tracks t ON t.id = tg.track_id
@@ -135,10 +144,10 @@ async def ids_random(conn: AsyncConnection, size: int, *, genre_id: int | None =
 
 
 async def ids_by_genre(conn: AsyncConnection, genre_id: int, offset: int, limit: int,
-                       folder_id: int | None = None) -> list[int]:
-    """A page of a genre's tracks in id order (index track_genres_genre)."""
-    where, args = _filters(None, None, folder_id)
-    if folder_id is None:
+                       folders: Folders = None) -> list[int]:
+    """A page of a genre's tracks in `folders` in id order (index track_genres_genre)."""
+    where, args = _filters(None, None, folders)
+    if folders is None:
         cur = await conn.execute(
             "SELECT track_id FROM track_genres WHERE genre_id = %s ORDER BY track_id OFFSET %s LIMIT %s",
             (genre_id, offset, limit))
@@ -151,13 +160,13 @@ async def ids_by_genre(conn: AsyncConnection, genre_id: int, offset: int, limit:
 
 
 def _filters(genre_id: int | None, years: YearRange | None,
-             folder_id: int | None) -> tuple[str, tuple[Any, ...]]:
+             folders: Folders) -> tuple[str, tuple[Any, ...]]:
     clauses: list[str] = []
     args: list[Any] = []
     if years is not None:
         clauses.append("t.year BETWEEN %s AND %s")
         args += [years.low, years.high]
-    if folder_id is not None:
-        clauses.append("t.folder_id = %s")
-        args.append(folder_id)
+    if folders is not None:
+        clauses.append("t.folder_id = ANY(%s)")
+        args.append(folder_list(folders))
     return "".join(" AND " + c for c in clauses), tuple(args)

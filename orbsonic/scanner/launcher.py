@@ -23,6 +23,9 @@ from psycopg import AsyncConnection
 from orbsonic.scanner.scanner import SCAN_LOCK_KEY
 
 log = logging.getLogger("orbsonic.scanner")
+# Set by `orbsonic serve` when it printed a generated admin password: the first scan it
+# starts repeats, when done, how to sign in and how to reset that password.
+FIRST_RUN_ENV = "ORBSONIC_FIRST_RUN_ADMIN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,21 @@ async def read_state(conn: AsyncConnection) -> ScanState:
     return ScanState(bool(scanning), int(done if scanning else tracks or 0), phase if scanning else "idle", error)
 
 
+async def known_folders(conn: AsyncConnection) -> list[str]:
+    """Paths of the music folders in the library, in id order."""
+    cur = await conn.execute("SELECT path FROM music_folders ORDER BY id")
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def register_folders(conn: AsyncConnection, folders: Sequence[Path]) -> None:
+    """Add `folders` to the library without scanning (`serve --no-scan DIR`), so clients
+    list them at once. Removing folders no longer configured is left to the next scan,
+    which also removes their tracks and refreshes albums (scanner.sync_folders)."""
+    for path in (str(Path(f).resolve()) for f in folders):
+        await conn.execute("""INSERT INTO music_folders (name, path) VALUES (%s, %s)
+                              ON CONFLICT (path) DO NOTHING""", (os.path.basename(path) or path, path))
+
+
 class ScanLauncher:
     """Spawns scanner processes for this server. `database_url` and the music folders are
     passed to the child through its environment."""
@@ -74,8 +92,10 @@ class ScanLauncher:
             return False
         env = dict(self.env, DATABASE_URL=self.database_url,
                    ORBSONIC_MUSIC_FOLDERS=os.pathsep.join(str(p) for p in self.music_folders))
-        args = [sys.executable, "-m", "orbsonic", "scan", "--quiet"] + (["--full"] if full else [])
+        # A progress bar on the server's terminal, else a few progress lines; a summary.
+        args = [sys.executable, "-m", "orbsonic", "scan", "--log-progress"] + (["--full"] if full else [])
         self._proc = await asyncio.create_subprocess_exec(*args, env=env, stdin=asyncio.subprocess.DEVNULL)
+        self.env.pop(FIRST_RUN_ENV, None)  # only the first scan says how to sign in
         log.info("scan started (pid %d%s)", self._proc.pid, ", full" if full else "")
         return True
 

@@ -35,6 +35,7 @@ from orbsonic.scanner.rows import Batch, add_track
 from orbsonic.scanner.walk import WalkedDir, WalkStats, music_dirs, walk
 
 log = logging.getLogger("orbsonic.scanner")
+file_log = logging.getLogger("orbsonic.scanner.files")  # one line per file: `serve` mutes it
 
 SCAN_LOCK_KEY = 7261002
 BATCH = 1000
@@ -270,13 +271,13 @@ def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tupl
         if isinstance(info, str):
             report.skipped += 1
             full_path = str(root / path)
-            log.warning("skipped %s: %s", full_path, info)
+            file_log.warning("skipped %s: %s", full_path, info)
             if len(report.skipped_files) < 10_000:
                 report.skipped_files.append((full_path, info))
             failures.append((path, size, mtime_ns, info))
             continue
         for warning in info.warnings:
-            log.info("%s: %s", root / path, warning)
+            file_log.info("%s: %s", root / path, warning)
         add_track(batch, track_id=track_id, folder_id=folder_id, path=path,
                   directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info)
     if batch.tracks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orbsonic.library import annotations
+from subsonic_api.params import parse_int
 from subsonic_api.registry import Ctx, endpoint
 from subsonic_api.response import Payload
 
@@ -21,13 +22,13 @@ def _items(ctx: Ctx) -> list[tuple[int, int]]:
 
 @endpoint("star")
 async def star(ctx: Ctx) -> Payload:
-    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), True)
+    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), True, ctx.user.folder_ids)
     return Payload()
 
 
 @endpoint("unstar")
 async def unstar(ctx: Ctx) -> Payload:
-    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), False)
+    await annotations.set_starred(ctx.conn, ctx.user.id, _items(ctx), False, ctx.user.folder_ids)
     return Payload()
 
 
@@ -35,7 +36,7 @@ async def unstar(ctx: Ctx) -> Payload:
 async def set_rating(ctx: Ctx) -> Payload:
     kind, ident = ctx.params.id("id", "tr", "al", "ar", "dr")
     await annotations.set_rating(ctx.conn, ctx.user.id, _KIND_OF_PREFIX[kind], ident,
-                                 ctx.params.int("rating", lo=0, hi=5, clamp=False))
+                                 ctx.params.int("rating", lo=0, hi=5, clamp=False), ctx.user.folder_ids)
     return Payload()
 
 
@@ -51,7 +52,7 @@ async def scrobble(ctx: Ctx) -> Payload:
         times = p.list("time")
         plays = []
         for n, track_id in enumerate(ids):
-            ms = int(times[n]) if n < len(times) and times[n].strip().isdigit() else None
+            ms = parse_int(times[n]) if n < len(times) else None  # not int(): "²".isdigit()
             plays.append((track_id, annotations.scrobble_time(ms)))
-        await annotations.record_plays(ctx.conn, ctx.user.id, plays)
+        await annotations.record_plays(ctx.conn, ctx.user.id, plays, ctx.user.folder_ids)
     return Payload()

@@ -9,6 +9,7 @@ from typing import Any
 
 from orbsonic.errors import NotFound
 from orbsonic.library import albums, artists, folders, genres, tracks
+from orbsonic.library.filters import Folders
 from orbsonic.library.indexing import IGNORED_ARTICLES, index_letter, sort_key
 from orbsonic.ids import public_id
 from subsonic_api import shapes
@@ -18,12 +19,16 @@ from subsonic_api.response import Payload
 IGNORED = " ".join(IGNORED_ARTICLES)
 
 
-async def folder_param(ctx: Ctx) -> int | None:
-    """The optional musicFolderId, checked (an unknown folder is error 70, not an empty list)."""
+async def folder_param(ctx: Ctx) -> Folders:
+    """The music folders a list reads: the optional musicFolderId, else every folder the
+    user may read (None = all). An unknown folder, or one the user may not read, is
+    error 70 (not an empty list, and not 50: its existence is not revealed)."""
     folder_id = ctx.params.opt_int("musicFolderId")
-    if folder_id is not None and not await folders.folder_exists(ctx.conn, folder_id):
+    if folder_id is None:
+        return ctx.user.folder_ids
+    if not ctx.user.may_read_folder(folder_id) or not await folders.folder_exists(ctx.conn, folder_id):
         raise NotFound("music folder", folder_id)
-    return folder_id
+    return [folder_id]
 
 
 def _indexed(items: Iterable[dict[str, Any]], letter: Callable[[dict[str, Any]], str],
@@ -35,25 +40,25 @@ def _indexed(items: Iterable[dict[str, Any]], letter: Callable[[dict[str, Any]],
 
 @endpoint("getMusicFolders")
 async def get_music_folders(ctx: Ctx) -> Payload:
-    rows = await folders.music_folders(ctx.conn)
+    rows = await folders.music_folders(ctx.conn, ctx.user.folder_ids)
     return Payload("musicFolders", {"musicFolder": [{"id": r["id"], "name": r["name"]} for r in rows]})
 
 
 @endpoint("getIndexes")
 async def get_indexes(ctx: Ctx) -> Payload:
     """Top-level folders of each music folder, grouped by letter; loose files as `child`."""
-    folder_id = await folder_param(ctx)
+    scope = await folder_param(ctx)
     modified = await artists.last_modified_ms(ctx.conn)
     body: dict[str, Any] = {"lastModified": modified, "ignoredArticles": IGNORED}
     since = ctx.params.opt_int("ifModifiedSince")
     if since is not None and modified <= since:
         return Payload("indexes", body)
-    dirs = await folders.top_directories(ctx.conn, ctx.user.id, folder_id)
+    dirs = await folders.top_directories(ctx.conn, ctx.user.id, scope)
     keyed = sorted(((sort_key(d["name"]), d["id"], d) for d in dirs), key=lambda t: (t[0], t[1]))
     body["index"] = _indexed((d for _, _, d in keyed), lambda d: index_letter(sort_key(d["name"])),
                              lambda d: shapes.artist_legacy(d, "dr"))
     loose: list[int] = []
-    for root in await folders.root_directory_ids(ctx.conn, folder_id):
+    for root in await folders.root_directory_ids(ctx.conn, scope):
         loose += await tracks.ids_by_directory(ctx.conn, root)
     body["child"] = [shapes.song(r, ctx.os) for r in await tracks.hydrate(ctx.conn, loose, ctx.user.id)]
     return Payload("indexes", body)
@@ -64,9 +69,9 @@ async def get_music_directory(ctx: Ctx) -> Payload:
     """A real folder (dr-…); album (al-…) and artist (ar-…) ids are accepted too, so that
     ids from getAlbumList and search2 browse on (§4.5 #12)."""
     kind, ident = ctx.params.id("id", "dr", "al", "ar")
-    uid = ctx.user.id
+    uid, scope = ctx.user.id, ctx.user.folder_ids
     if kind == "dr":
-        row = await folders.directory(ctx.conn, ident, uid)
+        row = await folders.directory(ctx.conn, ident, uid, scope)
         if row is None:
             raise NotFound("directory", ctx.params.get("id"))
         subdirs = await folders.subdirectories(ctx.conn, ident, uid)
@@ -77,20 +82,20 @@ async def get_music_directory(ctx: Ctx) -> Payload:
         children = [shapes.directory_child(d, row["name"], ctx.os) for d in subdirs]
         children += [shapes.song(s, ctx.os) for s in songs]
     elif kind == "al":
-        row = await albums.get(ctx.conn, ident, uid)
+        row = await albums.get(ctx.conn, ident, uid, scope)
         if row is None:
             raise NotFound("album", ctx.params.get("id"))
         body = {"id": public_id("al", ident), "name": row["name"] or ""}
         if row["artist_id"]:
             body["parent"] = public_id("ar", row["artist_id"])
-        songs = await tracks.hydrate(ctx.conn, await tracks.ids_by_album(ctx.conn, ident), uid)
+        songs = await tracks.hydrate(ctx.conn, await tracks.ids_by_album(ctx.conn, ident, scope), uid)
         children = [shapes.song(s, ctx.os) for s in songs]
     else:
-        row = await artists.get(ctx.conn, ident, uid)
+        row = await artists.get(ctx.conn, ident, uid, scope)
         if row is None:
             raise NotFound("artist", ctx.params.get("id"))
         body = {"id": public_id("ar", ident), "name": row["name"] or ""}
-        rows = await albums.hydrate(ctx.conn, await albums.ids_by_artist(ctx.conn, ident), uid)
+        rows = await albums.hydrate(ctx.conn, await albums.ids_by_artist(ctx.conn, ident, scope), uid)
         children = [shapes.album_child(a, ctx.os) for a in rows]
     if row.get("starred_at"):
         body["starred"] = shapes.iso(row["starred_at"])
@@ -104,8 +109,7 @@ async def get_music_directory(ctx: Ctx) -> Payload:
 
 @endpoint("getArtists")
 async def get_artists(ctx: Ctx) -> Payload:
-    folder_id = await folder_param(ctx)
-    rows = await artists.browse(ctx.conn, ctx.user.id, folder_id)
+    rows = await artists.browse(ctx.conn, ctx.user.id, await folder_param(ctx))
     return Payload("artists", {
         "ignoredArticles": IGNORED,
         "index": _indexed(rows, lambda r: r["index_letter"], lambda r: shapes.artist_id3(r, ctx.os)),
@@ -115,10 +119,11 @@ async def get_artists(ctx: Ctx) -> Payload:
 @endpoint("getArtist")
 async def get_artist(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "ar")
-    row = await artists.get(ctx.conn, ident, ctx.user.id)
+    scope = ctx.user.folder_ids
+    row = await artists.get(ctx.conn, ident, ctx.user.id, scope)
     if row is None:
         raise NotFound("artist", ctx.params.get("id"))
-    rows = await albums.hydrate(ctx.conn, await albums.ids_by_artist(ctx.conn, ident), ctx.user.id)
+    rows = await albums.hydrate(ctx.conn, await albums.ids_by_artist(ctx.conn, ident, scope), ctx.user.id)
     body = shapes.artist_id3(row, ctx.os)
     body["album"] = [shapes.album_id3(a, ctx.os) for a in rows]
     return Payload("artist", body)
@@ -127,10 +132,11 @@ async def get_artist(ctx: Ctx) -> Payload:
 @endpoint("getAlbum")
 async def get_album(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "al")
-    row = await albums.get(ctx.conn, ident, ctx.user.id)
+    scope = ctx.user.folder_ids
+    row = await albums.get(ctx.conn, ident, ctx.user.id, scope)
     if row is None:
         raise NotFound("album", ctx.params.get("id"))
-    songs = await tracks.hydrate(ctx.conn, await tracks.ids_by_album(ctx.conn, ident), ctx.user.id)
+    songs = await tracks.hydrate(ctx.conn, await tracks.ids_by_album(ctx.conn, ident, scope), ctx.user.id)
     body = shapes.album_id3(row, ctx.os)
     body["song"] = [shapes.song(s, ctx.os) for s in songs]
     return Payload("album", body)
@@ -139,7 +145,7 @@ async def get_album(ctx: Ctx) -> Payload:
 @endpoint("getSong")
 async def get_song(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "tr")
-    row = await tracks.get(ctx.conn, ident, ctx.user.id)
+    row = await tracks.get(ctx.conn, ident, ctx.user.id, ctx.user.folder_ids)
     if row is None:
         raise NotFound("song", ctx.params.get("id"))
     return Payload("song", shapes.song(row, ctx.os))
@@ -147,6 +153,6 @@ async def get_song(ctx: Ctx) -> Payload:
 
 @endpoint("getGenres")
 async def get_genres(ctx: Ctx) -> Payload:
-    rows = await genres.list_all(ctx.conn)
+    rows = await genres.list_all(ctx.conn, ctx.user.folder_ids)
     return Payload("genres", {"genre": [
         {"songCount": r["song_count"], "albumCount": r["album_count"], "value": r["name"]} for r in rows]})

@@ -30,14 +30,14 @@ async def _album_rows(ctx: Ctx) -> list[dict[str, Any]]:
         raise BadParam("type", f"unknown album list type {kind!r}")
     size = p.int("size", 10, lo=0, hi=MAX_SIZE)
     offset = p.int("offset", 0, lo=0)
-    folder_id = await folder_param(ctx)
+    scope = await folder_param(ctx)
     years = genre_id = None
     if order == "year":
         # fromYear > toYear means newest first (spec); DSub's decade queries rely on it.
         years = YearRange.between(p.int("fromYear"), p.int("toYear"))
     elif order == "genre":
         genre_id = genres.genre_id(p.str("genre"))
-    ids = await albums.list_ids(ctx.conn, order, offset, size, user_id=ctx.user.id, folder_id=folder_id,
+    ids = await albums.list_ids(ctx.conn, order, offset, size, user_id=ctx.user.id, folders=scope,
                                 years=years, genre_id=genre_id)
     return await albums.hydrate(ctx.conn, ids, ctx.user.id)
 
@@ -64,7 +64,7 @@ async def get_random_songs(ctx: Ctx) -> Payload:
         years = YearRange.between(lo if lo is not None else 0, hi if hi is not None else 9999)
     genre = p.str("genre", None)
     ids = await tracks.ids_random(ctx.conn, size, genre_id=genres.genre_id(genre) if genre else None,
-                                  years=years, folder_id=await folder_param(ctx))
+                                  years=years, folders=await folder_param(ctx))
     rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
     return Payload("randomSongs", {"song": [shapes.song(r, ctx.os) for r in rows]})
 
@@ -80,14 +80,14 @@ async def get_songs_by_genre(ctx: Ctx) -> Payload:
 
 
 async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    folder_id = await folder_param(ctx)
+    scope = await folder_param(ctx)
     uid = ctx.user.id
     artist_rows = await artists.hydrate(
-        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ARTIST, folder_id), uid)
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ARTIST, scope), uid, scope)
     album_rows = await albums.hydrate(
-        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ALBUM, folder_id), uid)
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.ALBUM, scope), uid)
     song_rows = await tracks.hydrate(
-        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.TRACK, folder_id), uid)
+        ctx.conn, await annotations.starred_ids(ctx.conn, uid, annotations.TRACK, scope), uid)
     return artist_rows, album_rows, song_rows
 
 

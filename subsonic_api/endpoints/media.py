@@ -18,9 +18,9 @@ import anyio
 from starlette.responses import FileResponse, MalformedRangeHeader, Response
 
 from orbsonic.covers import MAX_SIZE, find_source, media_type
-from orbsonic.errors import NotAuthorized, NotFound
+from orbsonic.errors import NotFound
 from orbsonic.ids import parse_cover_id
-from orbsonic.library import playlist_covers, tracks
+from orbsonic.library import folders, playlist_covers, tracks
 from subsonic_api.registry import Ctx, endpoint
 
 
@@ -51,7 +51,7 @@ def _local_path(info: dict[str, Any]) -> Path:
 
 async def _file_response(ctx: Ctx, *, attachment: bool) -> Response:
     _, ident = ctx.params.id("id", "tr")
-    info = await tracks.file_info(ctx.conn, ident)
+    info = await tracks.file_info(ctx.conn, ident, ctx.user.folder_ids)
     if info is None:
         raise NotFound("song", ctx.params.get("id"))
     path = _local_path(info)
@@ -69,23 +69,29 @@ async def _file_response(ctx: Ctx, *, attachment: bool) -> Response:
     )
 
 
-@endpoint("stream")
+@endpoint("stream", role="stream")
 async def stream(ctx: Ctx) -> Response:
+    """Needs streamRole (Subsonic/Airsonic: "allowed to play files")."""
     return await _file_response(ctx, attachment=False)
 
 
-@endpoint("download")
+@endpoint("download", role="download")
 async def download(ctx: Ctx) -> Response:
-    if not ctx.user.can_download:
-        raise NotAuthorized("this user may not download")
+    """Needs downloadRole (Subsonic: "allowed to download files")."""
     return await _file_response(ctx, attachment=True)
 
 
 @endpoint("getCoverArt")
 async def get_cover_art(ctx: Ctx) -> Response:
     """`id` is a coverArt id (OpenSubsonic: never a song/album id). `size` in px resizes
-    (aspect kept, longest side = size) and caches; no size sends the original."""
+    (aspect kept, longest side = size) and caches; no size sends the original.
+
+    No role: coverArtRole is the right to *change* cover art (Subsonic's settings page;
+    Airsonic and Navidrome serve covers to every user), but the item must be in the
+    user's music folders (else 70)."""
     kind, ident, canonical = parse_cover_id_or_404(ctx.params.str("id"))
+    if not await folders.cover_visible(ctx.conn, kind, ident, ctx.user.folder_ids):
+        raise NotFound("cover art", canonical)
     size = ctx.params.opt_int("size")
     if size is not None and (size <= 0 or size >= MAX_SIZE):
         size = None

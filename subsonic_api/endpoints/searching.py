@@ -23,19 +23,19 @@ MAX_COUNT = 1000
 async def _search(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     p, conn, uid = ctx.params, ctx.conn, ctx.user.id
     query = search.normalize_query(p.get("query"))
-    folder_id = await folder_param(ctx)
+    scope = await folder_param(ctx)
     pages = {}
     for key in ("artist", "album", "song"):
         pages[key] = (p.int(f"{key}Offset", 0, lo=0), p.int(f"{key}Count", 20, lo=0, hi=MAX_COUNT))
     if not query:
-        artist_ids = await artists.ids_all(conn, *pages["artist"], folder_id) if pages["artist"][1] else []
-        album_ids = await albums.ids_all(conn, *pages["album"], folder_id) if pages["album"][1] else []
-        song_ids = await tracks.ids_all(conn, *pages["song"], folder_id) if pages["song"][1] else []
+        artist_ids = await artists.ids_all(conn, *pages["artist"], scope) if pages["artist"][1] else []
+        album_ids = await albums.ids_all(conn, *pages["album"], scope) if pages["album"][1] else []
+        song_ids = await tracks.ids_all(conn, *pages["song"], scope) if pages["song"][1] else []
     else:
-        artist_ids = await search.search_ids(conn, "artists", query, *pages["artist"], folder_id)
-        album_ids = await search.search_ids(conn, "albums", query, *pages["album"], folder_id)
-        song_ids = await search.search_ids(conn, "tracks", query, *pages["song"], folder_id)
-    return (await artists.hydrate(conn, artist_ids, uid), await albums.hydrate(conn, album_ids, uid),
+        artist_ids = await search.search_ids(conn, "artists", query, *pages["artist"], scope)
+        album_ids = await search.search_ids(conn, "albums", query, *pages["album"], scope)
+        song_ids = await search.search_ids(conn, "tracks", query, *pages["song"], scope)
+    return (await artists.hydrate(conn, artist_ids, uid, scope), await albums.hydrate(conn, album_ids, uid),
             await tracks.hydrate(conn, song_ids, uid))
 
 

@@ -3,6 +3,7 @@ getScanStatus, startScan (docs/subsonic-spec.md §3 System, Media library scanni
 
 from __future__ import annotations
 
+from orbsonic.library import audit
 from subsonic_api.registry import Ctx, endpoint
 from subsonic_api.response import Payload
 
@@ -50,5 +51,7 @@ async def get_scan_status(ctx: Ctx) -> Payload:
 async def start_scan(ctx: Ctx) -> Payload:
     """Start an incremental scan unless one runs (on this or another replica);
     `fullScan=true` re-reads every file."""
-    await ctx.state.scans.start(full=ctx.params.bool("fullScan"))
+    full = ctx.params.bool("fullScan")
+    if await ctx.state.scans.start(full=full):
+        await audit.record(ctx.conn, ctx.user.username, "scan.start", details={"full": full})
     return await _scan_status(ctx)

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from psycopg import AsyncCursor, sql
 
-from tests.conftest import ADMIN, add_users, clone_db, make_settings
+from tests.conftest import ADMIN, ALICE, add_users, clone_db, make_settings
 
 N_TRACKS, N_ALBUMS, N_ARTISTS, N_ALBUM_ARTISTS, N_GENRES = 100_000, 8_000, 3_000, 2_000, 40
 CHECKED = ("tracks", "albums", "artists", "track_artists", "album_artists", "track_genres", "album_genres",
@@ -296,8 +296,36 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("label", "method", "params"), CASES, ids=[c[0] for c in CASES])
 def test_plans_use_indexes(client: Any, table_rows: dict[str, float], label: str, method: str,
                            params: dict[str, Any]) -> None:
+    _check_plans(client, table_rows, label, method, params, ADMIN)
+
+
+@pytest.fixture(scope="module")
+def restricted(big_db: tuple[str, Path]) -> tuple[str, str]:
+    """alice, limited to music folder 1 (users.folder_ids): every query takes its
+    folder-access filter (`folder_id = ANY(...)`, the artist EXISTS probes)."""
+    with psycopg.connect(big_db[0], autocommit=True) as conn:
+        conn.execute("UPDATE users SET folder_ids = '{1}' WHERE username = %s", (ALICE[0],))
+    return ALICE
+
+
+# getGenres of a folder-restricted user counts the songs and albums of its folders per genre
+# (orbsonic.library.genres.list_all): an aggregate that reads every track of those folders
+# by design — not a paged list, and called once per client sync.
+RESTRICTED_CASES = [c for c in CASES if c[1] != "getGenres"]
+
+
+@pytest.mark.parametrize(("label", "method", "params"), RESTRICTED_CASES,
+                         ids=[c[0] for c in RESTRICTED_CASES])
+def test_plans_use_indexes_for_a_folder_restricted_user(client: Any, table_rows: dict[str, float],
+                                                        restricted: tuple[str, str], label: str, method: str,
+                                                        params: dict[str, Any]) -> None:
+    _check_plans(client, table_rows, label, method, params, restricted)
+
+
+def _check_plans(client: Any, table_rows: dict[str, float], label: str, method: str, params: dict[str, Any],
+                 user: tuple[str, str]) -> None:
     PLANS.clear()
-    r = client.get(f"/rest/{method}", params={"u": ADMIN[0], "p": ADMIN[1], "v": "1.16.1", "c": "explain",
+    r = client.get(f"/rest/{method}", params={"u": user[0], "p": user[1], "v": "1.16.1", "c": "explain",
                                               "f": "json", **params})
     assert r.status_code == 200
     if r.headers.get("content-type", "").startswith("application/json"):

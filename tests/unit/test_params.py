@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from orbsonic.errors import BadParam, MissingParam, NotFound
 from orbsonic.ids import KINDS, public_id
-from subsonic_api.params import Params
+from subsonic_api.params import Params, parse_int
 
 PROPS = settings(max_examples=200, deadline=None)
 keys = st.sampled_from(["id", "songId", "size", "x", "u"])
@@ -41,7 +41,8 @@ def test_int_round_trips_and_ignores_surrounding_space(n: int, pad: str) -> None
 
 
 @PROPS
-@given(n=st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1))
+@given(n=st.integers(min_value=2**63, max_value=10**40 - 1) | st.integers(min_value=-(10**40) + 1,
+                                                                      max_value=-(2**63) - 1))
 def test_int_beyond_64_bits_is_clamped_to_bigint(n: int) -> None:
     """offset=99999999999999999999 must not reach PostgreSQL (NumericValueOutOfRange)."""
     expected = 2**63 - 1 if n > 0 else -(2**63)
@@ -52,16 +53,58 @@ def test_int_beyond_64_bits_is_clamped_to_bigint(n: int) -> None:
         Params([("offset", str(n))]).int("offset", clamp=False)
 
 
+ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,40}", re.ASCII)
+
+
 @PROPS
 @given(text=st.text(min_size=1).filter(lambda t: t.strip() != ""))
 def test_int_rejects_non_integers(text: str) -> None:
-    try:
-        expected = int(text.strip())
-    except ValueError:
+    """Only an optional sign and 1–40 ASCII digits are an integer; anything else is
+    BadParam, never another exception (`int()` raises on "²", takes "١٢" and "1_0")."""
+    if ASCII_INTEGER.fullmatch(text.strip()):
+        assert Params([("n", text)]).int("n") == max(min(int(text.strip()), 2**63 - 1), -(2**63))
+    else:
         with pytest.raises(BadParam):
             Params([("n", text)]).int("n")
+        assert parse_int(text) is None
+
+
+DIGIT_LOOKALIKES = st.sampled_from(["²", "³", "¹", "١", "٣", "۴", "५", "๓", "１", "𝟓", "⑤", "_", "Ⅳ"])
+
+
+@PROPS
+@given(n=st.integers(0, 10**12), odd=DIGIT_LOOKALIKES, at=st.integers(0, 14))
+def test_int_rejects_non_ascii_digits(n: int, odd: str, at: int) -> None:
+    """`"²".isdigit()` is true and int("١٢") == 12: neither is a Subsonic number."""
+    text = str(n)
+    text = text[:at] + odd + text[at:]
+    with pytest.raises(BadParam):
+        Params([("size", text)]).int("size", 10, lo=0, hi=500)
+    with pytest.raises(BadParam):
+        Params([("size", text)]).opt_int("size")
+    assert parse_int(text) is None
+
+
+@PROPS
+@given(extra=st.integers(41, 20_000), digit=st.sampled_from("0129"))
+def test_int_rejects_overlong_digit_strings_quickly(extra: int, digit: str) -> None:
+    """More than 40 digits is not a number anyone means; 4,301 of them made int() raise
+    ValueError (issue 6 §2). The error message quotes only the start of the value."""
+    text = digit * extra
+    with pytest.raises(BadParam) as exc:
+        Params([("offset", text)]).int("offset", 0, lo=0)
+    assert len(str(exc.value)) < 200
+    assert parse_int(text) is None
+
+
+@PROPS
+@given(text=st.text(max_size=60))
+def test_parse_int_never_raises_and_agrees_with_the_grammar(text: str) -> None:
+    value = parse_int(text)
+    if ASCII_INTEGER.fullmatch(text.strip()):
+        assert value == int(text.strip())
     else:
-        assert Params([("n", text)]).int("n") == max(min(expected, 2**63 - 1), -(2**63))
+        assert value is None
 
 
 def test_int_missing_and_empty() -> None:

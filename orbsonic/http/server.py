@@ -1,0 +1,231 @@
+"""The HTTP server: uvicorn with a parser and limits chosen on purpose (issue 6 §2).
+
+* Parser: h11, always — not httptools, which uvicorn would pick whenever it happens to be
+  installed. h11 bounds the request head (MAX_HEAD_BYTES); httptools (llhttp) gives uvicorn
+  no head limit at all, so the same request would be answered differently on two machines.
+* Head limit: MAX_HEAD_BYTES (64 KiB) for request line plus headers. A longer head is
+  answered `431 Request Header Fields Too Large` with a Subsonic error envelope (XML) as its
+  body; any other unparsable head `400 Bad Request`, the same way. The connection is then
+  half-closed and drained for LINGER_S before it is closed, so that the client reads the
+  answer instead of a reset (the server closing a socket with unread data sends RST, which
+  made the answer to a long head "sometimes 400, sometimes a reset").
+* Header timeout (`header_timeout`): from the connection's start, or the first byte of a
+  further request on a kept-alive connection, to a complete request head. A slower client
+  (slowloris) gets `408` and the connection is closed. Idle keep-alive connections close after KEEP_ALIVE_S.
+* Body timeout (`body_timeout`): from the end of the head to the end of the body. Past it
+  the client gets `408` (if no answer has started) and the connection is closed; the app
+  sees a disconnect.
+* Forwarded headers: `X-Forwarded-For`/`-Proto` are believed only from `trusted_proxies`
+  (login rate limits count per client address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from orbsonic.config import Settings
+
+log = logging.getLogger("orbsonic.http")
+
+MAX_HEAD_BYTES = 64 * 1024  # a GET with ~2,000 ids; longer lists go in a formPost body
+KEEP_ALIVE_S = 5  # uvicorn's default, stated
+LINGER_S = 2.0  # how long an error answer waits for the client to stop sending
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's Config plus Orbsonic's timeouts (seconds). A module-level class, so that it
+    pickles into `--workers` processes like uvicorn's own."""
+
+    def __init__(self, app: Any, *, header_timeout: float = 10, body_timeout: float = 60,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("http", OrbsonicH11Protocol)
+        kwargs.setdefault("h11_max_incomplete_event_size", MAX_HEAD_BYTES)
+        kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE_S)
+        super().__init__(app, **kwargs)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+
+
+def server_config(app: Any, settings: Settings, **kwargs: Any) -> ServerConfig:
+    """The uvicorn configuration for `settings` (host, port, workers, timeouts, proxies).
+    `app` is an ASGI app or an import string; `kwargs` override uvicorn options."""
+    options: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, workers=settings.workers if settings.workers > 1 else None,
+        log_level=settings.log_level.lower(), access_log=settings.log_level == "DEBUG",
+        proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies,
+        header_timeout=settings.header_timeout, body_timeout=settings.body_timeout)
+    options.update(kwargs)
+    return ServerConfig(app, **options)
+
+
+def run(config: ServerConfig) -> None:
+    """Serve until shut down (SIGINT/SIGTERM), in this process or in `config.workers`
+    processes sharing one socket — what `uvicorn.run` does, with our Config."""
+    from uvicorn.supervisors import Multiprocess
+
+    server = uvicorn.Server(config)
+    if config.workers > 1:
+        sockets = [config.bind_socket()]
+        if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+            Multiprocess(config, target=server.run, sockets=sockets).run()  # type: ignore[call-arg]
+        else:
+            Multiprocess(config, sockets=sockets).run()
+    else:
+        server.run()
+
+
+def _error_page(status: int, message: str) -> bytes:
+    """A complete HTTP/1.1 response with a Subsonic XML error envelope (code 0) as body."""
+    from subsonic_api.response import Failure, render
+
+    body = bytes(render(Failure(0, message), "xml").body)
+    phrase = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+    head = (f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/xml; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+class _Connection(h11.Connection):
+    """h11's server connection, telling the protocol about each event it parses."""
+
+    def __init__(self, protocol: OrbsonicH11Protocol, max_head: int) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_head)
+        self._protocol = protocol
+        self._max_head = max_head
+
+    def next_event(self) -> Any:
+        try:
+            event = super().next_event()
+            if isinstance(event, h11.Request) and _head_size(event) > self._max_head:
+                # h11 limits only a head still incomplete in its buffer: one that arrived in
+                # a single read would pass at any size, so the answer depended on how the
+                # network cut the bytes. Judge the parsed head instead.
+                raise h11.RemoteProtocolError("request head too long", error_status_hint=431)
+        except h11.RemoteProtocolError as exc:
+            self._protocol.parse_error = exc
+            raise
+        self._protocol.on_event(event)
+        return event
+
+
+def _head_size(event: h11.Request) -> int:
+    """Bytes of a request head as sent (request line, `name: value` lines, blank line)."""
+    size = len(event.method) + len(event.target) + 13
+    return size + sum(len(name) + len(value) + 4 for name, value in event.headers.raw_items())
+
+
+class OrbsonicH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header timeout, a body timeout and clean error answers
+    (see the module docstring). Relies on H11Protocol's `conn`, `cycle`, `transport` and
+    `send_400_response`, which its tests exercise (tests/integration/test_hostile.py)."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.conn = _Connection(self, config.h11_max_incomplete_event_size or MAX_HEAD_BYTES)
+        self.header_timeout = float(getattr(config, "header_timeout", 10))
+        self.body_timeout = float(getattr(config, "body_timeout", 60))
+        self.parse_error: h11.RemoteProtocolError | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._draining = False
+
+    # -- timers
+    def _arm(self, seconds: float, callback: Any) -> None:
+        self._disarm()
+        if seconds > 0:
+            self._timer = self.loop.call_later(seconds, callback)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_event(self, event: Any) -> None:
+        """Called by _Connection for every parsed event: a head stops the header timer and
+        starts the body timer; the end of the body stops it."""
+        if isinstance(event, h11.Request):
+            self._arm(self.body_timeout, self._body_timed_out)
+        elif isinstance(event, h11.EndOfMessage):
+            self._disarm()
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+            self.transport.close()  # nothing sent: nobody to tell
+        else:
+            log.debug("closing %s: request head not complete after %.0f s", self.client, self.header_timeout)
+            self._answer_and_close(408, f"request head not complete after {self.header_timeout:.0f} s")
+
+    def _body_timed_out(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        log.debug("closing %s: request body not complete after %.0f s", self.client, self.body_timeout)
+        if self.cycle is not None and not self.cycle.response_started:
+            self._answer_and_close(408, f"request body not complete after {self.body_timeout:.0f} s")
+        else:
+            self.transport.close()
+
+    # -- error answers
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn calls this for a head h11 cannot parse: 431 for one over MAX_HEAD_BYTES
+        (h11's status hint), else 400; never the plain-text page or a reset."""
+        exc, self.parse_error = self.parse_error, None
+        status = exc.error_status_hint if exc is not None and exc.error_status_hint in (400, 431) else 400
+        if status == 431:
+            message = (f"request head larger than {MAX_HEAD_BYTES // 1024} KB: "
+                       "send long parameter lists as a POST form")
+        else:
+            message = "malformed HTTP request"
+        log.debug("answering %s with %d: %s", self.client, status, exc)
+        self._answer_and_close(status, message)
+
+    def _answer_and_close(self, status: int, message: str) -> None:
+        """Write an error page, stop writing, and discard what the client still sends for up
+        to LINGER_S (a lingering close) before closing."""
+        self._disarm()
+        if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
+            # Bad bytes in the body of a request being answered: an error page now would land
+            # in the middle of that answer.
+            self.transport.close()
+            return
+        self.transport.write(_error_page(status, message))
+        self._draining = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.transport.resume_reading()
+        self._timer = self.loop.call_later(LINGER_S, self.transport.close)
+        if self.cycle is not None and not self.cycle.response_complete:
+            # Tell an app waiting for the body that nobody will read its answer.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return  # the rest of a refused request
+        if self._timer is None and self.conn.their_state is h11.IDLE:
+            # The first bytes of a further request on a kept-alive connection: its head must
+            # arrive in time too (uvicorn's keep-alive timer stops at this first byte).
+            self._arm(self.header_timeout, self._head_timed_out)
+        super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self._draining:
+            self.transport.close()  # the client has read our answer and hung up
+        return None
