@@ -301,7 +301,8 @@ export class WebAudioTier {
     const s = this.segments[0];
     if (!ctx || !s) return 0;
     const samples = ((ctx.currentTime * ctx.sampleRate - s.originFrame) * s.rate) / ctx.sampleRate;
-    return Math.max(0, Math.min(s.ix.totalSamples, samples)) * (1000 / s.rate);
+    // Until the first buffer plays (the start lead) the position is the seek target.
+    return Math.max(s.skip, Math.min(s.ix.totalSamples, samples)) * (1000 / s.rate);
   }
 
   async play(): Promise<void> {
