@@ -53,7 +53,7 @@ def track_json(name: str, path: Path, info: flacinfo.StreamInfo) -> dict[str, An
 
 
 def play_pair(tmp_path: Path, build: Path, rate: int, bits: int, seconds: float, cut: int,
-              gap: int = 0) -> dict[str, Any]:
+              gap: int = 0, decoder: str = "native") -> dict[str, Any]:
     """Play the sine pair through the engine; `gap` > 0 claims the first file is that many
     samples longer than it is (the negative control: a gap the check must see)."""
     a, b, total = sine_pair(tmp_path / "audio", rate=rate, bits=bits, seconds=seconds, cut=cut)
@@ -79,17 +79,22 @@ def play_pair(tmp_path: Path, build: Path, rate: int, bits: int, seconds: float,
     app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(build)])
     (tmp_path / "tracks.json").write_text(json.dumps(tracks))
     with LiveServer(app) as server:
-        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441")
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441", decoder)
     print(json.dumps(out))
     return out
 
 
+@pytest.mark.parametrize("decoder", ["native", "wasm"])
 @pytest.mark.parametrize(("rate", "bits", "seconds", "cut"), [(44100, 16, 6.0, 132_317), (96000, 24, 5.0, 201_011)])
 def test_gapless_sine_across_two_files(tmp_path: Path, webclient_build: Path, chromium: str,
-                                       rate: int, bits: int, seconds: float, cut: int) -> None:
-    out = play_pair(tmp_path, webclient_build, rate, bits, seconds, cut)
+                                       rate: int, bits: int, seconds: float, cut: int, decoder: str) -> None:
+    """Both chunk decoders of the Web Audio tier: the browser's (decodeAudioData on a context
+    at the file's rate) and @wasm-audio-decoders/flac in a Worker (loaded lazily)."""
+    out = play_pair(tmp_path, webclient_build, rate, bits, seconds, cut, decoder=decoder)
     assert not out["pageErrors"] and not out["errors"], out
-    assert out["tier"] == "webaudio" and out["decoder"] == "native", out
+    assert out["tier"] == "webaudio" and out["decoder"] == decoder, out
+    if decoder == "wasm":
+        assert out["decodedBitDepth"] == bits, out  # decoded at STREAMINFO's own depth
     assert out["gapless"] is True and out["reached"] == 1, out
     assert out["badge"] == f"FLAC · {bits} bit · {rate / 1000:g} kHz"
     an = out["analysis"]

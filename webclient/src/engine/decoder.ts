@@ -44,21 +44,18 @@ export class NativeDecoder implements ChunkDecoder {
   close(): void {}
 }
 
-interface WasmWorkerDecoder {
-  ready: Promise<void>;
-  decode(data: Uint8Array): Promise<{ channelData: Float32Array[]; samplesDecoded: number; sampleRate: number }>;
-  reset(): Promise<void>;
-  free(): void;
-}
+type WasmWorkerDecoder = import("@wasm-audio-decoders/flac").FLACDecoderWebWorker;
 
 export class WasmDecoder implements ChunkDecoder {
   readonly kind = "wasm" as const;
   private decoder: Promise<WasmWorkerDecoder> | null = null;
+  /** Bit depth of the last decoded chunk (STREAMINFO's, as the decoder reports it). */
+  bitDepth: number | null = null;
 
   private load(): Promise<WasmWorkerDecoder> {
     // Lazy: this import becomes its own chunk, fetched only when this tier is used.
     this.decoder ??= import("@wasm-audio-decoders/flac").then(async (m) => {
-      const d = new m.FLACDecoderWebWorker() as unknown as WasmWorkerDecoder;
+      const d = new m.FLACDecoderWebWorker();
       await d.ready;
       return d;
     });
@@ -67,8 +64,9 @@ export class WasmDecoder implements ChunkDecoder {
 
   async decode(header: Uint8Array, frames: Uint8Array): Promise<Decoded> {
     const d = await this.load();
-    await d.reset();
-    const out = await d.decode(concat(header, frames));
+    // decodeFile = decode + flush (the last frame ends with the data) + reset.
+    const out = await d.decodeFile(concat(header, frames));
+    this.bitDepth = out.bitDepth;
     return { channels: out.channelData, sampleRate: out.sampleRate, samples: out.samplesDecoded };
   }
 

@@ -25,6 +25,8 @@ export interface TierDeps {
   /** Test and visualiser hook: gets the context and the final gain node; returns the node
    * to connect to the destination instead (e.g. an AudioWorklet tap), or nothing. */
   output?(ctx: AudioContext, gain: GainNode): Promise<AudioNode | void> | AudioNode | void;
+  /** Force a chunk decoder (tests; default: the browser's own when it decodes FLAC). */
+  decoder?: "native" | "wasm";
 }
 
 interface Segment {
@@ -32,8 +34,10 @@ interface Segment {
   ix: SeekIndex;
   header: Uint8Array;
   rate: number;
-  /** Context frame at which sample 0 of the track plays (may be negative after a seek). */
-  originFrame: number;
+  /** Context frame at which sample 0 of the track plays (may be negative after a seek);
+   * null until the first chunk is decoded, so a slow fetch or decode never eats into the
+   * audio after the seek target. */
+  originFrame: number | null;
   skip: number;
   chunks: FrameChunk[];
   next: number;
@@ -78,6 +82,11 @@ export class WebAudioTier {
     return this.decoder?.kind ?? null;
   }
 
+  /** The decoded bit depth when the decoder reports it (the WASM one does). */
+  get decodedBitDepth(): number | null {
+    return this.decoder instanceof WasmDecoder ? this.decoder.bitDepth : null;
+  }
+
   get playing(): boolean {
     return this.ctx?.state === "running";
   }
@@ -98,7 +107,8 @@ export class WebAudioTier {
     out.connect(ctx.destination);
     this.ctx = ctx;
     this.gain = gain;
-    this.decoder = nativeFlacLikely() ? new NativeDecoder(ctx) : new WasmDecoder();
+    const kind = this.deps.decoder ?? (nativeFlacLikely() ? "native" : "wasm");
+    this.decoder = kind === "native" ? new NativeDecoder(ctx) : new WasmDecoder();
     return ctx;
   }
 
@@ -146,14 +156,13 @@ export class WebAudioTier {
   private async segment(track: Track, skip: number, originFrame: number | null): Promise<Segment> {
     const { ix, header, info } = await this.meta(track);
     const rate = ix.sampleRate;
-    const ctx = await this.ensureContext(rate);
+    await this.ensureContext(rate);
     const from = lookup(ix, skip);
     const first = planChunks(ix, from, Math.round(rate * FIRST_CHUNK_S))[0];
     const chunks = first ? [first, ...planChunks(ix, lookup(ix, first.firstSample + first.samples), rate * CHUNK_S)] : [];
     // A first chunk ending at the very end leaves lookup() pointing at itself: drop repeats.
     const uniq = chunks.filter((c, i) => i === 0 || c.firstSample > (chunks[i - 1] as FrameChunk).firstSample);
-    const start = originFrame ?? Math.ceil((ctx.currentTime + START_LEAD_S) * ctx.sampleRate) - Math.round((skip * ctx.sampleRate) / rate);
-    return { track, ix, header, rate, originFrame: start, skip, chunks: uniq, next: 0, sources: [], info };
+    return { track, ix, header, rate, originFrame, skip, chunks: uniq, next: 0, sources: [], info };
   }
 
   /** Start `track` at `startMs` (exact sample), replacing whatever plays. */
@@ -184,7 +193,7 @@ export class WebAudioTier {
   async chain(next: Track): Promise<void> {
     const gen = this.gen;
     const last = this.segments[this.segments.length - 1];
-    if (!last || !this.ctx) return;
+    if (!last || !this.ctx || last.originFrame === null) return;
     const total = last.ix.totalSamples;
     const origin = last.originFrame + Math.round((total * this.ctx.sampleRate) / last.rate);
     const seg = await this.segment(next, 0, origin);
@@ -213,6 +222,7 @@ export class WebAudioTier {
   }
 
   private segEndFrame(s: Segment): number {
+    if (s.originFrame === null) return Infinity;
     const ctxRate = this.ctx?.sampleRate ?? s.rate;
     return s.originFrame + Math.round((s.ix.totalSamples * ctxRate) / s.rate);
   }
@@ -240,7 +250,7 @@ export class WebAudioTier {
     if (!ctx) return 0;
     for (let i = this.segments.length - 1; i >= 0; i--) {
       const s = this.segments[i] as Segment;
-      if (s.next > 0) {
+      if (s.next > 0 && s.originFrame !== null) {
         const c = s.chunks[s.next - 1] as FrameChunk;
         return (s.originFrame + ((c.firstSample + c.samples) * ctx.sampleRate) / s.rate) / ctx.sampleRate;
       }
@@ -270,6 +280,7 @@ export class WebAudioTier {
         const n = Math.min(out.samples, chunk.samples);
         const buf = ctx.createBuffer(out.channels.length, n, out.sampleRate);
         out.channels.forEach((ch, c) => buf.copyToChannel(ch.subarray(0, n) as Float32Array<ArrayBuffer>, c));
+        seg.originFrame ??= Math.ceil((ctx.currentTime + START_LEAD_S) * ctx.sampleRate) - Math.round((seg.skip * ctx.sampleRate) / seg.rate);
         const sched = chunkSchedule(seg.originFrame / ctx.sampleRate, seg.rate, 0, chunk.firstSample, n, seg.skip);
         if (!sched) continue;
         const src = ctx.createBufferSource();
@@ -300,6 +311,7 @@ export class WebAudioTier {
     const ctx = this.ctx;
     const s = this.segments[0];
     if (!ctx || !s) return 0;
+    if (s.originFrame === null) return (s.skip * 1000) / s.rate;
     const samples = ((ctx.currentTime * ctx.sampleRate - s.originFrame) * s.rate) / ctx.sampleRate;
     // Until the first buffer plays (the start lead) the position is the seek target.
     return Math.max(s.skip, Math.min(s.ix.totalSamples, samples)) * (1000 / s.rate);
