@@ -289,6 +289,10 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
             )
         )
     out.append(Scenario("getStarred2", [p("getStarred2")]))
+    if not peer_set:  # playbackReport is an OpenSubsonic extension: Orbsonic only
+        out.append(Scenario("reportPlayback", [p("reportPlayback", mediaId=s, mediaType="song", positionMs=0,
+                                                 state="playing") for s in lib.songs[:100]]))
+        out.append(Scenario("getNowPlaying", [p("getNowPlaying")]))
     covers = lib.covers
     rng.shuffle(covers)
     if not peer_set:

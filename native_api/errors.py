@@ -15,6 +15,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from orbsonic.db.migrate import SchemaNotMigrated
+from orbsonic.db.pool import unavailable
 from orbsonic.errors import (
     AuthFailed,
     BadParam,
@@ -42,6 +43,9 @@ def problem(status: int, code: str, detail: str, *, headers: dict[str, str] | No
 
 def to_problem(exc: BaseException) -> JSONResponse:
     """Map an exception raised while serving a native API request to its problem response."""
+    if (down := unavailable(exc)) is not None:
+        log.debug("database unavailable: %s", down.reason or down)
+        return problem(503, "database-unavailable", "database unavailable")
     if isinstance(exc, SchemaNotMigrated):
         return problem(503, "schema-too-old", str(exc))
     if isinstance(exc, DatabaseTooNew):

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
 import native_api
+import share_web
 import subsonic_api
 from orbsonic import jobs, webclient
 from orbsonic.auth import users
@@ -25,6 +25,7 @@ from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
 from orbsonic.covers import CoverCache
 from orbsonic.db.migrate import check_schema
+from orbsonic.db.pool import Pool
 from orbsonic.errors import ConfigError
 from orbsonic.scanner.launcher import ScanLauncher
 from orbsonic.state import AppState
@@ -87,9 +88,10 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(check_schema, database_url)
-        pool = AsyncConnectionPool(database_url, min_size=2, max_size=20, open=False, timeout=30,
-                                   check=AsyncConnectionPool.check_connection, name="orbsonic",
-                                   kwargs={"options": PLANNER_OPTIONS, **(pool_kwargs or {})})
+        # Pool fails fast while PostgreSQL is down and serves again as soon as it is back
+        # (orbsonic/db/pool.py, issue 6 §1).
+        pool = Pool(database_url, min_size=2, max_size=20, open=False, name="orbsonic",
+                    kwargs={"options": PLANNER_OPTIONS, **(pool_kwargs or {})})
         await pool.open(wait=True, timeout=30)
         tasks: list[asyncio.Task[None]] = []
         state: AppState | None = None
@@ -114,7 +116,9 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 await state.jobs.close_async()
             await pool.close()
 
-    return Starlette(routes=subsonic_api.routes() + native_api.routes() + webclient.routes(), lifespan=lifespan)
+    # the web client's catch-all goes last: /rest, /api/v1, /healthz, /readyz, /share win
+    routes = subsonic_api.routes() + native_api.routes() + share_web.routes() + webclient.routes()
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:

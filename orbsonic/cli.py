@@ -172,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
     worker = sub.add_parser("worker", parents=[common], help="run background jobs (analysis, thumbnails …)")
     worker.add_argument("--concurrency", type=int, help="jobs at once (default $ORBSONIC_JOB_CONCURRENCY, 2)")
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # serve's child: stop with it
     return p
 
 
@@ -496,7 +497,7 @@ def cmd_worker(s: Settings, args: argparse.Namespace) -> int:
     from orbsonic.jobs import worker
 
     with database(s) as url:
-        return worker.main(url, args.concurrency or s.job_concurrency)
+        return worker.main(url, args.concurrency or s.job_concurrency, args.parent_pid)
 
 
 def _user_line(u: users.User) -> str:

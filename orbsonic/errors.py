@@ -80,3 +80,15 @@ class RateLimited(OrbsonicError):
     def __init__(self, message: str, retry_after_s: float) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message)
+class DatabaseUnavailable(OrbsonicError):
+    """PostgreSQL does not answer: it is down, restarting, or no connection came in time.
+
+    Raised by the pool (orbsonic.db.pool) instead of psycopg's OperationalError or PoolTimeout,
+    fast (within about a second), so that clients see a clean error instead of a hang.
+    `reason` is a short description for the log (e.g. "connection refused"), never shown
+    to clients.
+    """
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__("database unavailable" + (f" ({reason})" if reason else ""))

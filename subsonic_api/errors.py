@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from orbsonic.db.pool import unavailable
 from orbsonic.errors import AuthFailed, BadParam, IndexOutOfRange, MissingParam, NotAuthorized, NotFound
 from subsonic_api.response import Failure
 
@@ -75,5 +76,10 @@ def to_failure(exc: BaseException) -> Failure:
         return Failure(0, f"'{exc.method}' is not implemented by this server yet")
     if isinstance(exc, UnknownMethod):
         return Failure(0, f"unknown method '{exc.method}'")
+    if (down := unavailable(exc)) is not None:
+        # PostgreSQL is down or restarting: a clean, fast code 0 (the spec has no better code;
+        # clients show the message and retry); the pool logs the outage once.
+        log.debug("database unavailable: %s", down.reason or down)
+        return Failure(0, "database unavailable")
     log.exception("internal error", exc_info=exc)
     return Failure(0, f"internal error: {type(exc).__name__}")

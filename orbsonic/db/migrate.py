@@ -162,11 +162,33 @@ def check_schema(conninfo: str, *, directory: Path | None = None) -> int:
     Raises DatabaseTooNew when it is newer, SchemaNotMigrated when older or empty,
     UnsupportedPostgres below PostgreSQL 15, psycopg.OperationalError when unreachable.
     """
-    files = migrations(directory)
-    newest = files[-1].version if files else 0
     with psycopg.connect(conninfo, autocommit=True) as conn:
         _check_server(conn)
         current = schema_version(conn)
+    return expect_schema(current, directory)
+
+
+async def check_schema_async(conn: psycopg.AsyncConnection[Any]) -> int:
+    """`check_schema` on an open async connection (the /readyz probe): the schema version.
+
+    Raises DatabaseTooNew, SchemaNotMigrated; psycopg errors from the queries.
+    """
+    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cur.fetchone()
+    current = 0
+    if row is not None and row[0]:
+        cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        current = int(row[0]) if (row := await cur.fetchone()) else 0
+    return expect_schema(current)
+
+
+def expect_schema(current: int, directory: Path | None = None) -> int:
+    """`current` when it is the newest migration version of `directory` (default `schema_dir()`).
+
+    Raises DatabaseTooNew when it is newer, SchemaNotMigrated when older.
+    """
+    files = migrations(directory)
+    newest = files[-1].version if files else 0
     if current > newest:
         raise _too_new(current, newest)
     if current < newest:

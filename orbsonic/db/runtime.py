@@ -8,14 +8,16 @@ from contextlib import contextmanager
 from orbsonic.config import Settings
 from orbsonic.db.embedded import EmbeddedPostgres
 from orbsonic.db.migrate import migrate
+from orbsonic.db.supervisor import Supervisor
 
 
 @contextmanager
-def database(settings: Settings, *, apply_migrations: bool = True) -> Iterator[str]:
+def database(settings: Settings, *, apply_migrations: bool = True, supervise: bool = True) -> Iterator[str]:
     """Yield a libpq URL: `settings.database_url`, or an embedded PostgreSQL started in
-    `data_dir/pgdata` (stopped again on exit unless it was already running, e.g. when
-    `orbsonic scan` runs next to `orbsonic serve`). Migrations are applied first.
-    Raises EmbeddedPostgresError, DatabaseTooNew."""
+    `data_dir/pgdata` (or attached to, when another Orbsonic process runs it; on exit it is
+    stopped only when no other Orbsonic process uses it). Migrations are applied first.
+    With `supervise`, an embedded server that dies meanwhile is restarted on the same port
+    (orbsonic.db.supervisor). Raises EmbeddedPostgresError, DatabaseTooNew."""
     if settings.database_url:
         if apply_migrations:
             migrate(settings.database_url)
@@ -26,6 +28,10 @@ def database(settings: Settings, *, apply_migrations: bool = True) -> Iterator[s
     try:
         if apply_migrations:
             migrate(url)
-        yield url
+        if not supervise:
+            yield url
+            return
+        with Supervisor(pg):
+            yield url
     finally:
         pg.stop()

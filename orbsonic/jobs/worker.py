@@ -10,6 +10,7 @@ elsewhere. Tasks must therefore be idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from orbsonic import jobs
 
 log = logging.getLogger("orbsonic.jobs")
 STALLED_AFTER_S = 60.0
+ORPHAN_GRACE_S = 10.0  # a running job may finish within this after the server died
 
 
 async def requeue_stalled(app: procrastinate.App, seconds: float = STALLED_AFTER_S) -> int:
@@ -59,10 +61,12 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start the child (its output goes to ours)."""
+        """Start the child (its output goes to ours). It stops by itself when this process dies
+        (SIGKILL included): an orphaned worker would hold our output pipe open and keep using a
+        database the next server may stop."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orbsonic", "worker", "--concurrency", str(self.concurrency)],
-            env=self.env, stdin=subprocess.DEVNULL)
+            [sys.executable, "-m", "orbsonic", "worker", "--concurrency", str(self.concurrency),
+             "--parent-pid", str(os.getpid())], env=self.env, stdin=subprocess.DEVNULL)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (graceful: running jobs finish or are re-queued), then SIGKILL after `timeout`."""
@@ -76,7 +80,34 @@ class WorkerProcess:
             self.proc.wait()
 
 
-def main(conninfo: str, concurrency: int) -> int:
-    """`orbsonic worker`: run jobs until SIGINT/SIGTERM; exit status 0."""
-    asyncio.run(run(conninfo, concurrency=concurrency))
+async def _until_orphaned(parent_pid: int, every_s: float = 1.0) -> None:
+    """Return once `parent_pid` is no longer our parent (it died and we were re-parented)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(every_s)
+
+
+async def _run_child(conninfo: str, concurrency: int, parent_pid: int) -> None:
+    work = asyncio.create_task(run(conninfo, concurrency=concurrency))
+    watch = asyncio.create_task(_until_orphaned(parent_pid))
+    done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    if watch not in done:
+        watch.cancel()
+        await work
+        return
+    log.warning("the server process %d is gone: stopping the job worker", parent_pid)
+    work.cancel()  # procrastinate stops gracefully; what it cannot finish is re-queued as stalled
+    with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+        await asyncio.wait_for(work, ORPHAN_GRACE_S)
+    # Leave at once: the loop's own shutdown can wait forever on the pool's background tasks.
+    logging.shutdown()
+    os._exit(0)
+
+
+def main(conninfo: str, concurrency: int, parent_pid: int | None = None) -> int:
+    """`orbsonic worker`: run jobs until SIGINT/SIGTERM (or, as serve's child, until the server
+    process `parent_pid` is gone); exit status 0."""
+    if parent_pid is None:
+        asyncio.run(run(conninfo, concurrency=concurrency))
+    else:
+        asyncio.run(_run_child(conninfo, concurrency, parent_pid))
     return 0

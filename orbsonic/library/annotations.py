@@ -1,4 +1,5 @@
-"""Per-user annotations: stars, ratings, play counts (star, unstar, setRating, scrobble).
+"""Per-user annotations: stars and ratings (star, unstar, setRating); play counts are
+maintained from the play history by orbsonic.library.plays (scrobble).
 
 Kinds: 1 track, 2 album, 3 artist, 4 directory. Rows are upserts keyed by
 (user, kind, item); there is no foreign key to the item, so a file that is missing
@@ -7,11 +8,11 @@ for one scan keeps its stars and plays for when it comes back.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import datetime, UTC
+from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from orbsonic.errors import BadParam, NotFound
 from orbsonic.library.filters import Folders, folder_list
@@ -78,45 +79,6 @@ async def set_rating(conn: AsyncConnection, user_id: int, kind: int, item_id: in
         (user_id, kind, item_id, rating or None))
 
 
-def scrobble_time(ms: int | None, now: float | None = None) -> datetime:
-    """A play time from a client's `time` (ms since the epoch). Values that look like
-    seconds are scaled (SubMusic #108); times in the future or missing become now
-    (navidrome 6a87fc88f)."""
-    now = time.time() if now is None else now
-    if ms is None or ms <= 0:
-        ts = now
-    else:
-        ts = ms / 1000 if ms > 100_000_000_000 else float(ms)
-        if ts > now:
-            ts = now
-    return datetime.fromtimestamp(ts, UTC)
-
-
-async def record_plays(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]],
-                       folders: Folders = None) -> None:
-    """Count one play per (track id, time): the track, its album and its artists get
-    play_count + 1 and last_played = max(last_played, time). Raises NotFound (also for a
-    track outside `folders`)."""
-    if not plays:
-        return
-    track_ids = [t for t, _ in plays]
-    async with conn.transaction():
-        await _require(conn, TRACK, track_ids, folders)
-        for track_id, played in plays:
-            await conn.execute(
-                """INSERT INTO annotations (user_id, kind, item_id, play_count, last_played)
-                   SELECT %(u)s, k, i, 1, %(at)s FROM (
-                       SELECT 1 AS k, t.id AS i FROM tracks t WHERE t.id = %(t)s
-                       UNION SELECT 2, t.album_id FROM tracks t WHERE t.id = %(t)s
-                       UNION SELECT 3, ta.artist_id FROM track_artists ta
-                              WHERE ta.track_id = %(t)s AND ta.role IN ('artist', 'albumartist')
-                   ) s
-                   ON CONFLICT (user_id, kind, item_id) DO UPDATE
-                   SET play_count = annotations.play_count + 1,
-                       last_played = greatest(annotations.last_played, excluded.last_played)""",
-                {"u": user_id, "t": track_id, "at": played})
-
-
 async def starred_ids(conn: AsyncConnection, user_id: int, kind: int,
                       folders: Folders = None) -> list[int]:
     """Ids of the user's starred items of a kind that still exist in `folders`, most
@@ -133,3 +95,26 @@ async def starred_ids(conn: AsyncConnection, user_id: int, kind: int,
              ORDER BY a.starred_at DESC, a.item_id DESC""",
         {"user": user_id, "kind": kind, "folders": folder_list(folders)})
     return [r[0] for r in await cur.fetchall()]
+
+
+async def starred_directories(conn: AsyncConnection, user_id: int, folder_id: int | None = None,
+                              user_folders: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """The user's starred folders (star id=dr-…, DSub in folder mode), most recently starred
+    first, as directory rows (orbsonic.library.folders columns) with `parent_name`; only
+    folders in `folder_id` and in `user_folders` (None = all)."""
+    where = ""
+    if folder_id is not None:
+        where += " AND d.folder_id = %(folder)s"
+    if user_folders is not None:
+        where += " AND d.folder_id = ANY(%(folders)s)"
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""SELECT d.id, d.folder_id, d.parent_id, d.path, d.name, d.cover_kind, d.cover_mtime,
+                       d.created_at, a.starred_at, a.rating, a.play_count, p.name AS parent_name
+                  FROM annotations a JOIN directories d ON d.id = a.item_id
+                  LEFT JOIN directories p ON p.id = d.parent_id
+                 WHERE a.user_id = %(user)s AND a.kind = 4 AND a.starred_at IS NOT NULL {where}
+                 ORDER BY a.starred_at DESC, a.item_id DESC""",
+            {"user": user_id, "folder": folder_id,
+             "folders": list(user_folders) if user_folders is not None else None})
+        return await cur.fetchall()

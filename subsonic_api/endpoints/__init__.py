@@ -8,6 +8,7 @@ from subsonic_api.endpoints import (  # noqa: F401
     playlists,
     queue,
     searching,
+    sharing,
     system,
     users,
 )

@@ -1,9 +1,21 @@
-"""Media annotation: star, unstar, setRating, scrobble (docs/subsonic-spec.md §3)."""
+"""Media annotation: star, unstar, setRating, scrobble, reportPlayback (OpenSubsonic
+playbackReport), and getNowPlaying, which they feed (docs/subsonic-spec.md §3, §4).
+
+Scrobbling needs no role: `scrobblingEnabled` (the `scrobbling` role) is about forwarding
+plays to external services (Last.fm, ListenBrainz), which Orbsonic does not do yet; the
+user's own play history, play counts and now-playing entry are always kept, as Subsonic
+and Navidrome do for users with scrobbling off.
+"""
 
 from __future__ import annotations
 
-from orbsonic.library import annotations
-from subsonic_api.params import parse_int
+import math
+
+from orbsonic.errors import BadParam, MissingParam, NotFound
+from orbsonic.ids import parse_id
+from orbsonic.library import annotations, nowplaying, plays, tracks
+from subsonic_api import shapes
+from subsonic_api.params import parse_int, shown
 from subsonic_api.registry import Ctx, endpoint
 from subsonic_api.response import Payload
 
@@ -40,19 +52,103 @@ async def set_rating(ctx: Ctx) -> Payload:
     return Payload()
 
 
+def _track_id_or_none(text: str) -> int | None:
+    try:
+        return parse_id(text, "tr")[1]
+    except BadParam:
+        return None  # an album id, a made-up id: names no song
+
+
+def _client(ctx: Ctx) -> str:
+    return (ctx.params.get("c") or "").strip()[:200]
+
+
 @endpoint("scrobble")
 async def scrobble(ctx: Ctx) -> Payload:
-    """submission=false is a "now playing" notice: accepted, nothing counted. Each id is
-    paired with the time at the same position (ms; seconds and future times corrected)."""
+    """submission=true (default): each id is a play at the time at the same position (ms;
+    seconds and future times corrected, missing = now), kept once per (user, song, time) in
+    the play history. Ids that name no song are skipped so that the rest of an offline batch
+    counts; when none names a song: error 70. submission=false: a "now playing" notice for
+    the last id (getNowPlaying), nothing counted."""
     p = ctx.params
-    ids = [i for _, i in p.ids("id", "tr")]
-    if not ids:
-        p.str("id")  # raises MissingParam
-    if p.bool("submission", True):
-        times = p.list("time")
-        plays = []
-        for n, track_id in enumerate(ids):
-            ms = parse_int(times[n]) if n < len(times) else None  # not int(): "²".isdigit()
-            plays.append((track_id, annotations.scrobble_time(ms)))
-        await annotations.record_plays(ctx.conn, ctx.user.id, plays, ctx.user.folder_ids)
+    texts = p.list("id")
+    if not texts:
+        raise MissingParam("id")
+    times = p.list("time")
+    ms: list[int | None] = []
+    for n in range(len(texts)):
+        t = times[n].strip() if n < len(times) else ""
+        value = parse_int(t) if t else None  # not t.isdigit(): "²".isdigit() is true, int("²") fails
+        if t and (value is None or value < 0):
+            raise BadParam("time", f"{shown(times[n])} is not a time in ms")
+        ms.append(value)
+    ids = [_track_id_or_none(t) for t in texts]
+    if all(i is None for i in ids):
+        raise NotFound("song", texts[0])
+    folders = ctx.user.folder_ids
+    if not p.bool("submission", True):
+        last = next(i for i in reversed(ids) if i is not None)
+        await nowplaying.notice(ctx.conn, ctx.user.id, _client(ctx), last, user_folders=folders)
+        return Payload()
+    batch = [(i, plays.play_time(m)) for i, m in zip(ids, ms) if i is not None]
+    await plays.record(ctx.conn, ctx.user.id, batch, client=_client(ctx), user_folders=folders)
     return Payload()
+
+
+def _rate(ctx: Ctx) -> float:
+    text = ctx.params.get("playbackRate")
+    if text is None or text.strip() == "":
+        return 1.0
+    try:
+        rate = float(text)
+    except ValueError:
+        raise BadParam("playbackRate", f"{text!r} is not a number") from None
+    if not math.isfinite(rate):
+        raise BadParam("playbackRate", f"{text!r} is not a number")
+    return rate
+
+
+@endpoint("reportPlayback")
+async def report_playback(ctx: Ctx) -> Payload:
+    """OpenSubsonic playbackReport: the player (user + `c`) is at `positionMs` of `mediaId`
+    in `state`. A `stopped` session that played half the song or 4 minutes counts a play
+    (unless ignoreScrobble=true). Podcasts are not served: error 70."""
+    p = ctx.params
+    media = p.str("mediaId")
+    media_type = p.str("mediaType")
+    state = p.str("state")
+    position = p.int("positionMs", lo=0, clamp=False)
+    if media_type not in ("song", "podcast"):
+        raise BadParam("mediaType", "must be song or podcast")
+    if state not in nowplaying.STATES:
+        raise BadParam("state", f"must be one of {', '.join(nowplaying.STATES)}")
+    rate = _rate(ctx)
+    ignore = p.bool("ignoreScrobble")
+    ident = _track_id_or_none(media) if media_type == "song" else None
+    if ident is None:
+        raise NotFound(media_type, media)
+    await nowplaying.report(ctx.conn, ctx.user.id, _client(ctx), ident, state, position, rate,
+                            ignore_scrobble=ignore, user_folders=ctx.user.folder_ids)
+    return Payload()
+
+
+@endpoint("getNowPlaying")
+async def get_now_playing(ctx: Ctx) -> Payload:
+    """Every user's live players, newest report first; songs outside the caller's folders
+    are left out. OpenSubsonic clients also get state, positionMs (extrapolated while
+    playing) and playbackRate."""
+    live = await nowplaying.entries(ctx.conn, ctx.user.folder_ids)
+    rows = {r["id"]: r for r in await tracks.hydrate(ctx.conn, list({e.track_id for e in live}), ctx.user.id)}
+    out = []
+    for e in live:
+        row = rows.get(e.track_id)
+        if row is None:
+            continue
+        d = shapes.song(row, ctx.os)
+        d.update(username=e.username, minutesAgo=e.minutes_ago, playerId=e.player_id)
+        if e.client:
+            d["playerName"] = e.client
+        if ctx.os:
+            d.update(state=e.state, positionMs=e.position_ms, playbackRate=e.playback_rate)
+        out.append(d)
+    return Payload("nowPlaying", {"entry": out})

@@ -93,7 +93,13 @@ async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
 
 @endpoint("getStarred")
 async def get_starred(ctx: Ctx) -> Payload:
-    return Payload("starred", shapes.artists_albums_songs(*await _starred(ctx), id3=False, os=ctx.os))
+    """Starred folders (star id=dr-…) are listed after the albums, as directory Child
+    entries that getMusicDirectory opens (DSub in folder mode stars folders)."""
+    body = shapes.artists_albums_songs(*await _starred(ctx), id3=False, os=ctx.os)
+    dirs = await annotations.starred_directories(ctx.conn, ctx.user.id, await folder_param(ctx),
+                                                 ctx.user.folder_ids)
+    body["album"] += [shapes.directory_child(d, d["parent_name"], ctx.os) for d in dirs]
+    return Payload("starred", body)
 
 
 @endpoint("getStarred2")

@@ -12,6 +12,7 @@ EXTENSIONS = (
     ("apiKeyAuthentication", [1]),
     ("formPost", [1]),
     ("indexBasedQueue", [1]),
+    ("playbackReport", [1]),
 )
 
 

@@ -244,8 +244,9 @@ def test_scrobble_errors_write_nothing(own, own_db):
     ves = album(own, "Vespertine")
     before = annotation_rows(own_db)
     fail_once(own, "scrobble", 10)
-    fail_once(own, "scrobble", 70, id=[ves["song"][0]["id"], "tr-zzzzzzzzzz"])
-    fail_once(own, "scrobble", 70, id=ves["id"])  # an album is not a song
+    fail_once(own, "scrobble", 70, id="tr-zzzzzzzzzz")
+    fail_once(own, "scrobble", 70, id=[ves["id"], "tr-zzzzzzzzzz"])  # an album is not a song
+    fail_once(own, "scrobble", 0, id=ves["song"][0]["id"], time="yesterday")
     assert annotation_rows(own_db) == before
 
 

@@ -58,6 +58,8 @@ def test_bench_quick_run(tmp_path: Path) -> None:
         "getCoverArt cached",
         "getStarred2",
         "stream (whole track)",
+        "reportPlayback",
+        "getNowPlaying",
     ):
         assert name in scenarios, sorted(scenarios)
     errors = {n: v[c]["first_error"] for n, v in scenarios.items() for c in v if v[c]["errors"]}

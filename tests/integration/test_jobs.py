@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -143,3 +144,31 @@ def test_orbsonic_worker_command_runs_jobs(jobs_db: str, tmp_path: Any) -> None:
 def test_a_task_name_is_declared_once() -> None:
     with pytest.raises(ValueError):
         jobs.task("tests.record")(lambda: None)
+
+
+def test_serves_worker_child_stops_when_the_server_is_killed(jobs_db: str, tmp_path: Any) -> None:
+    """A SIGKILLed `serve` leaves no job worker behind (it would hold the output pipe open and
+    keep using a database the next server may stop)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys, time\n"
+         "from orbsonic.jobs.worker import WorkerProcess\n"
+         "w = WorkerProcess(dict(os.environ), 1); w.start(); print(w.proc.pid, flush=True); time.sleep(600)"],
+        env={**os.environ, "DATABASE_URL": jobs_db, "ORBSONIC_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    time.sleep(3)  # the worker is up
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{child}/stat") as fh:
+            if fh.read().split()[2] == "Z":  # exited, waiting for init to reap it
+                return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the worker outlived the server")

@@ -1,0 +1,248 @@
+"""Shares: createShare/getShares/updateShare/deleteShare through the validating client, and
+the public /share/<token> page, stream and cover over real HTTP (uvicorn on loopback).
+Every test writes, so each gets its own clone of the two-folder library."""
+
+from __future__ import annotations
+
+import html
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import LiveServer, Subsonic, make_app
+from tests.integration.conftest import Library
+
+FUTURE_MS = int((time.time() + 86_400) * 1000)
+
+
+def once(client: Subsonic, method: str, **params: Any) -> dict[str, Any]:
+    return client.raw(method, **params).json()["subsonic-response"]
+
+
+def ok_once(client: Subsonic, method: str, **params: Any) -> dict[str, Any]:
+    body = once(client, method, **params)
+    assert body["status"] == "ok", body
+    return body
+
+
+def fail_once(client: Subsonic, method: str, code: int, **params: Any) -> dict[str, Any]:
+    body = once(client, method, **params)
+    assert body["status"] == "failed" and body["error"]["code"] == code, body
+    return body["error"]
+
+
+def sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def album(client: Subsonic, name: str) -> dict[str, Any]:
+    albums = client.ok("getAlbumList2", type="alphabeticalByName", size=500)["albumList2"]["album"]
+    found = next(a for a in albums if a["name"] == name)
+    return client.ok("getAlbum", id=found["id"])["album"]
+
+
+def alice(client: Subsonic) -> Subsonic:
+    return client.as_user("alice", "alice-pass")
+
+
+def create(client: Subsonic, **params: Any) -> dict[str, Any]:
+    (share,) = ok_once(client, "createShare", **params)["shares"]["share"]
+    return share
+
+
+def shares(client: Subsonic) -> list[dict[str, Any]]:
+    return client.ok("getShares")["shares"].get("share", [])
+
+
+def token_of(share: dict[str, Any]) -> str:
+    return share["url"].rsplit("/share/", 1)[1]
+
+
+# ---------------------------------------------------------------------------- the API
+
+
+def test_share_write_then_read(own, own_db):
+    ves, abbey = album(own, "Vespertine"), album(own, "Abbey Road")
+    song = ves["song"][1]
+    share = create(own, id=[song["id"], abbey["id"]], description="for Bob", expires=FUTURE_MS)
+    assert share["username"] == "admin" and share["description"] == "for Bob" and share["visitCount"] == 0
+    assert "/share/" in share["url"] and len(token_of(share)) >= 22 and "lastVisited" not in share
+    assert share["expires"].startswith(time.strftime("%Y-%m-%d", time.gmtime(FUTURE_MS / 1000)))
+    assert [e["id"] for e in share["entry"]] == [song["id"]] + [s["id"] for s in abbey["song"]]
+    assert shares(own) == [share]
+    # two shares of the same songs have different tokens
+    other = create(own, id=song["id"])
+    assert token_of(other) != token_of(share) and "expires" not in other
+    ok_once(own, "updateShare", id=share["id"], description="for Bob and Ann", expires=0)
+    got = next(s for s in shares(own) if s["id"] == share["id"])
+    assert got["description"] == "for Bob and Ann" and "expires" not in got
+    ok_once(own, "updateShare", id=share["id"], expires=FUTURE_MS)
+    got = next(s for s in shares(own) if s["id"] == share["id"])
+    assert got["description"] == "for Bob and Ann" and "expires" in got
+    ok_once(own, "deleteShare", id=share["id"])
+    assert [s["id"] for s in shares(own)] == [other["id"]]
+    fail_once(own, "deleteShare", 70, id=share["id"])
+    assert sql(own_db, "SELECT count(*) FROM share_entries") == [(1,)]
+
+
+def test_share_roles_and_ownership(own, own_db):
+    a = alice(own)
+    song = album(own, "Vespertine")["song"][0]
+    fail_once(a, "createShare", 50, id=song["id"])
+    fail_once(a, "getShares", 50)
+    mine = create(own, id=song["id"])
+    sql(own_db, "UPDATE users SET can_share = true WHERE username = 'alice'")
+    hers = create(a, id=song["id"], description="alice's")
+    assert hers["username"] == "alice"
+    assert [s["id"] for s in shares(a)] == [hers["id"]]
+    assert [s["id"] for s in shares(own)] == [mine["id"], hers["id"]]  # admins manage every share
+    fail_once(a, "updateShare", 70, id=mine["id"], description="mine now")
+    fail_once(a, "deleteShare", 70, id=mine["id"])
+    ok_once(own, "updateShare", id=hers["id"], description="edited by the admin")
+    assert shares(a)[0]["description"] == "edited by the admin"
+    assert sql(own_db, "SELECT description FROM shares ORDER BY id") == [("",), ("edited by the admin",)]
+
+
+def test_share_bad_input_writes_nothing(own, own_db):
+    song = album(own, "Vespertine")["song"][0]
+    artist_id = song["artistId"]
+    fail_once(own, "createShare", 10)
+    fail_once(own, "createShare", 70, id=[song["id"], "tr-zzzzzzzzzz"])
+    fail_once(own, "createShare", 70, id=artist_id)  # artists are not shareable
+    fail_once(own, "createShare", 70, id="nonsense")
+    for bad in ({"expires": "tomorrow"}, {"expires": 1_000_000_000_000}, {"expires": -5},
+                {"description": "x" * 3000}):
+        err = fail_once(own, "createShare", 0, id=song["id"], **bad)
+        assert next(iter(bad)) in err["message"]
+    assert sql(own_db, "SELECT count(*) FROM shares") == [(0,)]
+    share = create(own, id=song["id"])
+    fail_once(own, "updateShare", 10)
+    fail_once(own, "updateShare", 70, id="abc")
+    fail_once(own, "updateShare", 70, id="999999")
+    fail_once(own, "updateShare", 0, id=share["id"], expires="soon")
+    fail_once(own, "deleteShare", 10)
+
+
+def extra_folder(url: str) -> int:
+    return sql(url, "SELECT id FROM music_folders WHERE path LIKE '%%/extra'")[0][0]
+
+
+def test_shares_respect_folder_access(own, own_db):
+    sql(own_db, "UPDATE users SET can_share = true, folder_ids = %s WHERE username = 'alice'",
+        ([extra_folder(own_db)],))
+    a = alice(own)
+    ves = album(own, "Vespertine")  # in folder 1
+    fail_once(a, "createShare", 70, id=ves["song"][0]["id"])
+    fail_once(a, "createShare", 70, id=ves["id"])
+    quux = album(own, "Quuxtone Live")
+    share = create(a, id=quux["id"])
+    assert [e["title"] for e in share["entry"]] == ["Quuxtone Opening", "Quuxtone Closing"]
+    # an admin's share of folder 1 shows alice nothing of it, and she cannot manage it anyway
+    create(own, id=ves["id"])
+    assert [s["id"] for s in shares(a)] == [share["id"]]
+
+
+# ---------------------------------------------------------------------------- the public page
+
+
+@pytest.fixture
+def live(own_db: str, two_folder_template: Library, tmp_path: Path) -> Iterator[LiveServer]:
+    with LiveServer(make_app(own_db, tmp_path, two_folder_template[1])) as server:
+        yield server
+
+
+def song_file(url: str, public_id: str) -> bytes:
+    from orbsonic.ids import parse_id
+
+    ((root, rel),) = sql(url, "SELECT f.path, t.path FROM tracks t JOIN music_folders f ON f.id = t.folder_id"
+                              " WHERE t.id = %s", (parse_id(public_id)[1],))
+    return (Path(root) / rel).read_bytes()
+
+
+def test_share_page_stream_and_cover_over_http(own, own_db, live):
+    ves = album(own, "Vespertine")
+    share = create(own, id=[ves["song"][2]["id"], ves["id"]], description="Vespertine <3 & more")
+    base = f"{live.url}/share/{token_of(share)}"
+    with httpx.Client(timeout=10) as http:
+        page = http.get(base)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "Vespertine &lt;3 &amp; more" in page.text and "<3 &" not in page.text
+        # the song, then the album's other songs (a song shared twice is listed once)
+        listed = [ves["song"][2], ves["song"][0], ves["song"][1]]
+        assert [e["id"] for e in share["entry"]] == [s["id"] for s in listed]
+        for n, s in enumerate(listed):
+            assert f'/share/{token_of(share)}/stream/{n}"' in page.text
+            assert html.escape(s["title"]) in page.text
+        assert f"/stream/{len(listed)}" not in page.text
+        got = next(s for s in shares(own) if s["id"] == share["id"])
+        assert got["visitCount"] == 1 and "lastVisited" in got
+        http.get(base)
+        assert http.head(base).status_code == 200
+        assert next(s for s in shares(own) if s["id"] == share["id"])["visitCount"] == 2
+        # entry 1 is the album's first song
+        data = song_file(own_db, ves["song"][0]["id"])
+        full = http.get(f"{base}/stream/1")
+        assert full.status_code == 200 and full.content == data
+        assert full.headers["accept-ranges"] == "bytes"
+        part = http.get(f"{base}/stream/1", headers={"Range": "bytes=10-109"})
+        assert part.status_code == 206 and part.content == data[10:110]
+        assert part.headers["content-range"] == f"bytes 10-109/{len(data)}"
+        assert http.get(f"{base}/stream/1", headers={"Range": f"bytes={len(data) + 5}-"}).status_code == 416
+        head = http.head(f"{base}/stream/0")
+        assert head.status_code == 200 and int(head.headers["content-length"]) == len(
+            song_file(own_db, ves["song"][2]["id"]))
+        cover = http.get(f"{base}/cover/0", params={"size": 64})
+        assert "coverArt" in ves  # the test library's Vespertine has a folder image
+        assert cover.status_code == 200 and cover.headers["content-type"].startswith("image/")
+        from PIL import Image
+
+        with Image.open(io.BytesIO(cover.content)) as img:
+            assert max(img.size) <= 64
+        # only the share's own entries, by position: nothing else is reachable
+        assert http.get(f"{base}/stream/3").status_code == 404
+        assert http.get(f"{base}/stream/-1").status_code == 404
+        assert http.get(f"{base}/stream/abc").status_code == 404
+        assert http.get(f"{live.url}/share/{token_of(share)[:-1]}x").status_code == 404
+        assert http.get(f"{live.url}/share/nope/stream/0").status_code == 404
+        # the visits counted are the page's only
+        assert next(s for s in shares(own) if s["id"] == share["id"])["visitCount"] == 2
+
+
+def test_expired_and_deleted_shares_are_gone(own, own_db, live):
+    song = album(own, "Vespertine")["song"][0]
+    share = create(own, id=song["id"], expires=FUTURE_MS)
+    base = f"{live.url}/share/{token_of(share)}"
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{base}/stream/0").status_code == 200
+        sql(own_db, "UPDATE shares SET expires_at = now() - interval '1 second'")
+        for url in (base, f"{base}/stream/0", f"{base}/cover/0"):
+            assert http.get(url).status_code == 410, url
+        assert next(s for s in shares(own))["visitCount"] == 0
+        ok_once(own, "updateShare", id=share["id"], expires=0)  # 0 removes the expiry
+        assert http.get(f"{base}/stream/0").status_code == 200
+        ok_once(own, "deleteShare", id=share["id"])
+        assert http.get(base).status_code == 404 and http.get(f"{base}/stream/0").status_code == 404
+
+
+def test_share_follows_its_owners_folder_access(own, own_db, live):
+    sql(own_db, "UPDATE users SET can_share = true WHERE username = 'alice'")
+    a = alice(own)
+    ves = album(own, "Vespertine")
+    share = create(a, id=ves["id"])
+    base = f"{live.url}/share/{token_of(share)}"
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{base}/stream/0").status_code == 200
+        # the admin narrows alice to the other folder: her share no longer opens folder 1
+        sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra_folder(own_db)],))
+        assert http.get(f"{base}/stream/0").status_code == 404
+        page = http.get(base)
+        assert page.status_code == 200 and ves["song"][0]["title"] not in page.text
