@@ -86,8 +86,9 @@ def test_api_paths_are_not_shadowed(http: Any) -> None:
     assert INDEX not in http.get("/rest/nothing").text
 
 
-def test_without_a_build_root_explains_how_to_build(monkeypatch: pytest.MonkeyPatch, fresh_db: str,
-                                                    tmp_path: Path) -> None:
+def test_without_a_build_root_explains_how_to_build(
+    monkeypatch: pytest.MonkeyPatch, fresh_db: str, tmp_path: Path
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     for http in client(monkeypatch, fresh_db, tmp_path, empty):

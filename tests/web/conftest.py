@@ -23,7 +23,9 @@ pytestmark = pytest.mark.web
 
 
 def _newest(paths: list[Path]) -> float:
-    return max(p.stat().st_mtime for d in paths for p in ([d] if d.is_file() else d.rglob("*")) if p.is_file())
+    return max(
+        p.stat().st_mtime for d in paths for p in ([d] if d.is_file() else d.rglob("*")) if p.is_file()
+    )
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +34,9 @@ def npm() -> str:
     if exe is None:
         pytest.skip("npm is not installed (scripts/setup test installs nodejs and npm as root)")
     if not (WEB / "node_modules").is_dir():
-        subprocess.run([exe, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=WEB, check=True, timeout=600)
+        subprocess.run(
+            [exe, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=WEB, check=True, timeout=600
+        )
     return exe
 
 
@@ -55,16 +59,23 @@ def chromium(npm: str) -> str:
 
 def run_node(script: str, *args: str, timeout: float = 240) -> dict[str, Any]:
     """Run a webclient/e2e script; returns its last stdout line as JSON."""
-    r = subprocess.run(["node", script, *args], cwd=WEB, capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "CHROMIUM": CHROMIUM})
+    r = subprocess.run(
+        ["node", script, *args],
+        cwd=WEB,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "CHROMIUM": CHROMIUM},
+    )
     assert r.returncode == 0, f"{script} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     assert lines, r.stdout + r.stderr
     return json.loads(lines[-1])
 
 
-def sine_pair(out: Path, *, rate: int, bits: int, seconds: float, cut: int, hz: float = 441.0,
-              noise: float = 0.0005) -> tuple[Path, Path, int]:
+def sine_pair(
+    out: Path, *, rate: int, bits: int, seconds: float, cut: int, hz: float = 441.0, noise: float = 0.0005
+) -> tuple[Path, Path, int]:
     """Two FLAC files cut at sample `cut` from one continuous stereo sine (plus a little noise
     so the files are big enough for several seek points); returns (a, b, total samples)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -74,11 +85,34 @@ def sine_pair(out: Path, *, rate: int, bits: int, seconds: float, cut: int, hz: 
     paths = []
     for name, (s, e), n in (("a", (0, cut), 1), ("b", (cut, total), 2)):
         p = out / f"sine{rate}_{name}.flac"
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        f"aevalsrc={expr}|{expr}:s={rate}:d={seconds}",
-                        "-af", f"atrim=start_sample={s}:end_sample={e},asetpts=N/SR/TB",
-                        "-c:a", "flac", *fmt, "-metadata", "artist=Orb Test",
-                        "-metadata", f"album=Gapless Sine {rate}", "-metadata", f"title=Sine {rate} {name.upper()}",
-                        "-metadata", f"track={n}", str(p)], check=True, timeout=120)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"aevalsrc={expr}|{expr}:s={rate}:d={seconds}",
+                "-af",
+                f"atrim=start_sample={s}:end_sample={e},asetpts=N/SR/TB",
+                "-c:a",
+                "flac",
+                *fmt,
+                "-metadata",
+                "artist=Orb Test",
+                "-metadata",
+                f"album=Gapless Sine {rate}",
+                "-metadata",
+                f"title=Sine {rate} {name.upper()}",
+                "-metadata",
+                f"track={n}",
+                str(p),
+            ],
+            check=True,
+            timeout=120,
+        )
         paths.append(p)
     return paths[0], paths[1], total

@@ -23,13 +23,30 @@ from tests.web.conftest import run_node, sine_pair
 
 pytestmark = pytest.mark.web
 
-FLOWS = ["first-paint", "login", "browse", "search", "play-flac-16-44", "play-flac-24-96", "seek-exact",
-         "queue-panel", "playlist-edit", "queue-follows-second-context", "gapless-sine", "phone-width"]
+FLOWS = [
+    "first-paint",
+    "login",
+    "browse",
+    "search",
+    "play-flac-16-44",
+    "play-flac-24-96",
+    "seek-exact",
+    "queue-panel",
+    "playlist-edit",
+    "queue-follows-second-context",
+    "gapless-sine",
+    "phone-width",
+]
 
 
 @pytest.fixture(scope="module")
-def e2e_server(pg: Any, template_url: str, test_library: tuple[Path, Any], webclient_build: Path,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def e2e_server(
+    pg: Any,
+    template_url: str,
+    test_library: tuple[Path, Any],
+    webclient_build: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
     from orbsonic.scanner.scanner import scan
 
     sine = tmp_path_factory.mktemp("sine")
@@ -52,7 +69,9 @@ def e2e_server(pg: Any, template_url: str, test_library: tuple[Path, Any], webcl
 
 
 @pytest.fixture(scope="module")
-def e2e_run(e2e_server: LiveServer, chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def e2e_run(
+    e2e_server: LiveServer, chromium: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     shots = Path(os.environ.get("ORBSONIC_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     out = run_node("e2e/run.mjs", e2e_server.url, ADMIN[0], ADMIN[1], str(shots), timeout=600)
     out["shots"] = str(shots)
@@ -73,7 +92,10 @@ def test_performance_budgets(e2e_run: dict[str, Any]) -> None:
     """Issue 10: FCP ≤ 1 s; click-to-sound ≤ 300 ms for a 24/96 FLAC; seek-to-sound ≤ 200 ms."""
     flows = e2e_run["flows"]
     assert flows["first-paint"]["ok"] and flows["first-paint"]["fcpMs"] <= 1000, flows["first-paint"]
-    for name, key, budget in (("play-flac-24-96", "clickToSoundMs", 300), ("seek-exact", "seekToSoundMs", 200)):
+    for name, key, budget in (
+        ("play-flac-24-96", "clickToSoundMs", 300),
+        ("seek-exact", "seekToSoundMs", 200),
+    ):
         f = flows[name]
         if not f["ok"] and f["missing"]:
             pytest.xfail("native routes not on this server yet: " + ", ".join(f["missing"]))

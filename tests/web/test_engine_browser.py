@@ -35,25 +35,53 @@ def orbseek(path: Path, extra_samples: int = 0) -> tuple[bytes, flacinfo.StreamI
         info = flacinfo.parse_streaminfo(fh)
     if extra_samples:
         from dataclasses import replace
+
         info = replace(info, total_samples=info.total_samples + extra_samples)
     pairs = flacinfo.decode_seek_index(flacinfo.build_seek_index(path, info))
-    head = b"ORBSEEK1" + struct.pack("<IIQQI", 1, info.sample_rate, info.total_samples, info.audio_offset, len(pairs))
+    head = b"ORBSEEK1" + struct.pack(
+        "<IIQQI", 1, info.sample_rate, info.total_samples, info.audio_offset, len(pairs)
+    )
     return head + b"".join(struct.pack("<QQ", s, o) for s, o in pairs), info
 
 
 def track_json(name: str, path: Path, info: flacinfo.StreamInfo) -> dict[str, Any]:
     return {
-        "id": name, "title": name, "artist": "Orb Test", "artistId": None, "album": "Gapless", "albumId": None,
-        "trackNumber": 1, "discNumber": 1, "durationMs": info.total_samples * 1000 / info.sample_rate,
-        "codec": "flac", "container": "flac", "contentType": "audio/flac", "bitDepth": info.bits_per_sample,
-        "sampleRate": info.sample_rate, "channels": info.channels, "totalSamples": info.total_samples,
-        "replayGain": None, "coverArt": None, "streamUrl": f"/t/{path.name}", "seekIndexUrl": f"/t/{path.name}.seek",
-        "waveformUrl": None, "lossless": True, "browserPlayable": True,
+        "id": name,
+        "title": name,
+        "artist": "Orb Test",
+        "artistId": None,
+        "album": "Gapless",
+        "albumId": None,
+        "trackNumber": 1,
+        "discNumber": 1,
+        "durationMs": info.total_samples * 1000 / info.sample_rate,
+        "codec": "flac",
+        "container": "flac",
+        "contentType": "audio/flac",
+        "bitDepth": info.bits_per_sample,
+        "sampleRate": info.sample_rate,
+        "channels": info.channels,
+        "totalSamples": info.total_samples,
+        "replayGain": None,
+        "coverArt": None,
+        "streamUrl": f"/t/{path.name}",
+        "seekIndexUrl": f"/t/{path.name}.seek",
+        "waveformUrl": None,
+        "lossless": True,
+        "browserPlayable": True,
     }
 
 
-def play_pair(tmp_path: Path, build: Path, rate: int, bits: int, seconds: float, cut: int,
-              gap: int = 0, decoder: str = "native") -> dict[str, Any]:
+def play_pair(
+    tmp_path: Path,
+    build: Path,
+    rate: int,
+    bits: int,
+    seconds: float,
+    cut: int,
+    gap: int = 0,
+    decoder: str = "native",
+) -> dict[str, Any]:
     """Play the sine pair through the engine; `gap` > 0 claims the first file is that many
     samples longer than it is (the negative control: a gap the check must see)."""
     a, b, total = sine_pair(tmp_path / "audio", rate=rate, bits=bits, seconds=seconds, cut=cut)
@@ -73,8 +101,16 @@ def play_pair(tmp_path: Path, build: Path, rate: int, bits: int, seconds: float,
             return Response(status_code=404)
         if isinstance(f, bytes):
             return Response(f, media_type="application/octet-stream")
-        return FileResponse(f, media_type="audio/flac", headers={
-            "X-Orb-Codec": "flac", "X-Orb-Bit-Depth": str(bits), "X-Orb-Sample-Rate": str(rate), "X-Orb-Channels": "2"})
+        return FileResponse(
+            f,
+            media_type="audio/flac",
+            headers={
+                "X-Orb-Codec": "flac",
+                "X-Orb-Bit-Depth": str(bits),
+                "X-Orb-Sample-Rate": str(rate),
+                "X-Orb-Channels": "2",
+            },
+        )
 
     app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(build)])
     (tmp_path / "tracks.json").write_text(json.dumps(tracks))
@@ -85,9 +121,19 @@ def play_pair(tmp_path: Path, build: Path, rate: int, bits: int, seconds: float,
 
 
 @pytest.mark.parametrize("decoder", ["native", "wasm"])
-@pytest.mark.parametrize(("rate", "bits", "seconds", "cut"), [(44100, 16, 6.0, 132_317), (96000, 24, 5.0, 201_011)])
-def test_gapless_sine_across_two_files(tmp_path: Path, webclient_build: Path, chromium: str,
-                                       rate: int, bits: int, seconds: float, cut: int, decoder: str) -> None:
+@pytest.mark.parametrize(
+    ("rate", "bits", "seconds", "cut"), [(44100, 16, 6.0, 132_317), (96000, 24, 5.0, 201_011)]
+)
+def test_gapless_sine_across_two_files(
+    tmp_path: Path,
+    webclient_build: Path,
+    chromium: str,
+    rate: int,
+    bits: int,
+    seconds: float,
+    cut: int,
+    decoder: str,
+) -> None:
     """Both chunk decoders of the Web Audio tier: the browser's (decodeAudioData on a context
     at the file's rate) and @wasm-audio-decoders/flac in a Worker (loaded lazily)."""
     out = play_pair(tmp_path, webclient_build, rate, bits, seconds, cut, decoder=decoder)
@@ -116,3 +162,65 @@ def test_the_gapless_check_sees_a_gap(tmp_path: Path, webclient_build: Path, chr
     out = play_pair(tmp_path, webclient_build, 44100, 16, 6.0, 132_317, gap=64)
     an = out["analysis"]
     assert an["maxResidual"] > 0.05 or an["minRms"] < 0.5 * an["peak"] / 2**0.5 * 0.8, an
+
+
+@pytest.mark.parametrize(
+    ("codec", "ext", "args"),
+    [
+        ("mp3", "mp3", ["-c:a", "libmp3lame", "-b:a", "192k"]),
+        ("opus", "opus", ["-c:a", "libopus", "-b:a", "128k"]),
+    ],
+)
+def test_lossy_formats_play_in_the_audio_element_tier(
+    tmp_path: Path, webclient_build: Path, chromium: str, codec: str, ext: str, args: list[str]
+) -> None:
+    """MP3 and Opus go to the plain <audio> tier (no seek index), through the same GainNode and
+    output tap: sound comes out and the badge names the codec."""
+    import subprocess
+
+    p = tmp_path / f"sine.{ext}"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=441:sample_rate=48000:duration=3",
+            *args,
+            str(p),
+        ],
+        check=True,
+        timeout=60,
+    )
+    track = {
+        **track_json("lossy", p, flacinfo.StreamInfo(0, 0, 0, 0, 48000, 1, 16, 3 * 48000, b"", 0)),
+        "codec": codec,
+        "container": ext,
+        "contentType": "audio/mpeg" if codec == "mp3" else "audio/ogg",
+        "bitDepth": None,
+        "seekIndexUrl": None,
+        "lossless": False,
+        "streamUrl": f"/t/{p.name}",
+    }
+
+    async def serve(request: Any) -> Response:
+        if request.path_params["name"] != p.name:
+            return Response(status_code=404)
+        return FileResponse(
+            p, headers={"X-Orb-Codec": codec, "X-Orb-Sample-Rate": "48000", "X-Orb-Channels": "1"}
+        )
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(webclient_build)])
+    (tmp_path / "tracks.json").write_text(json.dumps([track]))
+    with LiveServer(app) as server:
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441")
+    print(json.dumps(out))
+    assert not out["pageErrors"] and not out["errors"], out
+    assert out["tier"] == "html5" and out["gapless"] is False, out
+    assert out["badge"] == f"{codec.upper()} · 48 kHz", out
+    assert out["clickToSoundMs"] is not None, out  # the tap heard it
+    assert out["analysis"]["samples"] > 48000, out

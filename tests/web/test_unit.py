@@ -20,13 +20,17 @@ def test_vitest_suite(npm: str) -> None:
 
 
 def test_typecheck(npm: str) -> None:
-    r = subprocess.run([npm, "run", "check", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [npm, "run", "check", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0 and "0 errors" in r.stdout, r.stdout[-4000:]
 
 
 def test_initial_bundle_within_budget(webclient_build: Path, npm: str) -> None:
     # check-size.mjs fails over 60 kB gzipped; it also runs at the end of `npm run build`.
-    r = subprocess.run(["node", "scripts/check-size.mjs"], cwd=WEB, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["node", "scripts/check-size.mjs"], cwd=WEB, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "initial JS" in r.stdout
     # the WASM decoder is its own chunk, not loaded (or preloaded) by index.html
