@@ -6,6 +6,7 @@
  */
 import type { StreamInfoHeaders, TierDeps } from "./webaudio";
 import type { Track } from "./types";
+import { Equaliser } from "./eq";
 
 export class Html5Tier {
   readonly kind = "html5" as const;
@@ -17,6 +18,8 @@ export class Html5Tier {
   private ctx: AudioContext | null = null;
   private gain: GainNode | null = null;
   private gainValue = 1;
+  /** The optional equaliser (off by default). */
+  readonly eq = new Equaliser();
   private preloaded: string | null = null;
   private track: Track | null = null;
 
@@ -27,7 +30,9 @@ export class Html5Tier {
     const ctx = new AudioContext({ latencyHint: "playback" });
     const gain = ctx.createGain();
     gain.gain.value = this.gainValue;
-    const out = (await this.deps.output?.(ctx, gain)) ?? gain;
+    const post = ctx.createGain();
+    this.eq.attach(ctx, gain, post);
+    const out = (await this.deps.output?.(ctx, post)) ?? post;
     out.connect(ctx.destination);
     for (let i = 0; i < 2; i++) {
       const el = new Audio();

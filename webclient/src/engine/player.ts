@@ -256,6 +256,12 @@ export class Player {
     this.emit();
   }
 
+  /** 10 band gains in dB (eq.ts EQ_BANDS_HZ), or null to take the equaliser out. */
+  setEqualiser(gains: readonly number[] | null): void {
+    this.web.eq.set(gains);
+    this.html.eq.set(gains);
+  }
+
   setGainMode(m: GainMode): void {
     this.gainMode = m;
     this.applyGain(this.q.currentTrack);

@@ -11,6 +11,7 @@ import { chunkSchedule } from "./gapless";
 import { NativeDecoder, WasmDecoder, nativeFlacLikely, type ChunkDecoder } from "./decoder";
 import { lookup, parseSeekIndex, planChunks, type FrameChunk, type SeekIndex } from "./seekindex";
 import type { Track } from "./types";
+import { Equaliser } from "./eq";
 
 export interface StreamInfoHeaders {
   codec: string | null;
@@ -64,6 +65,8 @@ export class WebAudioTier {
   private pumping = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private gainValue = 1;
+  /** The optional equaliser (off by default). */
+  readonly eq = new Equaliser();
   private ixCache = new Map<string, Promise<{ ix: SeekIndex; header: Uint8Array; info: StreamInfoHeaders }>>();
   private endedFired = false;
 
@@ -103,7 +106,10 @@ export class WebAudioTier {
     }
     const gain = ctx.createGain();
     gain.gain.value = this.gainValue;
-    const out = (await this.deps.output?.(ctx, gain)) ?? gain;
+    // gain → (equaliser when on) → [test tap] → destination
+    const post = ctx.createGain();
+    this.eq.attach(ctx, gain, post);
+    const out = (await this.deps.output?.(ctx, post)) ?? post;
     out.connect(ctx.destination);
     this.ctx = ctx;
     this.gain = gain;

@@ -42,6 +42,13 @@ export const player = new Player({
   },
 });
 window.__orbPlayer = player;
+try {
+  player.setGainMode((localStorage.getItem("orb.gain") as "off" | "track" | "album" | null) ?? "track");
+  const eq = localStorage.getItem("orb.eq");
+  if (eq) player.setEqualiser(JSON.parse(eq) as number[]);
+} catch {
+  /* a bad saved setting is ignored */
+}
 
 export const ps = $state<{ s: PlayerState }>({ s: player.state });
 let lastTrack: string | null = null;
