@@ -64,7 +64,9 @@ export class Html5Tier {
 
   async load(track: Track, url: string, startMs: number, autoplay: boolean): Promise<StreamInfoHeaders> {
     await this.graph();
-    await this.ctx?.resume();
+    // Outside a user gesture resume() stays pending until one comes: never wait for it then.
+    if (autoplay) await this.ctx?.resume();
+    else void this.ctx?.resume();
     const src = this.deps.mediaUrl(url);
     const other = 1 - this.cur;
     this.el.pause();

@@ -81,6 +81,7 @@ let saveTimer: ReturnType<typeof setTimeout> | null = null;
 export function saveQueue(): void {
   if (saveTimer) clearTimeout(saveTimer);
   saveTimer = setTimeout(() => {
+    saveTimer = null;
     const q = player.queue;
     void api<ServerQueue>("PUT", "/queue", { trackIds: q.trackIds(), currentIndex: q.current, positionMs: Math.round(player.positionMs()) }).catch(toastError);
   }, 300);
@@ -182,7 +183,10 @@ function onEvent(ev: string, data: string): void {
     void player.pause();
   } else if (ev === "queue" && !ps.s.playing) {
     const sq = d as unknown as ServerQueue;
-    if (Array.isArray(sq.entries)) {
+    const mine = player.queue;
+    const same = Array.isArray(sq.entries) && sq.currentIndex === mine.current &&
+      JSON.stringify(sq.entries.map((e) => e.track.id)) === JSON.stringify(mine.trackIds());
+    if (Array.isArray(sq.entries) && !same) {
       void player.playQueue(Queue.of(sq.entries.map((e) => e.track), sq.currentIndex ?? 0), sq.positionMs ?? 0, false);
     }
   } else if (ev === "scan") {
