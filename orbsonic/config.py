@@ -140,6 +140,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_delay_ms", "ORBSONIC_LOGIN_DELAY_MS", int,
             "The answer to the n-th consecutive failed login waits (n − 1) × this many ms "
             "(at most 3 s). Default `250`."),
+    Setting("allowed_outside_roots", "ORBSONIC_ALLOWED_OUTSIDE_ROOTS", _paths,
+            "Directories outside the music folders that symlinks inside them may point into "
+            "(`:`-separated; a list in TOML). Other links that leave a music folder are neither "
+            "scanned nor served. Default: none."),
+    Setting("transcode_cache_size_mb", "ORBSONIC_TRANSCODE_CACHE_MB", int,
+            "Upper bound of the transcode cache on disk, in MB (least recently used entries go "
+            "first; `0` turns the cache off). Default `1000`."),
+    Setting("transcode_max_concurrent", "ORBSONIC_TRANSCODE_MAX_CONCURRENT", int,
+            "ffmpeg processes one worker runs at once; further requests wait up to "
+            "`transcode_queue_wait_s` for a slot. Default `16`."),
+    Setting("transcode_queue_wait_s", "ORBSONIC_TRANSCODE_QUEUE_WAIT", int,
+            "Seconds a transcode request waits for a free slot before it gets an error "
+            "envelope. Default `10`."),
+    Setting("ffmpeg", "ORBSONIC_FFMPEG", str,
+            "The ffmpeg binary for transcoding. Default: `ffmpeg` on the PATH, else the "
+            "`imageio-ffmpeg` wheel's when installed; with neither, `stream` sends originals."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -149,7 +165,8 @@ _TOML_ALIASES = {"scan_interval": "scan_interval_s"}
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Units: seconds (`scan_interval_s`, `header_timeout`,
-    `body_timeout`, `login_lockout`), MB (`cover_cache_size_mb`), ms (`login_delay_ms`)."""
+    `body_timeout`, `login_lockout`, `transcode_queue_wait_s`), MB (`cover_cache_size_mb`,
+    `transcode_cache_size_mb`), ms (`login_delay_ms`)."""
 
     music_folders: tuple[Path, ...] = ()
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -175,10 +192,24 @@ class Settings:
     login_max_failures: int = 10
     login_lockout: int = 900
     login_delay_ms: int = 250
+    allowed_outside_roots: tuple[Path, ...] = ()
+    transcode_cache_size_mb: int = 1000
+    transcode_max_concurrent: int = 16
+    transcode_queue_wait_s: int = 10
+    ffmpeg: str = ""
 
     @property
     def cover_cache_dir(self) -> Path:
         return self.data_dir / "cache" / "covers"
+
+    @property
+    def transcode_cache_dir(self) -> Path:
+        return self.data_dir / "cache" / "transcodes"
+
+    @property
+    def outside_roots(self) -> tuple[str, ...]:
+        """`allowed_outside_roots` as strings (the storage layer's form)."""
+        return tuple(str(p) for p in self.allowed_outside_roots)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

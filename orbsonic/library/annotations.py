@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from orbsonic.errors import BadParam, NotFound
-from orbsonic.library.filters import Folders, folder_list
+from orbsonic.library.filters import Folders, folder_list, in_folders
 
 TRACK, ALBUM, ARTIST, DIRECTORY = 1, 2, 3, 4
 _TABLES = {TRACK: "tracks", ALBUM: "albums", ARTIST: "artists", DIRECTORY: "directories"}
@@ -97,16 +97,12 @@ async def starred_ids(conn: AsyncConnection, user_id: int, kind: int,
     return [r[0] for r in await cur.fetchall()]
 
 
-async def starred_directories(conn: AsyncConnection, user_id: int, folder_id: int | None = None,
-                              user_folders: Sequence[int] | None = None) -> list[dict[str, Any]]:
+async def starred_directories(conn: AsyncConnection, user_id: int,
+                              folders: Folders = None) -> list[dict[str, Any]]:
     """The user's starred folders (star id=dr-…, DSub in folder mode), most recently starred
     first, as directory rows (orbsonic.library.folders columns) with `parent_name`; only
-    folders in `folder_id` and in `user_folders` (None = all)."""
-    where = ""
-    if folder_id is not None:
-        where += " AND d.folder_id = %(folder)s"
-    if user_folders is not None:
-        where += " AND d.folder_id = ANY(%(folders)s)"
+    folders in music folders `folders` (None = all)."""
+    where = in_folders("d.folder_id", folders)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT d.id, d.folder_id, d.parent_id, d.path, d.name, d.cover_kind, d.cover_mtime,
@@ -115,6 +111,5 @@ async def starred_directories(conn: AsyncConnection, user_id: int, folder_id: in
                   LEFT JOIN directories p ON p.id = d.parent_id
                  WHERE a.user_id = %(user)s AND a.kind = 4 AND a.starred_at IS NOT NULL {where}
                  ORDER BY a.starred_at DESC, a.item_id DESC""",
-            {"user": user_id, "folder": folder_id,
-             "folders": list(user_folders) if user_folders is not None else None})
+            {"user": user_id, "folders": folder_list(folders)})
         return await cur.fetchall()

@@ -10,5 +10,6 @@ from subsonic_api.endpoints import (  # noqa: F401
     searching,
     sharing,
     system,
+    transcoding,
     users,
 )

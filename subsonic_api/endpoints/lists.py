@@ -96,8 +96,7 @@ async def get_starred(ctx: Ctx) -> Payload:
     """Starred folders (star id=dr-…) are listed after the albums, as directory Child
     entries that getMusicDirectory opens (DSub in folder mode stars folders)."""
     body = shapes.artists_albums_songs(*await _starred(ctx), id3=False, os=ctx.os)
-    dirs = await annotations.starred_directories(ctx.conn, ctx.user.id, await folder_param(ctx),
-                                                 ctx.user.folder_ids)
+    dirs = await annotations.starred_directories(ctx.conn, ctx.user.id, await folder_param(ctx))
     body["album"] += [shapes.directory_child(d, d["parent_name"], ctx.os) for d in dirs]
     return Payload("starred", body)
 

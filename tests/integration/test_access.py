@@ -83,6 +83,7 @@ class Items:
     artist: str  # an artist with tracks in this folder only
     directory: str  # the album's directory
     playlist: str = ""  # a public playlist of the admin's holding `track`
+    share: str = ""  # a share of the admin's holding `track`
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Case:
     nonempty: bool = False  # an ok answer must list at least one item
     skip_admin: bool = False  # not run as admin (side effects covered elsewhere)
     once: bool = False  # not idempotent: one (JSON) call, not the XML + JSON pair
+    owner_only: bool = False  # acts on the admin's item: others with the role get 70 (not theirs)
 
     @property
     def name(self) -> str:
@@ -190,6 +192,18 @@ CASES: list[Case] = [
     Case("createBookmark", lambda c: {"id": c.items.track, "position": 5000}, items=True),
     Case("getBookmarks"),
     Case("deleteBookmark", lambda c: {"id": c.items.track}, once=True),
+    # now playing
+    Case("reportPlayback", lambda c: {"mediaId": c.items.track, "mediaType": "song", "state": "playing",
+                                      "positionMs": 1000}, items=True),
+    Case("getNowPlaying"),
+    # shares (the admin's share of the folder's track: managed by its owner and admins only)
+    Case("getShares", role="share"),
+    Case("createShare", lambda c: {"id": c.items.track, "description": f"by {c.who.name}"},
+         role="share", items=True, once=True),
+    Case("updateShare", lambda c: {"id": c.items.share, "description": f"by {c.who.name}"},
+         "others'", role="share", owner_only=True),
+    Case("deleteShare", lambda c: {"id": c.items.share}, "others'", role="share", owner_only=True,
+         skip_admin=True),
 ]
 
 
@@ -291,6 +305,8 @@ def world(access_db: tuple[str, tuple[Path, Path]],
             made = ok_once(admin, "createPlaylist", name=f"folder {n}", songId=its.track)
             items[n] = dataclasses.replace(its, playlist=made["playlist"]["id"])
             admin.ok("updatePlaylist", playlistId=items[n].playlist, public=True)
+            shared = ok_once(admin, "createShare", id=its.track)
+            items[n] = dataclasses.replace(items[n], share=shared["shares"]["share"][0]["id"])
         ok_once(admin, "createUser", username="target", password="target-pass", email="t@example.org")
         ok_once(admin, "createUser", username="doomed", password="doomed-pass", email="d@example.org")
         yield World(admin, items, outside)
@@ -305,6 +321,8 @@ def _expected(case: Case, who: Principal, foreign: bool) -> int | None:
         return 50
     if case.role is not None and case.role not in who.roles and not who.admin:
         return 50
+    if case.owner_only and not who.admin:
+        return 70
     if foreign and who.folder is not None:
         return 70
     return None
