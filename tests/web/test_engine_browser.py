@@ -224,3 +224,25 @@ def test_lossy_formats_play_in_the_audio_element_tier(
     assert out["badge"] == f"{codec.upper()} · 48 kHz", out
     assert out["clickToSoundMs"] is not None, out  # the tap heard it
     assert out["analysis"]["samples"] > 48000, out
+
+
+def test_flac_without_a_usable_seek_index_falls_back_to_the_audio_element(
+    tmp_path: Path, webclient_build: Path, chromium: str
+) -> None:
+    """A FLAC whose seek index answers 404 still plays (on <audio>), with no error shown."""
+    a, _b, _total = sine_pair(tmp_path / "audio", rate=44100, bits=16, seconds=3.0, cut=88_200)
+    _ix, info = orbseek(a)
+    track = track_json("nofix", a, info)
+
+    async def serve(request: Any) -> Response:
+        if request.path_params["name"] != a.name:
+            return Response(status_code=404)  # the .seek URL included
+        return FileResponse(a, media_type="audio/flac", headers={"X-Orb-Codec": "flac"})
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(webclient_build)])
+    (tmp_path / "tracks.json").write_text(json.dumps([track]))
+    with LiveServer(app) as server:
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441")
+    print(json.dumps(out))
+    assert out["tier"] == "html5" and not out["errors"] and not out["pageErrors"], out
+    assert out["clickToSoundMs"] is not None and out["analysis"]["samples"] > 44100, out

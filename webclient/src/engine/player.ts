@@ -132,7 +132,23 @@ export class Player {
     this.emit();
     this.applyGain(t);
     try {
-      const info = tier === this.web ? await this.web.load(t, startMs, autoplay) : await this.html.load(t, plan.url, startMs, autoplay);
+      let info: StreamInfoHeaders;
+      if (tier === this.web) {
+        try {
+          info = await this.web.load(t, startMs, autoplay);
+        } catch (e) {
+          // No usable seek index or range (an old server, a broken file): fall back to
+          // <audio>, which plays the same bytes without the gapless guarantee.
+          if (this.q.currentTrack?.id !== t.id) return;
+          console.warn("Web Audio tier unavailable, using <audio>:", e);
+          await this.web.destroy();
+          this.active = this.html;
+          this.st.tier = "html5";
+          info = await this.html.load(t, plan.url, startMs, autoplay);
+        }
+      } else {
+        info = await this.html.load(t, plan.url, startMs, autoplay);
+      }
       if (this.q.currentTrack?.id !== t.id) return;
       this.st.playing = autoplay;
       this.started(t, info);
