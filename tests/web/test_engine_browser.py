@@ -246,3 +246,40 @@ def test_flac_without_a_usable_seek_index_falls_back_to_the_audio_element(
     print(json.dumps(out))
     assert out["tier"] == "html5" and not out["errors"] and not out["pageErrors"], out
     assert out["clickToSoundMs"] is not None and out["analysis"]["samples"] > 44100, out
+
+
+def test_a_long_flac_is_fetched_in_bounded_chunks(
+    tmp_path: Path, webclient_build: Path, chromium: str
+) -> None:
+    """Memory stays bounded: playing 2 s of a 4-minute FLAC fetches only the look-ahead
+    (about 12 s of audio plus one chunk), never the whole file."""
+    a, _b, _total = sine_pair(
+        tmp_path / "audio", rate=44100, bits=16, seconds=240.0, cut=44100 * 239, noise=0.01
+    )
+    ix, info = orbseek(a)
+    assert struct.unpack_from("<I", ix, 32)[0] > 10  # several seek points to cut chunks at
+    track = track_json("long", a, info)
+    size = a.stat().st_size
+    served: list[int] = []
+
+    async def serve(request: Any) -> Response:
+        name = request.path_params["name"]
+        if name == a.name + ".seek":
+            return Response(ix, media_type="application/octet-stream")
+        if name != a.name:
+            return Response(status_code=404)
+        rng = request.headers.get("range", "")
+        if rng.startswith("bytes="):
+            lo, _, hi = rng[6:].partition("-")
+            served.append((int(hi) + 1 if hi else size) - int(lo))
+        else:
+            served.append(size)
+        return FileResponse(a, media_type="audio/flac")
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(webclient_build)])
+    (tmp_path / "tracks.json").write_text(json.dumps([track]))
+    with LiveServer(app) as server:
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441")
+    print(json.dumps({k: out[k] for k in ("tier", "clickToSoundMs", "seek")}), sum(served), size)
+    assert out["tier"] == "webaudio" and not out["errors"], out
+    assert served and sum(served) < size * 0.25, (served, size)
