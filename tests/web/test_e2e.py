@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN, LiveServer, add_users, clone_db, make_app
+from tests.integration.native_client import api_key_for
 from tests.web.conftest import run_node, sine_pair
 
 pytestmark = pytest.mark.web
@@ -36,6 +37,7 @@ FLOWS = [
     "queue-follows-second-context",
     "gapless-sine",
     "phone-width",
+    "settings-api-keys",
 ]
 
 
@@ -64,6 +66,7 @@ def e2e_server(
             os.environ.pop("ORBSONIC_WEBCLIENT_DIR", None)
         else:
             os.environ["ORBSONIC_WEBCLIENT_DIR"] = old
+    os.environ["ORB_E2E_API_KEY"] = api_key_for(url, ADMIN[0], "e2e")
     with LiveServer(app) as server:
         yield server
 

@@ -203,6 +203,36 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
   await ctx.close();
+
+  // Settings → API keys with an API key as the bearer token (keys are valid bearer tokens,
+  // docs/native-api.md "Auth"), so this runs against the real /api-keys routes even
+  // before POST /auth/login exists.
+  await flow("settings-api-keys", [], async () => {
+    const key = process.env.ORB_E2E_API_KEY;
+    if (!key) throw new Error("ORB_E2E_API_KEY not set");
+    const c = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await c.addInitScript(([k, u]) => {
+      localStorage.setItem("orb.tokens", JSON.stringify({ accessToken: k, refreshToken: "", expiresAt: Date.now() + 86400e3,
+        user: { id: "", username: u, email: null, admin: true, roles: [], folders: null, maxBitRate: null } }));
+    }, [key, user]);
+    const p = await newPage(c);
+    await p.goto(base + "/#/settings");
+    await p.getByRole("heading", { name: "API keys" }).waitFor();
+    const keys = p.getByTestId("api-key");
+    await keys.first().waitFor();
+    const before = await keys.count();
+    const name = `e2e-${Date.now()}`;
+    await p.getByLabel("API key name").fill(name);
+    await p.getByRole("button", { name: "Create key" }).click();
+    await p.getByText("New key (shown once)").waitFor();
+    await p.getByTestId("api-key").filter({ hasText: name }).waitFor();
+    if ((await keys.count()) !== before + 1) throw new Error("the new key is not listed once");
+    await shot(p, "settings");
+    await p.getByRole("button", { name: `Revoke ${name}` }).click();
+    await p.getByTestId("api-key").filter({ hasText: name }).waitFor({ state: "detached" });
+    await c.close();
+    return { keysBefore: before };
+  });
 } finally {
   await browser.close();
 }

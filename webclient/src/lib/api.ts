@@ -104,11 +104,12 @@ export interface SessionInfo {
   current: boolean;
 }
 export interface ApiKey {
-  id: string;
-  name?: string;
-  created?: string;
+  id: number | string;
+  name: string;
+  created: string;
+  lastUsed: string | null;
+  /** Only in the answer to POST /api-keys. */
   key?: string;
-  [k: string]: unknown;
 }
 
 export class ApiError extends Error {
