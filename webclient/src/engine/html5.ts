@@ -22,6 +22,9 @@ export class Html5Tier {
   readonly eq = new Equaliser();
   private preloaded: string | null = null;
   private track: Track | null = null;
+  private url: string | null = null;
+  private retried = false;
+  private intendPlay = false;
 
   constructor(private readonly deps: TierDeps & { mediaUrl(url: string): string }) {}
 
@@ -40,14 +43,30 @@ export class Html5Tier {
       el.addEventListener("ended", () => {
         if (el === this.els[this.cur]) this.onended();
       });
-      el.addEventListener("error", () => {
-        if (el === this.els[this.cur] && el.error) this.onerror(new Error(`audio error ${el.error.code}: ${el.error.message}`));
-      });
+      el.addEventListener("error", () => void this.recover(el));
       ctx.createMediaElementSource(el).connect(gain);
       this.els.push(el);
     }
     this.ctx = ctx;
     this.gain = gain;
+  }
+
+  /** A media error on the playing element: once per track, re-authenticate (the ?token= in
+   * the URL may have expired mid-track; authFetch refreshes on 401) and resume where it was;
+   * a second error is reported. */
+  private async recover(el: HTMLAudioElement): Promise<void> {
+    if (el !== this.els[this.cur] || !el.error) return;
+    const err = new Error(`audio error ${el.error.code}: ${el.error.message}`);
+    if (this.retried || !this.url || (el.error.code === MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED && el.currentTime === 0)) {
+      this.onerror(err);
+      return;
+    }
+    this.retried = true;
+    const at = el.currentTime;
+    await this.deps.fetch(this.url, { method: "HEAD" }).catch(() => null);
+    el.src = this.deps.mediaUrl(this.url);
+    el.currentTime = at;
+    if (this.intendPlay) await el.play().catch((e: unknown) => this.onerror(e));
   }
 
   private get el(): HTMLAudioElement {
@@ -75,6 +94,9 @@ export class Html5Tier {
     const el = this.el;
     if (el.src !== new URL(src, location.href).href) el.src = src;
     this.track = track;
+    this.url = url;
+    this.retried = false;
+    this.intendPlay = autoplay;
     if (startMs > 0) el.currentTime = startMs / 1000;
     else if (el.currentTime > 0) el.currentTime = 0;
     if (autoplay) await el.play();
@@ -113,11 +135,13 @@ export class Html5Tier {
   }
 
   async play(): Promise<void> {
+    this.intendPlay = true;
     await this.ctx?.resume();
     await this.el.play();
   }
 
   async pause(): Promise<void> {
+    this.intendPlay = false;
     this.el.pause();
   }
 
