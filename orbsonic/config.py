@@ -69,6 +69,24 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(s.strip() for s in str(value).split(",") if s.strip())
 
 
+def _legacy_encoding(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text in ("auto", "off"):
+        return text
+    import codecs
+    try:
+        return codecs.lookup(text).name
+    except LookupError:
+        raise ConfigError(f"not an encoding: {value!r} (use auto, off, or a codec such as cp1251)") from None
+
+
+def _separators(value: Any) -> tuple[str, ...]:
+    # Spaces are meaningful (" / " needs them, "/" does not), so values are not stripped;
+    # in the environment they are separated by "|".
+    items = [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split("|")
+    return tuple(v for v in items if v.strip())
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration entry: its TOML key, environment variable, parser and doc."""
@@ -156,6 +174,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ffmpeg", "ORBSONIC_FFMPEG", str,
             "The ffmpeg binary for transcoding. Default: `ffmpeg` on the PATH, else the "
             "`imageio-ffmpeg` wheel's when installed; with neither, `stream` sends originals."),
+    Setting("tag_legacy_encoding", "ORBSONIC_TAG_LEGACY_ENCODING", _legacy_encoding,
+            "ID3 frames marked Latin-1 that hold GBK, Big5, Shift-JIS, CP1251 … text: `auto` detects "
+            "them (only when the text is not plausible Latin-1), `off` reads them as Latin-1, a codec "
+            "name (`cp1251`) decodes every non-ASCII one with it. Default `auto`."),
+    Setting("artist_separators", "ORBSONIC_ARTIST_SEPARATORS", _separators,
+            "Where artist and composer tags split into several artists: a list in TOML, separated "
+            "by a vertical bar in the environment. A space in a separator must be there in the tag "
+            "(`\" / \"` splits `A / B`, not `AC/DC`), case is ignored; NUL (ID3v2.4 multi-values) "
+            "always splits. Default `[\" / \", \"; \", \" feat. \", \" ft. \", \" featuring \"]`."),
+    Setting("artist_separator_exceptions", "ORBSONIC_ARTIST_SEPARATOR_EXCEPTIONS", _names,
+            "Names never split by `artist_separators` (comma-separated in the environment). "
+            "Default `AC/DC`."),
+    Setting("access_token_ttl", "ORBSONIC_ACCESS_TOKEN_TTL", parse_timeout_s,
+            "Lifetime of a native API access token (`900`, `15m`; bare numbers are seconds); the "
+            "client renews it with its refresh token. Default `15m`."),
+    Setting("session_idle_timeout", "ORBSONIC_SESSION_IDLE_TIMEOUT", parse_timeout_s,
+            "A native API session not used for this long (`30d`, `12h`; bare numbers are seconds) "
+            "can no longer be refreshed: log in again. `0` keeps sessions until logout. Default `30d`."),
+    Setting("registration_open", "ORBSONIC_REGISTRATION_OPEN", _bool,
+            "Anyone may create an account with native `POST /api/v1/auth/register` (without roles "
+            "beyond the defaults). Default `false`: only admins create users."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -165,8 +204,9 @@ _TOML_ALIASES = {"scan_interval": "scan_interval_s"}
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Units: seconds (`scan_interval_s`, `header_timeout`,
-    `body_timeout`, `login_lockout`, `transcode_queue_wait_s`), MB (`cover_cache_size_mb`,
-    `transcode_cache_size_mb`), ms (`login_delay_ms`)."""
+    `body_timeout`, `login_lockout`, `transcode_queue_wait_s`, `access_token_ttl`,
+    `session_idle_timeout`), MB (`cover_cache_size_mb`, `transcode_cache_size_mb`), ms
+    (`login_delay_ms`)."""
 
     music_folders: tuple[Path, ...] = ()
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -197,6 +237,12 @@ class Settings:
     transcode_max_concurrent: int = 16
     transcode_queue_wait_s: int = 10
     ffmpeg: str = ""
+    tag_legacy_encoding: str = "auto"
+    artist_separators: tuple[str, ...] = (" / ", "; ", " feat. ", " ft. ", " featuring ")
+    artist_separator_exceptions: tuple[str, ...] = ("AC/DC",)
+    access_token_ttl: int = 900
+    session_idle_timeout: int = 30 * 86400
+    registration_open: bool = False
 
     @property
     def cover_cache_dir(self) -> Path:

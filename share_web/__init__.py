@@ -16,9 +16,6 @@ Pages carry `Referrer-Policy: no-referrer` so the token does not leak to other s
 from __future__ import annotations
 
 import html
-import os
-import stat
-from pathlib import Path
 from typing import Any
 
 import anyio

@@ -1,11 +1,12 @@
 """Walk a music folder: audio files with size and mtime, and the folders that hold them.
 
 One `os.scandir` per directory and one stat per file: a no-change rescan costs little
-more than this walk. Hidden entries (".*") are skipped. Symlinks are followed only when
-their real path stays inside the music folder (or inside one of the configured
-`allowed_outside_roots`): a link to /etc/passwd named like a track or a cover is never
-indexed (issue 6 §2; the storage layer refuses to serve such files too). Directory
-symlinks are followed with a (device, inode) guard against loops.
+more than this walk. Lyrics sidecars (.lrc, .txt) are noted per directory with their size
+and mtime, so a changed sidecar is noticed without opening it. Hidden entries (".*") are
+skipped. Symlinks are followed only when their real path stays inside the music folder (or
+inside one of the configured `allowed_outside_roots`): a link to /etc/passwd named like a
+track or a cover is never indexed (issue 6 §2; the storage layer refuses to serve such files
+too). Directory symlinks are followed with a (device, inode) guard against loops.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from orbsonic.scanner.images import AUDIO_SUFFIXES, find_folder_image
+from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 
 log = logging.getLogger("orbsonic.scanner")
 
@@ -39,6 +41,8 @@ class WalkedDir:
     image: str | None = None
     image_mtime: int | None = None  # seconds
     has_audio: bool = False
+    # Lyrics sidecars (.lrc, .txt): (name, bytes, mtime_ns), matched to tracks by the scanner.
+    sidecars: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -122,6 +126,9 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
                     yield WalkedFile(f"{rel}/{name}" if rel else name, rel, fst.st_size, fst.st_mtime_ns)
                 elif suffix in ("jpg", "jpeg", "png", "webp", "gif"):
                     images[name] = entry
+                elif suffix in SIDECAR_SUFFIXES:
+                    sst = entry.stat()
+                    node.sidecars.append((name, sst.st_size, sst.st_mtime_ns))
                 else:
                     stats.skipped += 1
                     log.debug("skipped %s: not an audio file extension", os.path.join(full, name))

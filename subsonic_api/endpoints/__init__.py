@@ -4,6 +4,7 @@ from subsonic_api.endpoints import (  # noqa: F401
     annotation,
     browsing,
     lists,
+    lyrics,
     media,
     playlists,
     queue,

@@ -15,6 +15,7 @@ EXTENSIONS = (
     ("playbackReport", [1]),
     ("transcodeOffset", [1]),  # stream honours timeOffset for music (orbsonic.transcode)
     ("transcoding", [1]),  # getTranscodeDecision/getTranscodeStream, HTTP delivery only
+    ("songLyrics", [1]),
 )
 
 

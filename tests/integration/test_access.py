@@ -198,6 +198,9 @@ CASES: list[Case] = [
     Case("getTranscodeStream", lambda c: {"mediaId": c.items.track, "mediaType": "song",
                                           "transcodeParams": "direct"},
          role="stream", items=True, binary=True, http_errors=True),
+    # lyrics (getLyrics finds by name: a foreign song is simply not found, an empty answer)
+    Case("getLyricsBySongId", lambda c: {"id": c.items.track}, items=True),
+    Case("getLyrics", lambda c: {"title": "no such title"}),
     # now playing
     Case("reportPlayback", lambda c: {"mediaId": c.items.track, "mediaType": "song", "state": "playing",
                                       "positionMs": 1000}, items=True),
