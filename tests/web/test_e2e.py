@@ -27,6 +27,7 @@ pytestmark = pytest.mark.web
 FLOWS = [
     "first-paint",
     "login",
+    "settings-sessions",
     "browse",
     "search",
     "play-flac-16-44",
@@ -38,6 +39,7 @@ FLOWS = [
     "gapless-sine",
     "phone-width",
     "settings-api-keys",
+    "logout-everywhere",
 ]
 
 

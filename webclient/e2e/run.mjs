@@ -93,11 +93,20 @@ try {
 
   await flow("login", ["first-paint"], async () => {
     await login(page);
-    await page.getByTestId("album-grid").locator("a").first().waitFor({ timeout: 8000 });
-    await shot(page, "album-grid");
+    await page.getByRole("button", { name: "User menu" }).filter({ hasText: user }).waitFor();
+  });
+
+  await flow("settings-sessions", ["login"], async () => {
+    await page.goto(base + "/#/settings");
+    await page.getByRole("heading", { name: "Sessions" }).waitFor();
+    await page.getByText("(this one)").waitFor();
+    await shot(page, "settings");
   });
 
   await flow("browse", ["login"], async () => {
+    await page.goto(base + "/#/albums");
+    await page.getByTestId("album-grid").locator("a").first().waitFor({ timeout: 8000 });
+    await shot(page, "album-grid");
     await page.getByRole("link", { name: /Vespertine/ }).first().click();
     await page.getByRole("heading", { name: "Vespertine" }).waitFor();
     await page.getByRole("button", { name: "Play Cocoon" }).waitFor();
@@ -112,9 +121,9 @@ try {
     await shot(page, "search");
   });
 
-  await flow("play-flac-16-44", ["login"], () => playAndMeasure(page, "Vespertine", "FLAC · 16 bit · 44.1 kHz"));
+  await flow("play-flac-16-44", ["browse"], () => playAndMeasure(page, "Vespertine", "FLAC · 16 bit · 44.1 kHz"));
 
-  await flow("play-flac-24-96", ["login"], async () => {
+  await flow("play-flac-24-96", ["browse"], async () => {
     const r = await playAndMeasure(page, "Solo", "FLAC · 24 bit · 96 kHz");
     await page.goto(base + "/#/now-playing");
     await page.getByRole("heading", { level: 1 }).waitFor();
@@ -140,7 +149,7 @@ try {
     await shot(page, "queue");
   });
 
-  await flow("playlist-edit", ["login"], async () => {
+  await flow("playlist-edit", ["browse"], async () => {
     const name = `E2E ${Date.now()}`;
     await page.goto(base + "/#/playlists");
     await page.getByLabel("New playlist name").fill(name);
@@ -182,7 +191,7 @@ try {
     return { tracks: ids.length };
   });
 
-  await flow("gapless-sine", ["login"], async () => {
+  await flow("gapless-sine", ["browse"], async () => {
     await page.goto(base + "/#/albums");
     await page.getByRole("link", { name: /Gapless Sine 44100/ }).first().click();
     await page.getByRole("button", { name: "▶ Play" }).waitFor();
@@ -195,12 +204,25 @@ try {
     return { analysis: an, ...st };
   });
 
-  await flow("phone-width", ["login"], async () => {
+  await flow("phone-width", ["browse"], async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(base + "/#/albums");
     await page.getByTestId("album-grid").locator("a").first().waitFor({ timeout: 5000 });
     await shot(page, "phone");
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+  await flow("logout-everywhere", ["login"], async () => {
+    const c2 = await browser.newContext();
+    const p2 = await newPage(c2);
+    await login(p2);
+    await page.goto(base + "/#/settings");
+    await page.getByRole("button", { name: "Log out everywhere" }).click();
+    await page.getByRole("button", { name: "Log in" }).waitFor();
+    // the other session is revoked too: its next call is refused and it falls back to the login form
+    await p2.goto(base + "/#/settings");
+    await p2.reload();
+    await p2.getByRole("button", { name: "Log in" }).waitFor({ timeout: 8000 });
+    await c2.close();
   });
   await ctx.close();
 
@@ -227,7 +249,7 @@ try {
     await p.getByText("New key (shown once)").waitFor();
     await p.getByTestId("api-key").filter({ hasText: name }).waitFor();
     if ((await keys.count()) !== before + 1) throw new Error("the new key is not listed once");
-    await shot(p, "settings");
+    await shot(p, "settings-api-keys");
     await p.getByRole("button", { name: `Revoke ${name}` }).click();
     await p.getByTestId("api-key").filter({ hasText: name }).waitFor({ state: "detached" });
     await c.close();
