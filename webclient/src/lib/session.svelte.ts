@@ -5,7 +5,7 @@
 import { Player, type PlayerState } from "../engine/player";
 import { Queue } from "../engine/queue";
 import type { Track } from "../engine/types";
-import { api, authFetch, currentUser, mediaUrl, onAuthChange, type Me, type ServerQueue } from "./api";
+import { ApiError, api, authFetch, currentUser, mediaUrl, onAuthChange, type Me, type ServerQueue } from "./api";
 import { toastError } from "./toasts.svelte";
 
 export const deviceId: string = (() => {
@@ -119,7 +119,8 @@ export async function loadServerQueue(autoplay = false): Promise<void> {
     const q = Queue.of(sq.entries.map((e) => e.track), sq.currentIndex ?? 0);
     await player.playQueue(q, sq.positionMs, autoplay);
   } catch (e) {
-    toastError(e);
+    // No saved queue (or no queue route on this server): start empty, silently.
+    if (!(e instanceof ApiError && e.status === 404)) toastError(e);
   }
 }
 

@@ -22,7 +22,7 @@ export function dismiss(id: number): void {
 
 export function toastError(e: unknown): void {
   if (e instanceof ApiError) {
-    if (e.status === 404 && e.code !== "not-found") toast(`Not available on this server yet: ${e.route}`, "error");
+    if (e.status === 404 && e.message.startsWith("no route")) toast(`This server does not offer ${e.route} yet`, "error");
     else toast(e.message, "error");
   } else toast(e instanceof Error ? e.message : String(e), "error");
 }
