@@ -132,7 +132,9 @@ try {
   });
 
   await flow("seek-exact", ["play-flac-24-96"], async () => {
-    const target = 1500;
+    // an exact time inside the track (the test library's files are a few seconds long)
+    const dur = await page.evaluate(() => window.__orbPlayer.state.track.durationMs);
+    const target = Math.min(1500.5, Math.floor(dur / 2) + 0.5);
     const t0 = await page.evaluate(() => performance.now());
     await page.evaluate(async (ms) => { window.__tap.firstSoundAt = null; await window.__orbPlayer.seek(ms); }, target);
     const pos = await page.evaluate(() => window.__orbPlayer.positionMs());
