@@ -62,7 +62,7 @@ async def _open(request: Request) -> tuple[shares.Share | None, list[int], Respo
 
 def _position(request: Request, ids: list[int]) -> int | None:
     text = request.path_params["n"]
-    if not text.isdigit() or len(text) > 6 or int(text) >= len(ids):
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or int(text) >= len(ids):
         return None
     return int(text)
 
@@ -146,7 +146,8 @@ async def share_cover(request: Request) -> Response:
     if n is None:
         return _text(404, "No such entry in this share.")
     size_text = request.query_params.get("size", "")
-    size = int(size_text) if size_text.isdigit() and 0 < int(size_text) < MAX_SIZE else None
+    ok = size_text.isascii() and size_text.isdigit() and len(size_text) < 6  # "²".isdigit() is true
+    size = int(size_text) if ok and 0 < int(size_text) < MAX_SIZE else None
     state: AppState = request.app.state.orbsonic
     async with state.pool.connection() as conn:
         source = await find_source(conn, "tr", ids[n], state.settings.outside_roots)

@@ -48,7 +48,7 @@ def _item_date(text: str | None) -> dict[str, int]:
     out: dict[str, int] = {}
     if text:
         for key, part in zip(("year", "month", "day"), text.split("-")):
-            if part.isdigit():
+            if part.isascii() and part.isdigit() and len(part) <= 4:
                 out[key] = int(part)
     return out
 

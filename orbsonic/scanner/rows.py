@@ -81,7 +81,7 @@ def album_id(info_mbid: str | None, album_artist: str, album: str) -> int:
 
 
 def _year(text: str | None) -> int | None:
-    if text and len(text) >= 4 and text[:4].isdigit():
+    if text and len(text) >= 4 and text[:4].isascii() and text[:4].isdigit():
         return int(text[:4])
     return None
 

@@ -276,7 +276,7 @@ def parse_advisory(value: object) -> str:
         lowered = text.lower()
         if lowered in ("explicit", "clean"):
             return lowered
-        number = int(text) if text.isdigit() and len(text) < 4 else None
+        number = int(text) if text.isascii() and text.isdigit() and len(text) < 4 else None
     return _ADVISORY.get(number, "") if number is not None else ""
 
 
@@ -313,7 +313,7 @@ def parse_date(value: object, warnings: list[str] | None = None, label: str = "d
 
 def year_of(date: str | None) -> int | None:
     """Year of a normalised date (the first four digits when they are 1000–2999)."""
-    if not date or len(date) < 4 or not date[:4].isdigit():
+    if not date or len(date) < 4 or not (date[:4].isascii() and date[:4].isdigit()):
         return None
     year = int(date[:4])
     return year if 1000 <= year <= 2999 else None

@@ -26,7 +26,7 @@ def share_url(ctx: Ctx, token: str) -> str:
 
 def _share_id(ctx: Ctx) -> int:
     text = ctx.params.str("id").strip()
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # "²".isdigit() is true
         raise NotFound("share", text)
     return int(text)
 

@@ -126,6 +126,7 @@ def test_share_bad_input_writes_nothing(own, own_db):
     share = create(own, id=song["id"])
     fail_once(own, "updateShare", 10)
     fail_once(own, "updateShare", 70, id="abc")
+    fail_once(own, "deleteShare", 70, id="²")  # "²".isdigit() is true: int() would fail
     fail_once(own, "updateShare", 70, id="999999")
     fail_once(own, "updateShare", 0, id=share["id"], expires="soon")
     fail_once(own, "deleteShare", 10)
@@ -211,6 +212,8 @@ def test_share_page_stream_and_cover_over_http(own, own_db, live):
         assert http.get(f"{base}/stream/3").status_code == 404
         assert http.get(f"{base}/stream/-1").status_code == 404
         assert http.get(f"{base}/stream/abc").status_code == 404
+        assert http.get(f"{base}/stream/²").status_code == 404  # "²".isdigit() is true
+        assert http.get(f"{base}/cover/0", params={"size": "²"}).status_code == 200
         token = token_of(share)
         wrong = token[:-1] + ("x" if token[-1] != "x" else "y")  # one character off, never the same
         assert http.get(f"{live.url}/share/{wrong}").status_code == 404
