@@ -109,7 +109,7 @@ try {
     await shot(page, "album-grid");
     await page.getByRole("link", { name: /Vespertine/ }).first().click();
     await page.getByRole("heading", { name: "Vespertine" }).waitFor();
-    await page.getByRole("button", { name: "Play Cocoon" }).waitFor();
+    await page.getByRole("button", { name: "Play Cocoon", exact: true }).waitFor();
     await shot(page, "album");
     await page.getByRole("link", { name: "Björk" }).first().click();
     await page.getByRole("heading", { name: "Björk" }).waitFor();
@@ -117,7 +117,7 @@ try {
 
   await flow("search", ["login"], async () => {
     await page.getByLabel("Search the library").fill("Cocoo");
-    await page.getByRole("button", { name: "Play Cocoon" }).waitFor({ timeout: 5000 });
+    await page.getByRole("button", { name: "Play Cocoon", exact: true }).waitFor({ timeout: 5000 });
     await shot(page, "search");
   });
 
