@@ -7,4 +7,5 @@ registers its handlers with `@route(...)`. Add a module's import here.
 from native_api.endpoints import apikeys  # noqa: F401
 from native_api.endpoints import auth  # noqa: F401
 from native_api.endpoints import library  # noqa: F401
+from native_api.endpoints import stream  # noqa: F401
 from native_api.endpoints import users  # noqa: F401
