@@ -96,6 +96,8 @@ def test_flow(e2e_run: dict[str, Any], name: str) -> None:
 def test_performance_budgets(e2e_run: dict[str, Any]) -> None:
     """Issue 10: FCP ≤ 1 s; click-to-sound ≤ 300 ms for a 24/96 FLAC; seek-to-sound ≤ 200 ms."""
     flows = e2e_run["flows"]
+    metrics = ("fcpMs", "clickToSoundMs", "seekToSoundMs", "tier", "badge", "analysis")
+    print({n: {k: f[k] for k in metrics if k in f} for n, f in flows.items()})
     assert flows["first-paint"]["ok"] and flows["first-paint"]["fcpMs"] <= 1000, flows["first-paint"]
     for name, key, budget in (
         ("play-flac-24-96", "clickToSoundMs", 300),

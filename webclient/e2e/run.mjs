@@ -69,6 +69,9 @@ async function playAndMeasure(page, albumName, badge) {
   await page.goto(base + "/#/albums");
   await page.getByRole("link", { name: new RegExp(albumName) }).first().click();
   await page.getByRole("button", { name: "▶ Play" }).waitFor();
+  // silence first: what played before must not count as this click's sound
+  await page.evaluate(() => window.__orbPlayer.stop());
+  await page.waitForTimeout(200);
   await page.evaluate(() => { window.__tap.firstSoundAt = null; window.__tClick = performance.now(); });
   await page.getByRole("button", { name: "▶ Play" }).click();
   await page.waitForFunction(() => window.__tap.firstSoundAt !== null, null, { timeout: 8000 });
@@ -197,6 +200,7 @@ try {
     await page.goto(base + "/#/albums");
     await page.getByRole("link", { name: /Gapless Sine 44100/ }).first().click();
     await page.getByRole("button", { name: "▶ Play" }).waitFor();
+    await page.evaluate(() => window.__orbPlayer.stop());
     await page.evaluate(() => { window.__tap.blocks = []; window.__tap.armed = true; });
     await page.getByRole("button", { name: "▶ Play" }).click();
     await page.waitForFunction(() => window.__orbPlayer.state.queue.current === 1 && window.__orbPlayer.positionMs() > 1500, null, { timeout: 20000 });

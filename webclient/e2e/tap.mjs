@@ -19,11 +19,11 @@ export const TAP_INIT = `
   window.__orbOutput = async (ctx, gain) => {
     await ctx.audioWorklet.addModule(url);
     const node = new AudioWorkletNode(ctx, "orb-tap", { outputChannelCount: [2] });
-    window.__tap.contexts++;
+    const id = ++window.__tap.contexts;
     node.port.onmessage = (e) => {
       const t = window.__tap;
       if (t.firstSoundAt === null && e.data.data.some((x) => Math.abs(x) > 1e-4)) t.firstSoundAt = performance.now();
-      if (t.armed) t.blocks.push(e.data);
+      if (t.armed) t.blocks.push({ ...e.data, id });
     };
     gain.connect(node);
     return node;
@@ -32,7 +32,10 @@ export const TAP_INIT = `
   // holds for any amplitude and phase, so its residual jumps at a gap, a click or a phase
   // break; windowed RMS catches inserted silence (which the identity alone would accept).
   window.__analyseSine = (f) => {
-    const blocks = window.__tap.blocks;
+    // only the newest context's output (an older one may still be winding down)
+    const all = window.__tap.blocks;
+    const newest = all.length ? all[all.length - 1].id : 0;
+    const blocks = all.filter((b) => b.id === newest);
     if (!blocks.length) return { samples: 0 };
     const rate = blocks[0].rate;
     let dropped = 0;
