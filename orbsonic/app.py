@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 import native_api
 import share_web
 import subsonic_api
-from orbsonic import jobs
+from orbsonic import jobs, webclient
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
@@ -140,7 +140,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 state.auth_cache.close()
             await pool.close()
 
-    routes = subsonic_api.routes() + native_api.routes() + share_web.routes()
+    # the web client's catch-all goes last: /rest, /api/v1, /healthz, /readyz, /share win
+    routes = subsonic_api.routes() + native_api.routes() + share_web.routes() + webclient.routes()
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -1,0 +1,285 @@
+"""The playback engine in real Chromium (not the UI, not the server): two FLAC files cut
+from one continuous sine play back to back through the Web Audio tier, measured from the
+audio output with an AudioWorklet tap — no inserted silence and no discontinuity at the
+boundary, decoded at the file's own rate — and a seek lands on the exact sample asked for.
+
+The files are served by a static Starlette app (FileResponse answers Range) together with
+the built client; the seek indexes are built by the scanner's own code
+(orbsonic.scanner.flacinfo) and packed in the ORBSEEK1 format of docs/native-api.md. The
+same check against the real server's /api/v1/stream and /seek-index routes is part of
+tests/web/test_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from orbsonic import webclient
+from orbsonic.scanner import flacinfo
+from tests.conftest import LiveServer
+from tests.web.conftest import run_node, sine_pair
+
+pytestmark = pytest.mark.web
+
+
+def orbseek(path: Path, extra_samples: int = 0) -> tuple[bytes, flacinfo.StreamInfo]:
+    with open(path, "rb") as fh:
+        info = flacinfo.parse_streaminfo(fh)
+    if extra_samples:
+        from dataclasses import replace
+
+        info = replace(info, total_samples=info.total_samples + extra_samples)
+    pairs = flacinfo.decode_seek_index(flacinfo.build_seek_index(path, info))
+    head = b"ORBSEEK1" + struct.pack(
+        "<IIQQI", 1, info.sample_rate, info.total_samples, info.audio_offset, len(pairs)
+    )
+    return head + b"".join(struct.pack("<QQ", s, o) for s, o in pairs), info
+
+
+def track_json(name: str, path: Path, info: flacinfo.StreamInfo) -> dict[str, Any]:
+    return {
+        "id": name,
+        "title": name,
+        "artist": "Orb Test",
+        "artistId": None,
+        "album": "Gapless",
+        "albumId": None,
+        "trackNumber": 1,
+        "discNumber": 1,
+        "durationMs": info.total_samples * 1000 / info.sample_rate,
+        "codec": "flac",
+        "container": "flac",
+        "contentType": "audio/flac",
+        "bitDepth": info.bits_per_sample,
+        "sampleRate": info.sample_rate,
+        "channels": info.channels,
+        "totalSamples": info.total_samples,
+        "replayGain": None,
+        "coverArt": None,
+        "streamUrl": f"/t/{path.name}",
+        "seekIndexUrl": f"/t/{path.name}.seek",
+        "waveformUrl": None,
+        "lossless": True,
+        "browserPlayable": True,
+    }
+
+
+def play_pair(
+    tmp_path: Path,
+    build: Path,
+    rate: int,
+    bits: int,
+    seconds: float,
+    cut: int,
+    gap: int = 0,
+    decoder: str = "native",
+) -> dict[str, Any]:
+    """Play the sine pair through the engine; `gap` > 0 claims the first file is that many
+    samples longer than it is (the negative control: a gap the check must see)."""
+    a, b, total = sine_pair(tmp_path / "audio", rate=rate, bits=bits, seconds=seconds, cut=cut)
+    files: dict[str, bytes | Path] = {}
+    tracks = []
+    for p in (a, b):
+        ix, info = orbseek(p, gap if p == a else 0)
+        assert info.sample_rate == rate and info.bits_per_sample == bits
+        files[p.name] = p
+        files[p.name + ".seek"] = ix
+        tracks.append(track_json(p.stem, p, info))
+    assert tracks[0]["totalSamples"] + tracks[1]["totalSamples"] == total + gap
+
+    async def serve(request: Any) -> Response:
+        f = files.get(request.path_params["name"])
+        if f is None:
+            return Response(status_code=404)
+        if isinstance(f, bytes):
+            return Response(f, media_type="application/octet-stream")
+        return FileResponse(
+            f,
+            media_type="audio/flac",
+            headers={
+                "X-Orb-Codec": "flac",
+                "X-Orb-Bit-Depth": str(bits),
+                "X-Orb-Sample-Rate": str(rate),
+                "X-Orb-Channels": "2",
+            },
+        )
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(build)])
+    (tmp_path / "tracks.json").write_text(json.dumps(tracks))
+    with LiveServer(app) as server:
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441", decoder)
+    print(json.dumps(out))
+    return out
+
+
+@pytest.mark.parametrize("decoder", ["native", "wasm"])
+@pytest.mark.parametrize(
+    ("rate", "bits", "seconds", "cut"), [(44100, 16, 6.0, 132_317), (96000, 24, 5.0, 201_011)]
+)
+def test_gapless_sine_across_two_files(
+    tmp_path: Path,
+    webclient_build: Path,
+    chromium: str,
+    rate: int,
+    bits: int,
+    seconds: float,
+    cut: int,
+    decoder: str,
+) -> None:
+    """Both chunk decoders of the Web Audio tier: the browser's (decodeAudioData on a context
+    at the file's rate) and @wasm-audio-decoders/flac in a Worker (loaded lazily)."""
+    out = play_pair(tmp_path, webclient_build, rate, bits, seconds, cut, decoder=decoder)
+    assert not out["pageErrors"] and not out["errors"], out
+    assert out["tier"] == "webaudio" and out["decoder"] == decoder, out
+    if decoder == "wasm":
+        assert out["decodedBitDepth"] == bits, out  # decoded at STREAMINFO's own depth
+    assert out["gapless"] is True and out["reached"] == 1, out
+    assert out["badge"] == f"FLAC · {bits} bit · {rate / 1000:g} kHz"
+    an = out["analysis"]
+    # the whole of both files was heard (minus the 256-sample margins at each end)
+    assert an["rate"] == rate, an
+    assert an["samples"] > cut + rate // 2, an  # the recording spans the boundary
+    # sine identity residual: ~1e-3 from the added noise; a gap, a click or a phase jump
+    # at the boundary gives ~0.1–1
+    assert an["maxResidual"] < 0.02, an
+    # no inserted silence: every 2-period window keeps the sine's RMS (0.5 / √2 × the gain)
+    assert an["minRms"] > 0.5 * an["peak"] / 2**0.5 * 0.8, an
+    # exact seek: the position reads the requested time (sample-exact in the engine)
+    assert abs(out["seek"]["position"] - out["seek"]["target"]) < 1000 / rate + 1e-6, out["seek"]
+
+
+def test_the_gapless_check_sees_a_gap(tmp_path: Path, webclient_build: Path, chromium: str) -> None:
+    """Negative control: 64 missing samples (the second file scheduled 1.5 ms late) must fail
+    the same measurement, so a passing check above means something."""
+    out = play_pair(tmp_path, webclient_build, 44100, 16, 6.0, 132_317, gap=64)
+    an = out["analysis"]
+    assert an["maxResidual"] > 0.05 or an["minRms"] < 0.5 * an["peak"] / 2**0.5 * 0.8, an
+
+
+@pytest.mark.parametrize(
+    ("codec", "ext", "args"),
+    [
+        ("mp3", "mp3", ["-c:a", "libmp3lame", "-b:a", "192k"]),
+        ("opus", "opus", ["-c:a", "libopus", "-b:a", "128k"]),
+    ],
+)
+def test_lossy_formats_play_in_the_audio_element_tier(
+    tmp_path: Path, webclient_build: Path, chromium: str, codec: str, ext: str, args: list[str]
+) -> None:
+    """MP3 and Opus go to the plain <audio> tier (no seek index), through the same GainNode and
+    output tap: sound comes out and the badge names the codec."""
+    import subprocess
+
+    p = tmp_path / f"sine.{ext}"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=441:sample_rate=48000:duration=3",
+            *args,
+            str(p),
+        ],
+        check=True,
+        timeout=60,
+    )
+    track = {
+        **track_json("lossy", p, flacinfo.StreamInfo(0, 0, 0, 0, 48000, 1, 16, 3 * 48000, b"", 0)),
+        "codec": codec,
+        "container": ext,
+        "contentType": "audio/mpeg" if codec == "mp3" else "audio/ogg",
+        "bitDepth": None,
+        "seekIndexUrl": None,
+        "lossless": False,
+        "streamUrl": f"/t/{p.name}",
+    }
+
+    async def serve(request: Any) -> Response:
+        if request.path_params["name"] != p.name:
+            return Response(status_code=404)
+        return FileResponse(
+            p, headers={"X-Orb-Codec": codec, "X-Orb-Sample-Rate": "48000", "X-Orb-Channels": "1"}
+        )
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(webclient_build)])
+    (tmp_path / "tracks.json").write_text(json.dumps([track]))
+    with LiveServer(app) as server:
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441")
+    print(json.dumps(out))
+    assert not out["pageErrors"] and not out["errors"], out
+    assert out["tier"] == "html5" and out["gapless"] is False, out
+    assert out["badge"] == f"{codec.upper()} · 48 kHz", out
+    assert out["clickToSoundMs"] is not None, out  # the tap heard it
+    assert out["analysis"]["samples"] > 48000, out
+
+
+def test_flac_without_a_usable_seek_index_falls_back_to_the_audio_element(
+    tmp_path: Path, webclient_build: Path, chromium: str
+) -> None:
+    """A FLAC whose seek index answers 404 still plays (on <audio>), with no error shown."""
+    a, _b, _total = sine_pair(tmp_path / "audio", rate=44100, bits=16, seconds=3.0, cut=88_200)
+    _ix, info = orbseek(a)
+    track = track_json("nofix", a, info)
+
+    async def serve(request: Any) -> Response:
+        if request.path_params["name"] != a.name:
+            return Response(status_code=404)  # the .seek URL included
+        return FileResponse(a, media_type="audio/flac", headers={"X-Orb-Codec": "flac"})
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(webclient_build)])
+    (tmp_path / "tracks.json").write_text(json.dumps([track]))
+    with LiveServer(app) as server:
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441")
+    print(json.dumps(out))
+    assert out["tier"] == "html5" and not out["errors"] and not out["pageErrors"], out
+    assert out["clickToSoundMs"] is not None and out["analysis"]["samples"] > 44100, out
+
+
+def test_a_long_flac_is_fetched_in_bounded_chunks(
+    tmp_path: Path, webclient_build: Path, chromium: str
+) -> None:
+    """Memory stays bounded: playing 2 s of a 4-minute FLAC fetches only the look-ahead
+    (about 12 s of audio plus one chunk), never the whole file."""
+    a, _b, _total = sine_pair(
+        tmp_path / "audio", rate=44100, bits=16, seconds=240.0, cut=44100 * 239, noise=0.01
+    )
+    ix, info = orbseek(a)
+    assert struct.unpack_from("<I", ix, 32)[0] > 10  # several seek points to cut chunks at
+    track = track_json("long", a, info)
+    size = a.stat().st_size
+    served: list[int] = []
+
+    async def serve(request: Any) -> Response:
+        name = request.path_params["name"]
+        if name == a.name + ".seek":
+            return Response(ix, media_type="application/octet-stream")
+        if name != a.name:
+            return Response(status_code=404)
+        rng = request.headers.get("range", "")
+        if rng.startswith("bytes="):
+            lo, _, hi = rng[6:].partition("-")
+            served.append((int(hi) + 1 if hi else size) - int(lo))
+        else:
+            served.append(size)
+        return FileResponse(a, media_type="audio/flac")
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(webclient_build)])
+    (tmp_path / "tracks.json").write_text(json.dumps([track]))
+    with LiveServer(app) as server:
+        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441")
+    print(json.dumps({k: out[k] for k in ("tier", "clickToSoundMs", "seek")}), sum(served), size)
+    assert out["tier"] == "webaudio" and not out["errors"], out
+    assert served and sum(served) < size * 0.25, (served, size)

@@ -1,0 +1,52 @@
+// Engine test in real Chromium: play a queue of tracks through the engine (no UI) and
+// measure the output with the AudioWorklet tap. Usage:
+//   node e2e/engine.mjs <baseUrl> <tracks.json> <sineHz> [waitForIndex]
+// Prints one JSON line: {tier, decoder, analysis, clickToSoundMs, seek}.
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+import { LAUNCH_ARGS, TAP_INIT } from "./tap.mjs";
+
+const [base, tracksFile, hz, decoder] = process.argv.slice(2);
+const tracks = JSON.parse(readFileSync(tracksFile, "utf8"));
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: LAUNCH_ARGS });
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.addInitScript(TAP_INIT);
+  await page.goto(base + "/");
+  await page.waitForFunction(() => window.__orbEngine);
+  const out = await page.evaluate(async ({ tracks, hz, decoder }) => {
+    const { Player, Queue } = window.__orbEngine;
+    const p = new Player({ fetch: (u, i) => fetch(u, i), mediaUrl: (u) => u, output: window.__orbOutput, report: () => {}, ...(decoder ? { decoder } : {}) });
+    const errs = [];
+    p.subscribe((s) => { if (s.error) errs.push(s.error); });
+    window.__tap.armed = true;
+    const t0 = performance.now();
+    await p.playQueue(Queue.of(tracks), 0, true);
+    const until = (f, ms) => new Promise((res) => { const s = performance.now(); const iv = setInterval(() => { if (f() || performance.now() - s > ms) { clearInterval(iv); res(f()); } }, 20); });
+    await until(() => window.__tap.firstSoundAt !== null, 5000);
+    const clickToSoundMs = window.__tap.firstSoundAt === null ? null : window.__tap.firstSoundAt - t0;
+    const tier = p.state.tier, decoderKind = p.engine && p.engine.decoderKind, bitDepth = p.engine && p.engine.decodedBitDepth, gapless = p.state.gapless, badge = p.state.badge;
+    const last = tracks.length - 1;
+    const total = tracks.reduce((a, t) => a + t.durationMs, 0);
+    await until(() => p.state.queue.current === last && p.positionMs() > Math.min(1500, tracks[last].durationMs - 500), total + 8000);
+    const reached = p.state.queue.current;
+    window.__tap.armed = false;
+    const analysis = window.__analyseSine(hz);
+    // exact seek: to 1234.5 ms into the last track, then read the position right after
+    const target = 1234.5;
+    const ts = performance.now();
+    window.__tap.firstSoundAt = null;
+    await p.seek(target);
+    const seekPos = p.positionMs();
+    await until(() => window.__tap.firstSoundAt !== null, 3000);
+    const seekToSoundMs = window.__tap.firstSoundAt === null ? null : window.__tap.firstSoundAt - ts;
+    await p.stop();
+    return { tier, decoder: decoderKind, decodedBitDepth: bitDepth, gapless, badge, reached, clickToSoundMs, analysis, seek: { target, position: seekPos, seekToSoundMs }, errors: errs, contexts: window.__tap.contexts };
+  }, { tracks, hz: Number(hz), decoder: decoder || null });
+  out.pageErrors = errors;
+  console.log(JSON.stringify(out));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,291 @@
+/**
+ * The player: a Queue plus the tier that plays its current entry. FLAC with a seek index
+ * plays on the Web Audio tier (gapless with the next track when rate and channels match);
+ * everything else on `<audio>`. Listeners get a PlayerState snapshot on every change; the
+ * position is read with positionMs() (the UI polls it per animation frame).
+ */
+import { formatBadge, planPlayback, type Tier } from "./format";
+import { replayGainFactor, volumeCurve, type GainMode } from "./gain";
+import { Html5Tier } from "./html5";
+import { Queue } from "./queue";
+import type { Track } from "./types";
+import { WebAudioTier, type StreamInfoHeaders, type TierDeps } from "./webaudio";
+
+export interface PlayerState {
+  queue: Queue;
+  track: Track | null;
+  playing: boolean;
+  loading: boolean;
+  tier: Tier | null;
+  badge: string;
+  gapless: boolean;
+  volume: number;
+  muted: boolean;
+  error: string | null;
+}
+
+export interface PlayerDeps extends TierDeps {
+  mediaUrl(url: string): string;
+  /** now-playing (submission false) and scrobble (true) reports, as the Subsonic clients do. */
+  report?(track: Track, submission: boolean): void;
+  canPlay?(mime: string): string;
+}
+
+export class Player {
+  private q: Queue = Queue.empty();
+  private web: WebAudioTier;
+  private html: Html5Tier;
+  private active: WebAudioTier | Html5Tier | null = null;
+  private listeners = new Set<(s: PlayerState) => void>();
+  private st: Omit<PlayerState, "queue" | "track">;
+  private gainMode: GainMode = "track";
+  private scrobbled = false;
+  private reportTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly deps: PlayerDeps) {
+    this.st = { playing: false, loading: false, tier: null, badge: "", gapless: false, volume: 0.8, muted: false, error: null };
+    this.web = new WebAudioTier(deps);
+    this.html = new Html5Tier(deps);
+    this.web.onended = this.html.onended = () => void this.advance();
+    this.web.onerror = this.html.onerror = (e) => this.fail(e);
+    this.web.ontrackchange = (t, info) => {
+      // Gapless handover: the chained track is now playing.
+      this.q = this.q.select((this.q.current ?? -1) + 1);
+      if (this.q.currentTrack?.id !== t.id) this.q = this.q.select(this.q.entries.findIndex((e) => e.track.id === t.id));
+      this.started(t, info);
+      void this.prepareNext();
+    };
+  }
+
+  subscribe(fn: (s: PlayerState) => void): () => void {
+    this.listeners.add(fn);
+    fn(this.state);
+    return () => this.listeners.delete(fn);
+  }
+
+  get state(): PlayerState {
+    return { ...this.st, queue: this.q, track: this.q.currentTrack };
+  }
+
+  get queue(): Queue {
+    return this.q;
+  }
+
+  /** The tier instance (tests and diagnostics). */
+  get engine(): WebAudioTier | Html5Tier | null {
+    return this.active;
+  }
+
+  private emit(): void {
+    const s = this.state;
+    for (const fn of this.listeners) fn(s);
+  }
+
+  private fail(e: unknown): void {
+    this.st.error = e instanceof Error ? e.message : String(e);
+    this.st.loading = false;
+    this.emit();
+  }
+
+  positionMs(): number {
+    return this.active?.positionMs() ?? 0;
+  }
+
+  /** Replace the queue and start entry `index` at `startMs` (autoplay unless told not to). */
+  async playQueue(q: Queue, startMs = 0, autoplay = true): Promise<void> {
+    this.q = q;
+    await this.start(startMs, autoplay);
+  }
+
+  /** Replace the queue without touching what plays when the current track stays the same
+   * (queue edits: play next, append, move, remove). */
+  async updateQueue(q: Queue): Promise<void> {
+    const same = q.currentTrack?.id === this.q.currentTrack?.id;
+    this.q = q;
+    if (!same) {
+      await this.start(0, this.st.playing);
+      return;
+    }
+    this.emit();
+    await this.prepareNext();
+  }
+
+  async playIndex(i: number, startMs = 0): Promise<void> {
+    this.q = this.q.select(i);
+    await this.start(startMs, true);
+  }
+
+  private async start(startMs: number, autoplay: boolean): Promise<void> {
+    const t = this.q.currentTrack;
+    if (!t) {
+      await this.stop();
+      return;
+    }
+    const canPlay = this.deps.canPlay ?? ((m: string) => new Audio().canPlayType(m));
+    const plan = planPlayback(t, canPlay, typeof AudioContext !== "undefined");
+    const tier = plan.tier === "webaudio" ? this.web : this.html;
+    if (this.active && this.active !== tier) await this.active.destroy();
+    this.active = tier;
+    this.st.loading = true;
+    this.st.error = null;
+    this.st.tier = plan.tier;
+    this.emit();
+    this.applyGain(t);
+    try {
+      let info: StreamInfoHeaders;
+      if (tier === this.web) {
+        try {
+          info = await this.web.load(t, startMs, autoplay);
+        } catch (e) {
+          // No usable seek index or range (an old server, a broken file): fall back to
+          // <audio>, which plays the same bytes without the gapless guarantee.
+          if (this.q.currentTrack?.id !== t.id) return;
+          console.warn("Web Audio tier unavailable, using <audio>:", e);
+          await this.web.destroy();
+          this.active = this.html;
+          this.st.tier = "html5";
+          info = await this.html.load(t, plan.url, startMs, autoplay);
+        }
+      } else {
+        info = await this.html.load(t, plan.url, startMs, autoplay);
+      }
+      if (this.q.currentTrack?.id !== t.id) return;
+      this.st.playing = autoplay;
+      this.started(t, info);
+      await this.prepareNext();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private started(t: Track, info: StreamInfoHeaders): void {
+    this.st.loading = false;
+    this.st.badge = formatBadge(info.codec, info.bitDepth, info.sampleRate);
+    this.applyGain(t);
+    this.scrobbled = false;
+    if (this.st.playing) this.deps.report?.(t, false);
+    this.watchScrobble();
+    this.emit();
+  }
+
+  /** Scrobble at half the track or 4 minutes, whichever first (Last.fm rule). */
+  private watchScrobble(): void {
+    if (this.reportTimer === null) {
+      this.reportTimer = setInterval(() => {
+        const t = this.q.currentTrack;
+        if (!t || this.scrobbled || !this.st.playing) return;
+        const pos = this.positionMs();
+        if (pos >= Math.min(t.durationMs / 2, 240_000)) {
+          this.scrobbled = true;
+          this.deps.report?.(t, true);
+        }
+      }, 1000);
+    }
+  }
+
+  /** Chain (gapless) or preload the next track. */
+  private async prepareNext(): Promise<void> {
+    const next = this.q.nextTrack;
+    const canPlay = this.deps.canPlay ?? ((m: string) => new Audio().canPlayType(m));
+    if (this.active === this.web) {
+      if (this.web.chainedNext && this.web.chainedNext.id !== next?.id) this.web.unchain();
+      const plan = next ? planPlayback(next, canPlay, true) : null;
+      const chain = !!next && plan?.tier === "webaudio" && this.web.canChain(next);
+      this.st.gapless = chain;
+      this.emit();
+      if (next && chain && !this.web.chainedNext) await this.web.chain(next);
+    } else if (this.active === this.html && next) {
+      this.st.gapless = false;
+      this.html.preload(planPlayback(next, canPlay, false).url);
+    }
+  }
+
+  private async advance(): Promise<void> {
+    if (this.q.current !== null && this.q.current < this.q.length - 1) {
+      this.q = this.q.select(this.q.current + 1);
+      await this.start(0, true);
+    } else {
+      this.st.playing = false;
+      this.emit();
+    }
+  }
+
+  async toggle(): Promise<void> {
+    if (this.st.playing) await this.pause();
+    else await this.play();
+  }
+
+  async play(): Promise<void> {
+    if (!this.active || !this.active.current) {
+      if (this.q.currentTrack) await this.start(0, true);
+      return;
+    }
+    await this.active.play();
+    this.st.playing = true;
+    const t = this.q.currentTrack;
+    if (t) this.deps.report?.(t, false);
+    this.emit();
+  }
+
+  async pause(): Promise<void> {
+    await this.active?.pause();
+    this.st.playing = false;
+    this.emit();
+  }
+
+  async stop(): Promise<void> {
+    await this.active?.destroy();
+    this.active = null;
+    this.st.playing = false;
+    this.st.tier = null;
+    this.st.badge = "";
+    this.emit();
+  }
+
+  async next(): Promise<void> {
+    if (this.q.current !== null && this.q.current < this.q.length - 1) await this.playIndex(this.q.current + 1);
+  }
+
+  /** Previous: restart the track after 3 s, else the previous entry (as most players do). */
+  async prev(): Promise<void> {
+    if (this.positionMs() > 3000 || !this.q.current) await this.seek(0);
+    else await this.playIndex(this.q.current - 1);
+  }
+
+  async seek(ms: number): Promise<void> {
+    const t = this.q.currentTrack;
+    if (!t || !this.active) return;
+    const clamped = Math.max(0, Math.min(t.durationMs, ms));
+    await this.active.seek(clamped);
+    if (this.active === this.web) await this.prepareNext();
+  }
+
+  setVolume(v: number): void {
+    this.st.volume = Math.max(0, Math.min(1, v));
+    this.applyGain(this.q.currentTrack);
+    this.emit();
+  }
+
+  setMuted(m: boolean): void {
+    this.st.muted = m;
+    this.applyGain(this.q.currentTrack);
+    this.emit();
+  }
+
+  /** 10 band gains in dB (eq.ts EQ_BANDS_HZ), or null to take the equaliser out. */
+  setEqualiser(gains: readonly number[] | null): void {
+    this.web.eq.set(gains);
+    this.html.eq.set(gains);
+  }
+
+  setGainMode(m: GainMode): void {
+    this.gainMode = m;
+    this.applyGain(this.q.currentTrack);
+  }
+
+  private applyGain(t: Track | null): void {
+    const g = this.st.muted ? 0 : volumeCurve(this.st.volume) * replayGainFactor(t?.replayGain ?? null, this.gainMode);
+    this.web.setGain(g);
+    this.html.setGain(g);
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * App-wide state: the signed-in user, the player and its state, and the sync with the server
+ * (queue row shared with Subsonic's savePlayQueue, playback reports, the /events feed).
+ */
+import { Player, type PlayerState } from "../engine/player";
+import { Queue } from "../engine/queue";
+import type { Track } from "../engine/types";
+import { ApiError, api, authFetch, currentUser, mediaUrl, onAuthChange, type Me, type ServerQueue } from "./api";
+import { toastError } from "./toasts.svelte";
+
+export const deviceId: string = (() => {
+  try {
+    let id = sessionStorage.getItem("orb.device");
+    if (!id) sessionStorage.setItem("orb.device", (id = crypto.randomUUID()));
+    return id;
+  } catch {
+    return crypto.randomUUID();
+  }
+})();
+const deviceName = `Web (${navigator.platform || "browser"})`;
+
+export const session = $state<{ me: Me | null; remote: { deviceName: string; trackId: string; state: string } | null; scan: { scanning: boolean; count: number } | null }>({
+  me: currentUser(),
+  remote: null,
+  scan: null,
+});
+
+declare global {
+  interface Window {
+    /** e2e hook: an output tap (AudioWorklet) inserted after the gain node. */
+    __orbOutput?: (ctx: AudioContext, gain: GainNode) => Promise<AudioNode | void>;
+    __orbPlayer?: Player;
+  }
+}
+
+export const player = new Player({
+  fetch: authFetch,
+  mediaUrl,
+  output: (ctx, gain) => window.__orbOutput?.(ctx, gain),
+  report: (t: Track, submission: boolean) => {
+    void api("POST", "/scrobbles", { trackId: t.id, submission }).catch(() => {});
+  },
+});
+window.__orbPlayer = player;
+try {
+  player.setGainMode((localStorage.getItem("orb.gain") as "off" | "track" | "album" | null) ?? "track");
+  const eq = localStorage.getItem("orb.eq");
+  if (eq) player.setEqualiser(JSON.parse(eq) as number[]);
+} catch {
+  /* a bad saved setting is ignored */
+}
+
+export const ps = $state<{ s: PlayerState }>({ s: player.state });
+let lastTrack: string | null = null;
+let lastPlaying = false;
+player.subscribe((s) => {
+  ps.s = s;
+  const changed = s.track?.id !== lastTrack || s.playing !== lastPlaying;
+  lastTrack = s.track?.id ?? null;
+  lastPlaying = s.playing;
+  if (changed) {
+    reportPlayback();
+    saveCurrent();
+  }
+});
+
+function reportPlayback(): void {
+  const t = ps.s.track;
+  if (!session.me) return;
+  void api("POST", "/playback", {
+    deviceId,
+    deviceName,
+    trackId: t?.id ?? null,
+    positionMs: Math.round(player.positionMs()),
+    state: t ? (ps.s.playing ? "playing" : "paused") : "stopped",
+  }).catch(() => {});
+}
+
+let saveTimer: ReturnType<typeof setTimeout> | null = null;
+/** Write the whole queue (PUT /queue), debounced: one request per burst of edits. */
+export function saveQueue(): void {
+  if (saveTimer) clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => {
+    saveTimer = null;
+    const q = player.queue;
+    void api<ServerQueue>("PUT", "/queue", { trackIds: q.trackIds(), currentIndex: q.current, positionMs: Math.round(player.positionMs()) }).catch(toastError);
+  }, 300);
+}
+
+function saveCurrent(): void {
+  const q = player.queue;
+  if (!session.me || q.current === null || saveTimer) return;
+  void api("PUT", "/queue/current", { index: q.current, positionMs: Math.round(player.positionMs()) }).catch(() => {});
+}
+
+setInterval(() => {
+  if (ps.s.playing) {
+    reportPlayback();
+    saveCurrent();
+  }
+}, 10_000);
+
+/** Replace the queue with `tracks`, start at `index`. */
+export async function playTracks(tracks: Track[], index = 0): Promise<void> {
+  await player.playQueue(Queue.of(tracks, index));
+  saveQueue();
+}
+
+export async function editQueue(f: (q: Queue) => Queue): Promise<void> {
+  await player.updateQueue(f(player.queue));
+  saveQueue();
+}
+
+/** Load the server's queue (reload resumes where it was; a second device sees it). */
+export async function loadServerQueue(autoplay = false): Promise<void> {
+  try {
+    const sq = await api<ServerQueue>("GET", "/queue");
+    if (!sq || !sq.entries.length) return;
+    const q = Queue.of(sq.entries.map((e) => e.track), sq.currentIndex ?? 0);
+    await player.playQueue(q, sq.positionMs, autoplay);
+  } catch (e) {
+    // No saved queue (or no queue route on this server): start empty, silently.
+    if (!(e instanceof ApiError && e.status === 404)) toastError(e);
+  }
+}
+
+export async function takeOver(): Promise<void> {
+  await api("POST", "/playback/takeover", { deviceId }).catch(toastError);
+  await loadServerQueue(true);
+  session.remote = null;
+}
+
+// ---- /events (SSE over fetch, so the bearer header is sent; EventSource cannot) ----
+let events: AbortController | null = null;
+
+async function listen(): Promise<void> {
+  events?.abort();
+  const ctl = new AbortController();
+  events = ctl;
+  let delay = 1000;
+  while (!ctl.signal.aborted && session.me) {
+    try {
+      const r = await authFetch("/api/v1/events", { signal: ctl.signal, headers: { Accept: "text/event-stream" } });
+      if (r.status === 404) return; // the feed is not on this server yet
+      if (!r.ok || !r.body) throw new Error(`events: HTTP ${r.status}`);
+      delay = 1000;
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i: number;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          let ev = "message";
+          let data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) ev = line.slice(6).trim();
+            else if (line.startsWith("data:")) data += line.slice(5).trim();
+          }
+          if (data) onEvent(ev, data);
+        }
+      }
+    } catch {
+      if (ctl.signal.aborted) return;
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 30_000);
+  }
+}
+
+function onEvent(ev: string, data: string): void {
+  let d: Record<string, unknown>;
+  try {
+    d = JSON.parse(data) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  if (ev === "playback" && d.deviceId !== deviceId) {
+    session.remote = d.state === "stopped" ? null : { deviceName: String(d.deviceName ?? "another device"), trackId: String(d.trackId ?? ""), state: String(d.state) };
+  } else if (ev === "takeover" && d.deviceId !== deviceId && ps.s.playing) {
+    void player.pause();
+  } else if (ev === "queue" && !ps.s.playing) {
+    const sq = d as unknown as ServerQueue;
+    const mine = player.queue;
+    const same = Array.isArray(sq.entries) && sq.currentIndex === mine.current &&
+      JSON.stringify(sq.entries.map((e) => e.track.id)) === JSON.stringify(mine.trackIds());
+    if (Array.isArray(sq.entries) && !same) {
+      void player.playQueue(Queue.of(sq.entries.map((e) => e.track), sq.currentIndex ?? 0), sq.positionMs ?? 0, false);
+    }
+  } else if (ev === "scan") {
+    session.scan = { scanning: Boolean(d.scanning), count: Number(d.count ?? 0) };
+  }
+}
+
+export function startSession(): void {
+  if (!session.me) return;
+  void loadServerQueue(false);
+  void listen();
+}
+
+onAuthChange((me) => {
+  session.me = me;
+  if (!me) {
+    events?.abort();
+    void player.stop();
+  }
+});
