@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 import native_api
 import share_web
 import subsonic_api
-from orbsonic import jobs
+from orbsonic import events, jobs
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
@@ -104,6 +104,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             job_queue = await jobs.open_app(pool)
             state = AppState(settings, pool, key, covers, scans, job_queue)
             app.state.orbsonic = state
+            app.state.events = await events.started(database_url)  # real-time LISTEN (orbsonic/events.py)
             if background:
                 tasks = [asyncio.create_task(_scan_triggers(state)),
                          asyncio.create_task(_housekeeping(state))]
@@ -112,6 +113,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             for task in tasks:
                 task.cancel()
             await scans.aclose()
+            if getattr(app.state, "events", None) is not None:
+                await app.state.events.aclose()
             if state is not None and state.jobs is not None:
                 await state.jobs.close_async()
             await pool.close()

@@ -140,6 +140,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_delay_ms", "ORBSONIC_LOGIN_DELAY_MS", int,
             "The answer to the n-th consecutive failed login waits (n − 1) × this many ms "
             "(at most 3 s). Default `250`."),
+    Setting("sync_keep_days", "ORBSONIC_SYNC_KEEP_DAYS", int,
+            "Days of delta-sync history kept (`GET /api/v1/sync`); an older token answers 410 "
+            "`full-resync-needed`. `0`: no age limit. Default `30`."),
+    Setting("sync_keep_rows", "ORBSONIC_SYNC_KEEP_ROWS", int,
+            "Most delta-sync changes kept, newest first. `0`: no row limit. Default `1000000`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -175,6 +180,8 @@ class Settings:
     login_max_failures: int = 10
     login_lockout: int = 900
     login_delay_ms: int = 250
+    sync_keep_days: int = 30
+    sync_keep_rows: int = 1_000_000
 
     @property
     def cover_cache_dir(self) -> Path:

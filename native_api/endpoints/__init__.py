@@ -5,3 +5,4 @@ registers its handlers with `@route(...)`. Add a module's import here.
 """
 
 from native_api.endpoints import apikeys  # noqa: F401
+from native_api.endpoints import realtime, sync  # noqa: F401

@@ -31,7 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that declare tasks with `task`; a worker imports them all (procrastinate import_paths).
-TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping"]
+TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping", "orbsonic.library.changes"]
 
 
 @dataclass(frozen=True)
