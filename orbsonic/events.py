@@ -64,7 +64,8 @@ def decode(payload: str) -> Event | None:
         return None
 
 
-async def publish(conn: AsyncConnection, user_id: int, event: str, data: dict[str, Any] | None = None) -> None:
+async def publish(conn: AsyncConnection, user_id: int, event: str,
+                  data: dict[str, Any] | None = None) -> None:
     """Send `event` to user `user_id`'s streams on every worker and replica when `conn`'s
     transaction commits (at once on an autocommit connection). Raises ValueError (too large)."""
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, encode(user_id, event, data)))

@@ -152,7 +152,8 @@ async def prune(conn: AsyncConnection, keep_days: int, keep_rows: int) -> int:
         if through <= 0:
             return 0
         cur = await conn.execute("DELETE FROM changes WHERE id <= %s", (through,))
-        await conn.execute("UPDATE changes_pruned SET through = greatest(through, %s) WHERE id = 1", (through,))
+        await conn.execute("UPDATE changes_pruned SET through = greatest(through, %s) WHERE id = 1",
+                           (through,))
         return cur.rowcount
 
 

@@ -125,12 +125,13 @@ def test_a_client_that_goes_away_ends_its_stream(servers: Any, keys: dict[str, s
     _, b, app_b = servers
     listener = app_b.state.events
     before = listener.subscribers()  # 0: this test runs before the others open streams
-    with httpx.Client(base_url=b.url, timeout=5) as http:
-        with http.stream("GET", "/api/v1/events", headers={"Authorization": f"Bearer {keys['alice']}"}) as r:
-            assert r.status_code == 200
-            lines = r.iter_lines()  # kept: a dropped iterator closes the connection
-            assert next(lines).startswith(":")
-            assert listener.subscribers() == before + 1
+    alice = {"Authorization": f"Bearer {keys['alice']}"}
+    with httpx.Client(base_url=b.url, timeout=5) as http, \
+            http.stream("GET", "/api/v1/events", headers=alice) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()  # kept: a dropped iterator closes the connection
+        assert next(lines).startswith(":")
+        assert listener.subscribers() == before + 1
     deadline = time.monotonic() + 5
     while listener.subscribers() != before and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -149,16 +150,19 @@ def test_playback_through_one_server_reaches_a_client_of_the_other(servers: Any,
         with httpx.Client(base_url=a.url, headers={"Authorization": f"Bearer {keys['admin']}"}) as http:
             for i in range(50):
                 sent = time.monotonic()
-                r = http.post("/api/v1/playback", json={"deviceId": "phone", "deviceName": "Phone", "trackId": tr,
+                r = http.post("/api/v1/playback", json={"deviceId": "phone", "deviceName": "Phone",
+                                                        "trackId": tr,
                                                         "positionMs": i * 1000, "state": "playing"})
                 assert r.status_code == 204, r.text
                 data, at = stream.next("playback", timeout=1.0)
-                assert data["positionMs"] == i * 1000 and data["trackId"] == tr and data["deviceId"] == "phone"
+                assert data["positionMs"] == i * 1000 and data["trackId"] == tr
+                assert data["deviceId"] == "phone"
                 assert data["state"] == "playing" and data["deviceName"] == "Phone" and data["at"]
                 latencies.append(at - sent)
         latencies.sort()
         p99 = latencies[int(len(latencies) * 0.99) - 1]
-        print(f"\nplayback event A→B latency over {len(latencies)}: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+        p50 = latencies[len(latencies) // 2]
+        print(f"\nplayback event A→B latency over {len(latencies)}: p50 {p50 * 1000:.1f} ms, "
               f"p99 {p99 * 1000:.1f} ms (includes the POST)")
         assert all(t < 1.0 for t in latencies)
         assert other.none("playback"), "alice saw admin's playback"

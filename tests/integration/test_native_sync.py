@@ -90,7 +90,6 @@ def test_a_rescan_that_removed_and_retagged_files(env: Env) -> None:
     token = env.token()
     retagged = "Sigur Rós/1999 - Ágætis byrjun/02 Starálfur.ogg"
     removed = "Motörhead/1980 - Ace of Spades/03 Shoot You.mp3"
-    kept = "Motörhead/1980 - Ace of Spades/01 Ace of Spades.mp3"
     t_re, t_rm = tid(env, retagged), tid(env, removed)
     kept_rows = env.q("SELECT id FROM tracks WHERE path LIKE 'Motörhead/%%' AND path <> %s", removed)
     ace_album = env.q("SELECT album_id FROM tracks WHERE id = %s", t_rm)[0][0]
@@ -102,7 +101,8 @@ def test_a_rescan_that_removed_and_retagged_files(env: Env) -> None:
     gone_dir = env.q("SELECT path FROM directories WHERE path LIKE '%%/%%' AND path NOT LIKE 'Motörhead%%' "
                      "AND path NOT LIKE 'Sigur%%' ORDER BY path LIMIT 1")[0][0]
     gone_tracks = [r[0] for r in env.q("SELECT id FROM tracks WHERE path LIKE %s", gone_dir + "/%")]
-    gone_albums = {r[0] for r in env.q("SELECT DISTINCT album_id FROM tracks WHERE path LIKE %s", gone_dir + "/%")}
+    gone_albums = {r[0] for r in env.q("SELECT DISTINCT album_id FROM tracks WHERE path LIKE %s",
+                                       gone_dir + "/%")}
     assert gone_tracks
     shutil.rmtree(env.root / gone_dir)
     report = scan(env.url, [env.root], workers=2)
@@ -173,7 +173,8 @@ def test_folder_access_hides_library_changes(env: Env) -> None:
 def test_pages_and_bad_tokens(env: Env) -> None:
     token = env.token()
     with psycopg.connect(env.url) as conn:
-        conn.execute("UPDATE tracks SET comment = 'paged' WHERE id IN (SELECT id FROM tracks ORDER BY id LIMIT 5)")
+        conn.execute("UPDATE tracks SET comment = 'paged' WHERE id IN "
+                     "(SELECT id FROM tracks ORDER BY id LIMIT 5)")
     page = env.sync(env.admin, since=token, limit=2)
     assert len(page["changes"]) == 2 and page["more"] is True
     seen, _ = env.all_since(env.admin, token, limit=2)
@@ -190,7 +191,8 @@ def test_pages_and_bad_tokens(env: Env) -> None:
 def test_a_pruned_token_is_410_full_resync_needed(env: Env) -> None:
     old = env.token()
     with psycopg.connect(env.url) as conn:
-        conn.execute("UPDATE tracks SET comment = 'a' WHERE id IN (SELECT id FROM tracks ORDER BY id LIMIT 3)")
+        conn.execute("UPDATE tracks SET comment = 'a' WHERE id IN "
+                     "(SELECT id FROM tracks ORDER BY id LIMIT 3)")
 
     async def prune() -> int:
         async with await psycopg.AsyncConnection.connect(env.url) as conn:
@@ -207,7 +209,8 @@ def test_the_prune_job_runs_in_the_worker(env: Env, monkeypatch: pytest.MonkeyPa
     assert jobs.TASKS["sync.prune"].cron and "orbsonic.library.changes" in jobs.TASK_MODULES
     old = env.token()
     with psycopg.connect(env.url) as conn:
-        conn.execute("UPDATE tracks SET comment = 'b' WHERE id IN (SELECT id FROM tracks ORDER BY id LIMIT 3)")
+        conn.execute("UPDATE tracks SET comment = 'b' WHERE id IN "
+                     "(SELECT id FROM tracks ORDER BY id LIMIT 3)")
     monkeypatch.setenv("ORBSONIC_SYNC_KEEP_ROWS", "1")
 
     async def go() -> None:
@@ -237,7 +240,7 @@ def test_a_token_never_passes_an_uncommitted_change(env: Env) -> None:
     finally:
         slow.close()
     seen, _ = env.all_since(env.admin, token)
-    assert seen == {("track", public_id("tr", ids[0])): "upsert", ("track", public_id("tr", ids[1])): "upsert"}
+    assert seen == {("track", public_id("tr", i)): "upsert" for i in ids}
 
 
 def test_concurrent_writers_and_readers_miss_nothing(env: Env) -> None:
