@@ -98,6 +98,11 @@ def apply_slips(rel: str, doc: Any, slips: tuple[SchemaSlip, ...]) -> Any:
     return openapi30_to_draft4(out)
 
 
+# Subsonic methods whose success is never JSON and that the OpenSubsonic OpenAPI files do not
+# describe (hls answers an M3U8 playlist): only their error envelopes are JSON, checked generically.
+UNDESCRIBED_NON_JSON = frozenset({"hls"})
+
+
 @dataclass(frozen=True)
 class _Endpoint:
     name: str
@@ -166,6 +171,11 @@ class _OpenAPI:
         if found is not None:
             return found
         uri = BASE_URI + f"endpoints/{name}.json"
+        if name in UNDESCRIBED_NON_JSON:
+            found = _Endpoint(name, None, None, frozenset(), frozenset())
+            with self._lock:
+                self._endpoints[name] = found
+            return found
         if "/" in name or not (OPENAPI_DIR / "endpoints" / f"{name}.json").is_file():
             raise ValueError(f"unknown Subsonic endpoint {name!r} (no openapi/endpoints/{name}.json)")
         path_item = self.document(uri)

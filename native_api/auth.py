@@ -1,8 +1,8 @@
 """Who is calling the native API: `Authorization: Bearer <credential>`.
 
 A credential is tried by each resolver in `RESOLVERS` in turn; the first that knows it returns
-the user. The access-token resolver (short-lived JWTs of native login, native_api/sessions.py
-registers it) comes first; an OpenSubsonic API key (the same keys as the Subsonic `apiKey`
+the user. The access-token resolver (short-lived JWTs of native login, registered by
+native_api/endpoints/auth.py) comes first; an OpenSubsonic API key (the same keys as the Subsonic `apiKey`
 parameter, orbsonic.auth.users) is always accepted too, for scripts and tests.
 
 Routes that serve bytes to an `<audio>` or `<img>` element (which cannot send headers) also

@@ -10,6 +10,7 @@ problem+json, chosen in native_api/errors.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import typing
 from typing import Any
@@ -174,6 +175,11 @@ def _endpoint(routes: dict[str, NativeRoute]) -> Any:
             log.debug("client went away during %s %s", request.method, request.url.path)
             return Response(status_code=499)
         except Exception as exc:  # noqa: BLE001  (the single mapping point: native_api.errors)
+            # A slowed failed login (orbsonic.auth.ratelimit) waits with its connection back in
+            # the pool: slowed guesses must not starve it.
+            delay = getattr(exc, "delay_s", 0)
+            if isinstance(delay, (int, float)) and delay > 0:
+                await asyncio.sleep(min(delay, 5.0))
             return to_problem(exc)
 
     return endpoint

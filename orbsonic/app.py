@@ -29,6 +29,9 @@ from orbsonic.db.pool import Pool
 from orbsonic.errors import ConfigError
 from orbsonic.scanner.launcher import ScanLauncher
 from orbsonic.state import AppState
+from orbsonic.transcode.cache import TranscodeCache
+from orbsonic.transcode.ffmpeg import Transcoder, find_ffmpeg
+from orbsonic.transcode.response import Transcoding
 
 log = logging.getLogger("orbsonic")
 # The library's hot pages are cached (or on SSD): random reads cost about what sequential
@@ -56,11 +59,15 @@ async def _scan_triggers(state: AppState) -> None:
 
 
 async def _housekeeping(state: AppState, every_s: int = 3600) -> None:
-    """Keep the cover cache within its size (least recently used files go first)."""
+    """Keep the cover and transcode caches within their sizes (least recently used first)."""
     while True:
         removed = await asyncio.to_thread(state.covers.prune)
         if removed:
             log.info("cover cache: removed %d files", removed)
+        if state.transcoding is not None and state.transcoding.cache.enabled:
+            removed = await asyncio.to_thread(state.transcoding.cache.prune)
+            if removed:
+                log.info("transcode cache: removed %d entries", removed)
         await asyncio.sleep(every_s)
 
 
@@ -101,8 +108,12 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             async with pool.connection() as conn:
                 await users.verify_secret_key(conn, key)
             covers = CoverCache(settings.cover_cache_dir, settings.cover_cache_size_mb * 1024 * 1024)
+            transcoding = Transcoding(
+                Transcoder(find_ffmpeg(settings.ffmpeg), settings.transcode_max_concurrent,
+                           settings.transcode_queue_wait_s),
+                TranscodeCache(settings.transcode_cache_dir, settings.transcode_cache_size_mb * 1024 * 1024))
             job_queue = await jobs.open_app(pool)
-            state = AppState(settings, pool, key, covers, scans, job_queue)
+            state = AppState(settings, pool, key, covers, scans, job_queue, transcoding)
             app.state.orbsonic = state
             app.state.events = await events.started(database_url)  # real-time LISTEN (orbsonic/events.py)
             if background:
@@ -112,6 +123,9 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
         finally:
             for task in tasks:
                 task.cancel()
+            if app_state := getattr(app.state, "orbsonic", None):
+                for proc in list(app_state.transcoding.transcoder.running.values()):
+                    await proc.close()  # no ffmpeg outlives the server
             await scans.aclose()
             if getattr(app.state, "events", None) is not None:
                 await app.state.events.aclose()

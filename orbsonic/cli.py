@@ -172,7 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
     worker = sub.add_parser("worker", parents=[common], help="run background jobs (analysis, thumbnails …)")
     worker.add_argument("--concurrency", type=int, help="jobs at once (default $ORBSONIC_JOB_CONCURRENCY, 2)")
-    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # serve's child: stop with it
+    worker.add_argument("--parent-pid", type=int, metavar="PID",
+                        help="stop when process PID is gone (how `orbsonic serve` runs its worker)")
     return p
 
 
@@ -369,7 +370,7 @@ class _ProgressLog:
 
 
 def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
-    from orbsonic.scanner.scanner import scan
+    from orbsonic.scanner.scanner import options_from_settings, scan
 
     _sigint_in_main_only()
     bar = None
@@ -394,7 +395,8 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
         if not args.log_progress:  # the server checked them before it started this scan
             s = _usable_folders(s, url)
         try:
-            report = scan(url, s.music_folders, full=args.full, progress=progress)
+            report = scan(url, s.music_folders, full=args.full, progress=progress,
+                          options=options_from_settings(s))
         finally:
             if bar is not None:
                 bar.close()

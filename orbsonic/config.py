@@ -69,6 +69,24 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(s.strip() for s in str(value).split(",") if s.strip())
 
 
+def _legacy_encoding(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text in ("auto", "off"):
+        return text
+    import codecs
+    try:
+        return codecs.lookup(text).name
+    except LookupError:
+        raise ConfigError(f"not an encoding: {value!r} (use auto, off, or a codec such as cp1251)") from None
+
+
+def _separators(value: Any) -> tuple[str, ...]:
+    # Spaces are meaningful (" / " needs them, "/" does not), so values are not stripped;
+    # in the environment they are separated by "|".
+    items = [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split("|")
+    return tuple(v for v in items if v.strip())
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration entry: its TOML key, environment variable, parser and doc."""
@@ -140,6 +158,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_delay_ms", "ORBSONIC_LOGIN_DELAY_MS", int,
             "The answer to the n-th consecutive failed login waits (n − 1) × this many ms "
             "(at most 3 s). Default `250`."),
+    Setting("allowed_outside_roots", "ORBSONIC_ALLOWED_OUTSIDE_ROOTS", _paths,
+            "Directories outside the music folders that symlinks inside them may point into "
+            "(`:`-separated; a list in TOML). Other links that leave a music folder are neither "
+            "scanned nor served. Default: none."),
+    Setting("transcode_cache_size_mb", "ORBSONIC_TRANSCODE_CACHE_MB", int,
+            "Upper bound of the transcode cache on disk, in MB (least recently used entries go "
+            "first; `0` turns the cache off). Default `1000`."),
+    Setting("transcode_max_concurrent", "ORBSONIC_TRANSCODE_MAX_CONCURRENT", int,
+            "ffmpeg processes one worker runs at once; further requests wait up to "
+            "`transcode_queue_wait_s` for a slot. Default `16`."),
+    Setting("transcode_queue_wait_s", "ORBSONIC_TRANSCODE_QUEUE_WAIT", int,
+            "Seconds a transcode request waits for a free slot before it gets an error "
+            "envelope. Default `10`."),
+    Setting("ffmpeg", "ORBSONIC_FFMPEG", str,
+            "The ffmpeg binary for transcoding. Default: `ffmpeg` on the PATH, else the "
+            "`imageio-ffmpeg` wheel's when installed; with neither, `stream` sends originals."),
+    Setting("tag_legacy_encoding", "ORBSONIC_TAG_LEGACY_ENCODING", _legacy_encoding,
+            "ID3 frames marked Latin-1 that hold GBK, Big5, Shift-JIS, CP1251 … text: `auto` detects "
+            "them (only when the text is not plausible Latin-1), `off` reads them as Latin-1, a codec "
+            "name (`cp1251`) decodes every non-ASCII one with it. Default `auto`."),
+    Setting("artist_separators", "ORBSONIC_ARTIST_SEPARATORS", _separators,
+            "Where artist and composer tags split into several artists: a list in TOML, separated "
+            "by a vertical bar in the environment. A space in a separator must be there in the tag "
+            "(`\" / \"` splits `A / B`, not `AC/DC`), case is ignored; NUL (ID3v2.4 multi-values) "
+            "always splits. Default `[\" / \", \"; \", \" feat. \", \" ft. \", \" featuring \"]`."),
+    Setting("artist_separator_exceptions", "ORBSONIC_ARTIST_SEPARATOR_EXCEPTIONS", _names,
+            "Names never split by `artist_separators` (comma-separated in the environment). "
+            "Default `AC/DC`."),
+    Setting("access_token_ttl", "ORBSONIC_ACCESS_TOKEN_TTL", parse_timeout_s,
+            "Lifetime of a native API access token (`900`, `15m`; bare numbers are seconds); the "
+            "client renews it with its refresh token. Default `15m`."),
+    Setting("session_idle_timeout", "ORBSONIC_SESSION_IDLE_TIMEOUT", parse_timeout_s,
+            "A native API session not used for this long (`30d`, `12h`; bare numbers are seconds) "
+            "can no longer be refreshed: log in again. `0` keeps sessions until logout. Default `30d`."),
+    Setting("registration_open", "ORBSONIC_REGISTRATION_OPEN", _bool,
+            "Anyone may create an account with native `POST /api/v1/auth/register` (without roles "
+            "beyond the defaults). Default `false`: only admins create users."),
     Setting("sync_keep_days", "ORBSONIC_SYNC_KEEP_DAYS", int,
             "Days of delta-sync history kept (`GET /api/v1/sync`); an older token answers 410 "
             "`full-resync-needed`. `0`: no age limit. Default `30`."),
@@ -154,7 +209,9 @@ _TOML_ALIASES = {"scan_interval": "scan_interval_s"}
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Units: seconds (`scan_interval_s`, `header_timeout`,
-    `body_timeout`, `login_lockout`), MB (`cover_cache_size_mb`), ms (`login_delay_ms`)."""
+    `body_timeout`, `login_lockout`, `transcode_queue_wait_s`, `access_token_ttl`,
+    `session_idle_timeout`), MB (`cover_cache_size_mb`, `transcode_cache_size_mb`), ms
+    (`login_delay_ms`)."""
 
     music_folders: tuple[Path, ...] = ()
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -180,12 +237,32 @@ class Settings:
     login_max_failures: int = 10
     login_lockout: int = 900
     login_delay_ms: int = 250
+    allowed_outside_roots: tuple[Path, ...] = ()
+    transcode_cache_size_mb: int = 1000
+    transcode_max_concurrent: int = 16
+    transcode_queue_wait_s: int = 10
+    ffmpeg: str = ""
+    tag_legacy_encoding: str = "auto"
+    artist_separators: tuple[str, ...] = (" / ", "; ", " feat. ", " ft. ", " featuring ")
+    artist_separator_exceptions: tuple[str, ...] = ("AC/DC",)
+    access_token_ttl: int = 900
+    session_idle_timeout: int = 30 * 86400
+    registration_open: bool = False
     sync_keep_days: int = 30
     sync_keep_rows: int = 1_000_000
 
     @property
     def cover_cache_dir(self) -> Path:
         return self.data_dir / "cache" / "covers"
+
+    @property
+    def transcode_cache_dir(self) -> Path:
+        return self.data_dir / "cache" / "transcodes"
+
+    @property
+    def outside_roots(self) -> tuple[str, ...]:
+        """`allowed_outside_roots` as strings (the storage layer's form)."""
+        return tuple(str(p) for p in self.allowed_outside_roots)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

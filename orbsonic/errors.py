@@ -102,3 +102,6 @@ class DatabaseUnavailable(OrbsonicError):
     def __init__(self, reason: str = "") -> None:
         self.reason = reason
         super().__init__("database unavailable" + (f" ({reason})" if reason else ""))
+class TranscodeError(OrbsonicError):
+    """A transcode could not be started or failed before its first byte (busy, unreadable
+    source, ffmpeg error). The message is safe to show to clients."""

@@ -11,11 +11,13 @@ from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings
 from orbsonic.covers import CoverCache
 from orbsonic.scanner.launcher import ScanLauncher
+from orbsonic.transcode.response import Transcoding
 
 
 @dataclass(frozen=True)
 class AppState:
-    """Settings, the PostgreSQL pool, the password key, the cover cache, the scan launcher."""
+    """Settings, the PostgreSQL pool, the password key, the cover cache, the scan launcher,
+    transcoding (ffmpeg runner + transcode cache; None in apps built without it)."""
 
     settings: Settings
     pool: AsyncConnectionPool
@@ -24,3 +26,4 @@ class AppState:
     scans: ScanLauncher
     # The job queue, opened on `pool`, for enqueueing (orbsonic/jobs): `await jobs.defer(state.jobs, …)`.
     jobs: Any = None
+    transcoding: Transcoding | None = None

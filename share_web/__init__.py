@@ -16,9 +16,6 @@ Pages carry `Referrer-Policy: no-referrer` so the token does not leak to other s
 from __future__ import annotations
 
 import html
-import os
-import stat
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -27,9 +24,11 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from orbsonic.covers import MAX_SIZE, find_source, media_type
+from orbsonic.errors import NotFound
+from orbsonic.http.ranges import RangeResponse
 from orbsonic.library import shares, tracks
 from orbsonic.state import AppState
-from subsonic_api.endpoints.media import AudioFileResponse
+from orbsonic.storage.local import folder_storage
 
 _SECURITY = {
     "Referrer-Policy": "no-referrer",
@@ -130,18 +129,12 @@ async def share_stream(request: Request) -> Response:
         info = await tracks.file_info(conn, ids[n])
     if info is None:
         return _text(404, "No such entry in this share.")
-    rel = Path(info["path"])
-    if rel.is_absolute() or ".." in rel.parts:  # a path from the DB must stay inside its folder
-        return _text(404, "No such entry in this share.")
-    path = Path(info["root"]) / rel
-    try:
-        st = os.stat(path)
-    except OSError:
+    try:  # the storage seam: a regular file inside its music folder (no link leaving it)
+        fh = folder_storage(info["root"], state.settings.outside_roots).open(info["path"])
+    except NotFound:
         return _text(404, "The file of this entry is missing.")
-    if not stat.S_ISREG(st.st_mode):
-        return _text(404, "The file of this entry is missing.")
-    return AudioFileResponse(path, media_type=info["content_type"], stat_result=st,
-                             headers={**_SECURITY, "Cache-Control": "private, max-age=3600"})
+    return RangeResponse(fh, info["content_type"],
+                         headers={**_SECURITY, "Cache-Control": "private, max-age=3600"})
 
 
 async def share_cover(request: Request) -> Response:
@@ -156,7 +149,7 @@ async def share_cover(request: Request) -> Response:
     size = int(size_text) if size_text.isdigit() and 0 < int(size_text) < MAX_SIZE else None
     state: AppState = request.app.state.orbsonic
     async with state.pool.connection() as conn:
-        source = await find_source(conn, "tr", ids[n])
+        source = await find_source(conn, "tr", ids[n], state.settings.outside_roots)
     if source is None:
         return _text(404, "This entry has no cover.")
     cache = state.covers

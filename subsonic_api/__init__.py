@@ -79,6 +79,8 @@ async def dispatch(request: Request) -> Response:
     method = request.path_params["method"]
     if method.endswith(".view"):
         method = method[:-5]
+    elif method in ("hls.m3u8", "hls.ts"):  # hls.m3u8: Subsonic's name; hls.ts: its segments
+        method = "hls"
     params = Params(request.query_params.multi_items())
     result: Payload | Failure | Response
     try:

@@ -10,7 +10,15 @@ from __future__ import annotations
 import logging
 
 from orbsonic.db.pool import unavailable
-from orbsonic.errors import AuthFailed, BadParam, IndexOutOfRange, MissingParam, NotAuthorized, NotFound
+from orbsonic.errors import (
+    AuthFailed,
+    BadParam,
+    IndexOutOfRange,
+    MissingParam,
+    NotAuthorized,
+    NotFound,
+    TranscodeError,
+)
 from subsonic_api.response import Failure
 
 log = logging.getLogger("orbsonic.subsonic")
@@ -72,6 +80,8 @@ def to_failure(exc: BaseException) -> Failure:
         return Failure(70, str(exc))
     if isinstance(exc, BadParam):
         return Failure(0, str(exc))
+    if isinstance(exc, TranscodeError):
+        return Failure(0, f"cannot transcode: {exc}")
     if isinstance(exc, NotImplementedEndpoint):
         return Failure(0, f"'{exc.method}' is not implemented by this server yet")
     if isinstance(exc, UnknownMethod):

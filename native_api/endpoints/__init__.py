@@ -5,4 +5,6 @@ registers its handlers with `@route(...)`. Add a module's import here.
 """
 
 from native_api.endpoints import apikeys  # noqa: F401
+from native_api.endpoints import auth  # noqa: F401
+from native_api.endpoints import users  # noqa: F401
 from native_api.endpoints import realtime, sync  # noqa: F401

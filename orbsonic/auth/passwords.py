@@ -21,6 +21,8 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from passlib.hash import argon2
 
 from orbsonic.errors import ConfigError
@@ -36,6 +38,7 @@ class SecretKey:
         if len(raw) != 32:
             raise ValueError("secret key must be 32 bytes")
         self._aead = AESGCM(raw)
+        self._raw = raw
 
     @classmethod
     def from_text(cls, text: str) -> SecretKey:
@@ -80,6 +83,11 @@ class SecretKey:
             return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], None)
         except (InvalidTag, ValueError):
             return None
+
+    def derive(self, label: str) -> bytes:
+        """A 32-byte subkey for one purpose (HKDF-SHA256, RFC 5869, `label` as info), e.g. the
+        native API's access-token signing key: every replica sharing this key derives the same."""
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=label.encode("utf-8")).derive(self._raw)
 
     def check_value(self) -> bytes:
         """A value to store once; `verifies(value)` later proves the same key is in use."""

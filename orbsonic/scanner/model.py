@@ -10,6 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Default artist separators (scanner.artist_separators): a separator written with a space on
+# a side needs whitespace there ("A / B" splits, "AC/DC" does not); matching ignores case.
+DEFAULT_ARTIST_SEPARATORS = (" / ", "; ", " feat. ", " ft. ", " featuring ")
+DEFAULT_ARTIST_EXCEPTIONS = ("AC/DC",)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How tags are interpreted (settings `tag_legacy_encoding`, `artist_separators`,
+    `artist_separator_exceptions`). Pickled to the tag-reading workers.
+
+    legacy_encoding: "auto" (detect GBK/Big5/Shift-JIS/CP1251 … in ID3 Latin-1 frames whose
+    text is not plausible Latin-1), "off" (take Latin-1 frames as Latin-1), or a Python codec
+    name used for every Latin-1 frame that is not plain ASCII.
+    """
+
+    legacy_encoding: str = "auto"
+    artist_separators: tuple[str, ...] = DEFAULT_ARTIST_SEPARATORS
+    artist_exceptions: tuple[str, ...] = DEFAULT_ARTIST_EXCEPTIONS
+
 
 class UnreadableFile(Exception):
     """The file cannot be indexed. `reason` is a short human-readable cause for the log."""
@@ -34,6 +54,23 @@ class AudioProps:
     total_samples: int | None = None  # FLAC STREAMINFO (0 = unknown → None)
     audio_offset: int | None = None  # FLAC: byte offset of the first audio frame
     seek_index: bytes | None = None  # FLAC: big-endian u64 (sample, byte offset) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class LyricsEntry:
+    """One set of lyrics of a track (OpenSubsonic structuredLyrics).
+
+    `lines`: (start ms or None, text) in order; start is None for every line of unsynced
+    lyrics. `lang`: ISO 639 code as found, "xxx" when unknown. `source`: where it came from
+    ("uslt", "sylt", "tag", "lrc", "txt"); `offset_ms` was already applied to the starts.
+    """
+
+    source: str
+    lang: str
+    synced: bool
+    lines: tuple[tuple[int | None, str], ...]
+    display_artist: str | None = None
+    display_title: str | None = None
 
 
 @dataclass(slots=True)
@@ -84,4 +121,7 @@ class TrackInfo:
     mbid_artists: tuple[str, ...] = ()
     mbid_album_artists: tuple[str, ...] = ()
     has_picture: bool = False              # an embedded cover is present
+    audio_hash: str | None = None          # checksum of the audio stream (tags excluded), for moves
+    lyrics_entries: tuple[LyricsEntry, ...] = ()  # embedded and sidecar lyrics (scanner.lyrics)
+    lyrics_sig: str | None = None          # the sidecars read (name, size, mtime), to notice changes
     warnings: list[str] = field(default_factory=list)  # non-fatal oddities, for the log

@@ -2,9 +2,15 @@
 text, the move fingerprint) computed once in Python, so the database work is set-based.
 
 Fallbacks follow what users of other servers expect (Navidrome, gonic): a track with no
-title is named after its file; no artist → "[Unknown Artist]"; no album →
-"[Unknown Album]"; album artist = ALBUMARTIST, else "Various Artists" for compilations,
-else the track artists.
+title is named after its file; no artist → "[Unknown Artist]"; album artist = ALBUMARTIST,
+else "Various Artists" for compilations, else the track artists. Files without an album
+tag form one album per directory, named after it (the music folder's own name at its
+root; "[Unknown Album]" only when there is no name at all): four folders of untagged rips
+are four albums, not one "[Unknown Album]" of 226 songs lasting 34 hours.
+
+The move fingerprint (`pid`) is the audio-stream checksum (orbsonic.scanner.audiohash)
+when there is one, so a file moved *and* retagged keeps its id; else it is built from the
+tags (album artist, album, disc, track, title, length).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+import orjson
 
 from orbsonic.ids import fold, key_id
 from orbsonic.library.indexing import index_letter, sort_key
@@ -41,9 +49,14 @@ TRACK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rg_album_gain", "real"), ("rg_album_peak", "real"), ("mbid_recording", "text"),
     ("mbid_track", "text"), ("mbid_album", "text"), ("mbid_release_group", "text"),
     ("has_picture", "boolean"), ("pid", "text"), ("search_text", "text"), ("created_at", "timestamptz"),
+    ("lyrics_sig", "text"), ("tag_pid", "text"),
     ("artist_ids", "bigint[]"), ("albumartist_ids", "bigint[]"), ("composer_ids", "bigint[]"),
     ("genre_ids", "bigint[]"),
 )
+# Lyrics sets of the batch's tracks, keyed by (folder_id, path) until the track ids are known.
+LYRICS_COLUMNS = (("folder_id", "integer"), ("path", "text"), ("position", "smallint"), ("source", "text"),
+                  ("lang", "text"), ("synced", "boolean"), ("display_artist", "text"),
+                  ("display_title", "text"), ("lines", "jsonb"))
 ARTIST_COLUMNS = (("id", "bigint"), ("name", "text"), ("sort_name", "text"), ("sort_key", "text"),
                   ("index_letter", "text"), ("mbid", "text"), ("search_text", "text"))
 ALBUM_COLUMNS = (("id", "bigint"), ("folder_id", "integer"), ("name", "text"), ("sort_name", "text"),
@@ -81,15 +94,17 @@ class Batch:
     artists: dict[int, tuple[Any, ...]]
     albums: dict[int, tuple[Any, ...]]
     genres: dict[int, tuple[Any, ...]]
+    lyrics: list[tuple[Any, ...]]
 
     @classmethod
     def empty(cls) -> "Batch":
-        return cls([], {}, {}, {})
+        return cls([], {}, {}, {}, [])
 
 
 def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, directory_id: int,
-              size: int, mtime_ns: int, info: TrackInfo) -> None:
-    """Append one file's rows (track, its artists, album and genres) to `batch`."""
+              size: int, mtime_ns: int, info: TrackInfo, dir_name: str = "") -> None:
+    """Append one file's rows (track, its artists, album and genres) to `batch`.
+    `dir_name`: the name of the file's directory (the album name of untagged files)."""
     p = info.props
     title = info.title or os.path.splitext(os.path.basename(path))[0]
     artists = list(info.artists) or [UNKNOWN_ARTIST]
@@ -101,8 +116,12 @@ def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, 
     else:
         album_artists = artists
     album_artist_display = info.album_artist_display or " / ".join(album_artists)
-    album = info.album or UNKNOWN_ALBUM
-    al_id = album_id(info.mbid_album, album_artist_display, album)
+    if info.album or info.mbid_album:
+        album = info.album or UNKNOWN_ALBUM
+        al_id = album_id(info.mbid_album, album_artist_display, album)
+    else:
+        album = dir_name or UNKNOWN_ALBUM
+        al_id = key_id("album", "dir", str(directory_id))
 
     sort_names = {artists[0]: info.sort_artist, album_artists[0]: info.sort_album_artist}
     artist_ids, albumartist_ids, composer_ids = [], [], []
@@ -141,7 +160,8 @@ def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, 
     else:
         basis = "|".join((fold(album_artist_display), fold(album), str(info.disc_no or 0),
                           str(info.track_no or 0), fold(title), str(duration_s)))
-    pid = hashlib.md5(basis.encode("utf-8")).hexdigest()
+    tag_pid = hashlib.md5(basis.encode("utf-8")).hexdigest()
+    pid = f"a|{info.audio_hash}" if info.audio_hash else tag_pid
     batch.tracks.append((
         track_id, folder_id, directory_id, path, size, mtime_ns, p.suffix, p.content_type, p.codec,
         p.bit_depth, p.sample_rate, p.channels, p.bitrate, p.duration_ms, p.total_samples,
@@ -153,6 +173,15 @@ def add_track(batch: Batch, *, track_id: int | None, folder_id: int, path: str, 
         info.explicit_status, list(info.isrc), list(info.moods), list(info.groupings),
         info.rg_track_gain, info.rg_track_peak, info.rg_album_gain, info.rg_album_peak,
         info.mbid_recording, info.mbid_track, info.mbid_album, info.mbid_release_group,
-        info.has_picture, pid, fold(f"{title} {artist_display} {album}"), created,
+        info.has_picture, pid, fold(f"{title} {artist_display} {album}"), created, info.lyrics_sig, tag_pid,
         artist_ids, albumartist_ids, composer_ids, genre_ids,
     ))
+    seen = set()
+    for entry in info.lyrics_entries:
+        key = (entry.lang, entry.synced, entry.lines)
+        if key in seen:  # the same text embedded and in a sidecar: one set
+            continue
+        seen.add(key)
+        batch.lyrics.append((folder_id, path, len(seen), entry.source, entry.lang, entry.synced,
+                             entry.display_artist, entry.display_title,
+                             orjson.dumps([list(line) for line in entry.lines]).decode()))

@@ -3,7 +3,10 @@
     report = scan(conninfo, [Path("/music")], full=False, progress=callback)
 
 * Only one scan runs at a time, across every replica: a PostgreSQL advisory lock.
-* Incremental: a file whose size and mtime match the library is not opened again.
+* Incremental: a file whose size and mtime match the library is not opened again, unless
+  its lyrics sidecars (.lrc/.txt, orbsonic.scanner.lyrics) appeared, changed or vanished.
+* Moved files keep their track id (matched by an audio checksum, orbsonic.scanner.audiohash);
+  directory and album stars follow renames (orbsonic.scanner.moves).
 * Tags are read in worker processes (one per core) while the main process writes the
   previous batch with COPY; memory stays bounded by the batch size whatever the library
   size (the files to read stream from a server-side cursor).
@@ -14,11 +17,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing.pool import AsyncResult, Pool
@@ -29,10 +33,10 @@ import psycopg
 
 from orbsonic.ids import key_id
 from orbsonic.library.indexing import sort_key
-from orbsonic.scanner import m3u, refresh, writer
-from orbsonic.scanner.model import TrackInfo, UnreadableFile
+from orbsonic.scanner import lyrics, m3u, moves, refresh, writer
+from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
 from orbsonic.scanner.rows import Batch, add_track
-from orbsonic.scanner.walk import WalkedDir, WalkStats, music_dirs, walk
+from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, walk
 
 log = logging.getLogger("orbsonic.scanner")
 file_log = logging.getLogger("orbsonic.scanner.files")  # one line per file: `serve` mutes it
@@ -69,11 +73,25 @@ def dir_id(folder_id: int, path: str) -> int:
     return key_id("dir", str(folder_id), path)
 
 
-def _read_one(path: str) -> TrackInfo | str:
+def _read_item(item: tuple[str, str | None], options: ScanOptions | None = None) -> TrackInfo | str:
+    """Worker: one (path, lyrics sidecar signature) → TrackInfo with the sidecars' lyrics
+    added after the embedded ones, or the reason the file cannot be indexed."""
+    path, sig = item
+    info = _read_one(path, options)
+    if isinstance(info, TrackInfo) and sig:
+        names = [line.split("\t", 1)[0] for line in sig.split("\n")]
+        entries, warnings = lyrics.from_sidecars(path, names)
+        info.lyrics_entries = (*info.lyrics_entries, *entries)
+        info.lyrics_sig = sig
+        info.warnings += warnings
+    return info
+
+
+def _read_one(path: str, options: ScanOptions | None = None) -> TrackInfo | str:
     """Worker: TrackInfo, or the reason the file cannot be indexed."""
     from orbsonic.scanner.tags import read_track
     try:
-        return read_track(path)
+        return read_track(path, options)
     except UnreadableFile as exc:
         return exc.reason or "unreadable"
     except Exception as exc:  # noqa: BLE001  (one bad file never aborts a scan)
@@ -83,17 +101,20 @@ def _read_one(path: str) -> TrackInfo | str:
 class _Reader:
     """Reads tags in a process pool (or inline on one core), one batch ahead of the writer."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, options: ScanOptions) -> None:
         self.workers = workers
+        self._read = functools.partial(_read_item, options=options)
         self._pool: Pool | None = None
 
-    def submit(self, paths: list[str]) -> AsyncResult[list[TrackInfo | str]] | list[TrackInfo | str]:
+    def submit(self, items: list[tuple[str, str | None]]
+               ) -> AsyncResult[list[TrackInfo | str]] | list[TrackInfo | str]:
+        """Read (path, lyrics sidecar signature) items, inline or in the pool."""
         if self.workers <= 1:
-            return [_read_one(p) for p in paths]
+            return [self._read(p) for p in items]
         if self._pool is None:
             ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
             self._pool = ctx.Pool(self.workers)
-        return self._pool.map_async(_read_one, paths, chunksize=max(1, len(paths) // (self.workers * 4)))
+        return self._pool.map_async(self._read, items, chunksize=max(1, len(items) // (self.workers * 4)))
 
     @staticmethod
     def result(job: Any) -> list[TrackInfo | str]:
@@ -108,6 +129,14 @@ class _Reader:
 def _status(conn: psycopg.Connection, **values: Any) -> None:
     sets = ", ".join(f"{k} = %({k})s" for k in values)
     conn.execute(f"UPDATE scan_status SET {sets} WHERE id = 1", values)
+
+
+def options_from_settings(settings: Any) -> ScanOptions:
+    """ScanOptions of orbsonic.config.Settings (tag_legacy_encoding, artist_separators,
+    artist_separator_exceptions)."""
+    return ScanOptions(legacy_encoding=settings.tag_legacy_encoding,
+                       artist_separators=tuple(settings.artist_separators),
+                       artist_exceptions=tuple(settings.artist_separator_exceptions))
 
 
 def sync_folders(conn: psycopg.Connection, folders: Sequence[Path],
@@ -134,9 +163,10 @@ def sync_folders(conn: psycopg.Connection, folders: Sequence[Path],
 
 
 def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, workers: int | None = None,
-         progress: Progress | None = None) -> ScanReport:
+         progress: Progress | None = None, options: ScanOptions | None = None) -> ScanReport:
     """Scan the music folders into the database at `conninfo`. Returns a ScanReport; when
-    another scan holds the lock, returns at once with already_running=True."""
+    another scan holds the lock, returns at once with already_running=True. `options`:
+    how tags are interpreted (ScanOptions.from_settings; default ScanOptions())."""
     started = time.monotonic()
     report = ScanReport()
     with psycopg.connect(conninfo) as conn:
@@ -146,7 +176,7 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
             report.already_running = True
             return report
         conn.commit()
-        reader = _Reader(workers if workers is not None else (os.cpu_count() or 1))
+        reader = _Reader(workers if workers is not None else (os.cpu_count() or 1), options or ScanOptions())
         try:
             writer.setup(conn)
             _status(conn, started_at=_now(), finished_at=None, phase="walking", full_scan=full,
@@ -157,7 +187,9 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
                 _scan_folder(conn, reader, folder_id, root, full, report, progress)
             _status(conn, phase="finishing")
             report.removed += refresh.remove_missing(conn)
+            moves.carry_directory_stars(conn)
             refresh.refresh_albums(conn)
+            moves.carry_album_stars(conn)
             refresh.refresh_directories(conn)
             if report.changed:
                 refresh.refresh_artists_and_genres(conn)
@@ -221,8 +253,11 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         return
     dirs: dict[str, WalkedDir] = {}
     stats = WalkStats()
-    files = ((f.path, f.dir_path, f.size, f.mtime_ns) for f in walk(str(root), dirs, stats))
+    sidecars: list[tuple[str, str]] = []
+    files = ((f.path, f.dir_path, f.size, f.mtime_ns)
+             for f in lyrics_sidecars(walk(str(root), dirs, stats), dirs, sidecars))
     writer.load_walk(conn, files)
+    writer.load_sidecars(conn, sidecars)
     report.errors += stats.errors[:100]
     # Parts of the tree could not be read: add and update, but remove no track at or below
     # them (writer.diff) and no directory this time.
@@ -244,11 +279,11 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     cursor = writer.open_to_read(conn, folder_id, full)
     try:
         rows = cursor.fetchmany(BATCH)
-        job = reader.submit([str(root / r[1]) for r in rows]) if rows else None
+        job = reader.submit([(str(root / r[1]), r[5]) for r in rows]) if rows else None
         read = 0
         while rows:
             nxt = cursor.fetchmany(BATCH)
-            next_job = reader.submit([str(root / r[1]) for r in nxt]) if nxt else None
+            next_job = reader.submit([(str(root / r[1]), r[5]) for r in nxt]) if nxt else None
             results = reader.result(job)
             _write(conn, folder_id, root, rows, results, report)
             read += len(rows)
@@ -262,11 +297,40 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         cursor.close()
 
 
+def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
+                    out: list[tuple[str, str]]) -> Iterator[WalkedFile]:
+    """Pass the walked files through and append (audio path, signature) to `out` for each
+    file with lyrics sidecars (orbsonic.scanner.lyrics.matching_sidecars). The walk yields a
+    directory's files together and has listed the whole directory by the time it moves on,
+    so only the current directory's file names are held."""
+    current: str | None = None
+    names: list[str] = []
+
+    def flush() -> None:
+        node = dirs.get(current) if current is not None else None
+        if node is None or not node.sidecars:
+            return
+        stats = {name: (size, mtime) for name, size, mtime in node.sidecars}
+        for audio in names:
+            matched = lyrics.matching_sidecars(audio, list(stats))
+            if matched:
+                sig = "\n".join(f"{n}\t{stats[n][0]}\t{stats[n][1]}" for n, _lang in matched)
+                out.append((f"{current}/{audio}" if current else audio, sig))
+
+    for f in files:
+        if f.dir_path != current:
+            flush()
+            current, names = f.dir_path, []
+        names.append(f.path.rpartition("/")[2])
+        yield f
+    flush()
+
+
 def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tuple[Any, ...]],
            results: list[TrackInfo | str], report: ScanReport) -> None:
     batch = Batch.empty()
     failures = []
-    for (track_id, path, dir_path, size, mtime_ns), info in zip(rows, results):
+    for (track_id, path, dir_path, size, mtime_ns, _sig), info in zip(rows, results):
         report.read += 1
         if isinstance(info, str):
             report.skipped += 1
@@ -279,7 +343,8 @@ def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tupl
         for warning in info.warnings:
             file_log.info("%s: %s", root / path, warning)
         add_track(batch, track_id=track_id, folder_id=folder_id, path=path,
-                  directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info)
+                  directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info,
+                  dir_name=dir_path.rpartition("/")[2] if dir_path else root.name)
     if batch.tracks:
         added, updated = writer.write_batch(conn, batch)
         report.added += added

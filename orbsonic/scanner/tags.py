@@ -28,7 +28,11 @@ from tinytag import TinyTag
 from . import tagvalues as tv
 from .flacinfo import FlacError, build_seek_index, parse_streaminfo
 from .images import AUDIO_CONTENT_TYPES, AUDIO_SUFFIXES
-from .model import AudioProps, TrackInfo, UnreadableFile
+from .audiohash import audio_hash
+from .encodings import choose_encoding, redecode
+from .lyrics import embedded as embedded_lyrics
+from .model import AudioProps, ScanOptions, TrackInfo, UnreadableFile
+from .streamcheck import check_duration
 from .tagfields import (
     ADVISORY,
     BOOL,
@@ -110,7 +114,6 @@ def _mbid(values: list[Any], warnings: list[str], label: str) -> str | None:
 _DECODERS: dict[str, Callable[[list[Any], list[str], str], Any]] = {
     TEXT: lambda values, warnings, label: tv.first_text(values),
     LIST: lambda values, warnings, label: tv.clean_list(values),
-    NAMES: lambda values, warnings, label: tv.split_names(values),
     DISPLAY: lambda values, warnings, label: tv.display_name(values),
     GENRES: lambda values, warnings, label: tv.split_genres(values),
     PAIR: _first_pair,
@@ -130,10 +133,35 @@ _EMPTY = {LIST: (), NAMES: (), GENRES: (), MBIDS: (), BOOL: False, ADVISORY: "",
 
 # ---- per-family views: lower-cased key -> list of plain values ----
 
-def _id3_view(tags: ID3) -> dict[str, list[Any]]:
+def _latin1_texts(tags: ID3) -> list[str]:
+    """The texts of every frame stored as Latin-1 (ID3 encoding 0)."""
+    out: list[str] = []
+    for frame in tags.values():
+        if getattr(frame, "encoding", None) != 0:
+            continue
+        text = getattr(frame, "text", None)
+        if isinstance(text, str):
+            out.append(text)
+        elif isinstance(text, list):
+            out += [t for t in text if isinstance(t, str)]
+    return out
+
+
+def _legacy_encoding(tags: Any, options: ScanOptions, warnings: list[str]) -> str | None:
+    """The code page of an ID3 tag's Latin-1 frames when they are not Latin-1 (encodings)."""
+    if not isinstance(tags, ID3):
+        return None
+    encoding = choose_encoding(_latin1_texts(tags), options.legacy_encoding)
+    if encoding is not None:
+        warnings.append(f"ID3 Latin-1 frames decoded as {encoding}")
+    return encoding
+
+
+def _id3_view(tags: ID3, encoding: str | None) -> dict[str, list[Any]]:
     view: dict[str, list[Any]] = {}
     for frame in tags.values():
         fid = frame.FrameID
+        fix = encoding is not None and getattr(frame, "encoding", None) == 0
         if fid == "TXXX":
             key, values = "txxx:" + frame.desc.lower(), list(frame.text)
         elif fid == "UFID":
@@ -151,6 +179,8 @@ def _id3_view(tags: ID3) -> dict[str, list[Any]]:
             key, values = fid.lower(), [str(t) for t in frame.text]  # ID3TimeStamp → "2003-05-04"
         else:
             continue
+        if fix:
+            values = [redecode(v, encoding) if isinstance(v, str) else v for v in values]  # type: ignore[arg-type]
         view.setdefault(key, []).extend(values)
     return view
 
@@ -185,10 +215,11 @@ def _ape_view(tags: APEv2) -> dict[str, list[Any]]:
     return view
 
 
-def _view(tags: Any) -> tuple[str, dict[str, list[Any]]] | None:
-    """(family, view) of a mutagen tag object, or None for tags we do not map."""
+def _view(tags: Any, encoding: str | None) -> tuple[str, dict[str, list[Any]]] | None:
+    """(family, view) of a mutagen tag object, or None for tags we do not map. `encoding`:
+    the legacy code page of ID3 Latin-1 frames, if any."""
     if isinstance(tags, ID3):
-        return "id3", _id3_view(tags)
+        return "id3", _id3_view(tags, encoding)
     if isinstance(tags, MP4Tags):
         return "mp4", _mp4_view(tags)
     if isinstance(tags, ASFTags):
@@ -204,23 +235,24 @@ def _is_empty(result: Any) -> bool:
     return result is None or result is False or result == "" or result == () or result == (None, None)
 
 
-def _decode_tags(family: str, view: dict[str, list[Any]], warnings: list[str]) -> dict[str, Any]:
+def _decode_tags(family: str, view: dict[str, list[Any]], warnings: list[str],
+                 splitter: tv.NameSplitter) -> dict[str, Any]:
     """Walk the field table for one family: TrackInfo keyword arguments."""
     out: dict[str, Any] = {}
     for name, kind, keys, split_from in PLANS[family]:
-        decode = _DECODERS[kind]
+        decode = _DECODERS.get(kind, _DECODERS[LIST])  # NAMES: split with the configured splitter
         result = _EMPTY.get(kind)
         for key in keys:
             values = view.get(key)
             if values:
-                result = decode(values, warnings, name)
+                result = tv.split_names(values, splitter) if kind == NAMES else decode(values, warnings, name)
                 if not _is_empty(result):
                     break
         if split_from is not None and not result:
             for key in PLANS_BY_NAME[family][split_from]:
                 values = view.get(key)
                 if values:
-                    result = tv.split_names(values)
+                    result = tv.split_names(values, splitter)
                     break
         out[name] = result
     track_no, track_total = out.pop("track_no")
@@ -299,7 +331,7 @@ def _props(audio: Any, suffix: str, file_size: int, warnings: list[str]) -> Audi
         rate, duration_ms, bitrate = None, 0, None
     bits = getattr(info, "bits_per_sample", None) if codec in LOSSLESS_CODECS else None
     channels = getattr(info, "channels", None)
-    return AudioProps(
+    props = AudioProps(
         suffix=suffix,
         content_type=_content_type(suffix, codec),
         codec=codec,
@@ -309,22 +341,29 @@ def _props(audio: Any, suffix: str, file_size: int, warnings: list[str]) -> Audi
         bit_depth=int(bits) if bits else None,
         channels=int(channels) if channels else None,
     )
+    # FLAC's "bitrate" is derived from the file size by mutagen: no independent evidence.
+    declared = None if isinstance(audio, FLAC) else (getattr(info, "bitrate", 0) or 0) / 1000
+    check_duration(props, declared, file_size, warnings)
+    return props
 
 
 def _add_flac_facts(props: AudioProps, audio: FLAC, fh: BinaryIO, file_size: int,
-                    warnings: list[str]) -> None:
+                    warnings: list[str]) -> bytes | None:
     """STREAMINFO total samples, audio offset and seek index of a FLAC file (a FlacError
-    becomes a warning: mutagen's info is still good enough to index the file)."""
+    becomes a warning: mutagen's info is still good enough to index the file). Returns the
+    STREAMINFO MD5 (None when unreadable)."""
     props.total_samples = getattr(audio.info, "total_samples", 0) or None
     try:
         streaminfo = parse_streaminfo(fh)
         props.total_samples = streaminfo.total_samples or None
         props.audio_offset = streaminfo.audio_offset
         props.seek_index = build_seek_index(fh, streaminfo, file_size=file_size)
+        return streaminfo.md5
     except FlacError as exc:
         warnings.append(f"flac: {exc}")
     except (OSError, MemoryError) as exc:
         warnings.append(f"flac: {type(exc).__name__}: {exc}")
+    return None
 
 
 # ---- reading ----
@@ -334,23 +373,31 @@ def _suffix(path: str) -> str:
     return base.rpartition(".")[2].lower() if "." in base else ""
 
 
-def _from_mutagen(audio: Any, fh: BinaryIO, suffix: str, file_size: int) -> TrackInfo:
+def _from_mutagen(audio: Any, fh: BinaryIO, suffix: str, file_size: int, options: ScanOptions) -> TrackInfo:
     warnings: list[str] = []
     props = _props(audio, suffix, file_size, warnings)
-    if isinstance(audio, FLAC):
-        _add_flac_facts(props, audio, fh, file_size, warnings)
+    md5 = _add_flac_facts(props, audio, fh, file_size, warnings) if isinstance(audio, FLAC) else None
     fields: dict[str, Any] = {}
-    found = _view(audio.tags) if audio.tags is not None else None
+    encoding = _legacy_encoding(audio.tags, options, warnings)
+    found = _view(audio.tags, encoding) if audio.tags is not None else None
     if found is not None:
-        fields = _decode_tags(found[0], found[1], warnings)
+        fields = _decode_tags(found[0], found[1], warnings, _splitter(options))
     if isinstance(audio, FLAC) and audio.pictures:
         fields["has_picture"] = True
     if props.duration_ms == 0:
         warnings.append("no audio length (0 s)")
-    return TrackInfo(props=props, warnings=warnings, **fields)
+    entries = (tuple(embedded_lyrics(audio.tags, props.sample_rate, encoding))
+               if audio.tags is not None else ())
+    return TrackInfo(props=props, warnings=warnings, audio_hash=audio_hash(fh, md5, props.audio_offset),
+                     lyrics_entries=entries, **fields)
 
 
-def _from_tinytag(path: str, suffix: str, file_size: int, mutagen_reason: str) -> TrackInfo:
+def _splitter(options: ScanOptions) -> tv.NameSplitter:
+    return tv.splitter_for(options.artist_separators, options.artist_exceptions)
+
+
+def _from_tinytag(path: str, suffix: str, file_size: int, mutagen_reason: str,
+                  options: ScanOptions) -> TrackInfo:
     """TrackInfo from tinytag, for files mutagen cannot read. Raises UnreadableFile when
     tinytag fails too or finds no audio stream."""
     try:
@@ -371,6 +418,8 @@ def _from_tinytag(path: str, suffix: str, file_size: int, mutagen_reason: str) -
         bit_depth=int(bits) if bits else None,
         channels=int(tag.channels) if tag.channels else None,
     )
+    check_duration(props, tag.bitrate, file_size, warnings)
+    splitter = _splitter(options)
     track_no, track_total = tv.parse_number_pair(tag.track, warnings, "track_no")
     disc_no, disc_total = tv.parse_number_pair(tag.disc, warnings, "disc_no")
     date = tv.parse_date(tag.year, warnings, "date")
@@ -378,19 +427,28 @@ def _from_tinytag(path: str, suffix: str, file_size: int, mutagen_reason: str) -
     return TrackInfo(
         props=props,
         title=tv.clean_text(tag.title),
-        artists=tv.split_names([tag.artist] if tag.artist else []),
+        artists=tv.split_names([tag.artist] if tag.artist else [], splitter),
         artist_display=tv.clean_text(tag.artist),
         album=tv.clean_text(tag.album),
-        album_artists=tv.split_names([album_artist] if album_artist else []),
+        album_artists=tv.split_names([album_artist] if album_artist else [], splitter),
         album_artist_display=album_artist,
-        composers=tv.split_names([tag.composer] if tag.composer else []),
+        composers=tv.split_names([tag.composer] if tag.composer else [], splitter),
         genres=tv.split_genres([tag.genre] if tag.genre else []),
         track_no=track_no, track_total=tv.parse_int(tag.track_total) or track_total,
         disc_no=disc_no, disc_total=tv.parse_int(tag.disc_total) or disc_total,
         date=date, year=tv.year_of(date),
         comment=tv.clean_text(tag.comment),
         warnings=warnings,
+        audio_hash=_hash_path(path),
     )
+
+
+def _hash_path(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return audio_hash(fh)
+    except OSError:
+        return None
 
 
 def _describe(exc: BaseException, path: str) -> str:
@@ -418,7 +476,7 @@ def _mutagen_file(fh: BinaryIO, path: str) -> tuple[Any, str]:
     return audio, ""
 
 
-def read_track(path: str | os.PathLike[str]) -> TrackInfo:
+def read_track(path: str | os.PathLike[str], options: ScanOptions | None = None) -> TrackInfo:
     """Tags and stream properties of one audio file.
 
     Opens the file once; mutagen parses it (not easy mode) and the tags are decoded
@@ -426,10 +484,15 @@ def read_track(path: str | os.PathLike[str]) -> TrackInfo:
     in AUDIO_SUFFIXES, tinytag is tried. Non-fatal oddities (non-numeric track numbers,
     unparseable dates, a damaged FLAC seek table …) go to `TrackInfo.warnings`.
 
+    `options` (default ScanOptions()): legacy ID3 encodings and artist separators. Header
+    lengths the file size cannot hold are corrected (orbsonic.scanner.streamcheck);
+    `audio_hash` is a checksum of the audio stream without the tags (audiohash).
+
     Raises UnreadableFile (with a short reason) when the file cannot be indexed: it
     cannot be opened, is empty, or neither library can read it. Nothing else escapes.
     """
     path = os.fspath(path)
+    options = options or ScanOptions()
     suffix = _suffix(path)
     try:
         with open(path, "rb") as fh:
@@ -439,14 +502,14 @@ def read_track(path: str | os.PathLike[str]) -> TrackInfo:
             audio, reason = _mutagen_file(fh, path)
             if audio is not None:
                 try:
-                    return _from_mutagen(audio, fh, suffix, file_size)
+                    return _from_mutagen(audio, fh, suffix, file_size, options)
                 except Exception as exc:  # noqa: BLE001 - a file must never stop the scan
                     reason = f"while decoding tags: {_describe(exc, path)}"
     except OSError as exc:
         raise UnreadableFile(f"cannot open: {exc.strerror or exc}") from None
     if suffix not in AUDIO_SUFFIXES:
         raise UnreadableFile(f"{reason} (extension .{suffix} is not audio)" if suffix else reason)
-    return _from_tinytag(path, suffix, file_size, reason)
+    return _from_tinytag(path, suffix, file_size, reason, options)
 
 
 # ---- embedded pictures ----

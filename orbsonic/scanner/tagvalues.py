@@ -8,6 +8,7 @@ note to it for the scan log. All patterns are compiled once, at import.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -17,9 +18,6 @@ INT32_MAX = 2**31 - 1
 
 # XML 1.0 forbids C0 controls other than tab/LF/CR, U+FFFE, U+FFFF and lone surrogates.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_NAME_SEPARATORS = re.compile(r"\s+/\s+|\s*;\s+|\s+(?:feat\.|ft\.|featuring)\s+", re.IGNORECASE)
-# "Title (feat. X)" / "A [ft. B]": the bracketed guest becomes one more name.
-_FEAT_BRACKET = re.compile(r"\s*[(\[]\s*(?:feat\.|ft\.|featuring)\s+([^)\]]+?)\s*[)\]]", re.IGNORECASE)
 _GENRE_SEPARATORS = re.compile(r"\s*[;/,\x00]\s*")
 _NUMBER_PAIR = re.compile(r"^\s*(\d+)\s*(?:(?:/|of)\s*(\d*)\s*)?$", re.IGNORECASE)
 _DATE = re.compile(
@@ -79,17 +77,78 @@ def clean_list(values: Iterable[object]) -> tuple[str, ...]:
     return dedupe(out)
 
 
-def split_names(values: Iterable[object]) -> tuple[str, ...]:
-    """Artist/composer names from one or more tag values: each value is split on " / ",
-    "; ", " feat. ", " ft. ", " featuring " (case-insensitive) and on bracketed
-    "(feat. X)", never on a bare "," or "&" ("Earth, Wind & Fire" stays whole)."""
-    out: list[str] = []
-    for value in clean_list(values):
-        value = _FEAT_BRACKET.sub(r" feat. \1", value)
-        for part in _NAME_SEPARATORS.split(value):
-            text = clean_text(part)
+_FEAT_WORDS = frozenset({"feat.", "ft.", "featuring", "feat", "ft"})
+
+
+class NameSplitter:
+    """Splits artist/composer tags into names on configured separators (setting
+    `artist_separators`), keeping the names of `exceptions` (`artist_separator_exceptions`,
+    e.g. "AC/DC") whole. A separator with a space on a side needs whitespace there
+    (" / " splits "A / B", not "AC/DC"); without one, any whitespace is allowed (";" splits
+    "A;B" and "A ; B"). Matching ignores case. When "feat."-like words are separators, the
+    bracketed "Title (feat. X)" form is split too."""
+
+    def __init__(self, separators: Sequence[str], exceptions: Sequence[str] = ()) -> None:
+        parts = []
+        for sep in separators:
+            core = sep.strip()
+            if not core:
+                continue
+            before = r"\s+" if sep[:1].isspace() else r"\s*"
+            after = r"\s+" if sep[-1:].isspace() else r"\s*"
+            parts.append(before + re.escape(core) + after)
+        # Longest first, so " featuring " wins over " feat".
+        parts.sort(key=len, reverse=True)
+        self._split = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+        feats = [s.strip() for s in separators if s.strip().lower() in _FEAT_WORDS]
+        # "Title (feat. X)" / "A [ft. B]": the bracketed guest becomes one more name.
+        self._bracket = (re.compile(r"\s*[(\[]\s*(?:" + "|".join(re.escape(w) for w in feats)
+                                    + r")\s+([^)\]]+?)\s*[)\]]", re.IGNORECASE) if feats else None)
+        self._feat = f" {feats[0]} " if feats else ""
+        names = sorted((e.strip() for e in exceptions if e.strip()), key=len, reverse=True)
+        self._exceptions = (re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)",
+                                       re.IGNORECASE)
+                            if names else None)
+
+    def split_one(self, value: str) -> list[str]:
+        """One cleaned tag value → its names (exceptions kept whole, empties dropped)."""
+        kept: list[str] = []
+        if self._exceptions is not None:
+            def hold(match: re.Match[str]) -> str:
+                kept.append(match.group(0))
+                return f"\x00{len(kept) - 1}\x00"
+            value = self._exceptions.sub(hold, value)
+        if self._bracket is not None:
+            value = self._bracket.sub(lambda m: self._feat + m.group(1), value)
+        pieces = self._split.split(value) if self._split is not None else [value]
+        out = []
+        for piece in pieces:
+            if kept:
+                piece = re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], piece)
+            text = clean_text(piece)
             if text:
                 out.append(text)
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def splitter_for(separators: tuple[str, ...], exceptions: tuple[str, ...]) -> NameSplitter:
+    """The (cached) NameSplitter of one configuration."""
+    return NameSplitter(separators, exceptions)
+
+
+DEFAULT_SPLITTER = splitter_for((" / ", "; ", " feat. ", " ft. ", " featuring "), ("AC/DC",))
+
+
+def split_names(values: Iterable[object], splitter: NameSplitter | None = None) -> tuple[str, ...]:
+    """Artist/composer names from one or more tag values: each value is split on NUL
+    (ID3v2.4/APE multi-values, always) and on the separators of `splitter` (default:
+    " / ", "; ", " feat. ", " ft. ", " featuring ", case-insensitive, and bracketed
+    "(feat. X)"), never on a bare "," or "&" ("Earth, Wind & Fire" stays whole)."""
+    splitter = splitter or DEFAULT_SPLITTER
+    out: list[str] = []
+    for value in clean_list(values):
+        out += splitter.split_one(value)
     return dedupe(out)
 
 

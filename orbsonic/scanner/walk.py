@@ -1,18 +1,23 @@
 """Walk a music folder: audio files with size and mtime, and the folders that hold them.
 
 One `os.scandir` per directory and one stat per file: a no-change rescan costs little
-more than this walk. Hidden entries (".*") are skipped. Directory symlinks are
-followed, with a (device, inode) guard against loops.
+more than this walk. Lyrics sidecars (.lrc, .txt) are noted per directory with their size
+and mtime, so a changed sidecar is noticed without opening it. Hidden entries (".*") are
+skipped. Symlinks are followed only when their real path stays inside the music folder (or
+inside one of the configured `allowed_outside_roots`): a link to /etc/passwd named like a
+track or a cover is never indexed (issue 6 §2; the storage layer refuses to serve such files
+too). Directory symlinks are followed with a (device, inode) guard against loops.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from orbsonic.scanner.images import AUDIO_SUFFIXES, find_folder_image
+from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 
 log = logging.getLogger("orbsonic.scanner")
 
@@ -36,6 +41,8 @@ class WalkedDir:
     image: str | None = None
     image_mtime: int | None = None  # seconds
     has_audio: bool = False
+    # Lyrics sidecars (.lrc, .txt): (name, bytes, mtime_ns), matched to tracks by the scanner.
+    sidecars: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -54,10 +61,27 @@ def suffix_of(name: str) -> str:
     return name[dot + 1:].lower() if dot > 0 else ""
 
 
-def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Iterator[WalkedFile]:
+def _outside_roots() -> tuple[str, ...]:
+    """The `allowed_outside_roots` setting of this process (the scan child inherits the
+    server's environment and config file)."""
+    from orbsonic.config import load_settings
+    from orbsonic.errors import ConfigError
+
+    try:
+        return load_settings().outside_roots
+    except ConfigError:
+        return ()
+
+
+def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
+         allowed_outside: Sequence[str] | None = None) -> Iterator[WalkedFile]:
     """Yield every audio file below `root`; fill `dirs_out` with every directory walked
     (has_audio set on those holding audio directly). Unreadable directories are logged
-    and counted in stats.errors, never raised."""
+    and counted in stats.errors, never raised. Links whose target leaves `root` and
+    `allowed_outside` (default: the setting) are skipped."""
+    from orbsonic.storage.local import is_inside, real_roots
+
+    roots = real_roots(root, _outside_roots() if allowed_outside is None else allowed_outside)
     seen_inodes: set[tuple[int, int]] = set()
     stack = [""]
     while stack:
@@ -85,6 +109,10 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Iterato
             if name.startswith("."):
                 continue
             try:
+                if entry.is_symlink() and not is_inside(os.path.realpath(entry.path), roots):
+                    stats.skipped += 1
+                    log.warning("skipped %s: a link to a file outside the music folder", entry.path)
+                    continue
                 if entry.is_dir():
                     subdirs.append(f"{rel}/{name}" if rel else name)
                     continue
@@ -98,6 +126,9 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Iterato
                     yield WalkedFile(f"{rel}/{name}" if rel else name, rel, fst.st_size, fst.st_mtime_ns)
                 elif suffix in ("jpg", "jpeg", "png", "webp", "gif"):
                     images[name] = entry
+                elif suffix in SIDECAR_SUFFIXES:
+                    sst = entry.stat()
+                    node.sidecars.append((name, sst.st_size, sst.st_mtime_ns))
                 else:
                     stats.skipped += 1
                     log.debug("skipped %s: not an audio file extension", os.path.join(full, name))

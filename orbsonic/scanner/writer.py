@@ -1,9 +1,9 @@
 """Set-based database writes of a scan, on one session with temporary tables.
 
 Per batch: COPY the staging rows (orbsonic.scanner.rows), claim moved files (a new path
-whose fingerprint matches a track that vanished keeps that track's id, so its stars
-and plays stay), then UPDATE changed tracks, INSERT new ones, rebuild their link rows
-and upsert artists, albums and genres. Each batch commits, so the API sees progress and
+whose fingerprint — the audio-stream checksum, so a retag in between does not matter —
+matches a track that vanished keeps that track's id, so its stars and plays stay), then
+UPDATE changed tracks, INSERT new ones, rebuild their link rows and upsert artists, albums and genres. Each batch commits, so the API sees progress and
 a crash loses at most one batch. At the end `finish` removes what vanished and refreshes
 the aggregates of what was touched.
 """
@@ -15,10 +15,20 @@ from typing import Any
 
 from psycopg import Connection, ServerCursor
 
-from orbsonic.scanner.rows import ALBUM_COLUMNS, ARTIST_COLUMNS, GENRE_COLUMNS, TRACK_COLUMNS, Batch
+from orbsonic.scanner.rows import (
+    ALBUM_COLUMNS,
+    ARTIST_COLUMNS,
+    GENRE_COLUMNS,
+    LYRICS_COLUMNS,
+    TRACK_COLUMNS,
+    Batch,
+)
 
 _LINKS = (("artist_ids", "artist"), ("albumartist_ids", "albumartist"), ("composer_ids", "composer"))
-_TRACK_DATA = [c for c, _ in TRACK_COLUMNS if c not in ("id", "created_at") and not c.endswith("_ids")]
+# tag_pid is staging only: the tag fingerprint, matched against tracks scanned before pids
+# became audio checksums (their pid is still the tag one until the file is read again).
+_TRACK_DATA = [c for c, _ in TRACK_COLUMNS
+               if c not in ("id", "created_at", "tag_pid") and not c.endswith("_ids")]
 
 
 def _ddl(name: str, columns: Iterable[tuple[str, str]]) -> str:
@@ -31,12 +41,17 @@ def setup(conn: Connection) -> None:
     for sql in (
         _ddl("stage_tracks", TRACK_COLUMNS), _ddl("stage_artists", ARTIST_COLUMNS),
         _ddl("stage_albums", ALBUM_COLUMNS), _ddl("stage_genres", GENRE_COLUMNS),
+        _ddl("stage_lyrics", LYRICS_COLUMNS),
+        "CREATE TEMP TABLE IF NOT EXISTS scan_sidecars (path text PRIMARY KEY, sig text NOT NULL)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_files (path text, dir_path text, size bigint, mtime_ns bigint)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_dirs (id bigint, parent_id bigint, path text, name text,"
         " sort_key text, mtime_ns bigint, cover_path text, cover_mtime bigint)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_missing (id bigint PRIMARY KEY, pid text, album_id bigint)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_touched (album_id bigint PRIMARY KEY)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_touched_dirs (dir_id bigint PRIMARY KEY)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_moves (old_folder integer, old_path text, new_folder integer,"
+        " new_path text)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_album_moves (old_id bigint, new_id bigint)",
     ):
         conn.execute(sql)
 
@@ -49,6 +64,12 @@ def _copy(conn: Connection, table: str, columns: Iterable[tuple[str, str]], rows
                 copy.write_row(row)
 
 
+def load_sidecars(conn: Connection, rows: Iterable[tuple[str, str]]) -> None:
+    """COPY (audio path, sidecar signature) of the folder's tracks that have lyrics sidecars."""
+    conn.execute("TRUNCATE scan_sidecars")
+    _copy(conn, "scan_sidecars", (("path", ""), ("sig", "")), rows)
+
+
 def load_walk(conn: Connection, files: Iterable[tuple[str, str, int, int]]) -> None:
     """COPY the walked files (path, dir_path, size, mtime_ns) of one music folder."""
     conn.execute("TRUNCATE scan_files")
@@ -57,13 +78,16 @@ def load_walk(conn: Connection, files: Iterable[tuple[str, str, int, int]]) -> N
     conn.execute("ANALYZE scan_files")
 
 
+# A known track is read again when its file or its lyrics sidecars changed.
 _TO_READ = """
     FROM scan_files f
     LEFT JOIN tracks t ON t.folder_id = %(folder)s AND t.path = f.path
     LEFT JOIN unreadable_files u ON u.folder_id = %(folder)s AND u.path = f.path
+    LEFT JOIN scan_sidecars sc ON sc.path = f.path
    WHERE %(full)s
       OR ((u.path IS NULL OR u.size <> f.size OR u.mtime_ns <> f.mtime_ns)
-          AND (t.id IS NULL OR t.size <> f.size OR t.mtime_ns <> f.mtime_ns))"""
+          AND (t.id IS NULL OR t.size <> f.size OR t.mtime_ns <> f.mtime_ns))
+      OR (t.id IS NOT NULL AND t.lyrics_sig IS DISTINCT FROM sc.sig)"""
 
 
 _KEPT = """NOT EXISTS (SELECT 1 FROM unnest(%(keep)s::text[]) k(p)
@@ -95,10 +119,11 @@ def diff(conn: Connection, folder_id: int, full: bool, keep: Sequence[str] = ())
 
 def open_to_read(conn: Connection, folder_id: int, full: bool) -> ServerCursor[Any]:
     """A server-side cursor (WITH HOLD, so it survives the per-batch commits) over
-    (existing track id or None, path, dir_path, size, mtime_ns) of the files to read, in
+    (existing track id or None, path, dir_path, size, mtime_ns, lyrics sidecar signature or
+    None) of the files to read, in
     path order (a folder's files land in one batch). Close it when done."""
     cur = conn.cursor(name="scan_to_read", withhold=True)
-    cur.execute("SELECT t.id, f.path, f.dir_path, f.size, f.mtime_ns " + _TO_READ + " ORDER BY f.path",
+    cur.execute("SELECT t.id, f.path, f.dir_path, f.size, f.mtime_ns, sc.sig " + _TO_READ + " ORDER BY f.path",
                 {"folder": folder_id, "full": full})
     return cur
 
@@ -112,23 +137,47 @@ def record_unreadable(conn: Connection, folder_id: int, rows: Iterable[tuple[str
         [(folder_id, *r) for r in rows])
 
 
+def pair_moves(candidates: Iterable[tuple[int, str, int, str]]) -> list[tuple[int, int, str]]:
+    """One-to-one (track id, folder, new path) claims from (missing id, old path, folder,
+    new path) candidates sharing a fingerprint. Identical audio in several files (a test
+    tone, a duplicate) gives several candidates per track: a new path with the old file
+    name wins, then path order, so each vanished track and each new path is used once."""
+    ranked = sorted(candidates, key=lambda c: (c[1].rpartition("/")[2] != c[3].rpartition("/")[2],
+                                               c[3], c[0]))
+    used_ids: set[int] = set()
+    used_paths: set[tuple[int, str]] = set()
+    out = []
+    for track_id, _old, folder, new in ranked:
+        if track_id in used_ids or (folder, new) in used_paths:
+            continue
+        used_ids.add(track_id)
+        used_paths.add((folder, new))
+        out.append((track_id, folder, new))
+    return out
+
+
+def _claim_moves(conn: Connection) -> None:
+    cur = conn.execute("""SELECT m.id, t.path, s.folder_id, s.path
+                            FROM stage_tracks s JOIN scan_missing m ON m.pid IN (s.pid, s.tag_pid)
+                            JOIN tracks t ON t.id = m.id
+                           WHERE s.id IS NULL""")
+    claims = pair_moves(cur.fetchall())
+    if claims:
+        conn.cursor().executemany(
+            "UPDATE stage_tracks SET id = %s WHERE id IS NULL AND folder_id = %s AND path = %s", claims)
+
+
 def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
     """Write one batch in the current transaction. Returns (inserted, updated)."""
-    for table in ("stage_tracks", "stage_artists", "stage_albums", "stage_genres"):
+    for table in ("stage_tracks", "stage_artists", "stage_albums", "stage_genres", "stage_lyrics"):
         conn.execute(f"TRUNCATE {table}")
     _copy(conn, "stage_tracks", TRACK_COLUMNS, batch.tracks)
     _copy(conn, "stage_artists", ARTIST_COLUMNS, batch.artists.values())
     _copy(conn, "stage_albums", ALBUM_COLUMNS, batch.albums.values())
     _copy(conn, "stage_genres", GENRE_COLUMNS, batch.genres.values())
+    _copy(conn, "stage_lyrics", LYRICS_COLUMNS, batch.lyrics)
     # Moved files: a new path with the fingerprint of a vanished track takes over its id.
-    conn.execute(
-        """WITH cand AS (
-               SELECT DISTINCT ON (m.id) m.id, s.folder_id, s.path
-                 FROM stage_tracks s JOIN scan_missing m ON m.pid = s.pid
-                WHERE s.id IS NULL ORDER BY m.id, s.path),
-           one AS (SELECT DISTINCT ON (folder_id, path) * FROM cand ORDER BY folder_id, path, id)
-           UPDATE stage_tracks s SET id = one.id FROM one
-            WHERE s.id IS NULL AND s.folder_id = one.folder_id AND s.path = one.path""")
+    _claim_moves(conn)
     conn.execute("DELETE FROM scan_missing m USING stage_tracks s WHERE s.id = m.id")
     conn.execute("""DELETE FROM unreadable_files u USING stage_tracks s
                      WHERE u.folder_id = s.folder_id AND u.path = s.path""")
@@ -162,6 +211,13 @@ def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
         """INSERT INTO album_artists (album_id, position, artist_id)
            SELECT s.id, u.ord, u.aid FROM stage_albums s, unnest(s.artist_ids) WITH ORDINALITY u(aid, ord)""")
 
+    # Tracks that changed path (moves claimed above, or a re-added file): directory stars follow
+    # them at the end of the scan (orbsonic.scanner.moves).
+    conn.execute("""INSERT INTO scan_moves SELECT t.folder_id, t.path, s.folder_id, s.path
+                      FROM stage_tracks s JOIN tracks t ON t.id = s.id
+                     WHERE (t.folder_id, t.path) IS DISTINCT FROM (s.folder_id, s.path)""")
+    conn.execute("""INSERT INTO scan_album_moves SELECT t.album_id, s.album_id
+                      FROM stage_tracks s JOIN tracks t ON t.id = s.id WHERE t.album_id <> s.album_id""")
     sets = ", ".join(f"{c} = s.{c}" for c in _TRACK_DATA)
     cur = conn.execute(f"UPDATE tracks t SET {sets}, updated_at = now() FROM stage_tracks s WHERE t.id = s.id")
     updated = cur.rowcount
@@ -180,6 +236,12 @@ def write_batch(conn: Connection, batch: Batch) -> tuple[int, int]:
     conn.execute(
         """INSERT INTO track_genres (track_id, position, genre_id)
            SELECT s.id, u.ord, u.gid FROM stage_tracks s, unnest(s.genre_ids) WITH ORDINALITY u(gid, ord)""")
+    conn.execute("DELETE FROM track_lyrics WHERE track_id IN (SELECT id FROM stage_tracks)")
+    conn.execute(
+        """INSERT INTO track_lyrics (track_id, position, source, lang, synced, display_artist, display_title,
+                                     lines)
+           SELECT s.id, l.position, l.source, l.lang, l.synced, l.display_artist, l.display_title, l.lines
+             FROM stage_lyrics l JOIN stage_tracks s ON s.folder_id = l.folder_id AND s.path = l.path""")
     return inserted, updated
 
 

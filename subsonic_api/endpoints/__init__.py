@@ -4,11 +4,13 @@ from subsonic_api.endpoints import (  # noqa: F401
     annotation,
     browsing,
     lists,
+    lyrics,
     media,
     playlists,
     queue,
     searching,
     sharing,
     system,
+    transcoding,
     users,
 )

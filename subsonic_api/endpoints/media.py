@@ -1,84 +1,112 @@
 """Media retrieval: stream, download, getCoverArt (docs/subsonic-spec.md §3, §2.8).
 
-Raw files go out through Starlette's FileResponse, which implements Range (206/416,
-If-Range, multipart), HEAD, ETag and Last-Modified; ExoPlayer-based clients need 206
-with a correct Content-Length to seek (client-compat §4.5 #15). Streaming is not a play
-(OpenSubsonic): only scrobble counts. Transcoding is not implemented yet: `format` and
-`maxBitRate` are ignored and the original is sent, as servers without a transcoder do.
+Every byte goes out through orbsonic.http.ranges.RangeResponse over a file opened by
+the folder's Storage (orbsonic.storage): Range (206/416, If-Range, multipart), HEAD,
+ETag and Last-Modified; ExoPlayer-based clients need 206 with a correct Content-Length
+to seek (client-compat §4.5 #15). Streaming is not a play (OpenSubsonic): only scrobble
+counts. `stream` transcodes when the source is not acceptable as it is
+(orbsonic.transcode.decide); `download` always sends the original.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
-from typing import Any
+import math
 
 import anyio
-from starlette.responses import FileResponse, MalformedRangeHeader, Response
+from starlette.responses import Response
 
 from orbsonic.covers import MAX_SIZE, find_source, media_type
-from orbsonic.errors import NotFound
+from orbsonic.errors import BadParam, NotFound
+from orbsonic.http.ranges import RangeResponse
 from orbsonic.ids import parse_cover_id
 from orbsonic.library import folders, playlist_covers, tracks
+from orbsonic.storage.local import LocalFile, folder_storage, open_local
+from orbsonic.transcode.decide import Source, decide, parse_format
+from orbsonic.transcode.response import transcode_response
 from subsonic_api.registry import Ctx, endpoint
 
-
-class AudioFileResponse(FileResponse):
-    """FileResponse with larger reads (fewer thread hops per MB) and private caching."""
-
-    chunk_size = 256 * 1024
-
-    @classmethod
-    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
-        """Starlette answers an unknown range unit or a malformed range set with a text/plain
-        400. RFC 9110 §14.2: an unknown unit MUST be ignored, an invalid set MAY be; players
-        get the whole file (no ranges → 200). Unsatisfiable ranges still give 416."""
-        try:
-            return super()._parse_range_header(http_range, file_size)
-        except MalformedRangeHeader:
-            return []
+_PRIVATE = {"Cache-Control": "private, max-age=86400"}
 
 
-def _local_path(info: dict[str, Any]) -> Path:
-    """The file of a track. The check is lexical (no "..", not absolute), not resolve():
-    the scanner follows directory symlinks, so indexed files may live outside the folder."""
-    rel = Path(info["path"])
-    if rel.is_absolute() or ".." in rel.parts:  # a path from the DB must stay inside its folder
-        raise NotFound("file")
-    return Path(info["root"]) / rel
-
-
-async def _file_response(ctx: Ctx, *, attachment: bool) -> Response:
-    _, ident = ctx.params.id("id", "tr")
-    info = await tracks.file_info(ctx.conn, ident, ctx.user.folder_ids)
-    if info is None:
-        raise NotFound("song", ctx.params.get("id"))
-    path = _local_path(info)
+async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, LocalFile]:
+    """The track named by parameter `param` (its file_info row) and its file, opened through
+    the folder's storage. NotFound (70) for an unknown id, a track outside the user's
+    folders, or a file that is gone, not regular, or a link leaving the music folder."""
+    _, ident = ctx.params.id(param, "tr")
+    info = await tracks.file_info(ctx.conn, ident)
+    if info is None or not ctx.user.may_read_folder(info["folder_id"]):
+        raise NotFound("song", ctx.params.get(param))
+    storage = folder_storage(info["root"], ctx.state.settings.outside_roots)
     try:
-        st = os.stat(path)
-    except OSError:
-        raise NotFound("file of song", ctx.params.get("id")) from None
-    if not stat.S_ISREG(st.st_mode):  # a folder or FIFO where the file was: no 500, no hang
-        raise NotFound("file of song", ctx.params.get("id"))
-    return AudioFileResponse(
-        path, media_type=info["content_type"], stat_result=st,
-        filename=path.name if attachment else None,
-        content_disposition_type="attachment" if attachment else "inline",
-        headers={"Cache-Control": "private, max-age=86400"},
-    )
+        fh = await anyio.to_thread.run_sync(storage.open, info["path"])
+    except NotFound:
+        raise NotFound("file of song", ctx.params.get(param)) from None
+    info = {**info, "id": ident}
+    return info, fh
+
+
+def source_of(info: dict, fh: LocalFile) -> Source:
+    """The decision's view of an opened track (bitrate from size/duration when unknown)."""
+    duration_ms = info["duration_ms"] or 0
+    bitrate = info["bitrate"] or (fh.info.size * 8 // duration_ms if duration_ms else 0)
+    return Source(info["suffix"] or "", info["codec"] or "", bitrate, duration_ms, info["sample_rate"] or 0)
 
 
 @endpoint("stream", role="stream")
 async def stream(ctx: Ctx) -> Response:
-    """Needs streamRole (Subsonic/Airsonic: "allowed to play files")."""
-    return await _file_response(ctx, attachment=False)
+    """The song as it is, or transcoded per `format`/`maxBitRate`/`timeOffset`, the user's
+    max bitrate and the client's profile (orbsonic.transcode.decide)."""
+    info, fh = await open_track(ctx)
+    try:
+        response = await _transcoded(ctx, info, fh)
+    except BaseException:
+        fh.close()
+        raise
+    if response is None:
+        return RangeResponse(fh, info["content_type"], headers=_PRIVATE)
+    fh.close()  # ffmpeg holds its own copy of the descriptor; a cache hit needs none
+    return response
+
+
+def _offset_s(ctx: Ctx) -> int:
+    """timeOffset in whole seconds (transcodeOffset; fractions accepted, rounded down)."""
+    text = (ctx.params.get("timeOffset") or "").strip()
+    if not text:
+        return 0
+    try:
+        value = float(text) if len(text) <= 20 and text.isascii() else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise BadParam("timeOffset", f"{text[:20]!r} is not a number of seconds")
+    return int(value)
+
+
+async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
+    """The transcode answer for `stream`, or None to send the file as it is (the decision
+    says so, or no ffmpeg is installed: originals rather than errors)."""
+    p = ctx.params
+    source = source_of(info, fh)
+    duration_ms = source.duration_ms
+    offset = _offset_s(ctx)
+    if offset and duration_ms and offset * 1000 >= duration_ms:
+        raise BadParam("timeOffset", f"{offset} s is past the end of the song ({duration_ms // 1000} s)")
+    decision = decide(source, fmt=parse_format(p.get("format")),
+                      max_kbps=p.int("maxBitRate", 0, lo=0, hi=100_000),
+                      user_max_kbps=ctx.user.max_bitrate or 0, client=p.get("c"), offset_s=offset)
+    service = ctx.state.transcoding
+    if not decision.transcode or service is None or not service.transcoder.available:
+        return None
+    return await transcode_response(service, info["id"], fh, source, decision,
+                                    head=ctx.request.method == "HEAD",
+                                    estimate=p.bool("estimateContentLength"))
 
 
 @endpoint("download", role="download")
 async def download(ctx: Ctx) -> Response:
-    """Needs downloadRole (Subsonic: "allowed to download files")."""
-    return await _file_response(ctx, attachment=True)
+    info, fh = await open_track(ctx)
+    name = info["path"].rsplit("/", 1)[-1]
+    return RangeResponse(fh, info["content_type"], headers=_PRIVATE, filename=name, disposition="attachment")
 
 
 @endpoint("getCoverArt")
@@ -101,9 +129,10 @@ async def get_cover_art(ctx: Ctx) -> Response:
     # A playlist's cover depends on the reader (their visible entries): always resolved.
     path = cache.lookup(canonical, size) if "_" in canonical and kind != "pl" else None
     current = path is not None
+    fh = None
     if path is None:
         source = (await playlist_covers.find_playlist_source(ctx.conn, cache, ctx.user, ident) if kind == "pl"
-                  else await find_source(ctx.conn, kind, ident))
+                  else await find_source(ctx.conn, kind, ident, ctx.state.settings.outside_roots))
         if source is None:
             raise NotFound("cover art", canonical)
         current = source.key == canonical
@@ -111,9 +140,16 @@ async def get_cover_art(ctx: Ctx) -> Response:
             cache.produce, source, source.key, size)
         if path is None:
             raise NotFound("cover art", canonical)
+        if path == source.path:  # the original image file in the music folder
+            fh = await anyio.to_thread.run_sync(source.open)
+    if fh is None:
+        try:
+            fh = await anyio.to_thread.run_sync(open_local, path)
+        except NotFound:  # pruned between lookup and open
+            raise NotFound("cover art", canonical) from None
     # A versioned id names one image forever; an unversioned one may change with a rescan.
     cache_control = "public, max-age=31536000, immutable" if current else "public, max-age=3600"
-    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": cache_control})
+    return RangeResponse(fh, media_type(path), headers={"Cache-Control": cache_control})
 
 
 def parse_cover_id_or_404(text: str) -> tuple[str, int, str]:

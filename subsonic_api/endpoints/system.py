@@ -13,6 +13,9 @@ EXTENSIONS = (
     ("formPost", [1]),
     ("indexBasedQueue", [1]),
     ("playbackReport", [1]),
+    ("transcodeOffset", [1]),  # stream honours timeOffset for music (orbsonic.transcode)
+    ("transcoding", [1]),  # getTranscodeDecision/getTranscodeStream, HTTP delivery only
+    ("songLyrics", [1]),
 )
 
 

@@ -27,6 +27,26 @@ BULK_ALBUM = 7_000_000_000_000  # first id of the albums bulk_up inserts
 _clone = itertools.count()
 
 
+def album_of(manifest: Any) -> dict[str, tuple[str, str]]:
+    """Oracle of the album each readable manifest file lands in: path → (album artist, album
+    name). Tagged files: ALBUMARTIST, else the display artist, else "[Unknown Artist]", and the
+    album tag. Files without an album tag: one album per folder named after it, whose album
+    artist is that of the folder's first such file in path order (issue 6 §4)."""
+    def artist_of(e: Any) -> str:
+        return e.album_artist or e.artist_display or (e.artists or ["[Unknown Artist]"])[0]
+
+    out: dict[str, tuple[str, str]] = {}
+    folder_artist: dict[str, str] = {}
+    for e in sorted((e for e in manifest.files if e.readable), key=lambda e: e.path):
+        if e.album:
+            out[e.path] = (artist_of(e), e.album)
+        else:
+            folder = e.path.rpartition("/")[0]
+            artist = folder_artist.setdefault(folder, artist_of(e))
+            out[e.path] = (artist, folder.rpartition("/")[2] or "music")
+    return out
+
+
 # An oracle for browse order written independently of orbsonic.ids.fold and
 # orbsonic.library.indexing, so the tests check the server rather than restate it.
 def fold(text: str) -> str:

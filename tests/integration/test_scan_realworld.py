@@ -113,3 +113,34 @@ def test_every_indexed_song_and_album_validates(scanned, tmp_path):
             assert album["songCount"] == len(album["song"]) > 0
             seen += album["songCount"]
         assert seen == len(tracks)
+
+
+@pytest.mark.slow
+def test_realworld_lyrics_validate(scanned, tmp_path):
+    """Every indexed song's getLyricsBySongId validates; the corpus's SYLT (ms stamps) and
+    Vorbis unsynced lyrics come out as written."""
+    url, root, _report, _ = scanned
+    with psycopg.connect(url) as conn:
+        has_users = conn.execute("SELECT count(*) FROM users").fetchone()[0] > 0
+    if not has_users:  # this test may run alone or after the one that adds them
+        add_users(url, tmp_path)
+    with psycopg.connect(url) as conn:
+        tracks = dict(conn.execute("SELECT path, id FROM tracks").fetchall())
+        with_lyrics = {p for (p,) in conn.execute(
+            "SELECT DISTINCT t.path FROM track_lyrics l JOIN tracks t ON t.id = l.track_id")}
+    assert len(with_lyrics) >= 20
+    app = make_app(url, tmp_path, (root,))
+    with TestClient(app) as http:
+        api = Subsonic(http)
+        for path, tid in sorted(tracks.items()):
+            sets = api.ok("getLyricsBySongId", id=public_id("tr", tid))["lyricsList"]["structuredLyrics"]
+            assert bool(sets) == (path in with_lyrics), path
+        [synced] = api.ok("getLyricsBySongId", id=public_id(
+            "tr", tracks["tinytag/synced_lyrics_milliseconds.mp3"]))["lyricsList"]["structuredLyrics"]
+        assert (synced["lang"], synced["synced"]) == ("eng", True)
+        assert [(line.get("start"), line["value"]) for line in synced["line"]] == [
+            (0, ""), (1001, "first line"), (1555, "second line"), (5999, "third line")]
+        [plain] = api.ok("getLyricsBySongId", id=public_id(
+            "tr", tracks["tinytag/unsynced_lyrics.flac"]))["lyricsList"]["structuredLyrics"]
+        assert plain["synced"] is False
+        assert [line["value"] for line in plain["line"]] == ["some lyrics here", "new line"]

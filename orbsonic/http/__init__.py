@@ -1,0 +1,1 @@
+"""HTTP helpers shared by the API surfaces (byte ranges; the server setup lives in server.py)."""

@@ -1,0 +1,185 @@
+"""ffmpeg as an asyncio subprocess, with a per-worker concurrency limit.
+
+The output is read from a pipe as the client takes it: when the client is slow, the pipe
+fills and ffmpeg blocks (backpressure), so no file is ever buffered in the server. Every
+process is killed and reaped (`FfmpegProcess.close`) when its response ends for any
+reason — finished, failed, client gone — so there are no zombies. The input is the
+already-opened, containment-checked file descriptor (`pass_fds` + `/proc/self/fd/N`):
+ffmpeg never resolves the track's path itself (issue 6 §2).
+
+The limit queues: a request waits up to `queue_wait_s` for a free slot, then fails with
+TranscodeError (an error envelope, never a 5xx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+
+from orbsonic.errors import TranscodeError
+from orbsonic.transcode.decide import Format
+
+log = logging.getLogger("orbsonic.transcode")
+READ_CHUNK = 64 * 1024
+FIRST_BYTE_TIMEOUT_S = 20.0  # a hung ffmpeg (unreadable input) is killed after this
+STALL_TIMEOUT_S = 60.0  # no output for this long while the client waits: killed
+
+
+@functools.lru_cache(maxsize=8)
+def find_ffmpeg(setting: str = "") -> str | None:
+    """The ffmpeg to use: the `ffmpeg` setting, else `ffmpeg` on the PATH, else the
+    imageio-ffmpeg wheel's binary when installed; None when there is none."""
+    if setting:
+        return shutil.which(setting) or (setting if os.access(setting, os.X_OK) else None)
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg  # type: ignore[import-not-found]
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except Exception:  # noqa: BLE001  (not installed, or no binary for this platform)
+        return None
+
+
+def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: int = 0,
+            source_rate: int = 0, channels: int = 0, duration_s: int = 0) -> list[str]:
+    """The ffmpeg argument list that writes `target` at `kbps` kbit/s to stdout.
+
+    `-map 0:a:0`: the first audio stream only (no cover video stream into an mp3/ogg pipe);
+    `-map_metadata 0`: tags kept where the muxer can write them; `-ss` before `-i`: a fast
+    input seek (timeOffset). Sources above the encoder's highest rate are resampled to 48 kHz;
+    `channels` > 0 downmixes; `duration_s` > 0 stops there (an HLS segment, whose MPEG-TS
+    timestamps are shifted to its place in the song).
+    """
+    args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
+    if offset_s > 0:
+        args += ["-ss", str(offset_s)]
+    args += ["-i", f"file:{input_path}", "-map", "0:a:0", "-map_metadata", "0", "-vn",
+             "-c:a", target.codec]
+    if kbps:
+        args += ["-b:a", f"{kbps}k"]
+    if source_rate > target.max_rate_hz:
+        args += ["-ar", "48000"]
+    if channels > 0:
+        args += ["-ac", str(channels)]
+    if duration_s > 0:
+        args += ["-t", str(duration_s)]
+    if target.container == "mpegts":
+        args += ["-output_ts_offset", str(offset_s), "-muxdelay", "0", "-muxpreload", "0"]
+    if target.container == "mp3":
+        args += ["-id3v2_version", "3"]  # ID3v2.3: what older players (DSub) read best
+    args += ["-f", target.container, "pipe:1"]
+    return args
+
+
+class FfmpegProcess:
+    """One running ffmpeg. Read its output with `read`; always `close` it (idempotent)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, release: asyncio.Semaphore,
+                 registry: dict[int, FfmpegProcess]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._release = release
+        self._registry = registry
+        self._stderr = bytearray()
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        self._closed = False
+        registry[self.pid] = self
+
+    async def _drain_stderr(self) -> None:
+        """Keep reading stderr (a full stderr pipe would block ffmpeg); keep the last 2 KB."""
+        assert self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(4096):
+            self._stderr += chunk
+            del self._stderr[:-2048]
+
+    @property
+    def error_text(self) -> str:
+        """ffmpeg's last error lines (for logs and error envelopes, no paths of ours)."""
+        lines = bytes(self._stderr).decode("utf-8", "replace").strip().splitlines()
+        return lines[-1][:200] if lines else ""
+
+    async def read(self, timeout: float = STALL_TIMEOUT_S) -> bytes:
+        """The next chunk of output (≤ 64 KB); b"" at the end. Raises TranscodeError when
+        ffmpeg produces nothing for `timeout` seconds."""
+        assert self.proc.stdout is not None
+        try:
+            return await asyncio.wait_for(self.proc.stdout.read(READ_CHUNK), timeout)
+        except TimeoutError:
+            raise TranscodeError("the transcoder stalled") from None
+
+    async def finish(self) -> int:
+        """Wait for ffmpeg to exit after its output ended; its exit status."""
+        rc = await self.proc.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._stderr_task, 5)
+        return rc
+
+    async def close(self) -> None:
+        """Kill ffmpeg if it still runs, reap it, free its slot. Safe to call twice; shielded
+        from cancellation so a client disconnect cannot leave a zombie."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        try:
+            if self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+            await self.proc.wait()
+            self._stderr_task.cancel()
+        finally:
+            self._registry.pop(self.pid, None)
+            self._release.release()
+
+
+class Transcoder:
+    """Starts ffmpeg processes, at most `max_concurrent` at once in this worker.
+
+    `running` maps pid → process (what is transcoding now), `started` counts them all
+    (tests and `check` read both).
+    """
+
+    def __init__(self, exe: str | None, max_concurrent: int, queue_wait_s: float) -> None:
+        self.exe = exe
+        self.max_concurrent = max(1, max_concurrent)
+        self.queue_wait_s = max(0.0, queue_wait_s)
+        self.running: dict[int, FfmpegProcess] = {}
+        self.started = 0  # processes started since the app started
+        self._slots: asyncio.Semaphore | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.exe is not None
+
+    async def start(self, args: Sequence[str], pass_fds: Sequence[int] = ()) -> FfmpegProcess:
+        """Run `args` (from `command`) with stdout piped. Waits for a free slot up to
+        `queue_wait_s`; raises TranscodeError when none frees up or ffmpeg cannot start."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrent)
+        slots = self._slots
+        try:
+            await asyncio.wait_for(slots.acquire(), self.queue_wait_s or 0.001)
+        except TimeoutError:
+            raise TranscodeError(f"all {self.max_concurrent} transcoding slots are busy; "
+                                 "try again shortly") from None
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, pass_fds=tuple(pass_fds))
+        except BaseException as exc:
+            slots.release()
+            if isinstance(exc, OSError):
+                log.error("cannot start ffmpeg %s: %s", args[0], exc)
+                raise TranscodeError("the transcoder cannot be started") from None
+            raise
+        self.started += 1
+        return FfmpegProcess(proc, slots, self.running)

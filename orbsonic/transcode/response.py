@@ -1,0 +1,198 @@
+"""HTTP answers for a transcode: from the cache (Range), following a growing entry, or live.
+
+`transcode_response` is what `stream` (and later the native API) calls once the
+decision is "transcode": a finished cache entry goes out as a RangeResponse with an exact
+Content-Length (ExoPlayer seeks only with 206 and a length, client-compat §4.5 #15); an
+entry another request is producing is followed as it grows; otherwise ffmpeg starts, and
+its first bytes are awaited *before* the status line, so a source ffmpeg cannot read is
+still a Subsonic error envelope, not a 200 with no audio.
+
+`estimateContentLength` (Subsonic 1.8.0): a live transcode then announces
+duration × bitrate as Content-Length and is cut or zero-padded to exactly that; players
+that need a length get one (Tempo/Tempus hang on a short body, tempus #83).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from orbsonic.errors import TranscodeError
+from orbsonic.http.ranges import RangeResponse, until_disconnect
+from orbsonic.storage.base import StoredFile
+from orbsonic.storage.local import open_local
+from orbsonic.transcode import ffmpeg
+from orbsonic.transcode.cache import Follower, Producer, TranscodeCache, entry_key
+from orbsonic.transcode.decide import Decision, Source
+
+log = logging.getLogger("orbsonic.transcode")
+FOLLOW_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Transcoding:
+    """What the app holds for transcoding: the ffmpeg runner and the disk cache."""
+
+    transcoder: ffmpeg.Transcoder
+    cache: TranscodeCache
+
+
+def estimated_length(duration_ms: int, offset_s: int, kbps: int) -> int | None:
+    """Bytes of `duration_ms − offset` at `kbps` (None for lossless: no estimate)."""
+    if not kbps or duration_ms <= 0:
+        return None
+    return max(0, (duration_ms - offset_s * 1000)) * kbps // 8
+
+
+def _headers(decision: Decision) -> dict[str, str]:
+    return {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "none",
+            "X-Transcode": f"{decision.target.name}; bitrate={decision.kbps}" if decision.target else "raw"}
+
+
+async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile, source: Source,
+                             decision: Decision, *, head: bool = False, estimate: bool = False) -> Response:
+    """The response for a transcode of the opened file `fh` (track `track_id`).
+
+    Raises TranscodeError (→ error envelope) when no slot frees up in time or ffmpeg fails
+    before its first byte. `fh` may be closed by the caller as soon as this returns.
+    """
+    target = decision.target
+    assert target is not None
+    cache = service.cache
+    variant = target.name + (f"@{decision.channels}ch" if decision.channels else "")
+    key = entry_key(track_id, fh.info.size, fh.info.mtime_ns, variant, decision.kbps)
+    cacheable = cache.enabled and decision.offset_s == 0 and decision.duration_s == 0
+    headers = _headers(decision)
+    if cacheable:
+        hit = cache.lookup(key, target.suffix)
+        if hit is not None:
+            try:
+                cached = open_local(hit)
+            except Exception:  # noqa: BLE001  (pruned meanwhile: transcode again)
+                cached = None
+            if cached is not None:
+                headers["Accept-Ranges"] = "bytes"
+                return RangeResponse(cached, target.content_type, headers=headers)
+    length = estimated_length(source.duration_ms, decision.offset_s, decision.kbps) if estimate else None
+    if head:  # headers only: no ffmpeg for a HEAD
+        return Response(b"", media_type=target.content_type,
+                        headers=headers | ({"Content-Length": str(length)} if length is not None else {}))
+    producer = None
+    if cacheable:
+        producer = await asyncio.to_thread(cache.produce, key, target.suffix)
+        if producer is None:
+            follower = cache.follow(key, target.suffix)
+            if follower is not None:
+                return FollowResponse(follower, target.content_type, headers)
+            hit = cache.lookup(key, target.suffix)  # finished between our two looks
+            if hit is not None:
+                return RangeResponse(open_local(hit), target.content_type, headers=headers)
+    try:
+        exe = service.transcoder.exe or "ffmpeg"
+        args = ffmpeg.command(exe, fh.local_path or "", target, decision.kbps,
+                              offset_s=decision.offset_s, source_rate=source.sample_rate,
+                              channels=decision.channels, duration_s=decision.duration_s)
+        proc = await service.transcoder.start(args, pass_fds=(fh.fileno(),))
+    except BaseException:
+        if producer is not None:
+            producer.abort()
+        raise
+    try:
+        first = await proc.read(ffmpeg.FIRST_BYTE_TIMEOUT_S)
+        if not first:
+            rc = await proc.finish()
+            log.warning("ffmpeg gave no output for track %s (exit %s): %s", track_id, rc, proc.error_text)
+            raise TranscodeError(f"the source cannot be decoded ({proc.error_text or f'exit {rc}'})")
+    except BaseException:
+        if producer is not None:
+            producer.abort()
+        await proc.close()
+        raise
+    return LiveResponse(proc, first, producer, target.content_type, headers, length)
+
+
+class LiveResponse(Response):
+    """Stream ffmpeg's output as the client reads it (teeing it into the cache entry when
+    this request is its producer). ffmpeg is killed and reaped when the response ends."""
+
+    def __init__(self, proc: ffmpeg.FfmpegProcess, first: bytes, producer: Producer | None,
+                 media_type: str, headers: dict[str, str], length: int | None) -> None:
+        self.proc, self.first, self.producer, self.length = proc, first, producer, length
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers | ({"Content-Length": str(length)} if length is not None else {}))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await until_disconnect(scope, receive, self._body(send))
+        finally:
+            if self.producer is not None:
+                self.producer.abort()  # no-op after a commit
+            await self.proc.close()
+
+    async def _body(self, send: Send) -> None:
+        sent = 0
+        chunk = self.first
+        while chunk:
+            if self.producer is not None:
+                self.producer.write(chunk)
+            if self.length is not None:
+                chunk = chunk[:max(0, self.length - sent)]
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sent += len(chunk)
+            chunk = await self.proc.read()
+        rc = await self.proc.finish()
+        if rc == 0 and self.producer is not None:
+            self.producer.commit()
+        elif rc != 0:
+            log.warning("ffmpeg exited %s mid-stream: %s", rc, self.proc.error_text)
+        if self.length is not None and sent < self.length:  # the promised length, exactly
+            pad = self.length - sent
+            while pad > 0:
+                n = min(pad, 64 * 1024)
+                await send({"type": "http.response.body", "body": bytes(n), "more_body": True})
+                pad -= n
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class FollowResponse(Response):
+    """Stream a cache entry that another request is still writing, as it grows."""
+
+    def __init__(self, follower: Follower, media_type: str, headers: dict[str, str]) -> None:
+        self.follower = follower
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await until_disconnect(scope, receive, self._body(send))
+        finally:
+            self.follower.close()
+
+    async def _body(self, send: Send) -> None:
+        idle = 0.0
+        while True:
+            chunk = await asyncio.to_thread(self.follower.read)
+            if chunk:
+                idle = 0.0
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                continue
+            if await asyncio.to_thread(self.follower.producer_done):
+                while rest := await asyncio.to_thread(self.follower.read):
+                    await send({"type": "http.response.body", "body": rest, "more_body": True})
+                break
+            idle += FOLLOW_POLL_S
+            if idle > ffmpeg.STALL_TIMEOUT_S:
+                break
+            await asyncio.sleep(FOLLOW_POLL_S)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

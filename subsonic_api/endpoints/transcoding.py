@@ -1,0 +1,151 @@
+"""The OpenSubsonic `transcoding` extension: getTranscodeDecision, getTranscodeStream
+(docs/subsonic-spec.md §3 "Transcoding", §5.6).
+
+getTranscodeDecision is POST with the ClientInfo as a JSON body (its other parameters in
+the query string); getTranscodeStream is GET and, unlike every other method, answers its
+errors with plain HTTP status codes (the spec: "a standard HTTP error code with a
+descriptive message"). The decision offers HTTP delivery only, and only songs (no
+podcasts here: `mediaType=podcast` names nothing). `hls` (Subsonic 1.8.0) is here too:
+playlists and segments (orbsonic.transcode.hls).
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.responses import PlainTextResponse, Response
+
+from orbsonic.errors import BadParam, MissingParam, NotFound, TranscodeError
+from orbsonic.http.ranges import RangeResponse
+from orbsonic.library import tracks
+from orbsonic.transcode import hls as hls_text
+from orbsonic.transcode.decide import Decision
+from orbsonic.transcode.profiles import SourceInfo, decide_for_client, parse_params, transcode_details
+from orbsonic.transcode.response import transcode_response
+from subsonic_api.endpoints.media import open_track, source_of
+from subsonic_api.registry import Ctx, endpoint
+from subsonic_api.response import Payload
+
+MAX_BODY = 256 * 1024  # a ClientInfo is a few KB
+
+
+async def _client_info(ctx: Ctx) -> object:
+    """The JSON body, read with a byte cap (Content-Length or not). BadParam when it is
+    missing, too large or not JSON."""
+    if ctx.request.method != "POST":
+        raise BadParam("body", "getTranscodeDecision is a POST with a JSON ClientInfo body")
+    body = bytearray()
+    async for chunk in ctx.request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BadParam("body", "ClientInfo larger than 256 KB")
+    try:
+        return orjson.loads(bytes(body))
+    except orjson.JSONDecodeError:
+        raise BadParam("body", "the body is not JSON") from None
+
+
+def _media(ctx: Ctx) -> None:
+    media_type = ctx.params.str("mediaType")
+    if media_type not in ("song", "podcast"):
+        raise BadParam("mediaType", "must be song or podcast")
+    if media_type == "podcast":
+        raise NotFound("podcast episode", ctx.params.get("mediaId"))
+
+
+@endpoint("getTranscodeDecision", role="stream")
+async def get_transcode_decision(ctx: Ctx) -> Payload:
+    """What getTranscodeStream will send this client for `mediaId`: direct play, or which
+    format and bitrate (StreamDetails bitrates in bit/s)."""
+    _media(ctx)
+    _, ident = ctx.params.id("mediaId", "tr")
+    row = await tracks.get(ctx.conn, ident, ctx.user.id)
+    if row is None or not ctx.user.may_read_folder(row["folder_id"]):
+        raise NotFound("song", ctx.params.get("mediaId"))
+    info = await _client_info(ctx)
+    src = SourceInfo.of_track(row)
+    d = decide_for_client(info, src, user_max_kbps=ctx.user.max_bitrate or 0)  # type: ignore[arg-type]
+    value: dict[str, object] = {"canDirectPlay": d.direct, "canTranscode": d.target is not None,
+                                "transcodeReason": list(d.reasons), "errorReason": d.error}
+    if d.direct or d.target is not None:
+        value["transcodeParams"] = d.params
+    value["sourceStream"] = src.details()
+    if d.direct or d.target is not None:
+        value["transcodeStream"] = transcode_details(d, src)
+    return Payload("transcodeDecision", value)
+
+
+@endpoint("getTranscodeStream", role="stream")
+async def get_transcode_stream(ctx: Ctx) -> Response:
+    """The stream a decision promised. Errors: 400 (bad parameters), 404 (no such song),
+    503 (no transcoding slot; Retry-After), 415 (a source ffmpeg cannot decode)."""
+    try:
+        _media(ctx)
+        target, kbps, channels = parse_params(ctx.params.str("transcodeParams"))
+        offset = ctx.params.int("offset", 0, lo=0, hi=10**7)
+        info, fh = await open_track(ctx, "mediaId")
+    except (BadParam, MissingParam) as exc:
+        return PlainTextResponse(str(exc), 400)
+    except NotFound as exc:
+        return PlainTextResponse(str(exc), 404)
+    try:
+        source = source_of(info, fh)
+        if offset and source.duration_ms and offset * 1000 >= source.duration_ms:
+            fh.close()
+            return PlainTextResponse("offset is past the end of the song", 400)
+        service = ctx.state.transcoding
+        if target is None and offset:
+            target, kbps = None, 0  # direct play has no time offset: the file from the start
+        if target is None or service is None or not service.transcoder.available:
+            return RangeResponse(fh, info["content_type"],
+                                 headers={"Cache-Control": "private, max-age=86400"})
+        if ctx.user.max_bitrate and not target.lossless:
+            kbps = target.clamp(min(kbps or ctx.user.max_bitrate, ctx.user.max_bitrate))
+        else:
+            kbps = target.clamp(kbps)
+        decision = Decision(target, kbps, offset, "transcodeParams", channels)
+        try:
+            response = await transcode_response(service, info["id"], fh, source, decision,
+                                                head=ctx.request.method == "HEAD")
+        except TranscodeError as exc:
+            busy = "busy" in str(exc)
+            return PlainTextResponse(f"cannot transcode: {exc}", 503 if busy else 415,
+                                     headers={"Retry-After": "5"} if busy else None)
+        fh.close()
+        return response
+    except BaseException:
+        fh.close()
+        raise
+
+
+_CREDENTIALS = ("u", "p", "t", "s", "apiKey", "v", "c")
+
+
+@endpoint("hls", role="stream")
+async def hls(ctx: Ctx) -> Response:
+    """`hls.m3u8`: a media playlist of 10 s AAC/MPEG-TS segments (one `bitRate`), a master
+    playlist (several), or with `segment=N` that segment, transcoded on demand."""
+    info, fh = await open_track(ctx)
+    try:
+        rates = hls_text.parse_bitrates(ctx.params.list("bitRate"))
+        if ctx.user.max_bitrate:
+            cap = hls_text.SEGMENT_FORMAT.clamp(ctx.user.max_bitrate)
+            rates = list(dict.fromkeys(min(r, cap) for r in rates))
+        duration_ms = info["duration_ms"] or 0
+        query = [(k, v) for k in _CREDENTIALS for v in ctx.params.list(k)] + [("id", ctx.params.str("id"))]
+        segment = ctx.params.opt_int("segment")
+        if segment is None:
+            text = (hls_text.master_playlist(query, rates) if len(rates) > 1
+                    else hls_text.media_playlist(query, duration_ms, rates[0]))
+            return Response(text, media_type=hls_text.PLAYLIST_TYPE,
+                            headers={"Cache-Control": "private, no-cache"})
+        if not 0 <= segment < hls_text.segment_count(duration_ms):
+            raise NotFound("segment", segment)
+        service = ctx.state.transcoding
+        if service is None or not service.transcoder.available:
+            raise TranscodeError("no ffmpeg on this server")
+        start, length = hls_text.segment_span(duration_ms, segment)
+        decision = Decision(hls_text.SEGMENT_FORMAT, rates[0], start, "hls", 0, length)
+        return await transcode_response(service, info["id"], fh, source_of(info, fh), decision,
+                                        head=ctx.request.method == "HEAD")
+    finally:
+        fh.close()  # ffmpeg has its own copy of the descriptor
