@@ -51,6 +51,14 @@ def test_unknown_routes_and_methods_are_problems(admin: Native) -> None:
     assert body["code"] == "method-not-allowed"
 
 
+def test_a_path_starlette_cannot_match_is_still_a_problem(admin: Native) -> None:
+    """A newline in a path segment matches no Starlette pattern, not even the catch-all
+    (schemathesis found `DELETE /api/v1/auth/sessions/%0A…` answered in plain text)."""
+    for method in ("GET", "DELETE"):
+        assert admin.problem(method, "/api-keys/%0A7", 404)["code"] == "not-found"
+    assert admin.problem("GET", "/%0A", 404)["code"] == "not-found"
+
+
 def test_body_validation_names_the_field(admin: Native) -> None:
     body = admin.problem("POST", "/api-keys", 422, json={"name": 5})
     assert body["errors"][0]["field"] == "name"

@@ -40,6 +40,7 @@ def fuzzed_server(pg: Any, template_url: str, test_library: tuple[Path, Any],
         yield server, key
 
 
+@pytest.mark.slow  # about a minute with every route registered (2 modes × 25 examples per operation)
 def test_live_native_api_conforms_to_its_openapi_document(fuzzed_server: tuple[LiveServer, str]) -> None:
     server, key = fuzzed_server
     schema = schemathesis.openapi.from_url(server.url + "/api/v1/openapi.json")
