@@ -39,4 +39,4 @@ def routes() -> list[BaseRoute]:
     from native_api import v1
 
     return [Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Route("/readyz", readyz, methods=["GET", "HEAD"]), v1.mount()]
+            Route("/readyz", readyz, methods=["GET", "HEAD"]), v1.mount(), v1.Fallback()]

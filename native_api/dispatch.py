@@ -54,14 +54,32 @@ def _is_list(annotation: Any) -> bool:
     return any(_is_list(a) for a in typing.get_args(annotation)) if origin is typing.Union else False
 
 
+def _nul_field(data: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) in `data` holding a NUL character
+    (PostgreSQL text cannot store one: found by schemathesis as a 500), else None."""
+    if isinstance(data, str):
+        return (path or "body") if "\x00" in data else None
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        where = f"{path}.{k}" if path else str(k)
+        if isinstance(k, str) and "\x00" in k:
+            return where
+        if (found := _nul_field(v, where)) is not None:
+            return found
+    return None
+
+
 def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
-    """Validate the query string into `model`; repeated keys fill list fields. Raises InvalidInput."""
+    """Validate the query string into `model`; repeated keys fill list fields. Raises InvalidInput,
+    or BadParam for a value holding a NUL character."""
     data: dict[str, Any] = {}
     qp = request.query_params
     for name, f in model.model_fields.items():
         key = f.alias or name
         if key not in qp:
             continue
+        if any("\x00" in v for v in qp.getlist(key)):
+            raise BadParam(key, "must not contain NUL characters")
         data[key] = qp.getlist(key) if _is_list(f.annotation) else qp[key]
     try:
         return model.model_validate(data)
@@ -87,7 +105,7 @@ async def read_body(request: Request, limit: int = MAX_JSON_BYTES) -> bytes:
 
 async def parse_body(model: type, request: Request) -> Any:
     """Validate a JSON body into `model` (a pydantic model or any type pydantic accepts).
-    Raises BadParam (not JSON, too large) or InvalidInput."""
+    Raises BadParam (not JSON, too large, a NUL character in a string) or InvalidInput."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await read_body(request)
     if ctype and ctype != JSON_TYPE and not ctype.endswith("+json"):
@@ -96,6 +114,8 @@ async def parse_body(model: type, request: Request) -> Any:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:
         raise BadParam("body", f"not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if b"\\u0000" in raw and (where := _nul_field(data)) is not None:
+        raise BadParam(where, "must not contain NUL characters")
     try:
         if isinstance(model, type) and issubclass(model, BaseModel):
             return model.model_validate(data if data is not None else {})

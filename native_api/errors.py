@@ -23,6 +23,7 @@ from orbsonic.errors import (
     Gone,
     RateLimited,
     DatabaseTooNew,
+    SyncTokenExpired,
     MissingParam,
     NotAuthorized,
     NotFound,
@@ -56,6 +57,8 @@ def to_problem(exc: BaseException) -> JSONResponse:
         return problem(400, "bad-request", str(exc), errors=[{"field": exc.name, "message": exc.reason}])
     if isinstance(exc, Conflict):
         return problem(409, "conflict", str(exc))
+    if isinstance(exc, SyncTokenExpired):
+        return problem(410, "full-resync-needed", str(exc))
     if isinstance(exc, Gone):
         return problem(410, "gone", str(exc))
     if isinstance(exc, RateLimited):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
 
 from native_api import openapi
 from native_api.dispatch import json_response, starlette_routes
@@ -57,3 +58,21 @@ def mount() -> Mount:
     routes = [Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]), *starlette_routes(),
               Route("/{rest:path}", not_found, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])]
     return Mount(PREFIX, routes=routes)
+
+
+class Fallback(BaseRoute):
+    """Whatever under /api/v1 the mount did not take is a 404 problem: Starlette's path patterns
+    do not match a newline (`/api/v1/x/%0A`), so such a path would otherwise get the app's
+    plain-text 404 (found by schemathesis)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: object) -> object:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await problem(404, "not-found", "no such route")(scope, receive, send)

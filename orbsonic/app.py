@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 import native_api
 import share_web
 import subsonic_api
-from orbsonic import jobs, webclient
+from orbsonic import events, jobs, webclient
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
@@ -123,6 +123,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             state = AppState(settings, pool, key, covers, scans, job_queue, transcoding,
                              auth_cache=auth_cache)
             app.state.orbsonic = state
+            app.state.events = await events.started(database_url)  # real-time LISTEN (orbsonic/events.py)
             if background:
                 tasks = [asyncio.create_task(_scan_triggers(state)),
                          asyncio.create_task(_housekeeping(state))]
@@ -134,6 +135,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 for proc in list(app_state.transcoding.transcoder.running.values()):
                     await proc.close()  # no ffmpeg outlives the server
             await scans.aclose()
+            if getattr(app.state, "events", None) is not None:
+                await app.state.events.aclose()
             if state is not None and state.jobs is not None:
                 await state.jobs.close_async()
             if state is not None and state.auth_cache is not None:

@@ -224,6 +224,11 @@ SETTINGS: tuple[Setting, ...] = (
             "music folder."),
     Setting("upload_max_mb", "ORBSONIC_UPLOAD_MAX_MB", int,
             "Largest accepted upload, in MB; larger ones are refused (413). Default `2000`."),
+    Setting("sync_keep_days", "ORBSONIC_SYNC_KEEP_DAYS", int,
+            "Days of delta-sync history kept (`GET /api/v1/sync`); an older token answers 410 "
+            "`full-resync-needed`. `0`: no age limit. Default `30`."),
+    Setting("sync_keep_rows", "ORBSONIC_SYNC_KEEP_ROWS", int,
+            "Most delta-sync changes kept, newest first. `0`: no row limit. Default `1000000`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -277,6 +282,8 @@ class Settings:
     registration_open: bool = False
     upload_dir: str = ""
     upload_max_mb: int = 2000
+    sync_keep_days: int = 30
+    sync_keep_rows: int = 1_000_000
 
     @property
     def cover_cache_dir(self) -> Path:

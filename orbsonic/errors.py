@@ -74,6 +74,16 @@ class Gone(OrbsonicError):
     the retained change history)."""
 
 
+class SyncTokenExpired(Gone):
+    """The token is older than the retained change history (or from another database): the
+    client must load everything again."""
+
+    def __init__(self, token: int, oldest: int) -> None:
+        self.token, self.oldest = token, oldest
+        super().__init__(f"sync token {token} is older than the retained history (from {oldest}); "
+                         "do a full resync")
+
+
 class RateLimited(OrbsonicError):
     """Too many attempts; `retry_after_s` seconds until the next one is considered."""
 

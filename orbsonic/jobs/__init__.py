@@ -33,7 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that declare tasks with `task`; a worker imports them all (procrastinate import_paths).
 TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping", "orbsonic.analysis.waveform",
-                           "orbsonic.analysis.loudness", "orbsonic.covers"]
+                           "orbsonic.analysis.loudness", "orbsonic.covers", "orbsonic.library.changes"]
 
 
 @dataclass(frozen=True)

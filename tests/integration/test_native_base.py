@@ -51,6 +51,24 @@ def test_unknown_routes_and_methods_are_problems(admin: Native) -> None:
     assert body["code"] == "method-not-allowed"
 
 
+def test_a_path_starlette_cannot_match_is_still_a_problem(admin: Native) -> None:
+    """A newline in a path segment matches no Starlette pattern, not even the catch-all
+    (schemathesis found `DELETE /api/v1/auth/sessions/%0A…` answered in plain text)."""
+    for method in ("GET", "DELETE"):
+        assert admin.problem(method, "/api-keys/%0A7", 404)["code"] == "not-found"
+    assert admin.problem("GET", "/%0A", 404)["code"] == "not-found"
+
+
+def test_nul_characters_are_refused_not_stored(admin: Native) -> None:
+    """PostgreSQL text cannot hold NUL: a body or query string with one is a 400 naming the
+    field, never a 500 (schemathesis found POST /api-keys {"name": "a\\u0000b"})."""
+    body = admin.problem("POST", "/api-keys", 400, json={"name": "a\x00b"})
+    assert body["errors"][0]["field"] == "name"
+    assert admin.problem("GET", "/sync", 400, params={"since": "1\x00"})["errors"][0]["field"] == "since"
+    key = admin.ok("POST", "/api-keys", 201, json={"name": "back\\u0000slash"})  # the text, not a NUL
+    assert key["name"] == "back\\u0000slash"
+
+
 def test_body_validation_names_the_field(admin: Native) -> None:
     body = admin.problem("POST", "/api-keys", 422, json={"name": 5})
     assert body["errors"][0]["field"] == "name"
@@ -129,6 +147,19 @@ def test_openapi_document_lists_every_route(app_http: Any) -> None:
 
     for _name, schema in doc["components"]["schemas"].items():
         Draft202012Validator.check_schema(schema)
+
+
+def test_every_mounted_route_is_documented(app_http: Any) -> None:
+    """What the app really serves under /api/v1 (not only the registry) is in the document,
+    and operation ids are unique (schemathesis and client generators key on them)."""
+    from starlette.routing import Mount
+
+    doc = app_http.get("/api/v1/openapi.json").json()
+    mount = next(r for r in app_http.app.routes if isinstance(r, Mount) and r.path == "/api/v1")
+    served = [r.path for r in mount.routes if r.path not in ("/openapi.json", "/{rest:path}")]
+    assert served and all("/api/v1" + p in doc["paths"] for p in served), served
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids)) == len(ROUTES)
 
 
 @given(st.lists(st.one_of(st.integers(-2**62, 2**62), st.text(max_size=30), st.none()),
