@@ -27,6 +27,7 @@ from orbsonic.covers import CoverCache
 from orbsonic.db.migrate import check_schema
 from orbsonic.db.pool import Pool
 from orbsonic.errors import ConfigError
+from orbsonic.library import jukebox
 from orbsonic.scanner.launcher import ScanLauncher
 from orbsonic.state import AppState
 from orbsonic.transcode.cache import TranscodeCache
@@ -125,6 +126,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             if app_state := getattr(app.state, "orbsonic", None):
                 for proc in list(app_state.transcoding.transcoder.running.values()):
                     await proc.close()  # no ffmpeg outlives the server
+            await asyncio.to_thread(jukebox.close_player, settings)  # no mpv outlives the server
             await scans.aclose()
             if state is not None and state.jobs is not None:
                 await state.jobs.close_async()

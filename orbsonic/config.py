@@ -195,6 +195,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("registration_open", "ORBSONIC_REGISTRATION_OPEN", _bool,
             "Anyone may create an account with native `POST /api/v1/auth/register` (without roles "
             "beyond the defaults). Default `false`: only admins create users."),
+    Setting("jukebox_enabled", "ORBSONIC_JUKEBOX_ENABLED", _bool,
+            "`jukeboxControl` plays on the server's own audio output through a local mpv (users "
+            "need the jukebox role). Default `false`: the method answers an error."),
+    Setting("jukebox_mpv", "ORBSONIC_JUKEBOX_MPV", str,
+            "The mpv binary the jukebox starts (Debian package `mpv`). Default `mpv` on the PATH."),
+    Setting("jukebox_audio_output", "ORBSONIC_JUKEBOX_AUDIO_OUTPUT", str,
+            "mpv's `--ao` for the jukebox: `pulse`, `pipewire`, `alsa`, `null` (plays silently) … "
+            "Default: empty, mpv's own choice."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -243,6 +251,9 @@ class Settings:
     access_token_ttl: int = 900
     session_idle_timeout: int = 30 * 86400
     registration_open: bool = False
+    jukebox_enabled: bool = False
+    jukebox_mpv: str = "mpv"
+    jukebox_audio_output: str = ""
 
     @property
     def cover_cache_dir(self) -> Path:

@@ -3,14 +3,18 @@
 from subsonic_api.endpoints import (  # noqa: F401
     annotation,
     browsing,
+    chat,
+    jukebox,
     lists,
     lyrics,
     media,
     playlists,
     queue,
+    radio,
     searching,
     sharing,
     system,
     transcoding,
     users,
+    videos,
 )
