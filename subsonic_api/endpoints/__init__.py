@@ -2,6 +2,7 @@
 
 from subsonic_api.endpoints import (  # noqa: F401
     annotation,
+    avatars,
     browsing,
     chat,
     jukebox,

@@ -227,6 +227,8 @@ CASES: list[Case] = [
     Case("search", lambda c: {"title": "a", "count": 500}, "title"),
     # videos: none in a music library
     Case("getVideos"),
+    # avatars: everyone sees everyone's
+    Case("getAvatar", lambda c: {"username": ADMIN[0]}, binary=True),
 ]
 
 
@@ -278,6 +280,18 @@ def _items(conn: psycopg.Connection[Any], folder_id: int, album_name: str | None
                  public_id("dr", row[2]))
 
 
+def _set_avatar(conn: psycopg.Connection[Any], username: str) -> None:
+    """An avatar for getAvatar (the CLI's way of setting one: tests/integration/test_avatar.py)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(buf, "PNG")
+    conn.execute("""INSERT INTO user_avatars (user_id, content_type, data)
+                    SELECT id, 'image/png', %s FROM users WHERE username = %s""", (buf.getvalue(), username))
+
+
 @dataclass
 class World:
     admin: Subsonic
@@ -307,6 +321,7 @@ def world(access_db: tuple[str, tuple[Path, Path]],
                        SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
                         WHERE ta.artist_id = ar.id AND t.folder_id = %s)""", (fid,))}
             outside[n] = ids
+        _set_avatar(conn, ADMIN[0])
     with serve(url, (root, extra), tmp_path_factory.mktemp("access-app")) as admin:
         folder_ids = {1: f1, 2: f2}
         for p in PRINCIPALS[1:]:
