@@ -182,3 +182,17 @@ def test_jukebox_disabled_is_a_clear_error(api: Subsonic) -> None:
     err = api.fail("jukeboxControl", 0, action="status")
     assert err["message"] == "jukebox is not enabled on this server"
     api.fail("jukeboxControl", 0, action="get")
+
+
+def test_jukebox_without_a_player_binary_is_a_clear_error(jukebox_db: tuple[str, Path],
+                                                          tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    url, root = jukebox_db
+    app = make_app(url, tmp_path, (root,), jukebox_enabled=True, jukebox_mpv=str(tmp_path / "no-mpv"),
+                   jukebox_audio_output="null")
+    with TestClient(app) as client:
+        api = Subsonic(client)
+        assert api.ok("jukeboxControl", action="status")["jukeboxStatus"]["playing"] is False
+        err = api.fail("jukeboxControl", 0, action="start")
+        assert "cannot start the jukebox player" in err["message"] and "Traceback" not in err["message"]
