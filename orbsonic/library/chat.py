@@ -14,6 +14,9 @@ from orbsonic.errors import BadParam
 
 MAX_MESSAGE = 2000  # characters
 MAX_LISTED = 500  # newest messages returned by one getChatMessages
+# Latest `since` (ms) taken as given (year 33658); later ones are clamped to it, as PostgreSQL
+# timestamps end in 294276 AD and to_timestamp() would fail beyond.
+MAX_SINCE_MS = 10**15
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from orbsonic.library import search
 from orbsonic.library.filters import Folders
 
 MAX_HITS = 5000
+MAX_MS = 10**15  # latest newerThan taken as given (PostgreSQL timestamps end in 294276 AD)
 
 
 @dataclass(frozen=True, slots=True)

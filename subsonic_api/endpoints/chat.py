@@ -15,7 +15,7 @@ _MS = timedelta(milliseconds=1)
 
 @endpoint("getChatMessages")
 async def get_chat_messages(ctx: Ctx) -> Payload:
-    rows = await chat.since(ctx.conn, ctx.params.int("since", 0, lo=0))
+    rows = await chat.since(ctx.conn, ctx.params.int("since", 0, lo=0, hi=chat.MAX_SINCE_MS))
     return Payload("chatMessages", {"chatMessage": [
         {"username": m.username, "time": (m.created_at - _EPOCH) // _MS, "message": m.message}
         for m in rows]})

@@ -57,7 +57,8 @@ async def search_v1(ctx: Ctx) -> Payload:
     p = ctx.params
     offset, count = p.int("offset", 0, lo=0), p.int("count", 20, lo=0, hi=MAX_COUNT)
     criteria = [p.str(k, "") for k in ("any", "artist", "album", "title")]
-    hits = await search_v1_lib.search_v1(ctx.conn, criteria, offset, count, p.opt_int("newerThan"),
+    newer_than = p.int("newerThan", None, lo=0, hi=search_v1_lib.MAX_MS)
+    hits = await search_v1_lib.search_v1(ctx.conn, criteria, offset, count, newer_than,
                                          await folder_param(ctx))
     rows = await tracks.hydrate(ctx.conn, hits.track_ids, ctx.user.id)
     return Payload("searchResult", {"offset": offset, "totalHits": hits.total,

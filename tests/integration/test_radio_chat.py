@@ -103,6 +103,7 @@ def test_chat_bad_input(own: Subsonic) -> None:
     own.fail("addChatMessage", 0, message="   ")
     own.fail("addChatMessage", 0, message="x" * 2001)
     own.fail("getChatMessages", 0, since="yesterday")
+    assert chat(own, since=2**63 - 1) == [] and chat(own, since=-5) == []  # clamped, not a 500
     assert chat(own) == []
     write(own, "addChatMessage", message="x" * 2000)
     assert len(chat(own)[0]["message"]) == 2000

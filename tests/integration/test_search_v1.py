@@ -57,6 +57,7 @@ def test_search_v1_bad_input(api: Subsonic) -> None:
     api.fail("search", 0, any="bjork", count="many")
     api.fail("search", 0, any="bjork", newerThan="yesterday")
     api.fail("search", 70, any="bjork", musicFolderId=999)
+    assert v1(api, any="bjork", newerThan=2**63 - 1) == NONE  # clamped, not a 500
 
 
 def test_videos_of_a_music_library(api: Subsonic) -> None:
