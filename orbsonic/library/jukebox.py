@@ -28,6 +28,7 @@ import asyncio
 import atexit
 import random
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,10 +159,18 @@ async def status(conn: AsyncConnection, settings: Settings) -> Status:
     return Status(pos, not idle and not paused and pos >= 0, round(volume / 100, 4), int(position))
 
 
-async def playlist(conn: AsyncConnection, settings: Settings) -> tuple[Status, list[int]]:
-    """The status and the playlist's track ids (action `get`)."""
+async def playlist(conn: AsyncConnection, settings: Settings, user: User) -> tuple[Status, list[int]]:
+    """The status and the playlist's track ids (action `get`). The jukebox is shared: songs
+    another user added from folders `user` may not read are left out (currentIndex still
+    counts them), so that no foreign item is revealed."""
     st = await status(conn, settings)
-    return st, (await _state(conn, lock=False))[0]
+    ids = (await _state(conn, lock=False))[0]
+    if user.folder_ids is not None and ids:
+        cur = await conn.execute("SELECT id FROM tracks WHERE id = ANY(%s) AND folder_id = ANY(%s)",
+                                 (ids, list(user.folder_ids)))
+        readable = {r[0] for r in await cur.fetchall()}
+        ids = [i for i in ids if i in readable]
+    return st, ids
 
 
 async def _play(sock: Path, index: int, offset_s: int) -> None:
@@ -181,7 +190,7 @@ async def _live_index(sock: Path, saved: int) -> int:
 
 
 async def control(conn: AsyncConnection, settings: Settings, user: User, action: str, *,
-                  track_ids: list[int] = (), index: int | None = None, offset_s: int = 0,  # type: ignore[assignment]
+                  track_ids: Sequence[int] = (), index: int | None = None, offset_s: int = 0,
                   gain: float | None = None) -> None:
     """Apply a jukeboxControl action other than get/status: set, add (track_ids), start,
     stop, skip (index, offset_s), clear, remove (index), shuffle, setGain (gain 0.0–1.0).

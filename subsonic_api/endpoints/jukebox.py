@@ -38,7 +38,7 @@ async def jukebox_control(ctx: Ctx) -> Payload:
     p, settings = ctx.params, ctx.state.settings
     action = p.str("action")
     if action == "get":
-        st, ids = await jukebox.playlist(ctx.conn, settings)
+        st, ids = await jukebox.playlist(ctx.conn, settings, ctx.user)
         rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
         return Payload("jukeboxPlaylist", {**_status(st), "entry": [shapes.song(r, ctx.os) for r in rows]})
     if action != "status":

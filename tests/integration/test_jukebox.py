@@ -157,6 +157,23 @@ def test_jukebox_bad_input(juke: Subsonic) -> None:
     juke.as_user("nojuke", "pw-nojuke").fail("jukeboxControl", 50, action="status")
 
 
+
+@needs_mpv
+def test_jukebox_hides_and_refuses_songs_outside_the_users_folders(juke: Subsonic,
+                                                                   jukebox_db: tuple[str, Path]) -> None:
+    ids = song_ids(juke)
+    jb(juke, "set", id=ids)
+    juke.raw("createUser", username="narrow", password="pw-narrow", email="w@x.org", jukeboxRole=True)
+    with psycopg.connect(jukebox_db[0]) as conn:  # no music folder at all (as an admin could set)
+        conn.execute("UPDATE users SET folder_ids = '{}' WHERE username = 'narrow'")
+    narrow = juke.as_user("narrow", "pw-narrow")
+    got = jb(narrow, "get")
+    assert got.get("entry", []) == []  # the shared playlist's songs are not revealed
+    narrow.fail("jukeboxControl", 70, action="add", id=ids[0])
+    narrow.fail("jukeboxControl", 70, action="set", id=ids[0])
+    assert [e["id"] for e in jb(juke, "get")["entry"]] == ids  # nothing changed
+
+
 @needs_mpv
 def test_jukebox_restores_its_playlist_when_mpv_restarts(juke: Subsonic, tmp_path: Path) -> None:
     """The playlist lives in PostgreSQL: a player that died is started again with it."""
