@@ -29,6 +29,7 @@ from orbsonic.auth.cache import CredentialCache
 from orbsonic.db.pool import Pool
 from orbsonic.kv.pgnotify import PgChannel
 from orbsonic.errors import ConfigError
+from orbsonic.library import jukebox
 from orbsonic.scanner.launcher import ScanLauncher
 from orbsonic.state import AppState
 from orbsonic.transcode.cache import TranscodeCache
@@ -134,6 +135,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             if app_state := getattr(app.state, "orbsonic", None):
                 for proc in list(app_state.transcoding.transcoder.running.values()):
                     await proc.close()  # no ffmpeg outlives the server
+            await asyncio.to_thread(jukebox.close_player, settings)  # no mpv outlives the server
             await scans.aclose()
             if getattr(app.state, "events", None) is not None:
                 await app.state.events.aclose()

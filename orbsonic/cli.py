@@ -11,6 +11,7 @@
     orbsonic user list
     orbsonic audit [--limit N]
     orbsonic user apikey NAME [--name LABEL] | --list | --revoke ID
+    orbsonic user avatar NAME FILE
     orbsonic migrate
     orbsonic check [MUSIC_DIR ...] [--host H] [--port P]
     orbsonic --version
@@ -165,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="", help="label of a new key (default: none)")
     key.add_argument("--list", action="store_true", help="list the user's keys")
     key.add_argument("--revoke", type=int, metavar="ID", help="revoke key ID (from --list)")
+    avatar = user.add_parser("avatar", parents=[common], help="set a user's avatar (getAvatar)")
+    avatar.add_argument("username", help="login name")
+    avatar.add_argument("file", type=Path, help="a JPEG, PNG, GIF or WebP image (at most 2 MB)")
 
     audit_p = sub.add_parser("audit", parents=[common], help="show the audit log of admin actions")
     audit_p.add_argument("--limit", type=int, default=50, help="newest N entries (default 50)")
@@ -452,6 +456,7 @@ def cmd_user(s: Settings, args: argparse.Namespace) -> int:
     if args.action in ("add", "passwd"):
         password = _password(args.password, ("Password" if args.action == "add" else "New password")
                              + f" for {args.username}: ")
+    image = _read_avatar(args.file) if args.action == "avatar" else b""
     key = SecretKey.load_or_create(s.secret_key, s.data_dir)
     with database(s) as url:
         if args.action == "add":
@@ -484,6 +489,11 @@ def cmd_user(s: Settings, args: argparse.Namespace) -> int:
         elif args.action == "list":
             for u in _run(url, users.list_users):
                 print(_user_line(u))
+        elif args.action == "avatar":
+            from orbsonic.library import avatars
+
+            mime = _run(url, lambda c: avatars.set_avatar(c, args.username, image))
+            print(f"avatar of {args.username} set ({mime}, {len(image)} bytes)")
         elif args.list:
             for kid, name, created, used in _run(url, lambda c: users.list_api_keys(c, args.username)):
                 print(f"{kid}\t{name or '-'}\tcreated {created:%Y-%m-%d}\tlast used {used or 'never'}")
@@ -494,6 +504,16 @@ def cmd_user(s: Settings, args: argparse.Namespace) -> int:
             new = _run(url, lambda c: users.create_api_key(c, args.username, args.name))
             print(new)
     return 0
+
+
+def _read_avatar(path: Path) -> bytes:
+    from orbsonic.library import avatars
+
+    try:
+        with path.open("rb") as fh:
+            return fh.read(avatars.MAX_BYTES + 1)
+    except OSError as e:
+        raise OrbsonicError(f"cannot read {path}: {e.strerror}") from None
 
 
 def cmd_worker(s: Settings, args: argparse.Namespace) -> int:

@@ -229,6 +229,14 @@ SETTINGS: tuple[Setting, ...] = (
             "`full-resync-needed`. `0`: no age limit. Default `30`."),
     Setting("sync_keep_rows", "ORBSONIC_SYNC_KEEP_ROWS", int,
             "Most delta-sync changes kept, newest first. `0`: no row limit. Default `1000000`."),
+    Setting("jukebox_enabled", "ORBSONIC_JUKEBOX_ENABLED", _bool,
+            "`jukeboxControl` plays on the server's own audio output through a local mpv (users "
+            "need the jukebox role). Default `false`: the method answers an error."),
+    Setting("jukebox_mpv", "ORBSONIC_JUKEBOX_MPV", str,
+            "The mpv binary the jukebox starts (Debian package `mpv`). Default `mpv` on the PATH."),
+    Setting("jukebox_audio_output", "ORBSONIC_JUKEBOX_AUDIO_OUTPUT", str,
+            "mpv's `--ao` for the jukebox: `pulse`, `pipewire`, `alsa`, `null` (plays silently) … "
+            "Default: empty, mpv's own choice."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -284,6 +292,9 @@ class Settings:
     upload_max_mb: int = 2000
     sync_keep_days: int = 30
     sync_keep_rows: int = 1_000_000
+    jukebox_enabled: bool = False
+    jukebox_mpv: str = "mpv"
+    jukebox_audio_output: str = ""
 
     @property
     def cover_cache_dir(self) -> Path:

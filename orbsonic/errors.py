@@ -105,3 +105,8 @@ class DatabaseUnavailable(OrbsonicError):
 class TranscodeError(OrbsonicError):
     """A transcode could not be started or failed before its first byte (busy, unreadable
     source, ffmpeg error). The message is safe to show to clients."""
+
+
+class Unavailable(OrbsonicError):
+    """A feature is turned off in the settings, or the local service behind it (the jukebox's
+    mpv) is not working. The message is safe to show to clients."""

@@ -18,6 +18,7 @@ from orbsonic.errors import (
     NotAuthorized,
     NotFound,
     TranscodeError,
+    Unavailable,
 )
 from subsonic_api.response import Failure
 
@@ -82,6 +83,8 @@ def to_failure(exc: BaseException) -> Failure:
         return Failure(0, str(exc))
     if isinstance(exc, TranscodeError):
         return Failure(0, f"cannot transcode: {exc}")
+    if isinstance(exc, Unavailable):
+        return Failure(0, str(exc))
     if isinstance(exc, NotImplementedEndpoint):
         return Failure(0, f"'{exc.method}' is not implemented by this server yet")
     if isinstance(exc, UnknownMethod):

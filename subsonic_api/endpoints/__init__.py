@@ -2,15 +2,20 @@
 
 from subsonic_api.endpoints import (  # noqa: F401
     annotation,
+    avatars,
     browsing,
+    chat,
+    jukebox,
     lists,
     lyrics,
     media,
     playlists,
     queue,
+    radio,
     searching,
     sharing,
     system,
     transcoding,
     users,
+    videos,
 )

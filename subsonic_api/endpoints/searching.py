@@ -1,4 +1,4 @@
-"""Searching: search2 and search3 (docs/subsonic-spec.md §3 Searching, §2.8).
+"""Searching: search (v1), search2 and search3 (docs/subsonic-spec.md §3 Searching, §2.8).
 
 An empty query — missing, "", or the literal `""` Symfonium sends — matches everything:
 each entity type is paged on its own (its own count and offset; count 0 means none of
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from orbsonic.library import albums, artists, search, tracks
+from orbsonic.library import search_v1 as search_v1_lib
 from subsonic_api import shapes
 from subsonic_api.endpoints.browsing import folder_param
 from subsonic_api.registry import Ctx, endpoint
@@ -47,3 +48,18 @@ async def search2(ctx: Ctx) -> Payload:
 @endpoint("search3")
 async def search3(ctx: Ctx) -> Payload:
     return Payload("searchResult3", shapes.artists_albums_songs(*await _search(ctx), id3=True, os=ctx.os))
+
+
+@endpoint("search")
+async def search_v1(ctx: Ctx) -> Payload:
+    """Deprecated since 1.4.0 but answered (old clients): artist, album, title, any,
+    count (20), offset (0), newerThan (ms) → searchResult {offset, totalHits, match: Child[]}."""
+    p = ctx.params
+    offset, count = p.int("offset", 0, lo=0), p.int("count", 20, lo=0, hi=MAX_COUNT)
+    criteria = [p.str(k, "") for k in ("any", "artist", "album", "title")]
+    newer_than = p.int("newerThan", None, lo=0, hi=search_v1_lib.MAX_MS)
+    hits = await search_v1_lib.search_v1(ctx.conn, criteria, offset, count, newer_than,
+                                         await folder_param(ctx))
+    rows = await tracks.hydrate(ctx.conn, hits.track_ids, ctx.user.id)
+    return Payload("searchResult", {"offset": offset, "totalHits": hits.total,
+                                    "match": [shapes.song(r, ctx.os) for r in rows]})

@@ -213,6 +213,22 @@ CASES: list[Case] = [
          "others'", role="share", owner_only=True),
     Case("deleteShare", lambda c: {"id": c.items.share}, "others'", role="share", owner_only=True,
          skip_admin=True),
+    # internet radio (admins manage; their own runs: tests/integration/test_radio_chat.py) and chat
+    Case("getInternetRadioStations"),
+    Case("createInternetRadioStation", lambda c: {"name": f"by {c.who.name}", "streamUrl": "http://r.example/"},
+         admin=True, once=True),
+    Case("updateInternetRadioStation", lambda c: {"id": "1", "name": "x", "streamUrl": "http://r.example/"},
+         admin=True, skip_admin=True),
+    Case("deleteInternetRadioStation", lambda c: {"id": "1"}, admin=True, skip_admin=True),
+    Case("getChatMessages"),
+    Case("addChatMessage", lambda c: {"message": f"hello from {c.who.name}"}, once=True),
+    # search v1 (songs only; its folder filter is what this checks)
+    Case("search", lambda c: {"any": "bjork", "count": 500}),
+    Case("search", lambda c: {"title": "a", "count": 500}, "title"),
+    # videos: none in a music library
+    Case("getVideos"),
+    # avatars: everyone sees everyone's
+    Case("getAvatar", lambda c: {"username": ADMIN[0]}, binary=True),
 ]
 
 
@@ -264,6 +280,18 @@ def _items(conn: psycopg.Connection[Any], folder_id: int, album_name: str | None
                  public_id("dr", row[2]))
 
 
+def _set_avatar(conn: psycopg.Connection[Any], username: str) -> None:
+    """An avatar for getAvatar (the CLI's way of setting one: tests/integration/test_avatar.py)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(buf, "PNG")
+    conn.execute("""INSERT INTO user_avatars (user_id, content_type, data)
+                    SELECT id, 'image/png', %s FROM users WHERE username = %s""", (buf.getvalue(), username))
+
+
 @dataclass
 class World:
     admin: Subsonic
@@ -293,6 +321,7 @@ def world(access_db: tuple[str, tuple[Path, Path]],
                        SELECT 1 FROM track_artists ta JOIN tracks t ON t.id = ta.track_id
                         WHERE ta.artist_id = ar.id AND t.folder_id = %s)""", (fid,))}
             outside[n] = ids
+        _set_avatar(conn, ADMIN[0])
     with serve(url, (root, extra), tmp_path_factory.mktemp("access-app")) as admin:
         folder_ids = {1: f1, 2: f2}
         for p in PRINCIPALS[1:]:
@@ -385,7 +414,26 @@ def test_access(world: World, case: Case, who: Principal, foreign: bool) -> None
 
 
 # Methods whose access rules are tested by their own test below (a JSON body the table cannot send).
-OWN_TESTS = {"getTranscodeDecision"}
+OWN_TESTS = {"getTranscodeDecision", "getVideoInfo", "getCaptions", "jukeboxControl"}
+
+
+@pytest.mark.parametrize("who", PRINCIPALS, ids=[p.name for p in PRINCIPALS])
+def test_jukebox_access(world: World, who: Principal) -> None:
+    """The jukebox role is checked before anything else: without it 50; with it, on this
+    server (jukebox off), the "not enabled" error. Playing: tests/integration/test_jukebox.py."""
+    code = _expected(Case("jukeboxControl", role="jukebox"), who, False)
+    err = world.client(who).fail("jukeboxControl", 0 if code is None else code, action="status")
+    if code is None:
+        assert err["message"] == "jukebox is not enabled on this server"
+
+
+@pytest.mark.parametrize("who", PRINCIPALS, ids=[p.name for p in PRINCIPALS])
+def test_video_info_and_captions_are_not_found_for_everyone(world: World, who: Principal) -> None:
+    """No video exists: any id is 70 for every principal (no role guards these methods)."""
+    client = world.client(who)
+    for method in ("getVideoInfo", "getCaptions"):
+        client.fail(method, 70, id=world.items[who.own].track)
+        client.fail(method, 10)
 
 
 @pytest.mark.parametrize("who", PRINCIPALS, ids=[p.name for p in PRINCIPALS])

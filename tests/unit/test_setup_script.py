@@ -80,6 +80,7 @@ def _system_packages(repo: Path, mode: str) -> set[str]:
 
 def test_test_mode_installs_ffmpeg_and_flac(checkout: Path) -> None:
     test = _system_packages(checkout, "test")
-    assert {"ffmpeg", "flac", "libicu72"} <= test  # flac: metaflac for tests/unit/test_flacinfo.py
+    # flac: metaflac for tests/unit/test_flacinfo.py; mpv: the jukebox (tests/integration/test_jukebox.py)
+    assert {"ffmpeg", "flac", "mpv", "libicu72"} <= test
     serve = _system_packages(checkout, "serve")
-    assert "libicu72" in serve and not {"ffmpeg", "flac"} & serve
+    assert "libicu72" in serve and not {"ffmpeg", "flac", "mpv"} & serve
