@@ -70,8 +70,8 @@ def _nul_field(data: Any, path: str = "") -> str | None:
 
 
 def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
-    """Validate the query string into `model`; repeated keys fill list fields. Raises InvalidInput,
-    or BadParam for a value holding a NUL character."""
+    """Validate the query string into `model`; repeated keys fill list fields. Raises InvalidInput
+    (also for a value holding a NUL character)."""
     data: dict[str, Any] = {}
     qp = request.query_params
     for name, f in model.model_fields.items():
@@ -79,7 +79,7 @@ def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
         if key not in qp:
             continue
         if any("\x00" in v for v in qp.getlist(key)):
-            raise BadParam(key, "must not contain NUL characters")
+            raise InvalidInput("query", [{"field": key, "message": "must not contain NUL characters"}])
         data[key] = qp.getlist(key) if _is_list(f.annotation) else qp[key]
     try:
         return model.model_validate(data)
@@ -105,7 +105,7 @@ async def read_body(request: Request, limit: int = MAX_JSON_BYTES) -> bytes:
 
 async def parse_body(model: type, request: Request) -> Any:
     """Validate a JSON body into `model` (a pydantic model or any type pydantic accepts).
-    Raises BadParam (not JSON, too large, a NUL character in a string) or InvalidInput."""
+    Raises BadParam (not JSON, too large) or InvalidInput (also for a NUL character in a string)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await read_body(request)
     if ctype and ctype != JSON_TYPE and not ctype.endswith("+json"):
@@ -115,7 +115,8 @@ async def parse_body(model: type, request: Request) -> Any:
     except orjson.JSONDecodeError as exc:
         raise BadParam("body", f"not valid JSON: {exc.msg} at position {exc.pos}") from None
     if b"\\u0000" in raw and (where := _nul_field(data)) is not None:
-        raise BadParam(where, "must not contain NUL characters")
+        # PostgreSQL text cannot hold NUL: an invalid value like any other (422 naming the field)
+        raise InvalidInput("body", [{"field": where, "message": "must not contain NUL characters"}])
     try:
         if isinstance(model, type) and issubclass(model, BaseModel):
             return model.model_validate(data if data is not None else {})

@@ -1,9 +1,7 @@
 """Shapes of the native playlist, smart-playlist, queue and upload routes (docs/native-api.md
 "Playlists", "Queue", "Upload").
 
-`Track` here is a local copy of the contract's Track (docs/native-api.md "Library"): the
-library helper owns native_api/models_library.py; once merged, import Track from there and
-drop this one (same fields, same meaning).
+Entries carry the contract's `Track` (docs/native-api.md "Library"), native_api/models_library.py.
 """
 
 from __future__ import annotations
@@ -13,82 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from orbsonic.ids import public_id
+from native_api.models_library import Track, track
 from orbsonic.library.smart import Rules
-from subsonic_api.shapes import album_cover
 
-BROWSER_UNPLAYABLE = frozenset({"alac", "ape", "wavpack", "wv"})
-LOSSLESS = frozenset({"flac", "alac", "ape", "wavpack", "wv", "pcm", "wav", "aiff", "tta"})
 MAX_IDS = 5000  # track ids in one request
 
 
-class ReplayGain(BaseModel):
-    trackGain: float | None
-    trackPeak: float | None
-    albumGain: float | None
-    albumPeak: float | None
-
-
-class Track(BaseModel):
-    """A track (contract "Library": durations ms, sizes bytes, rates Hz, bitRate kbps)."""
-
-    id: str
-    title: str
-    artist: str
-    artistId: str | None
-    album: str
-    albumId: str
-    albumArtist: str
-    trackNumber: int | None
-    discNumber: int | None
-    year: int | None
-    genres: list[str]
-    durationMs: int
-    codec: str
-    container: str
-    contentType: str
-    bitDepth: int | None
-    sampleRate: int | None
-    channels: int | None
-    totalSamples: int | None
-    bitRate: int | None
-    size: int
-    replayGain: ReplayGain | None
-    coverArt: str | None
-    starred: datetime | None
-    rating: int
-    playCount: int
-    streamUrl: str
-    seekIndexUrl: str | None
-    waveformUrl: str
-    lossless: bool
-    browserPlayable: bool
-
-
 def track_of(row: dict[str, Any]) -> Track:
-    """A Track for a row of orbsonic.library.tracks.hydrate."""
-    tid = public_id("tr", row["id"])
-    codec = (row["codec"] or row["suffix"] or "").lower()
-    gains = (row["rg_track_gain"], row["rg_track_peak"], row["rg_album_gain"], row["rg_album_peak"])
-    return Track(
-        id=tid, title=row["title"] or "", artist=row["artist_name"] or "",
-        artistId=public_id("ar", row["artist_id"]) if row["artist_id"] else None,
-        album=row["album_name"] or "", albumId=public_id("al", row["album_id"]),
-        albumArtist=row["album_artist_name"] or "", trackNumber=row["track_no"], discNumber=row["disc_no"],
-        year=row["year"], genres=list(row["genre_names"] or ()), durationMs=row["duration_ms"],
-        codec=codec, container=row["suffix"], contentType=row["content_type"], bitDepth=row["bit_depth"],
-        sampleRate=row["sample_rate"], channels=row["channels"], totalSamples=row.get("total_samples"),
-        bitRate=row["bitrate"], size=row["size"],
-        replayGain=ReplayGain(trackGain=gains[0], trackPeak=gains[1], albumGain=gains[2], albumPeak=gains[3])
-        if any(g is not None for g in gains) else None,
-        coverArt=album_cover(row["album_id"], row["album_cover_kind"], row["album_cover_mtime"]),
-        starred=row["starred_at"], rating=row["rating"] or 0, playCount=row["play_count"] or 0,
-        streamUrl=f"/api/v1/stream/{tid}",
-        seekIndexUrl=f"/api/v1/tracks/{tid}/seek-index" if codec == "flac" else None,
-        waveformUrl=f"/api/v1/tracks/{tid}/waveform",
-        lossless=codec in LOSSLESS or (row["bit_depth"] is not None and codec not in ("mp3", "aac", "opus")),
-        browserPlayable=codec not in BROWSER_UNPLAYABLE,
-    )
+    """A Track (native_api/models_library.py) for a row of orbsonic.library.tracks.hydrate."""
+    return track(row)
 
 
 # --- Playlists -------------------------------------------------------------------------------
