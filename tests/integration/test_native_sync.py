@@ -207,6 +207,8 @@ def test_a_pruned_token_is_410_full_resync_needed(env: Env) -> None:
 
 def test_the_prune_job_runs_in_the_worker(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     assert jobs.TASKS["sync.prune"].cron and "orbsonic.library.changes" in jobs.TASK_MODULES
+    # first the jobs the scan queued (loudness, thumbnails): their track updates are changes too
+    asyncio.run(worker.run(env.url, wait=False, install_signal_handlers=False))
     old = env.token()
     with psycopg.connect(env.url) as conn:
         conn.execute("UPDATE tracks SET comment = 'b' WHERE id IN "
