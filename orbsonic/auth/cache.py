@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 
 CHANNEL = "orbsonic_auth"
 ALL = "*"  # message: forget every entry
+# message "lockout:<seconds>": a login lockout began somewhere (orbsonic/auth/ratelimit.py). A
+# locked-out user name or address must be refused even with credentials cached before, so the
+# cache serves no hit for that long (the rate-limit check runs again on every request); only
+# an optimisation is lost, never a lockout.
+LOCKOUT = "lockout:"
 # The caches of this process: a change written here drops their entries before the write
 # returns (the NOTIFY reaches the other processes on commit, ours a little later).
 _LOCAL: weakref.WeakSet[CredentialCache] = weakref.WeakSet()
@@ -76,6 +81,7 @@ class CredentialCache:
         self._channel = channel
         self._listening = channel is not None
         self._generation = 0  # invalidations received so far
+        self._no_hits_until = 0.0  # monotonic time; see LOCKOUT
         if channel is not None:
             channel.subscribe(CHANNEL, self._on_message)
         _LOCAL.add(self)
@@ -100,6 +106,14 @@ class CredentialCache:
 
     def _on_message(self, message: str) -> None:
         self._generation += 1
+        if message.startswith(LOCKOUT):
+            self._entries.clear()
+            try:
+                seconds = float(message[len(LOCKOUT):])
+            except ValueError:
+                seconds = 3600.0
+            self._no_hits_until = max(self._no_hits_until, time.monotonic() + min(seconds, 86400.0))
+            return
         if message == ALL:
             self._entries.clear()
             return
@@ -123,7 +137,7 @@ class CredentialCache:
 
     def lookup(self, key: bytes) -> User | None:
         """The cached user for `key`, or None (absent, expired, or invalidations unknown)."""
-        if not self._fresh():
+        if not self._fresh() or time.monotonic() < self._no_hits_until:
             return None
         item = self._entries.get(key)
         if item is None:

@@ -122,6 +122,10 @@ async def record_failure(conn: AsyncConnection, policy: Policy, username: str | 
     await conn.execute(
         "DELETE FROM login_failures WHERE ctid IN (SELECT ctid FROM login_failures"
         " WHERE last_at < now() - make_interval(secs => %(lockout)s) LIMIT 100 FOR UPDATE SKIP LOCKED)", args)
+    if worst >= policy.max_failures:
+        # A lockout begins: every worker's credential cache stops answering hits for it, so
+        # that credentials verified before the lockout are refused too (orbsonic/auth/cache.py).
+        await conn.execute("SELECT pg_notify('orbsonic_auth', %s)", (f"lockout:{policy.lockout_s}",))
     await conn.commit()
     return min((worst - 1) * policy.delay_step_ms / 1000, MAX_DELAY_S)
 
