@@ -30,7 +30,10 @@ PREFIX = "/audio/rest"
 def find_python313() -> str | None:
     """A Python ≥ 3.13 interpreter on this machine (PATH, then pyenv), or None."""
     for name in ("python3.14", "python3.13"):
-        if found := shutil.which(name):
+        # A pyenv shim is on PATH even when its version is not selected, and then fails
+        # with 127: only an interpreter that actually runs counts.
+        if (found := shutil.which(name)) and subprocess.run(
+                [found, "-c", "pass"], capture_output=True).returncode == 0:
             return found
     for pattern in ("/root/.pyenv/versions/3.1[3-9]*/bin/python3.1[3-9]",
                     os.path.expanduser("~/.pyenv/versions/3.1[3-9]*/bin/python3.1[3-9]")):
