@@ -5,6 +5,9 @@
   `OrbsonicHttpToolsProtocol`, which adds the head limit uvicorn's httptools protocol lacks.
   `OrbsonicH11Protocol` keeps the same limits over h11 (`http="h11"`); both answer every
   request below the same way, so the choice is not visible to a client.
+* Event loop: uvloop where installed (uvicorn's `loop="auto"`; a dependency except on
+  Windows). Measured on a minimal ASGI app, server CPU per keep-alive request: h11 + asyncio
+  ~220–260 µs, h11 + uvloop ~185, httptools + asyncio ~115–130, httptools + uvloop ~70–90.
 * Head limit: MAX_HEAD_BYTES (64 KiB) for request line plus headers. A longer head is
   answered `431 Request Header Fields Too Large` with a Subsonic error envelope (XML) as its
   body; any other unparsable head `400 Bad Request`, the same way. The connection is then
