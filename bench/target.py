@@ -95,6 +95,10 @@ class Orbsonic:
             ORBSONIC_ADMIN_USER=USER,
             ORBSONIC_ADMIN_PASSWORD=PASSWORD,
             PYTHONUNBUFFERED="1",
+            # No background jobs while measuring: the loudness analysis of a fresh 10k library
+            # (ffmpeg per track, minutes of both cores) would run under every API figure, and the
+            # peers do no such work. Their answers carry ReplayGain from tags only, like the peers'.
+            ORBSONIC_JOB_WORKER="false",
         )
         return env
 

@@ -28,6 +28,7 @@ from orbsonic.db.migrate import check_schema
 from orbsonic.auth.cache import CredentialCache
 from orbsonic.db.pool import Pool
 from orbsonic.kv.pgnotify import PgChannel
+from subsonic_api.answers import AnswerCache
 from orbsonic.errors import ConfigError
 from orbsonic.library import jukebox
 from orbsonic.scanner.launcher import ScanLauncher
@@ -118,11 +119,13 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             job_queue = await jobs.open_app(pool)
             # Invalidations reach every worker and replica through the database (LISTEN).
             auth_cache = None
+            channel = PgChannel(database_url)
+            answers = AnswerCache(channel)  # subscribes before the LISTEN connection opens
             if settings.auth_cache_ttl > 0:
-                auth_cache = CredentialCache(PgChannel(database_url), ttl_s=settings.auth_cache_ttl)
-                await asyncio.to_thread(auth_cache.start)
+                auth_cache = CredentialCache(channel, ttl_s=settings.auth_cache_ttl)
+            await asyncio.to_thread(channel.start)
             state = AppState(settings, pool, key, covers, scans, job_queue, transcoding,
-                             auth_cache=auth_cache)
+                             auth_cache=auth_cache, answers=answers)
             app.state.orbsonic = state
             app.state.events = await events.started(database_url)  # real-time LISTEN (orbsonic/events.py)
             if background:
@@ -143,6 +146,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 await state.jobs.close_async()
             if state is not None and state.auth_cache is not None:
                 state.auth_cache.close()
+            if state is not None and state.answers is not None:
+                state.answers.close()
             await pool.close()
 
     # the web client's catch-all goes last: /rest, /api/v1, /healthz, /readyz, /share win

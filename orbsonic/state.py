@@ -29,3 +29,5 @@ class AppState:
     transcoding: Transcoding | None = None
     # Verified credentials (orbsonic.auth.cache.CredentialCache; None = every request queries).
     auth_cache: Any = None
+    # Rendered getArtists/getIndexes answers (subsonic_api.answers.AnswerCache; None = not kept).
+    answers: Any = None

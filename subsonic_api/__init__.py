@@ -26,7 +26,8 @@ from subsonic_api import endpoints  # noqa: F401  (registers the handlers)
 from subsonic_api.auth import authenticate, check_version
 from subsonic_api.errors import NotImplementedEndpoint, UnknownMethod, to_failure
 from subsonic_api.params import Params, parse_int
-from subsonic_api.registry import ALL_METHODS, ENDPOINTS, Ctx
+from subsonic_api.answers import CACHED_METHODS, Answer, AnswerCache, answer_key, etag_matches, etag_of
+from subsonic_api.registry import ALL_METHODS, ENDPOINTS, Ctx, Handler
 from subsonic_api.response import Failure, Payload, render
 
 log = logging.getLogger("orbsonic.subsonic")
@@ -121,13 +122,52 @@ async def _call(request: Request, state: AppState, method: str,
                     raise NotAuthorized(f"'{method}' needs the {ep.role} role")
             os = not legacy_client(params.get("c"), state.settings.legacy_clients)
             ctx = Ctx(request, params, user, conn, state, os)  # type: ignore[arg-type]
-            return await ep.handler(ctx)
+            if not ep.readonly:
+                result = await ep.handler(ctx)
+            else:
+                # Authentication may have written (a login-limit row) in a transaction: end it.
+                await conn.commit()
+                await conn.set_autocommit(True)
+                try:
+                    if state.answers is not None and user is not None and method in CACHED_METHODS:
+                        return await _cached(method, ctx, ep.handler, state.answers)
+                    return await ep.handler(ctx)
+                finally:
+                    if not conn.closed:
+                        await conn.set_autocommit(False)
+        if user is not None and state.answers is not None:
+            # Committed: this user's cached answers may show what the request changed. The
+            # other processes learn it from schema/0022's NOTIFY.
+            state.answers.forget_user(user.id)
+        return result
     except SlowedFailure as exc:
         # Wait with the pooled connection back in the pool: slowed guesses must not starve it.
         await asyncio.sleep(exc.delay_s)
         return to_failure(exc)
     except Exception as exc:  # noqa: BLE001  (the single mapping point, subsonic_api.errors)
         return to_failure(exc)
+
+
+async def _cached(method: str, ctx: Ctx, handler: Handler, answers: AnswerCache) -> Response:
+    """The handler's answer rendered, from `answers` when kept there (subsonic_api/answers.py);
+    with an ETag, and 304 for a matching If-None-Match."""
+    p = ctx.params
+    key = answer_key(method, ctx.user.id, ctx.user.folder_ids, p.pairs())
+    answer = answers.lookup(key)
+    if answer is None:
+        generation = answers.generation()
+        result = await handler(ctx)
+        if not isinstance(result, Payload):
+            return result  # type: ignore[return-value]
+        rendered = render(result, (p.get("f") or "xml").lower(), callback=p.get("callback"),
+                          opensubsonic=ctx.os)
+        body = bytes(rendered.body)
+        answer = Answer(body, rendered.media_type or "", etag_of(body))
+        answers.store(key, answer, generation)
+    headers = {"ETag": answer.etag}
+    if etag_matches(ctx.request.headers.get("if-none-match", ""), answer.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type=answer.media_type, headers=headers)
 
 
 def login_limits(s: Settings) -> Policy:

@@ -47,6 +47,10 @@ class Params:
     def __contains__(self, name: str) -> bool:
         return name in self._items
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (name, value) as sent, grouped by name."""
+        return [(k, v) for k, values in self._items.items() for v in values]
+
     def has(self, name: str) -> bool:
         """True when the parameter is present with a non-empty first value."""
         values = self._items.get(name)

@@ -68,18 +68,23 @@ class Endpoint:
     auth: bool = True
     admin: bool = False
     role: str | None = None
+    readonly: bool = False
 
 
 ENDPOINTS: dict[str, Endpoint] = {}
 
 
 def endpoint(name: str, *, auth: bool = True, admin: bool = False,
-             role: str | None = None) -> Callable[[Handler], Handler]:
+             role: str | None = None, readonly: bool = False) -> Callable[[Handler], Handler]:
     """Register a handler for Subsonic method `name` (served at /rest/name and name.view).
 
     `admin=True`: only admins (others get error 50). `role`: a Subsonic role the user must
     hold (`"stream"`, `"playlist"`, … — orbsonic.auth.users.ROLE_ATTRS), checked by the
     dispatcher before the handler runs, so no handler repeats the check (error 50).
+    `readonly=True`: the handler only reads (or writes with single statements that need no
+    atomicity with another), so it runs in autocommit — no BEGIN and COMMIT round trips
+    (issue 13). Each statement then sees its own snapshot: a handler whose statements must
+    agree (an album and its songs) reads them in one statement.
     """
     if name not in ALL_METHODS:
         raise ValueError(f"{name} is not a Subsonic method")
@@ -89,7 +94,7 @@ def endpoint(name: str, *, auth: bool = True, admin: bool = False,
     def register(fn: Handler) -> Handler:
         if name in ENDPOINTS:
             raise ValueError(f"{name} registered twice")
-        ENDPOINTS[name] = Endpoint(name, fn, auth, admin, role)
+        ENDPOINTS[name] = Endpoint(name, fn, auth, admin, role, readonly)
         return fn
 
     return register

@@ -6,9 +6,10 @@ between failed checks, so each request hangs for the whole pool timeout and fail
 PoolTimeout; after a stop, the pool's reconnection attempts back off exponentially, so
 requests keep failing long after PostgreSQL is back. `Pool` changes three things:
 
-* getconn checks an idle connection before handing it out and drops a dead one without
-  sleeping; the first dead one starts a background `check()` that drops the others (they
-  died together) and lets the pool refill.
+* getconn checks an idle connection before handing it out (a round trip only when its socket
+  has something waiting, see `_quick_check`) and drops a dead one without sleeping; the
+  first dead one starts a background `check()` that drops the others (they died together)
+  and lets the pool refill.
 * while the database is known to be unhealthy (a dead connection, a lost connection, a
   failed reconnection), a request waits at most `down_wait_s` for a pooled connection. When
   the pool has none ready it tries one direct connection itself (a few at a time): refused →
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from time import monotonic
 from typing import Any
 
 import psycopg
+from psycopg.pq import ConnStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from orbsonic.errors import DatabaseUnavailable
@@ -130,7 +133,7 @@ class Pool(AsyncConnectionPool):
                 deadline = min(deadline, monotonic() + self.down_wait_s)
             conn = await super().getconn(max(deadline - monotonic(), 0.001))
             try:
-                await self.check_connection(conn)
+                await self._quick_check(conn)
             except Exception as exc:  # noqa: BLE001  (whatever the check hit, the connection is unusable)
                 await conn.close()  # (if it is not closed already) so that the pool replaces it
                 await self.putconn(conn)
@@ -141,6 +144,21 @@ class Pool(AsyncConnectionPool):
                 raise
             self._mark_up()
             return conn
+
+    async def _quick_check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Raise when `conn` is not usable. A quiet socket is trusted without a round trip
+        (issue 13: the check was one of every request's round trips): a connection whose server
+        went away — a restart, a terminated backend — has its FATAL message or EOF waiting on
+        the socket, and an idle pooled connection is sent nothing else (no LISTEN on pool
+        connections). Anything waiting, or a bad libpq status, takes the full check."""
+        if conn.closed or conn.pgconn.status != ConnStatus.OK:
+            raise psycopg.OperationalError("connection is closed")
+        try:
+            readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+        except (OSError, ValueError):
+            readable = [True]
+        if readable:
+            await self.check_connection(conn)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop the background refill, then close the pool (AsyncConnectionPool.close)."""

@@ -1,8 +1,13 @@
-"""The HTTP server: uvicorn with a parser and limits chosen on purpose (issue 6 §2).
+"""The HTTP server: uvicorn with a parser and limits chosen on purpose (issue 6 §2, issue 13).
 
-* Parser: h11, always — not httptools, which uvicorn would pick whenever it happens to be
-  installed. h11 bounds the request head (MAX_HEAD_BYTES); httptools (llhttp) gives uvicorn
-  no head limit at all, so the same request would be answered differently on two machines.
+* Parser: httptools (llhttp, C), chosen by measurement (bench/RESULTS.md "Request path
+  profile": h11, pure Python, cost ~0.4 ms of CPU per request more), through
+  `OrbsonicHttpToolsProtocol`, which adds the head limit uvicorn's httptools protocol lacks.
+  `OrbsonicH11Protocol` keeps the same limits over h11 (`http="h11"`); both answer every
+  request below the same way, so the choice is not visible to a client.
+* Event loop: uvloop where installed (uvicorn's `loop="auto"`; a dependency except on
+  Windows). Measured on a minimal ASGI app, server CPU per keep-alive request: h11 + asyncio
+  ~220–260 µs, h11 + uvloop ~185, httptools + asyncio ~115–130, httptools + uvloop ~70–90.
 * Head limit: MAX_HEAD_BYTES (64 KiB) for request line plus headers. A longer head is
   answered `431 Request Header Fields Too Large` with a Subsonic error envelope (XML) as its
   body; any other unparsable head `400 Bad Request`, the same way. The connection is then
@@ -29,6 +34,7 @@ from typing import Any
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from orbsonic.config import Settings
 
@@ -45,7 +51,9 @@ class ServerConfig(uvicorn.Config):
 
     def __init__(self, app: Any, *, header_timeout: float = 10, body_timeout: float = 60,
                  **kwargs: Any) -> None:
-        kwargs.setdefault("http", OrbsonicH11Protocol)
+        protocol = kwargs.pop("http", "httptools")
+        kwargs["http"] = {"httptools": OrbsonicHttpToolsProtocol, "h11": OrbsonicH11Protocol}.get(
+            protocol, protocol)
         kwargs.setdefault("h11_max_incomplete_event_size", MAX_HEAD_BYTES)
         kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE_S)
         super().__init__(app, **kwargs)
@@ -121,19 +129,23 @@ def _head_size(event: h11.Request) -> int:
     return size + sum(len(name) + len(value) + 4 for name, value in event.headers.raw_items())
 
 
-class OrbsonicH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a header timeout, a body timeout and clean error answers
-    (see the module docstring). Relies on H11Protocol's `conn`, `cycle`, `transport` and
-    `send_400_response`, which its tests exercise (tests/integration/test_hostile.py)."""
+class _Limits:
+    """Timers and error answers shared by both protocols: the subclass provides `loop`,
+    `transport`, `cycle`, `client` (uvicorn's) and `_idle()` (no request under way)."""
 
-    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
-        super().__init__(config, *args, **kwargs)
-        self.conn = _Connection(self, config.h11_max_incomplete_event_size or MAX_HEAD_BYTES)
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    cycle: Any
+    client: Any
+
+    def _init_limits(self, config: uvicorn.Config) -> None:
         self.header_timeout = float(getattr(config, "header_timeout", 10))
         self.body_timeout = float(getattr(config, "body_timeout", 60))
-        self.parse_error: h11.RemoteProtocolError | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._draining = False
+
+    def _idle(self) -> bool:
+        raise NotImplementedError
 
     # -- timers
     def _arm(self, seconds: float, callback: Any) -> None:
@@ -146,27 +158,11 @@ class OrbsonicH11Protocol(H11Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm(self.header_timeout, self._head_timed_out)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def on_event(self, event: Any) -> None:
-        """Called by _Connection for every parsed event: a head stops the header timer and
-        starts the body timer; the end of the body stops it."""
-        if isinstance(event, h11.Request):
-            self._arm(self.body_timeout, self._body_timed_out)
-        elif isinstance(event, h11.EndOfMessage):
-            self._disarm()
-
     def _head_timed_out(self) -> None:
         self._timer = None
         if self.transport.is_closing():
             return
-        if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+        if self._idle():
             self.transport.close()  # nothing sent: nobody to tell
         else:
             log.debug("closing %s: request head not complete after %.0f s", self.client, self.header_timeout)
@@ -183,17 +179,14 @@ class OrbsonicH11Protocol(H11Protocol):
             self.transport.close()
 
     # -- error answers
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn calls this for a head h11 cannot parse: 431 for one over MAX_HEAD_BYTES
-        (h11's status hint), else 400; never the plain-text page or a reset."""
-        exc, self.parse_error = self.parse_error, None
-        status = exc.error_status_hint if exc is not None and exc.error_status_hint in (400, 431) else 400
+    def _refuse_head(self, status: int, detail: object) -> None:
+        """431 for a head over MAX_HEAD_BYTES, else 400; never a plain-text page or a reset."""
         if status == 431:
             message = (f"request head larger than {MAX_HEAD_BYTES // 1024} KB: "
                        "send long parameter lists as a POST form")
         else:
             message = "malformed HTTP request"
-        log.debug("answering %s with %d: %s", self.client, status, exc)
+        log.debug("answering %s with %d: %s", self.client, status, detail)
         self._answer_and_close(status, message)
 
     def _answer_and_close(self, status: int, message: str) -> None:
@@ -216,6 +209,44 @@ class OrbsonicH11Protocol(H11Protocol):
             self.cycle.disconnected = True
             self.cycle.message_event.set()
 
+
+class OrbsonicH11Protocol(_Limits, H11Protocol):
+    """uvicorn's h11 protocol with a header timeout, a body timeout and clean error answers
+    (see the module docstring). Relies on H11Protocol's `conn`, `cycle`, `transport` and
+    `send_400_response`, which its tests exercise (tests/integration/test_hostile.py)."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.conn = _Connection(self, config.h11_max_incomplete_event_size or MAX_HEAD_BYTES)
+        self._init_limits(config)
+        self.parse_error: h11.RemoteProtocolError | None = None
+
+    def _idle(self) -> bool:
+        return self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_event(self, event: Any) -> None:
+        """Called by _Connection for every parsed event: a head stops the header timer and
+        starts the body timer; the end of the body stops it."""
+        if isinstance(event, h11.Request):
+            self._arm(self.body_timeout, self._body_timed_out)
+        elif isinstance(event, h11.EndOfMessage):
+            self._disarm()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn calls this for a head h11 cannot parse: 431 for one over MAX_HEAD_BYTES
+        (h11's status hint), else 400."""
+        exc, self.parse_error = self.parse_error, None
+        status = exc.error_status_hint if exc is not None and exc.error_status_hint in (400, 431) else 400
+        self._refuse_head(status, exc)
+
     def data_received(self, data: bytes) -> None:
         if self._draining:
             return  # the rest of a refused request
@@ -229,3 +260,89 @@ class OrbsonicH11Protocol(H11Protocol):
         if self._draining:
             self.transport.close()  # the client has read our answer and hung up
         return None
+
+
+class _HeadTooLong(Exception):
+    """Raised from a parser callback: httptools wraps it in HttpParserCallbackError."""
+
+
+class OrbsonicHttpToolsProtocol(_Limits, HttpToolsProtocol):
+    """uvicorn's httptools protocol with the same limits as OrbsonicH11Protocol: the head
+    limit (llhttp has none: a header line is buffered whatever its length), the header and
+    body timeouts and the error envelopes. A head is judged by its parsed size when complete
+    (request line + `name: value` lines, as `_head_size`), and while incomplete by the bytes
+    received since the request began — so a head over the limit is refused whether it came
+    in one read or in many."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self._init_limits(config)
+        self._state = "idle"  # idle → head → body → idle
+        self._head_bytes = 0  # bytes received while the current head is incomplete
+        self._head_size = 0  # parsed size of the current head
+        self._too_long = False
+
+    def _idle(self) -> bool:
+        return self._state == "idle" and self._head_bytes == 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    # -- parser callbacks
+    def on_message_begin(self) -> None:
+        self._state = "head"
+        self._head_size = 13  # " " + " HTTP/1.1\r\n" + final "\r\n"
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._head_size + len(self.parser.get_method()) > MAX_HEAD_BYTES:
+            self._too_long = True
+            raise _HeadTooLong()
+        self._state, self._head_bytes = "body", 0
+        self._arm(self.body_timeout, self._body_timed_out)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._state = "idle"
+        self._disarm()
+        super().on_message_complete()
+
+    # -- transport events
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return  # the rest of a refused request
+        if self._state == "idle":
+            if self._timer is None:
+                # The first bytes of a further request on a kept-alive connection: its head
+                # must arrive in time too (uvicorn's keep-alive timer stops at this byte).
+                self._arm(self.header_timeout, self._head_timed_out)
+            self._head_bytes += len(data)
+        elif self._state == "head":
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if not self._draining and self._state != "body" and self._head_bytes > MAX_HEAD_BYTES:
+            self._too_long = True
+            self.send_400_response("request head too long")
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn calls this for a head httptools cannot parse (and we for one too long)."""
+        if self._draining:
+            return
+        self._refuse_head(431 if self._too_long else 400, msg)
+
+    def eof_received(self) -> None:
+        if self._draining:
+            self.transport.close()  # the client has read our answer and hung up

@@ -38,13 +38,13 @@ def _indexed(items: Iterable[dict[str, Any]], letter: Callable[[dict[str, Any]],
             for name, rows in groupby(items, key=letter)]
 
 
-@endpoint("getMusicFolders")
+@endpoint("getMusicFolders", readonly=True)
 async def get_music_folders(ctx: Ctx) -> Payload:
     rows = await folders.music_folders(ctx.conn, ctx.user.folder_ids)
     return Payload("musicFolders", {"musicFolder": [{"id": r["id"], "name": r["name"]} for r in rows]})
 
 
-@endpoint("getIndexes")
+@endpoint("getIndexes", readonly=True)
 async def get_indexes(ctx: Ctx) -> Payload:
     """Top-level folders of each music folder, grouped by letter; loose files as `child`."""
     scope = await folder_param(ctx)
@@ -64,7 +64,7 @@ async def get_indexes(ctx: Ctx) -> Payload:
     return Payload("indexes", body)
 
 
-@endpoint("getMusicDirectory")
+@endpoint("getMusicDirectory", readonly=True)
 async def get_music_directory(ctx: Ctx) -> Payload:
     """A real folder (dr-…); album (al-…) and artist (ar-…) ids are accepted too, so that
     ids from getAlbumList and search2 browse on (§4.5 #12)."""
@@ -107,7 +107,7 @@ async def get_music_directory(ctx: Ctx) -> Payload:
     return Payload("directory", body)
 
 
-@endpoint("getArtists")
+@endpoint("getArtists", readonly=True)
 async def get_artists(ctx: Ctx) -> Payload:
     rows = await artists.browse(ctx.conn, ctx.user.id, await folder_param(ctx))
     return Payload("artists", {
@@ -116,7 +116,7 @@ async def get_artists(ctx: Ctx) -> Payload:
     })
 
 
-@endpoint("getArtist")
+@endpoint("getArtist", readonly=True)
 async def get_artist(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "ar")
     scope = ctx.user.folder_ids
@@ -129,7 +129,7 @@ async def get_artist(ctx: Ctx) -> Payload:
     return Payload("artist", body)
 
 
-@endpoint("getAlbum")
+@endpoint("getAlbum", readonly=True)
 async def get_album(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "al")
     scope = ctx.user.folder_ids
@@ -142,7 +142,7 @@ async def get_album(ctx: Ctx) -> Payload:
     return Payload("album", body)
 
 
-@endpoint("getSong")
+@endpoint("getSong", readonly=True)
 async def get_song(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "tr")
     row = await tracks.get(ctx.conn, ident, ctx.user.id, ctx.user.folder_ids)
@@ -151,7 +151,7 @@ async def get_song(ctx: Ctx) -> Payload:
     return Payload("song", shapes.song(row, ctx.os))
 
 
-@endpoint("getGenres")
+@endpoint("getGenres", readonly=True)
 async def get_genres(ctx: Ctx) -> Payload:
     rows = await genres.list_all(ctx.conn, ctx.user.folder_ids)
     return Payload("genres", {"genre": [

@@ -42,19 +42,19 @@ async def _album_rows(ctx: Ctx) -> list[dict[str, Any]]:
     return await albums.hydrate(ctx.conn, ids, ctx.user.id)
 
 
-@endpoint("getAlbumList")
+@endpoint("getAlbumList", readonly=True)
 async def get_album_list(ctx: Ctx) -> Payload:
     rows = await _album_rows(ctx)
     return Payload("albumList", {"album": [shapes.album_child(r, ctx.os) for r in rows]})
 
 
-@endpoint("getAlbumList2")
+@endpoint("getAlbumList2", readonly=True)
 async def get_album_list2(ctx: Ctx) -> Payload:
     rows = await _album_rows(ctx)
     return Payload("albumList2", {"album": [shapes.album_id3(r, ctx.os) for r in rows]})
 
 
-@endpoint("getRandomSongs")
+@endpoint("getRandomSongs", readonly=True)
 async def get_random_songs(ctx: Ctx) -> Payload:
     p = ctx.params
     size = p.int("size", 10, lo=0, hi=MAX_SIZE)
@@ -69,7 +69,7 @@ async def get_random_songs(ctx: Ctx) -> Payload:
     return Payload("randomSongs", {"song": [shapes.song(r, ctx.os) for r in rows]})
 
 
-@endpoint("getSongsByGenre")
+@endpoint("getSongsByGenre", readonly=True)
 async def get_songs_by_genre(ctx: Ctx) -> Payload:
     p = ctx.params
     genre_id = genres.genre_id(p.str("genre"))
@@ -91,7 +91,7 @@ async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return artist_rows, album_rows, song_rows
 
 
-@endpoint("getStarred")
+@endpoint("getStarred", readonly=True)
 async def get_starred(ctx: Ctx) -> Payload:
     """Starred folders (star id=dr-…) are listed after the albums, as directory Child
     entries that getMusicDirectory opens (DSub in folder mode stars folders)."""
@@ -101,6 +101,6 @@ async def get_starred(ctx: Ctx) -> Payload:
     return Payload("starred", body)
 
 
-@endpoint("getStarred2")
+@endpoint("getStarred2", readonly=True)
 async def get_starred2(ctx: Ctx) -> Payload:
     return Payload("starred2", shapes.artists_albums_songs(*await _starred(ctx), id3=True, os=ctx.os))

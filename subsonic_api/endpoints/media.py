@@ -109,7 +109,7 @@ async def download(ctx: Ctx) -> Response:
     return RangeResponse(fh, info["content_type"], headers=_PRIVATE, filename=name, disposition="attachment")
 
 
-@endpoint("getCoverArt")
+@endpoint("getCoverArt", readonly=True)
 async def get_cover_art(ctx: Ctx) -> Response:
     """`id` is a coverArt id (OpenSubsonic: never a song/album id). `size` in px resizes
     (aspect kept, longest side = size) and caches; no size sends the original.

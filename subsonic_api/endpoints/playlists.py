@@ -24,7 +24,7 @@ async def _playlist_payload(ctx: Ctx, playlist_id: int) -> Payload:
     return Payload("playlist", d)
 
 
-@endpoint("getPlaylists")
+@endpoint("getPlaylists", readonly=True)
 async def get_playlists(ctx: Ctx) -> Payload:
     """Own, public and shared playlists; `username` (admins only, or oneself) lists what that
     user sees."""
@@ -47,7 +47,7 @@ async def get_playlists(ctx: Ctx) -> Payload:
     )
 
 
-@endpoint("getPlaylist")
+@endpoint("getPlaylist", readonly=True)
 async def get_playlist(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "pl")
     return await _playlist_payload(ctx, ident)

@@ -30,12 +30,12 @@ async def _queue_payload(ctx: Ctx, *, by_index: bool) -> Payload:
     return Payload(key, shapes.play_queue(q, ctx.user.username, songs, by_index=by_index, os=ctx.os))
 
 
-@endpoint("getPlayQueue")
+@endpoint("getPlayQueue", readonly=True)
 async def get_play_queue(ctx: Ctx) -> Payload:
     return await _queue_payload(ctx, by_index=False)
 
 
-@endpoint("getPlayQueueByIndex")
+@endpoint("getPlayQueueByIndex", readonly=True)
 async def get_play_queue_by_index(ctx: Ctx) -> Payload:
     return await _queue_payload(ctx, by_index=True)
 

@@ -40,12 +40,12 @@ async def _search(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
             await tracks.hydrate(conn, song_ids, uid))
 
 
-@endpoint("search2")
+@endpoint("search2", readonly=True)
 async def search2(ctx: Ctx) -> Payload:
     return Payload("searchResult2", shapes.artists_albums_songs(*await _search(ctx), id3=False, os=ctx.os))
 
 
-@endpoint("search3")
+@endpoint("search3", readonly=True)
 async def search3(ctx: Ctx) -> Payload:
     return Payload("searchResult3", shapes.artists_albums_songs(*await _search(ctx), id3=True, os=ctx.os))
 

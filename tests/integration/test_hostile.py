@@ -27,7 +27,7 @@ import pytest
 import uvicorn
 
 from conformance import validate_response
-from orbsonic.http.server import MAX_HEAD_BYTES, server_config
+from orbsonic.http.server import MAX_HEAD_BYTES, OrbsonicH11Protocol, OrbsonicHttpToolsProtocol, server_config
 from subsonic_api import MAX_FORM_BYTES
 from tests.conftest import ADMIN, ALICE, SECRET, add_users, clone_db, make_app, make_settings
 
@@ -40,10 +40,11 @@ AUTH = {"u": ADMIN[0], "p": ADMIN[1], "v": "1.16.1", "c": "pytest", "f": "json"}
 class Served:
     """An app served in a thread by uvicorn with Orbsonic's server configuration."""
 
-    def __init__(self, url: str, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, url: str, data_dir: Path, http: str = "httptools", **settings: Any) -> None:
         s = make_settings(data_dir, **settings)
         app = make_app(url, data_dir, **settings)
-        config = server_config(app, s, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = server_config(app, s, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+                               http=http)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -73,9 +74,13 @@ SETTINGS = dict(header_timeout=HEADER_TIMEOUT, body_timeout=BODY_TIMEOUT, login_
                 login_lockout=600, login_delay_ms=1)
 
 
-@pytest.fixture(scope="module")
-def served(hostile_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with Served(hostile_db, tmp_path_factory.mktemp("served"), **SETTINGS) as server:
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def served(request: pytest.FixtureRequest, hostile_db: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The server with each HTTP parser orbsonic.http.server offers (httptools: the default)."""
+    with Served(hostile_db, tmp_path_factory.mktemp("served"), http=request.param, **SETTINGS) as server:
+        want = {"httptools": OrbsonicHttpToolsProtocol, "h11": OrbsonicH11Protocol}[request.param]
+        assert server.server.config.http_protocol_class is want
         yield server
 
 

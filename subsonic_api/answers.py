@@ -1,0 +1,142 @@
+"""Rendered answers kept per user and request: getArtists and getIndexes (issue 13).
+
+The artist index and the folder index are the largest answers clients ask for most often
+(every app start, every pull-to-refresh), and they change only when the library does or when
+the user stars, rates or plays something they show. So the rendered bytes are kept:
+
+* Key: (method, user id, the user's music folders, every request parameter except the
+  credentials `u p t s apiKey`) — so format, `callback`, client flavour (`c`: legacy clients
+  get no OpenSubsonic fields), `musicFolderId` and `ifModifiedSince` each have their own entry.
+  The user is part of the key because both answers carry per-user fields (`starred`,
+  `userRating`; getIndexes' loose songs also `playCount`).
+* ETag: a hash of the body, sent with every cached answer; `If-None-Match` with it (or `*`)
+  is `304 Not Modified` with no body (RFC 9110 §13.1.2). getIndexes' `ifModifiedSince`
+  (spec: an empty index when nothing changed since) is an ordinary parameter of the key.
+* Invalidation: schema/0022's triggers send NOTIFY orbsonic_answers on commit for every
+  change of the library tables ('*') and of a user's annotations ('u:<id>'), from any
+  writer, to every worker and replica (orbsonic.kv.pgnotify, the credential cache's
+  LISTEN connection). `lookup` first drains what has arrived; a store is dropped when an
+  invalidation came in while the answer was being built (`generation`). A lost LISTEN
+  connection empties the cache and serves no hit until it is back. A write request of a
+  user through this process drops that user's entries at once (the dispatcher), without
+  waiting for the NOTIFY to come back. The window left: between a commit in another process
+  and this one reading its NOTIFY (the listening backend's wake-up), as for credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from orbsonic.kv import pgnotify
+
+CHANNEL = "orbsonic_answers"
+CACHED_METHODS = frozenset({"getArtists", "getIndexes"})
+# Credentials differ per request (a fresh salt each time) without changing the answer.
+_CREDENTIALS = frozenset({"u", "p", "t", "s", "apiKey"})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A rendered answer: `body` bytes, its `media_type` and a strong `etag` ("…")."""
+
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def answer_key(method: str, user_id: int, folders: Iterable[int] | None,
+               params: Iterable[tuple[str, str]]) -> tuple[object, ...]:
+    """The cache key of one request (see the module doc)."""
+    rest = tuple(sorted((k, v) for k, v in params if k not in _CREDENTIALS))
+    return (method, user_id, None if folders is None else tuple(sorted(folders)), rest)
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag for `body` (quoted, 32 hex digits)."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """True when an If-None-Match header value names `etag` (weak comparison, or `*`)."""
+    if not header:
+        return False
+    for item in header.split(","):
+        tag = item.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+class AnswerCache:
+    """Rendered answers by `answer_key`, at most `max_entries` (LRU), invalidated by NOTIFY.
+
+    `channel`: an orbsonic.kv.pgnotify.PgChannel (shared with the credential cache), or
+    None: a cache that only trusts `forget_user` calls of this process (one-instance tests).
+    """
+
+    def __init__(self, channel: pgnotify.PgChannel | None, max_entries: int = 512) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[object, ...], Answer] = OrderedDict()
+        self._channel = channel
+        self._generation = 0
+        self._closed = False
+        if channel is not None:
+            channel.subscribe(CHANNEL, self._on_message)
+
+    def close(self) -> None:
+        """Close the LISTEN connection; the cache then serves no hit."""
+        if self._channel is not None:
+            self._channel.close()
+            self._closed = True
+        self._entries.clear()
+
+    def _on_message(self, message: str) -> None:
+        self._generation += 1
+        if message.startswith("u:"):
+            try:
+                self.forget_user(int(message[2:]))
+                return
+            except ValueError:
+                pass
+        self._entries.clear()
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop every answer of user `user_id` (their stars, ratings or plays changed)."""
+        self._generation += 1
+        for key in [k for k in self._entries if k[1] == user_id]:
+            del self._entries[key]
+
+    def _fresh(self) -> bool:
+        if self._channel is None:
+            return True
+        if self._closed or not self._channel.drain():
+            self._entries.clear()
+            self._generation += 1
+            return False
+        return True
+
+    def generation(self) -> int:
+        """Take before building an answer; pass to `store`."""
+        self._fresh()
+        return self._generation
+
+    def lookup(self, key: tuple[object, ...]) -> Answer | None:
+        """The cached answer for `key`, or None (absent, or invalidations unknown)."""
+        if not self._fresh():
+            return None
+        answer = self._entries.get(key)
+        if answer is not None:
+            self._entries.move_to_end(key)
+        return answer
+
+    def store(self, key: tuple[object, ...], answer: Answer, generation: int) -> None:
+        """Keep `answer` unless an invalidation arrived since `generation` was taken."""
+        if not self._fresh() or generation != self._generation:
+            return
+        self._entries[key] = answer
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
