@@ -77,7 +77,7 @@ def song(row: dict[str, Any], os: bool = True) -> dict[str, Any]:
 
     Written out flat (no helper per field, one pass over the artist links, the keys in one
     fixed order): a getPlaylist of 5,000 entries shapes 5,000 of these, and the per-field
-    calls were most of its time (bench/RESULTS.md "Large song lists"). `_put`'s rule
+    calls were most of its time (bench/songlists.py measures it). `_put`'s rule
     stands: optional strings are left out when None or empty, optional numbers when None.
     """
     rid = row["id"]
