@@ -13,12 +13,14 @@ import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from bench.load import Connection
 
 API_VERSION = "1.12.0"  # supysonic 0.7.9 speaks 1.12.0; Orbsonic accepts any 1.x ≤ 1.16.1
 PAGE = 50  # page size of the album/song lists (a client's grid page)
+NOW_PLAYING = 4  # players seeded before getNowPlaying
+CHUNK = 200  # song ids per createPlaylist / updatePlaylist call (keeps the URL short)
 ALBUM_TYPES = (
     "random",
     "newest",
@@ -51,11 +53,13 @@ class Library:
     album_dirs: list[str] = field(default_factory=list)  # folder ids with songs
     songs: list[str] = field(default_factory=list)  # song ids (sample)
     playlists: list[str] = field(default_factory=list)  # ids of the playlists seed_reads made
+    playlist_size: int = 0  # entries of that playlist
     genres: list[dict[str, Any]] = field(default_factory=list)  # getGenres entries
     words: list[str] = field(default_factory=list)  # text-search queries
     tracks: int = 0
     list_counts: dict[str, int] = field(default_factory=dict)  # per-user album list sizes
     search_empty: bool = True  # search3 "" returns everything
+    no_files: bool = False  # a library generated in SQL (bench/sqllib.py): no audio to stream
 
     @property
     def covers(self) -> list[str]:
@@ -68,6 +72,12 @@ class Api:
     def __init__(self, host: str, port: int, auth: str, prefix: str = "/rest") -> None:
         self.conn = Connection(host, port)
         self.auth, self.prefix = auth, prefix
+
+    def path_as(self, client: str, method: str, **params: Any) -> str:
+        """`path`, sent as another client (`c`): another player of the same user."""
+        q = dict(parse_qsl(self.auth))
+        q["c"] = client
+        return Api(self.conn.host, self.conn.port, urlencode(q), self.prefix).path(method, **params)
 
     def path(self, method: str, **params: Any) -> str:
         q = []
@@ -219,6 +229,9 @@ class Scenario:
     expect: tuple[int, ...] = (200,)
     headers: dict[str, str] | None = None
     keep_body: bool = True
+    # requested once, in order, right before the scenario is measured (state it reads that
+    # would expire if seeded earlier: now-playing entries)
+    setup: list[str] = field(default_factory=list)
 
 
 def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) -> list[Scenario]:
@@ -281,12 +294,15 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
                 )
             )
     out.append(Scenario("getRandomSongs", [p("getRandomSongs", size=PAGE)]))
+    if not peer_set:
+        out.append(Scenario("getRandomSongs size=500", [p("getRandomSongs", size=500)]))
     # Issue 13's list: the small, frequent reads clients send most.
     out.append(Scenario("getSong", [p("getSong", id=s) for s in lib.songs[:500]]))
     out.append(Scenario("search3 no match", [p("search3", query="zzqxj nomatch")]))
     out.append(Scenario("getPlaylists", [p("getPlaylists")]))
     if lib.playlists:
-        out.append(Scenario("getPlaylist", [p("getPlaylist", id=i) for i in lib.playlists]))
+        label = "getPlaylist" if peer_set else f"getPlaylist ({lib.playlist_size:,} entries)"
+        out.append(Scenario(label, [p("getPlaylist", id=i) for i in lib.playlists]))
     out.append(Scenario("getPlayQueue", [p("getPlayQueue")]))
     g_songs = int(song_genre.get("songCount") or 0)
     for off in [0] if peer_set else [0, max(0, int(g_songs * 0.9) - PAGE)]:
@@ -300,9 +316,15 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
     if not peer_set:  # playbackReport is an OpenSubsonic extension: Orbsonic only
         out.append(Scenario("reportPlayback", [p("reportPlayback", mediaId=s, mediaType="song", positionMs=0,
                                                  state="playing") for s in lib.songs[:100]]))
-        out.append(Scenario("getNowPlaying", [p("getNowPlaying")]))
+        # a few players listening now (scrobble submission=false, one client name each),
+        # seeded right before: a notice expires after the song's remaining time + 5 minutes
+        players = [api.path_as(f"bench-player-{k}", "scrobble", id=s, submission="false")
+                   for k, s in enumerate(lib.songs[:NOW_PLAYING])]
+        out.append(Scenario("getNowPlaying", [p("getNowPlaying")], setup=players))
     covers = lib.covers
     rng.shuffle(covers)
+    if not covers:  # a library without covers (bench/sqllib.py): nothing to ask for
+        return [sc for sc in out if sc.paths] + _streams(p, lib)
     if not peer_set:
         out.append(
             Scenario(
@@ -310,29 +332,52 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
             )
         )
     out.append(Scenario("getCoverArt cached", [p("getCoverArt", id=c, size=200) for c in covers[:100]]))
-    out.append(
-        Scenario(
-            "stream (whole track)",
-            [p("stream", id=s) for s in lib.songs[:500]],
-            group="stream",
-            keep_body=False,
-        )
-    )
-    return out
+    return out + _streams(p, lib)
 
 
-async def seed_reads(api: Api, lib: Library) -> dict[str, Any]:
-    """A playlist of 50 songs and a saved play queue of 50, so that getPlaylist and
-    getPlayQueue read something. A server without one of the methods answers an error,
+def _streams(p: Any, lib: Library) -> list[Scenario]:
+    if lib.no_files:
+        return []
+    return [Scenario("stream (whole track)", [p("stream", id=s) for s in lib.songs[:500]], group="stream",
+                     keep_body=False)]
+
+
+async def _song_ids(api: Api, lib: Library, n: int) -> list[str]:
+    """`n` song ids: the discovered sample, then more from search3 "" pages (a server that
+    does not list everything for "" repeats the sample: duplicates are allowed entries)."""
+    ids = list(dict.fromkeys(lib.songs))
+    offset = 0
+    while len(ids) < n and lib.search_empty and offset < lib.tracks:
+        page = _as_list((await api.call("search3", query='""', songCount=500, songOffset=offset, albumCount=0,
+                                        artistCount=0)).get("searchResult3", {}).get("song"))
+        if not page:
+            break
+        ids = list(dict.fromkeys(ids + [s["id"] for s in page]))
+        offset += 500
+    while ids and len(ids) < n:
+        ids += ids[: n - len(ids)]
+    return ids[:n]
+
+
+async def seed_reads(api: Api, lib: Library, playlist_size: int = 50) -> dict[str, Any]:
+    """A playlist of `playlist_size` songs (created through the API: createPlaylist, then
+    updatePlaylist songIdToAdd in chunks) and a saved play queue of 50, so that getPlaylist
+    and getPlayQueue read something. A server without one of the methods answers an error,
     recorded (and those scenarios then compare nothing: see the report's errors)."""
     out: dict[str, Any] = {}
     songs = lib.songs[:50]
     try:
-        await api.call("createPlaylist", name="bench playlist", songId=songs)
+        entries = await _song_ids(api, lib, playlist_size)
+        await api.call("createPlaylist", name="bench playlist", songId=entries[:CHUNK])
         body = await api.call("getPlaylists")
-        lib.playlists = [str(pl["id"]) for pl in _as_list(body.get("playlists", {}).get("playlist"))][:1]
-        out["playlist"] = len(songs)
-    except (RuntimeError, ValueError, KeyError) as exc:
+        mine = [pl for pl in _as_list(body.get("playlists", {}).get("playlist")) if pl.get("name") == "bench playlist"]
+        lib.playlists = [str(pl["id"]) for pl in mine][:1]
+        for k in range(CHUNK, len(entries), CHUNK):
+            await api.call("updatePlaylist", playlistId=lib.playlists[0], songIdToAdd=entries[k : k + CHUNK])
+        got = await api.call("getPlaylist", id=lib.playlists[0])
+        lib.playlist_size = int(got["playlist"].get("songCount") or 0)
+        out["playlist"] = lib.playlist_size
+    except (RuntimeError, ValueError, KeyError, IndexError) as exc:
         out["playlist"] = f"failed: {exc}"[:200]
     try:
         await api.call("savePlayQueue", id=songs, current=songs[0] if songs else "", position=0)

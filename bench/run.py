@@ -1,5 +1,6 @@
 """The benchmark: `python -m bench.run [--tracks 100000] [--peer-tracks 10000] [--work DIR]
-[--skip-peer] [--quick] [--results FILE]` (or `scripts/bench`, which sets up first).
+[--skip-peer] [--quick] [--results FILE] [--sql-tracks 1000000 [--sql-only]]` (or
+`scripts/bench`, which sets up first).
 
 1. Libraries of N and of peer N tracks are generated once into the work dir (default
    bench/out/, cached by size and seed; bench/library.py).
@@ -14,7 +15,13 @@
 4. Unless --skip-peer: supysonic 0.7.9 (own venv in the work dir) and Orbsonic each scan
    the peer library and answer the same scenarios with the same client, one server at a
    time; the table gives Orbsonic/supysonic ratios of requests/s.
-5. The results go to <work>/results.json and, as Markdown, to --results (default
+5. With --sql-tracks N: a library of N tracks generated straight into the schema
+   (bench/sqllib.py, no audio files; seconds and CPU per step reported), served and
+   seeded the same way, and the API scenarios measured on it (no streams or covers).
+   --sql-only skips 1–4. The playlist of getPlaylist has --playlist-size entries (5,000),
+   created through the API; getNowPlaying reads a few players seeded with scrobble
+   submission=false right before it is measured.
+6. The results go to <work>/results.json and, as Markdown, to --results (default
    <work>/RESULTS.md), and the tables are printed.
 
 --quick: short measurements (a smoke run; figures are not meaningful).
@@ -149,6 +156,8 @@ async def run_scenarios(
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for sc in scs:
+        if sc.setup:
+            await run_setup(port, sc)
         out[sc.name] = {}
         for c in concurrencies:
             r = await measure(port, sc, c, seconds, server_pids, db_cpu)
@@ -158,6 +167,20 @@ async def run_scenarios(
                 f"{r['rps']:8.1f} req/s  err {r['errors']}  (load gen {r['client_cpu_pct']}% CPU)"
             )
     return out
+
+
+async def run_setup(port: int, sc: Scenario) -> None:
+    """A scenario's setup requests, once each, in order (each must answer 200 and ok)."""
+    from bench.load import Connection, subsonic_ok
+
+    conn = Connection(HOST, port)
+    try:
+        for path in sc.setup:
+            reply = await conn.get(path)
+            if reply.status != 200 or not subsonic_ok(reply):
+                raise RuntimeError(f"{sc.name} setup {path.split('?')[0]}: {reply.status} {reply.body[:200]!r}")
+    finally:
+        await conn.close()
 
 
 # ---------------------------------------------------------------------------- Orbsonic, main library
@@ -224,14 +247,18 @@ async def api_phase(
     streams: bool,
     clients: int,
     stream_seconds: float,
+    playlist_size: int = 5000,
+    no_files: bool = False,
 ) -> dict[str, Any]:
     port = orb.port
     api = Api(HOST, port, auth_query(orb_user(), orb_password()))
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     lib = await discover(api, seed)
+    lib.no_files = no_files
     out["library"] = library_summary(lib)
     out["seeded"] = await seed_annotations(api, lib, seed)
+    out["seeded_reads"] = await seed_reads(api, lib, playlist_size)
     out["library"] = library_summary(lib)
     out["discovery_s"] = round(time.perf_counter() - t0, 1)
     scs = scenarios(api, lib, peer_set=peer_set, seed=seed)
@@ -326,9 +353,38 @@ def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Names
                     streams=True,
                     clients=args.clients,
                     stream_seconds=args.stream_seconds,
+                    playlist_size=args.playlist_size,
                 )
             )
         )
+    finally:
+        orb.stop()
+    return out
+
+
+# ---------------------------------------------------------------------------- Orbsonic, SQL library
+
+
+def run_sql(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The API scenarios on a library of `n` tracks generated in SQL (bench/sqllib.py): no
+    scan, no audio files (no stream or cover scenarios), the same seeding and scenarios."""
+    from bench import sqllib
+
+    url = cluster.fresh_database(f"bench_sql_{n}")
+    orb = Orbsonic(url, work / f"orbsonic-data-sql-{n}", workers=args.workers)
+    orb.reset_data_dir()
+    subprocess.run([sys.executable, "-m", "orbsonic", "migrate"], env=orb.env(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log(f"generating a library of {n} tracks in SQL ...")
+    stats = sqllib.generate(url, n, work / f"sql-music-{n}", seed=args.seed, log=log)
+    out: dict[str, Any] = {"tracks": n, "generation": stats.as_dict()}
+    orb.serve()
+    try:
+        log(f"Orbsonic serving the SQL library of {n} tracks on port {orb.port}; measuring ...")
+        out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed, peer_set=False,
+                                         streams=False, clients=args.clients,
+                                         stream_seconds=args.stream_seconds,
+                                         playlist_size=args.playlist_size, no_files=True)))
     finally:
         orb.stop()
     return out
@@ -457,6 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="orbsonic serve --workers (default 1)")
     p.add_argument("--clients", type=int, default=200, help="concurrent range streams (default 200)")
     p.add_argument("--stream-seconds", type=float, help="range-stream test length (default 10, quick 1)")
+    p.add_argument("--sql-tracks", type=int,
+                   help="also measure the API on a library of this many tracks generated in SQL "
+                        "(bench/sqllib.py; e.g. 1000000)")
+    p.add_argument("--sql-only", action="store_true",
+                   help="only the SQL library (with --sql-tracks): no file library, no peer")
+    p.add_argument("--playlist-size", type=int,
+                   help="entries of the getPlaylist scenario's playlist (default 5000, quick 500)")
     p.add_argument(
         "--no-warm",
         action="store_true",
@@ -465,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.seconds = args.seconds or (0.3 if args.quick else 3.0)
     args.stream_seconds = args.stream_seconds or (1.0 if args.quick else 10.0)
+    args.playlist_size = args.playlist_size or (500 if args.quick else 5000)
+    if args.sql_only and not args.sql_tracks:
+        p.error("--sql-only needs --sql-tracks N")
     if args.quick and args.clients == 200:
         args.clients = 20
     work = args.work.resolve()
@@ -480,13 +546,18 @@ def main(argv: list[str] | None = None) -> int:
             "clients": args.clients,
             "stream_seconds": args.stream_seconds,
             "seed": args.seed,
+            "sql_tracks": args.sql_tracks,
+            "playlist_size": args.playlist_size,
         },
     }
     t0 = time.perf_counter()
     with BenchCluster(work / "pg") as cluster:
         results["machine"]["postgresql"] = cluster.version()
-        results["main"] = run_orbsonic(cluster, work, args.tracks, args)
-        if not args.skip_peer:
+        if not args.sql_only:
+            results["main"] = run_orbsonic(cluster, work, args.tracks, args)
+        if args.sql_tracks:
+            results["sql"] = run_sql(cluster, work, args.sql_tracks, args)
+        if not args.skip_peer and not args.sql_only:
             results["peer"] = run_peer(cluster, work, args.peer_tracks, args)
             results["peer"]["supysonic_version"] = "0.7.9"
     results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]

@@ -9,7 +9,9 @@
 
 The token opens exactly the songs its entries expand to (orbsonic.library.shares), read
 with the owner's current folder access; songs are addressed by position, never by id, so
-a token reaches nothing else. An unknown token or position is 404, an expired share 410.
+a token reaches nothing else. A shared playlist lists its current entries. An unknown
+token or position is 404; an expired share is 410, and so is one whose every item was
+deleted since (its playlist deleted: the link will never open anything again).
 Pages carry `Referrer-Policy: no-referrer` so the token does not leak to other sites.
 """
 
@@ -57,7 +59,10 @@ async def _open(request: Request) -> tuple[shares.Share | None, list[int], Respo
             return None, [], _text(404, "No such share.")
         if share.expired():
             return None, [], _text(410, "This share has expired.")
-        return share, await shares.track_ids(conn, share), None
+        ids = await shares.track_ids(conn, share)
+        if not ids and await shares.gone(conn, share):
+            return None, [], _text(410, "What was shared here has been deleted.")
+        return share, ids, None
 
 
 def _position(request: Request, ids: list[int]) -> int | None:

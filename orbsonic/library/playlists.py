@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from orbsonic.auth.users import User
 from orbsonic.errors import BadParam, Conflict, IndexOutOfRange, NotAuthorized, NotFound
 from orbsonic.ids import public_id
-from orbsonic.library import smart, tracks
+from orbsonic.library import shares, smart, tracks
 
 GAP = 1024  # distance between neighbouring positions written here
 MAX_NAME = 1000  # characters, name and comment
@@ -508,3 +508,51 @@ async def describe(conn: AsyncConnection, user: User, playlist_id: int, *, name:
                       public = coalesce(%s, public), changed_at = now() WHERE id = %s""",
             (name, comment, public, playlist_id),
         )
+
+
+# --- Playlists as share entries (createShare id=pl-…; orbsonic.library.shares) -------------
+# A user may share their own playlists and public ones (an admin any): never another user's
+# private playlist, nor one only shared with them by name (playlist_users), since a public
+# link would widen its audience beyond what its owner chose. The check runs again at every
+# read, so a public playlist made private later stops playing through another user's share.
+# Entries are read when the link is opened: the share follows the playlist's current entries.
+
+_SHAREABLE = "p.id = ANY(%(ids)s) AND (%(admin)s OR p.owner_id = %(me)s OR p.public)"
+
+
+async def _share_readable(conn: AsyncConnection, ids: Sequence[int], reader: shares.Reader) -> set[int]:
+    cur = await conn.execute(f"SELECT p.id FROM playlists p WHERE {_SHAREABLE}",
+                             {"ids": list(ids), "admin": reader.is_admin, "me": reader.user_id})
+    return {r[0] for r in await cur.fetchall()}
+
+
+async def _share_expand(conn: AsyncConnection, ids: Sequence[int],
+                        reader: shares.Reader) -> dict[int, list[int]]:
+    """Each shareable playlist → its entries' track ids in playlist order (a smart playlist's
+    rules evaluated now), only tracks in the reader's folders; a duplicate entry stays."""
+    folders = None if reader.folders is None else list(reader.folders)
+    cur = await conn.execute(f"SELECT p.id, p.owner_id, p.rules FROM playlists p WHERE {_SHAREABLE}",
+                             {"ids": list(ids), "admin": reader.is_admin, "me": reader.user_id})
+    found = await cur.fetchall()
+    out: dict[int, list[int]] = {pid: [] for pid, _, _ in found}
+    for pid, owner_id, stored in found:
+        rules = smart.parse_stored(stored)
+        if rules is not None:
+            out[pid] = await smart.evaluate(conn, rules, owner_id, folders)
+    plain = [pid for pid, _, stored in found if smart.parse_stored(stored) is None]
+    if plain:
+        cur = await conn.execute(
+            f"""SELECT e.playlist_id, e.track_id FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+                 WHERE e.playlist_id = ANY(%(ids)s) AND {READABLE} ORDER BY e.playlist_id, e.position""",
+            {"ids": plain, "folders": folders})
+        for pid, track_id in await cur.fetchall():
+            out[pid].append(track_id)
+    return out
+
+
+async def _share_existing(conn: AsyncConnection, ids: Sequence[int]) -> set[int]:
+    cur = await conn.execute("SELECT id FROM playlists WHERE id = ANY(%s)", (list(ids),))
+    return {r[0] for r in await cur.fetchall()}
+
+
+shares.register_kind(shares.EntryKind(5, "pl", _share_readable, _share_expand, _share_existing))

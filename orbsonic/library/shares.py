@@ -2,10 +2,14 @@
 updateShare, deleteShare; docs/subsonic-spec.md §3 Sharing) and what the link may open.
 
 A share holds entries of registered kinds (ENTRY_KINDS: tracks and albums here; playlists
-register themselves with `register_kind`). Each kind says which of its ids a user may read
-and how an item expands to tracks. The share's token (secrets.token_urlsafe, 144 bits)
-opens exactly the tracks its entries expand to, read with its owner's *current* folder
-access, and nothing else; after `expires_at` it opens nothing (the web surface answers 410).
+register themselves with `register_kind` in orbsonic.library.playlists). Each kind says
+which of its ids a Reader (a user id, admin flag and folders) may read and how an item
+expands to tracks. The share's token (secrets.token_urlsafe, 144 bits) opens exactly the
+tracks its entries expand to *now*, read as its owner with the owner's *current* folder
+access, and nothing else: a shared playlist follows its current entries. After
+`expires_at` it opens nothing (the web surface answers 410); a share whose every item was
+deleted since (`gone`: a deleted playlist, say) is 410 too, while one whose items exist
+but show nothing to the owner any more (folder access narrowed) stays 200 with an empty list.
 Only the owner, or an admin, lists, edits or deletes a share; anyone else gets NotFound
 (the share's existence is not revealed).
 """
@@ -26,21 +30,36 @@ from orbsonic.errors import BadParam, NotFound
 MAX_ENTRIES = 1000
 MAX_DESCRIPTION = 2000
 
-Readable = Callable[[AsyncConnection, Sequence[int], "Sequence[int] | None"], Awaitable[set[int]]]
-Expand = Callable[[AsyncConnection, Sequence[int], "Sequence[int] | None"], Awaitable[dict[int, list[int]]]]
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads share entries: the sharer when creating or opening a share. `folders` are
+    the music folders they may read (None: all); `is_admin` may read every playlist."""
+
+    user_id: int
+    is_admin: bool
+    folders: Sequence[int] | None
+
+
+Readable = Callable[[AsyncConnection, Sequence[int], Reader], Awaitable[set[int]]]
+Expand = Callable[[AsyncConnection, Sequence[int], Reader], Awaitable[dict[int, list[int]]]]
+Existing = Callable[[AsyncConnection, Sequence[int]], Awaitable[set[int]]]
 
 
 @dataclass(frozen=True, slots=True)
 class EntryKind:
     """A kind of share entry: `code` stored in share_entries.kind (1 track and 2 album, as in
-    annotations; 5 is kept for playlists), `prefix` of its public id ("tr", "al", "pl"), `readable(conn, ids, user_folders)` → the ids that exist and that a
-    user with those folders may read, `expand(conn, ids, user_folders)` → id → its track
-    ids in play order (only readable tracks)."""
+    annotations; 5 playlists), `prefix` of its public id ("tr", "al", "pl"),
+    `readable(conn, ids, reader)` → the ids that exist and that the reader may share,
+    `expand(conn, ids, reader)` → id → its track ids in play order (only tracks the reader
+    may read; an id the reader may no longer read has no key), `existing(conn, ids)` → the
+    ids that still exist, whoever reads them (tells a deleted item from a hidden one)."""
 
     code: int
     prefix: str
     readable: Readable
     expand: Expand
+    existing: Existing
 
 
 ENTRY_KINDS: dict[str, EntryKind] = {}
@@ -59,30 +78,34 @@ def _folder_clause(user_folders: Sequence[int] | None, col: str) -> tuple[str, l
     return f" AND {col} = ANY(%s)", [list(user_folders)]
 
 
-async def _tracks_readable(conn: AsyncConnection, ids: Sequence[int],
-                           user_folders: Sequence[int] | None) -> set[int]:
-    clause, args = _folder_clause(user_folders, "folder_id")
+def _existing_in(table: str) -> Existing:
+    async def existing(conn: AsyncConnection, ids: Sequence[int]) -> set[int]:
+        # `table` is one of the constants below, never input
+        cur = await conn.execute(f"SELECT id FROM {table} WHERE id = ANY(%s)", (list(ids),))
+        return {r[0] for r in await cur.fetchall()}
+    return existing
+
+
+async def _tracks_readable(conn: AsyncConnection, ids: Sequence[int], reader: Reader) -> set[int]:
+    clause, args = _folder_clause(reader.folders, "folder_id")
     cur = await conn.execute(f"SELECT id FROM tracks WHERE id = ANY(%s){clause}", (list(ids), *args))
     return {r[0] for r in await cur.fetchall()}
 
 
-async def _tracks_expand(conn: AsyncConnection, ids: Sequence[int],
-                         user_folders: Sequence[int] | None) -> dict[int, list[int]]:
-    return {i: [i] for i in await _tracks_readable(conn, ids, user_folders)}
+async def _tracks_expand(conn: AsyncConnection, ids: Sequence[int], reader: Reader) -> dict[int, list[int]]:
+    return {i: [i] for i in await _tracks_readable(conn, ids, reader)}
 
 
-async def _albums_readable(conn: AsyncConnection, ids: Sequence[int],
-                           user_folders: Sequence[int] | None) -> set[int]:
-    clause, args = _folder_clause(user_folders, "t.folder_id")
+async def _albums_readable(conn: AsyncConnection, ids: Sequence[int], reader: Reader) -> set[int]:
+    clause, args = _folder_clause(reader.folders, "t.folder_id")
     cur = await conn.execute(
         f"""SELECT al.id FROM albums al WHERE al.id = ANY(%s)
               AND EXISTS (SELECT 1 FROM tracks t WHERE t.album_id = al.id{clause})""", (list(ids), *args))
     return {r[0] for r in await cur.fetchall()}
 
 
-async def _albums_expand(conn: AsyncConnection, ids: Sequence[int],
-                         user_folders: Sequence[int] | None) -> dict[int, list[int]]:
-    clause, args = _folder_clause(user_folders, "t.folder_id")
+async def _albums_expand(conn: AsyncConnection, ids: Sequence[int], reader: Reader) -> dict[int, list[int]]:
+    clause, args = _folder_clause(reader.folders, "t.folder_id")
     cur = await conn.execute(
         f"""SELECT t.album_id, t.id FROM tracks t WHERE t.album_id = ANY(%s){clause}
              ORDER BY t.album_id, t.disc_no, t.track_no, t.sort_title, t.id""", (list(ids), *args))
@@ -92,18 +115,19 @@ async def _albums_expand(conn: AsyncConnection, ids: Sequence[int],
     return out
 
 
-register_kind(EntryKind(1, "tr", _tracks_readable, _tracks_expand))
-register_kind(EntryKind(2, "al", _albums_readable, _albums_expand))
+register_kind(EntryKind(1, "tr", _tracks_readable, _tracks_expand, _existing_in("tracks")))
+register_kind(EntryKind(2, "al", _albums_readable, _albums_expand, _existing_in("albums")))
 
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """A share row with its owner's name and folder access (owner_folders None = all)."""
+    """A share row with its owner's name, admin flag and folder access (owner_folders None = all)."""
 
     id: int
     token: str
     user_id: int
     username: str
+    owner_is_admin: bool
     owner_folders: list[int] | None
     description: str
     created_at: datetime
@@ -114,8 +138,13 @@ class Share:
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
+    def owner(self) -> Reader:
+        """The sharer, as the entries are read."""
+        return Reader(self.user_id, self.owner_is_admin, self.owner_folders)
 
-_SELECT = """SELECT s.id, s.token, s.user_id, u.username, u.folder_ids AS owner_folders, s.description,
+
+_SELECT = """SELECT s.id, s.token, s.user_id, u.username, u.is_admin AS owner_is_admin,
+                    u.folder_ids AS owner_folders, s.description,
                     s.created_at, s.expires_at, s.last_visited, s.visit_count
                FROM shares s JOIN users u ON u.id = s.user_id"""
 
@@ -142,10 +171,11 @@ def _check_description(description: str | None) -> str | None:
 
 async def create(conn: AsyncConnection, user_id: int, items: Sequence[tuple[str, int]], *,
                  description: str = "", expires_at: datetime | None = None,
-                 user_folders: Sequence[int] | None = None) -> int:
+                 user_folders: Sequence[int] | None = None, is_admin: bool = False) -> int:
     """Create a share of `items` ((prefix, id) in order; duplicates kept once) and return its
     id. Raises BadParam (no items, too many, unknown kind, expiry in the past) or NotFound
-    when an item does not exist or lies outside `user_folders`; nothing is written then."""
+    when an item does not exist, lies outside `user_folders` or is not the user's to share
+    (another user's private playlist); nothing is written then."""
     unique = list(dict.fromkeys(items))
     if not unique:
         raise BadParam("id", "nothing to share")
@@ -159,7 +189,7 @@ async def create(conn: AsyncConnection, user_id: int, items: Sequence[tuple[str,
         if kind is None:
             raise BadParam("id", f"{prefix}-… items cannot be shared")
         want = [i for p, i in unique if p == prefix]
-        missing = set(want) - await kind.readable(conn, want, user_folders)
+        missing = set(want) - await kind.readable(conn, want, Reader(user_id, is_admin, user_folders))
         if missing:
             raise NotFound(prefix, min(missing))
     token = secrets.token_urlsafe(18)
@@ -227,27 +257,56 @@ async def by_token(conn: AsyncConnection, token: str) -> Share | None:
         return await cur.fetchone()
 
 
-async def track_ids(conn: AsyncConnection, share: Share,
-                    viewer_folders: Sequence[int] | None = _UNSET) -> list[int]:
-    """The share's tracks in entry order, entries expanded (an album → its tracks), each
-    readable with the owner's folder access (and, given `viewer_folders`, the viewer's too).
-    Entries that vanished are skipped."""
+async def _entries(conn: AsyncConnection, share: Share) -> list[tuple[int, int]]:
     cur = await conn.execute("SELECT kind, item_id FROM share_entries WHERE share_id = %s ORDER BY position",
                              (share.id,))
-    entries = [(int(k), int(i)) for k, i in await cur.fetchall()]
+    return [(int(k), int(i)) for k, i in await cur.fetchall()]
+
+
+def _by_code() -> dict[int, EntryKind]:
+    return {k.code: k for k in ENTRY_KINDS.values()}
+
+
+async def track_ids(conn: AsyncConnection, share: Share,
+                    viewer_folders: Sequence[int] | None = _UNSET) -> list[int]:
+    """The share's tracks in entry order, entries expanded now (an album → its tracks, a
+    playlist → its current entries in playlist order, duplicates kept), each readable by the
+    owner with the owner's folder access (and, given `viewer_folders`, the viewer's too). A
+    track an earlier entry brought is not repeated by a later one (a song and its album);
+    entries that vanished are skipped."""
+    entries = await _entries(conn, share)
+    owner = share.owner()
     folders = share.owner_folders
     if viewer_folders is not _UNSET and viewer_folders is not None:
         folders = [f for f in viewer_folders if folders is None or f in folders]
-    by_code = {k.code: k for k in ENTRY_KINDS.values()}
+    reader = Reader(owner.user_id, owner.is_admin, folders)
+    by_code = _by_code()
     expanded: dict[int, dict[int, list[int]]] = {}
     for code in {k for k, _ in entries}:
         kind = by_code.get(code)
         if kind is not None:
-            expanded[code] = await kind.expand(conn, [i for k, i in entries if k == code], folders)
+            expanded[code] = await kind.expand(conn, [i for k, i in entries if k == code], reader)
     out: list[int] = []
+    seen: set[int] = set()
     for code, item in entries:
-        out += expanded.get(code, {}).get(item, [])
-    return list(dict.fromkeys(out))
+        got = expanded.get(code, {}).get(item, [])
+        out += [t for t in got if t not in seen]
+        seen.update(got)
+    return out
+
+
+async def gone(conn: AsyncConnection, share: Share) -> bool:
+    """True when every item the share names was deleted since (its playlist deleted, its
+    songs removed from the library): the link then opens nothing, ever again (the web
+    surface answers 410 Gone). Items that exist but that the owner may no longer read are
+    not gone (access can be given back)."""
+    entries = await _entries(conn, share)
+    by_code = _by_code()
+    for code in {k for k, _ in entries}:
+        kind = by_code.get(code)
+        if kind is not None and await kind.existing(conn, [i for k, i in entries if k == code]):
+            return False
+    return True
 
 
 async def visit(conn: AsyncConnection, share_id: int) -> None:

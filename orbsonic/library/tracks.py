@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 
 from orbsonic.library import sampling
 from orbsonic.library.filters import Folders, YearRange, folder_list, in_folders
@@ -65,6 +67,10 @@ async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int,
     if not ids:
         return []
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
+        # artist_links is json_agg text: the standard library's parser was a tenth of a
+        # 5,000-song getPlaylist's server time, orjson's is several times faster (the values
+        # are 63-bit ids and names, within what orjson reads exactly).
+        set_json_loads(orjson.loads, cur)
         await cur.execute(_HYDRATE + " WHERE t.id = ANY(%(ids)s)" + in_folders("t.folder_id", folders),
                           {"user": user_id, "ids": list(ids), "folders": folder_list(folders)})
         rows = {r["id"]: r for r in await cur.fetchall()}

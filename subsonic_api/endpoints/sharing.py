@@ -72,13 +72,15 @@ def _items(ctx: Ctx) -> list[tuple[str, int]]:
 
 @endpoint("createShare", role="share")
 async def create_share(ctx: Ctx) -> Payload:
-    """id[]: songs (tr-…), albums (al-…) and every other registered entry kind; all must
-    exist and be readable (else 70, nothing written). expires: ms since 1970."""
+    """id[]: songs (tr-…), albums (al-…), playlists (pl-…: own or public ones; an admin any)
+    and every other registered entry kind; all must exist and be the caller's to share (else
+    70, nothing written). expires: ms since 1970. A shared playlist's entries are read when
+    the share is: the share follows the playlist (orbsonic.library.shares)."""
     items = _items(ctx)
     expires = _expires(ctx) if ctx.params.has("expires") else None
     share_id = await shares.create(ctx.conn, ctx.user.id, items,
                                    description=ctx.params.str("description", ""), expires_at=expires,
-                                   user_folders=ctx.user.folder_ids)
+                                   user_folders=ctx.user.folder_ids, is_admin=ctx.user.is_admin)
     share = await shares.get_managed(ctx.conn, share_id, ctx.user.id, ctx.user.is_admin)
     return Payload("shares", {"share": [await _shape(ctx, share)]})
 

@@ -71,3 +71,40 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     for heading in ("## Machine and versions", "## Scan", "## API", "## Streaming", "## Targets"):
         assert heading in report
     assert "| getAlbumList2 newest @0 |" in report
+
+
+@pytest.mark.timeout(300)
+def test_bench_sql_library_quick_run(tmp_path: Path) -> None:
+    """`--sql-tracks N --sql-only`: a library generated in SQL (bench/sqllib.py) is served and
+    measured: getRandomSongs (50, 500), getPlaylist of a playlist made through the API,
+    getNowPlaying with players seeded right before, the album lists, search3, getArtists."""
+    work = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sql-tracks", "3000", "--sql-only", "--quick", "--work", str(work),
+         "--seconds", "0.15", "--clients", "10", "--playlist-size", "300"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads((work / "results.json").read_text())
+    assert "main" not in results and "peer" not in results
+    sql = results["sql"]
+    gen = sql["generation"]
+    assert gen["tracks"] == 3000 and gen["albums"] > 100 and gen["artists"] > 20
+    assert sql["library"]["tracks"] == 3000  # what discovery counted through the API
+    assert sql["seeded_reads"]["playlist"] == 300
+    scenarios = sql["scenarios"]
+    for name in ("getRandomSongs", "getRandomSongs size=500", "getPlaylist (300 entries)", "getNowPlaying",
+                 "getArtists", "getAlbumList2 random", "getAlbumList2 newest @0", 'search3 "" songs @0',
+                 "search3 text"):
+        assert name in scenarios, sorted(scenarios)
+    assert not any(k.startswith(("stream", "getCoverArt")) for k in scenarios)
+    errors = {n: v[c]["first_error"] for n, v in scenarios.items() for c in v if v[c]["errors"]}
+    assert not errors, errors
+    # the playlist's 300 entries and the seeded players are in the answers measured
+    assert scenarios["getPlaylist (300 entries)"]["c1"]["bytes"] > 300 * 500 * scenarios[
+        "getPlaylist (300 entries)"]["c1"]["requests"]
+    now = scenarios["getNowPlaying"]["c1"]
+    assert now["bytes"] / now["requests"] > 2000  # four players' entries, not an empty list
+    report = (work / "RESULTS.md").read_text()
+    assert "## API on a library generated in SQL (3,000 tracks)" in report
+    assert "--sql-tracks 3000 --sql-only" in report

@@ -251,3 +251,108 @@ def test_share_follows_its_owners_folder_access(own, own_db, live):
         assert http.get(f"{base}/stream/0").status_code == 404
         page = http.get(base)
         assert page.status_code == 200 and ves["song"][0]["title"] not in page.text
+
+
+# ---------------------------------------------------------------------------- playlists
+
+
+def playlist(client: Subsonic, name: str, ids: list[str]) -> str:
+    return ok_once(client, "createPlaylist", name=name, songId=ids)["playlist"]["id"]
+
+
+def share_of(client: Subsonic, share: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in shares(client) if s["id"] == share["id"])
+
+
+def test_playlist_share_follows_the_playlist_then_is_gone(own, own_db, live):
+    ves, quux = album(own, "Vespertine")["song"], album(own, "Quuxtone Live")["song"]
+    order = [ves[1], quux[0], ves[0], ves[1]]  # a duplicate entry stays: it is the playlist's order
+    pid = playlist(own, "Mix", [s["id"] for s in order])
+    assert pid.startswith("pl-")
+    share = create(own, id=pid, description="my mix")
+    assert [e["id"] for e in share["entry"]] == [s["id"] for s in order]
+    base = f"{live.url}/share/{token_of(share)}"
+    with httpx.Client(timeout=10) as http:
+        page = http.get(base)
+        assert page.status_code == 200 and "my mix" in page.text
+        assert f"/stream/{len(order) - 1}\"" in page.text and f"/stream/{len(order)}\"" not in page.text
+        for n, s in enumerate(order):
+            assert http.get(f"{base}/stream/{n}").content == song_file(own_db, s["id"])
+        # the share follows the playlist: an entry removed, one added
+        ok_once(own, "updatePlaylist", playlistId=pid, songIndexToRemove=0, songIdToAdd=quux[1]["id"])
+        now = [quux[0], ves[0], ves[1], quux[1]]
+        assert [e["id"] for e in share_of(own, share)["entry"]] == [s["id"] for s in now]
+        assert http.get(f"{base}/stream/3").content == song_file(own_db, quux[1]["id"])
+        assert http.get(f"{base}/stream/4").status_code == 404
+        # createPlaylist playlistId=… replaces the entries: the share shows the new ones
+        ok_once(own, "createPlaylist", playlistId=pid, songId=[ves[2]["id"]])
+        assert [e["id"] for e in share_of(own, share)["entry"]] == [ves[2]["id"]]
+        assert http.get(f"{base}/stream/0").content == song_file(own_db, ves[2]["id"])
+        # an emptied playlist still exists: the page is there, with nothing to play
+        ok_once(own, "updatePlaylist", playlistId=pid, songIndexToRemove=0)
+        assert "entry" not in share_of(own, share) or share_of(own, share)["entry"] == []
+        empty = http.get(base)
+        assert empty.status_code == 200 and "Nothing to play here" in empty.text
+        # a deleted playlist: the link is gone for good (410); the owner still sees the share
+        # (no entries) in getShares and may delete it
+        ok_once(own, "updatePlaylist", playlistId=pid, songIdToAdd=ves[0]["id"])
+        ok_once(own, "deletePlaylist", id=pid)
+        for url in (base, f"{base}/stream/0", f"{base}/cover/0"):
+            assert http.get(url).status_code == 410, url
+        assert share_of(own, share).get("entry", []) == []
+        visits = share_of(own, share)["visitCount"]
+        http.get(base)
+        assert share_of(own, share)["visitCount"] == visits  # a gone share counts no visit
+        ok_once(own, "deleteShare", id=share["id"])
+        assert http.get(base).status_code == 404
+
+
+def test_mixed_share_keeps_its_other_entries_when_the_playlist_goes(own, own_db, live):
+    ves = album(own, "Vespertine")["song"]
+    pid = playlist(own, "Short", [ves[0]["id"]])
+    share = create(own, id=[pid, ves[2]["id"]])
+    assert [e["id"] for e in share["entry"]] == [ves[0]["id"], ves[2]["id"]]
+    ok_once(own, "deletePlaylist", id=pid)
+    assert [e["id"] for e in share_of(own, share)["entry"]] == [ves[2]["id"]]
+    with httpx.Client(timeout=10) as http:
+        base = f"{live.url}/share/{token_of(share)}"
+        assert http.get(base).status_code == 200
+        assert http.get(f"{base}/stream/0").content == song_file(own_db, ves[2]["id"])
+
+
+def test_playlist_shares_respect_ownership_and_folders(own, own_db, live):
+    """B (alice) may share her own playlists and public ones, never another user's private
+    playlist (nor one only shared with her by name); only tracks in her folders are listed."""
+    sql(own_db, "UPDATE users SET can_share = true, can_playlist = true WHERE username = 'alice'")
+    a = alice(own)
+    ves, quux = album(own, "Vespertine")["song"], album(own, "Quuxtone Live")["song"]
+    private = playlist(own, "Admin's own", [ves[0]["id"], quux[0]["id"]])
+    fail_once(a, "createShare", 70, id=private)
+    fail_once(a, "createShare", 70, id=[quux[1]["id"], private])  # all or nothing
+    assert sql(own_db, "SELECT count(*) FROM shares") == [(0,)]
+    # shared with alice by name: she may play it, not hand it out to the world
+    sql(own_db, "INSERT INTO playlist_users (playlist_id, user_id) SELECT %s, id FROM users"
+                " WHERE username = 'alice'", (int(private.split("-")[1], 36),))
+    assert a.ok("getPlaylist", id=private)["playlist"]["id"] == private
+    fail_once(a, "createShare", 70, id=private)
+    # public: alice may share it; with only the extra folder, she shares only its songs
+    ok_once(own, "updatePlaylist", playlistId=private, public=True)
+    sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra_folder(own_db)],))
+    hers = create(a, id=private)
+    assert [e["id"] for e in hers["entry"]] == [quux[0]["id"]]
+    base = f"{live.url}/share/{token_of(hers)}"
+    with httpx.Client(timeout=10) as http:
+        page = http.get(base)
+        assert page.status_code == 200 and quux[0]["title"] in page.text and ves[0]["title"] not in page.text
+        assert http.get(f"{base}/stream/0").content == song_file(own_db, quux[0]["id"])
+        assert http.get(f"{base}/stream/1").status_code == 404
+        # made private again by its owner: alice's link no longer plays it (checked at each read)
+        ok_once(own, "updatePlaylist", playlistId=private, public=False)
+        assert http.get(f"{base}/stream/0").status_code == 404
+        assert share_of(a, hers).get("entry", []) == []
+        assert http.get(base).status_code == 200  # not deleted: just nothing alice may share
+    # her own private playlist she may share; the admin may share anyone's
+    mine = ok_once(a, "createPlaylist", name="Alice's", songId=[quux[1]["id"]])["playlist"]["id"]
+    assert [e["id"] for e in create(a, id=mine)["entry"]] == [quux[1]["id"]]
+    assert [e["id"] for e in create(own, id=mine)["entry"]] == [quux[1]["id"]]
+    fail_once(a, "createShare", 70, id="pl-zzzzzz")

@@ -303,3 +303,20 @@ def test_valid_callbacks(name: str) -> None:
 def test_valid_callback_never_accepts_script(name: str) -> None:
     if valid_callback(name):
         assert re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$.]*", name)
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x0b", "\x1f", "\ud800", "\udfff", "\ufffe", "\uffff"])
+def test_each_illegal_character_is_dropped_wherever_it_stands(bad: str) -> None:
+    """The scrub runs once over the whole document (after escaping): a C0 control, a lone
+    surrogate (the document would not even encode) or U+FFFE/U+FFFF goes from attributes,
+    text values, text elements and list items alike, the text around it intact."""
+    text = f"a{bad}<b> & \"c\"{bad}é"
+    tree = {"attr": text, "single": {"value": text}, "notes": Text(text), "moods": [text], "n": 1}
+    out = to_xml(envelope(Payload("payload", tree)))
+    assert _XML_CHAR.fullmatch(out.decode("utf-8"))
+    payload = parse(out)[0]
+    ns = {"s": XMLNS}
+    want = 'a<b> & "c"é'
+    assert payload.get("attr") == want and payload.get("n") == "1"
+    assert payload.find("s:single", ns).text == want and payload.find("s:notes", ns).text == want
+    assert [m.text for m in payload.findall("s:moods", ns)] == [want]
