@@ -47,21 +47,55 @@ def find_ffmpeg(setting: str = "") -> str | None:
         return None
 
 
+# What each muxer keeps besides the audio (ffmpeg 5.1). An attached picture goes into MP3
+# (ID3v2 APIC), FLAC (PICTURE block) and MP4 (covr); the Ogg muxer takes none. ID3v2 with
+# an APIC needs a seek back to write its size, so a piped MP3 carries tags without it.
+_PICTURE = frozenset({"mp3", "flac", "ipod"})
+_PIPE_PICTURE = frozenset({"flac", "ipod"})
+# Muxer options for a seekable file (the cache entry) and for a pipe. The MP3 muxer writes
+# its Xing/LAME frame (frame count, encoder delay and padding: gapless) only to seekable
+# output; MP4 needs a fragmented layout with an empty moov to be written to a pipe, and
+# `+faststart` (moov first) in a file so that a player can start before the end.
+_FILE_OPTS = {"mp3": {"id3v2_version": "3"}, "ipod": {"movflags": "+faststart"}}
+_PIPE_OPTS = {"mp3": {"id3v2_version": "3"},  # ID3v2.3: what older players (DSub) read best
+              "ipod": {"movflags": "frag_keyframe+empty_moov+default_base_moof"}}
+
+
+def followable(target: Format) -> bool:
+    """Whether a cache entry of `target` can be streamed while ffmpeg still writes it: MP4
+    cannot (its index moves to the front at the end); for the others only the header
+    (MP3's Xing frame, FLAC's STREAMINFO) is rewritten at the end."""
+    return target.container != "ipod"
+
+
 def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: int = 0,
-            source_rate: int = 0, channels: int = 0, duration_s: int = 0) -> list[str]:
+            source_rate: int = 0, channels: int = 0, duration_s: int = 0,
+            picture: bool = False, cache_fd: int | None = None) -> list[str]:
     """The ffmpeg argument list that writes `target` at `kbps` kbit/s to stdout.
 
-    `-map 0:a:0`: the first audio stream only (no cover video stream into an mp3/ogg pipe);
-    `-map_metadata 0`: tags kept where the muxer can write them; `-ss` before `-i`: a fast
-    input seek (timeOffset). Sources above the encoder's highest rate are resampled to 48 kHz;
+    `-map 0:a:0`: the first audio stream; `picture` (the source embeds a cover) adds its
+    first picture stream where the muxer keeps one; `-map_metadata 0`: tags kept where
+    the muxer can write them; `-ss` before `-i`: a fast input seek (timeOffset). Sources
+    above the encoder's highest rate are resampled to 48 kHz, no other resampling;
     `channels` > 0 downmixes; `duration_s` > 0 stops there (an HLS segment, whose MPEG-TS
-    timestamps are shifted to its place in the song).
+    timestamps are shifted to its place in the song). `-threads 1`: one core per
+    transcode, so many run side by side.
+
+    `cache_fd` (an open descriptor passed to ffmpeg): one encode, two outputs (the `tee`
+    muxer) — the complete file with picture and gapless header into that descriptor
+    (`/proc/self/fd/N` opens the cache entry itself: seekable), and the pipe to stdout.
     """
-    args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
+    args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-threads", "1"]
     if offset_s > 0:
         args += ["-ss", str(offset_s)]
-    args += ["-i", f"file:{input_path}", "-map", "0:a:0", "-map_metadata", "0", "-vn",
-             "-c:a", target.codec]
+    pipe_picture = picture and target.container in _PIPE_PICTURE
+    with_picture = pipe_picture or (picture and cache_fd is not None and target.container in _PICTURE)
+    args += ["-i", f"file:{input_path}", "-map", "0:a:0"]
+    if with_picture:
+        args += ["-map", "0:v:0?", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+    else:
+        args += ["-vn"]
+    args += ["-map_metadata", "0", "-threads", "1", "-c:a", target.codec]
     if kbps:
         args += ["-b:a", f"{kbps}k"]
     if source_rate > target.max_rate_hz:
@@ -72,10 +106,20 @@ def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: i
         args += ["-t", str(duration_s)]
     if target.container == "mpegts":
         args += ["-output_ts_offset", str(offset_s), "-muxdelay", "0", "-muxpreload", "0"]
-    if target.container == "mp3":
-        args += ["-id3v2_version", "3"]  # ID3v2.3: what older players (DSub) read best
-    args += ["-f", target.container, "pipe:1"]
-    return args
+    pipe_opts = dict(_PIPE_OPTS.get(target.container, {}))
+    if cache_fd is None:
+        for name, value in pipe_opts.items():
+            args += [f"-{name}", value]
+        return args + ["-f", target.container, "pipe:1"]
+    if with_picture and not pipe_picture:
+        pipe_opts["select"] = "a"  # the picture into the file only
+    file_opts = _FILE_OPTS.get(target.container, {})
+
+    def slave(opts: dict[str, str], url: str) -> str:
+        spec = ":".join(f"{k}={v}" for k, v in {"f": target.container, **opts}.items())
+        return f"[{spec}]{url}"
+
+    return args + ["-f", "tee", slave(file_opts, f"/proc/self/fd/{cache_fd}") + "|" + slave(pipe_opts, "pipe:1")]
 
 
 class FfmpegProcess:
