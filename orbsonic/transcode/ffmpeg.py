@@ -1,4 +1,4 @@
-"""ffmpeg as an asyncio subprocess, with a per-worker concurrency limit.
+"""ffmpeg as an asyncio subprocess, with a concurrency limit shared by the workers.
 
 The output is read from a pipe as the client takes it: when the client is slow, the pipe
 fills and ffmpeg blocks (backpressure), so no file is ever buffered in the server. Every
@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Sequence
 
 from orbsonic.errors import TranscodeError
+from orbsonic.kv.semaphore import Lease, MemorySemaphore, Semaphore
 from orbsonic.transcode.decide import Format
 
 log = logging.getLogger("orbsonic.transcode")
@@ -125,11 +126,11 @@ def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: i
 class FfmpegProcess:
     """One running ffmpeg. Read its output with `read`; always `close` it (idempotent)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, release: asyncio.Semaphore,
+    def __init__(self, proc: asyncio.subprocess.Process, lease: Lease,
                  registry: dict[int, FfmpegProcess]) -> None:
         self.proc = proc
         self.pid = proc.pid
-        self._release = release
+        self._lease = lease
         self._registry = registry
         self._stderr = bytearray()
         self._stderr_task = asyncio.create_task(self._drain_stderr())
@@ -182,23 +183,25 @@ class FfmpegProcess:
             self._stderr_task.cancel()
         finally:
             self._registry.pop(self.pid, None)
-            self._release.release()
+            await self._lease.release()
 
 
 class Transcoder:
-    """Starts ffmpeg processes, at most `max_concurrent` at once in this worker.
+    """Starts ffmpeg processes, at most `slots.limit` at once on this machine: the slots
+    are a kv semaphore (orbsonic.kv.semaphore) shared by every worker, with leases that
+    expire when a worker dies.
 
-    `running` maps pid → process (what is transcoding now), `started` counts them all
-    (tests and `check` read both).
+    `running` maps pid → process (what this worker transcodes now), `started` counts them
+    all (tests and `check` read both).
     """
 
-    def __init__(self, exe: str | None, max_concurrent: int, queue_wait_s: float) -> None:
+    def __init__(self, exe: str | None, slots: Semaphore | int, queue_wait_s: float) -> None:
         self.exe = exe
-        self.max_concurrent = max(1, max_concurrent)
+        self.slots: Semaphore = MemorySemaphore(slots) if isinstance(slots, int) else slots
+        self.max_concurrent = self.slots.limit
         self.queue_wait_s = max(0.0, queue_wait_s)
         self.running: dict[int, FfmpegProcess] = {}
         self.started = 0  # processes started since the app started
-        self._slots: asyncio.Semaphore | None = None
 
     @property
     def available(self) -> bool:
@@ -207,23 +210,19 @@ class Transcoder:
     async def start(self, args: Sequence[str], pass_fds: Sequence[int] = ()) -> FfmpegProcess:
         """Run `args` (from `command`) with stdout piped. Waits for a free slot up to
         `queue_wait_s`; raises TranscodeError when none frees up or ffmpeg cannot start."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_concurrent)
-        slots = self._slots
-        try:
-            await asyncio.wait_for(slots.acquire(), self.queue_wait_s or 0.001)
-        except TimeoutError:
+        lease = await self.slots.acquire(self.queue_wait_s)
+        if lease is None:
             raise TranscodeError(f"all {self.max_concurrent} transcoding slots are busy; "
-                                 "try again shortly") from None
+                                 "try again shortly")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, pass_fds=tuple(pass_fds))
         except BaseException as exc:
-            slots.release()
+            await lease.release()
             if isinstance(exc, OSError):
                 log.error("cannot start ffmpeg %s: %s", args[0], exc)
                 raise TranscodeError("the transcoder cannot be started") from None
             raise
         self.started += 1
-        return FfmpegProcess(proc, slots, self.running)
+        return FfmpegProcess(proc, lease, self.running)
