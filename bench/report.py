@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import transcode
+
 LOADGEN = (
     "bench/load.py: a small asyncio HTTP/1.1 client (standard library only), closed loop, one "
     "keep-alive connection per concurrent client, every response checked (HTTP status, Subsonic "
@@ -118,6 +120,7 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                             worst >= 5,
                         )
                     )
+    out += transcode.targets(main)
     rng = main.get("streams", {}).get("ranges")
     if rng:
         ok = rng["errors"] == 0 and rng["server_rss_peak_mb"] <= 400
@@ -361,6 +364,7 @@ def markdown(res: dict[str, Any]) -> str:
             "`bytes=N-` of random tracks (read to the end); every answer must be 206 with the exact length.",
             "",
         ]
+    L += transcode.section(main)
     peer = res.get("peer")
     if peer and "orbsonic" in peer:
         L += [

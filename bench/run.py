@@ -11,7 +11,8 @@
    subprocess; annotations are seeded through the API (stars, ratings, scrobbles).
 3. Every scenario of bench/api.py runs at concurrency 1 and 16 with the load generator of
    bench/load.py (asyncio, closed loop, keep-alive); then the streaming figures
-   (bench/streams.py): time to first byte, one stream's MB/s, 200 range streams.
+   (bench/streams.py): time to first byte, one stream's MB/s, 200 range streams; then the
+   transcoding and cover figures (bench/transcode.py).
 4. Unless --skip-peer: supysonic 0.7.9 (own venv in the work dir) and Orbsonic each scan
    the peer library and answer the same scenarios with the same client, one server at a
    time; the table gives Orbsonic/supysonic ratios of requests/s.
@@ -48,6 +49,7 @@ from bench.library import big_stream_file, ensure_library
 from bench.load import TreeSampler, cpu_seconds, run_load
 from bench.streams import range_streams, single_stream, track_sizes
 from bench.target import BenchCluster, Orbsonic, free_port, wait_http
+from bench.transcode import transcode_folder, transcode_phase
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -211,7 +213,8 @@ def warm_page_cache(root: Path) -> dict[str, float]:
 
 
 def scan_phase(
-    orb: Orbsonic, library: Path, stream_dir: Path, seed: int, warm: bool = True
+    orb: Orbsonic, library: Path, stream_dir: Path, seed: int, warm: bool = True,
+    extra: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     from bench.libgen import touch_fraction
 
@@ -233,7 +236,7 @@ def scan_phase(
     log(f"rescan after retitling {len(changed)} files (1 %) ...")
     out["one_percent"] = orb.scan([library])
     log(f"  {out['one_percent']}")
-    out["add_stream_folder"] = orb.scan([library, stream_dir])
+    out["add_stream_folder"] = orb.scan([library, stream_dir, *extra])
     return out
 
 
@@ -249,6 +252,8 @@ async def api_phase(
     stream_seconds: float,
     playlist_size: int = 5000,
     no_files: bool = False,
+    transcode_clients: int = 0,
+    quick: bool = False,
 ) -> dict[str, Any]:
     port = orb.port
     api = Api(HOST, port, auth_query(orb_user(), orb_password()))
@@ -269,6 +274,11 @@ async def api_phase(
     out["rss_mb_peak_api"] = round(sampler.peak_rss_kb / 1024, 1)
     if streams:
         out["streams"] = await stream_phase(port, api, lib, orb, clients, stream_seconds)
+    if transcode_clients:
+        log("transcoding and covers ...")
+        out["transcode"] = await transcode_phase(HOST, port, api, lib.covers, orb.url, quick=quick, log=log,
+                                                 clients=transcode_clients,
+                                                 cover_cache=orb.data_dir / "cache" / "covers")
     out["rss_mb_after"] = round(orb.rss_mb(), 1)
     return out
 
@@ -334,11 +344,14 @@ async def stream_phase(
 def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     library, gen = ensure_library(work, n, args.seed, log=log)
     stream_dir = big_stream_file(work, 16 if args.quick else 256)
+    extra = (transcode_folder(work),) if args.transcode_clients else ()
     url = cluster.fresh_database(f"bench_{n}")
-    orb = Orbsonic(url, work / f"orbsonic-data-{n}", workers=args.workers)
+    # every concurrent transcode client gets a slot (the default, 16, would queue them)
+    orb = Orbsonic(url, work / f"orbsonic-data-{n}", workers=args.workers,
+                   extra_env={"ORBSONIC_TRANSCODE_MAX_CONCURRENT": "64"})
     orb.reset_data_dir()
     out: dict[str, Any] = {"tracks": n, "generation": gen}
-    out["scan"] = scan_phase(orb, library, stream_dir, args.seed, warm=not args.no_warm)
+    out["scan"] = scan_phase(orb, library, stream_dir, args.seed, warm=not args.no_warm, extra=extra)
     orb.serve()
     try:
         log(f"Orbsonic serving {n} tracks on port {orb.port}; seeding annotations, measuring ...")
@@ -354,6 +367,8 @@ def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Names
                     clients=args.clients,
                     stream_seconds=args.stream_seconds,
                     playlist_size=args.playlist_size,
+                    transcode_clients=args.transcode_clients,
+                    quick=args.quick,
                 )
             )
         )
@@ -520,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="only the SQL library (with --sql-tracks): no file library, no peer")
     p.add_argument("--playlist-size", type=int,
                    help="entries of the getPlaylist scenario's playlist (default 5000, quick 500)")
+    p.add_argument("--transcode-clients", type=int, default=50,
+                   help="concurrent live transcodes (default 50; 0 skips the transcoding figures)")
     p.add_argument(
         "--no-warm",
         action="store_true",
@@ -545,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "clients": args.clients,
             "stream_seconds": args.stream_seconds,
+            "transcode_clients": args.transcode_clients,
             "seed": args.seed,
             "sql_tracks": args.sql_tracks,
             "playlist_size": args.playlist_size,

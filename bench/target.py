@@ -81,8 +81,10 @@ class BenchCluster:
 
 
 class Orbsonic:
-    def __init__(self, url: str, data_dir: Path, *, workers: int = 1) -> None:
+    def __init__(self, url: str, data_dir: Path, *, workers: int = 1,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.url, self.data_dir, self.workers = url, data_dir, workers
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -100,6 +102,7 @@ class Orbsonic:
             # peers do no such work. Their answers carry ReplayGain from tags only, like the peers'.
             ORBSONIC_JOB_WORKER="false",
         )
+        env.update(self.extra_env)
         return env
 
     def reset_data_dir(self) -> None:

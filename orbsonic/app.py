@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,7 @@ from orbsonic.auth.cache import CredentialCache
 from orbsonic.db.pool import Pool
 from orbsonic.kv.pgnotify import PgChannel
 from subsonic_api.answers import AnswerCache
+from orbsonic.kv.semaphore import open_semaphore
 from orbsonic.errors import ConfigError
 from orbsonic.library import jukebox
 from orbsonic.scanner.launcher import ScanLauncher
@@ -112,9 +114,11 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             async with pool.connection() as conn:
                 await users.verify_secret_key(conn, key)
             covers = CoverCache(settings.cover_cache_dir, settings.cover_cache_size_mb * 1024 * 1024)
+            # ffmpeg is CPU: the slots are per machine, shared by its workers (orbsonic/kv).
+            slots = open_semaphore(f"transcode:{socket.gethostname()}", settings.transcode_max_concurrent,
+                                   processes=settings.workers, pool=pool, valkey_url=settings.valkey_url)
             transcoding = Transcoding(
-                Transcoder(find_ffmpeg(settings.ffmpeg), settings.transcode_max_concurrent,
-                           settings.transcode_queue_wait_s),
+                Transcoder(find_ffmpeg(settings.ffmpeg), slots, settings.transcode_queue_wait_s),
                 TranscodeCache(settings.transcode_cache_dir, settings.transcode_cache_size_mb * 1024 * 1024))
             job_queue = await jobs.open_app(pool)
             # Invalidations reach every worker and replica through the database (LISTEN).
@@ -138,6 +142,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             if app_state := getattr(app.state, "orbsonic", None):
                 for proc in list(app_state.transcoding.transcoder.running.values()):
                     await proc.close()  # no ffmpeg outlives the server
+                await app_state.transcoding.transcoder.slots.close()
             await asyncio.to_thread(jukebox.close_player, settings)  # no mpv outlives the server
             await scans.aclose()
             if getattr(app.state, "events", None) is not None:

@@ -297,6 +297,8 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
             "ORBSONIC_MUSIC_FOLDERS": os.pathsep.join(str(p) for p in s.music_folders),
             "ORBSONIC_SCAN_ON_START": "true" if s.scan_on_start else "false",
             "ORBSONIC_LOG_LEVEL": s.log_level,
+            # each worker knows it is not alone: shared state goes to PostgreSQL (orbsonic/kv)
+            "ORBSONIC_WORKERS": str(s.workers),
         })
         if args.config:
             os.environ["ORBSONIC_CONFIG"] = str(_path(args.config))

@@ -189,8 +189,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Upper bound of the transcode cache on disk, in MB (least recently used entries go "
             "first; `0` turns the cache off). Default `1000`."),
     Setting("transcode_max_concurrent", "ORBSONIC_TRANSCODE_MAX_CONCURRENT", int,
-            "ffmpeg processes one worker runs at once; further requests wait up to "
-            "`transcode_queue_wait_s` for a slot. Default `16`."),
+            "ffmpeg processes this machine runs at once, all workers together; further requests "
+            "wait up to `transcode_queue_wait_s` for a slot. Default `16`."),
     Setting("transcode_queue_wait_s", "ORBSONIC_TRANSCODE_QUEUE_WAIT", int,
             "Seconds a transcode request waits for a free slot before it gets an error "
             "envelope. Default `10`."),
@@ -237,6 +237,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jukebox_audio_output", "ORBSONIC_JUKEBOX_AUDIO_OUTPUT", str,
             "mpv's `--ao` for the jukebox: `pulse`, `pipewire`, `alsa`, `null` (plays silently) … "
             "Default: empty, mpv's own choice."),
+    Setting("valkey_url", "VALKEY_URL", str,
+            "A Valkey (or Redis) server for state the workers share (`valkey://host:6379/0`); "
+            "today the transcoding slots. Default: none — PostgreSQL holds it (one process: memory)."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -295,6 +298,7 @@ class Settings:
     jukebox_enabled: bool = False
     jukebox_mpv: str = "mpv"
     jukebox_audio_output: str = ""
+    valkey_url: str = ""
 
     @property
     def cover_cache_dir(self) -> Path:

@@ -86,12 +86,12 @@ async def get(conn: AsyncConnection, track_id: int, user_id: int,
 
 async def file_info(conn: AsyncConnection, track_id: int, folders: Folders = None) -> dict[str, Any] | None:
     """What streaming needs, from the primary key alone: folder id and path, relative path,
-    size, mtime_ns, content type, suffix, codec, duration_ms, bitrate (kbps), sample_rate (Hz).
-    None when unknown or outside `folders`."""
+    size, mtime_ns, content type, suffix, codec, duration_ms, bitrate (kbps), sample_rate (Hz),
+    has_picture (an embedded cover). None when unknown or outside `folders`."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             """SELECT t.folder_id, f.path AS root, t.path, t.size, t.mtime_ns, t.content_type, t.suffix,
-                      t.codec, t.duration_ms, t.bitrate, t.sample_rate
+                      t.codec, t.duration_ms, t.bitrate, t.sample_rate, t.has_picture
                  FROM tracks t JOIN music_folders f ON f.id = t.folder_id
                 WHERE t.id = %s""" + in_folders("t.folder_id", folders, "%s"),
             (track_id, *([folder_list(folders)] if folders is not None else [])))

@@ -28,7 +28,8 @@ from orbsonic.cache import disk
 
 def entry_key(track_id: int, size: int, mtime_ns: int, fmt: str, kbps: int) -> str:
     """The cache key of a transcode (hex)."""
-    raw = f"{track_id}:{size}:{mtime_ns}:{fmt}:{kbps}".encode()
+    # v2: entries written by ffmpeg into a seekable file (cover, gapless header)
+    raw = f"v2:{track_id}:{size}:{mtime_ns}:{fmt}:{kbps}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
@@ -54,12 +55,19 @@ def _lock(path: Path, *, blocking: bool = False, shared: bool = False) -> int | 
 
 
 class Producer:
-    """Writes one entry: `write` chunks, then `commit` (rename into place) or `abort`."""
+    """Writes one entry: `write` chunks (or let ffmpeg write into `fileno()`), then
+    `commit` (rename into place) or `abort`."""
 
     def __init__(self, final: Path, part: Path, lock_fd: int) -> None:
         self.final, self.part, self._lock_fd = final, part, lock_fd
         self._fd: int | None = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         self.size = 0
+
+    def fileno(self) -> int:
+        """The descriptor of the `.part` file (for ffmpeg's `pass_fds`: it reopens the
+        same file through /proc/self/fd/N, seekable, and writes the entry itself)."""
+        assert self._fd is not None
+        return self._fd
 
     def write(self, data: bytes) -> None:
         """Append `data` (page-cache write of ≤ 64 KB: fast enough for the event loop)."""

@@ -46,11 +46,13 @@ FORMATS: dict[str, Format] = {
     "mp3": Format("mp3", "libmp3lame", "mp3", "audio/mpeg", "mp3", 192, 32, 320, 48000),
     "opus": Format("opus", "libopus", "ogg", "audio/ogg", "opus", 128, 16, 256, 48000),
     "aac": Format("aac", "aac", "adts", "audio/aac", "aac", 256, 32, 320, 96000),
+    # AAC in MP4 (the `ipod` muxer: iTunes tags and cover, an edit list for the encoder delay).
+    "m4a": Format("m4a", "aac", "ipod", "audio/mp4", "m4a", 256, 32, 320, 96000),
     "ogg": Format("ogg", "libvorbis", "ogg", "audio/ogg", "ogg", 192, 64, 320, 192000),
     "flac": Format("flac", "flac", "flac", "audio/flac", "flac", 0, 0, 0, 655350),
 }
-# Names clients send for the same thing (Subsonic's own transcoding names; m4a for AAC).
-ALIASES = {"vorbis": "ogg", "oga": "ogg", "m4a": "aac", "mpeg": "mp3"}
+# Names clients send for the same thing (Subsonic's own transcoding names).
+ALIASES = {"vorbis": "ogg", "oga": "ogg", "mpeg": "mp3"}
 RAW = "raw"
 
 
@@ -89,13 +91,15 @@ def client_profile(client: str | None) -> ClientProfile:
 @dataclass(frozen=True, slots=True)
 class Source:
     """The file as scanned: `suffix`, `codec` (tracks.codec), bitrate in kbps (0: unknown),
-    duration in ms, sample rate in Hz (0: unknown)."""
+    duration in ms, sample rate in Hz (0: unknown), whether it embeds a cover picture
+    (tracks.has_picture: a transcode then carries it where the target format can)."""
 
     suffix: str
     codec: str
     bitrate_kbps: int
     duration_ms: int
     sample_rate: int = 0
+    has_picture: bool = False
 
     @property
     def family(self) -> str | None:
@@ -163,7 +167,8 @@ def decide(source: Source, *, fmt: str | None, max_kbps: int = 0, user_max_kbps:
     if fmt is None:
         acceptable = profile.direct is None or family in profile.direct
     else:
-        acceptable = family == fmt
+        # AAC is AAC to a player, in ADTS or in MP4: an .m4a is sent as it is for either.
+        acceptable = family == fmt or (family == "aac" and fmt == "m4a")
     within = not limit or (0 < source.bitrate_kbps <= limit)
     if acceptable and within and offset_s <= 0:
         return Decision(None, reason="source acceptable")

@@ -1,4 +1,4 @@
-"""ffmpeg as an asyncio subprocess, with a per-worker concurrency limit.
+"""ffmpeg as an asyncio subprocess, with a concurrency limit shared by the workers.
 
 The output is read from a pipe as the client takes it: when the client is slow, the pipe
 fills and ffmpeg blocks (backpressure), so no file is ever buffered in the server. Every
@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Sequence
 
 from orbsonic.errors import TranscodeError
+from orbsonic.kv.semaphore import Lease, MemorySemaphore, Semaphore
 from orbsonic.transcode.decide import Format
 
 log = logging.getLogger("orbsonic.transcode")
@@ -47,21 +48,55 @@ def find_ffmpeg(setting: str = "") -> str | None:
         return None
 
 
+# What each muxer keeps besides the audio (ffmpeg 5.1). An attached picture goes into MP3
+# (ID3v2 APIC), FLAC (PICTURE block) and MP4 (covr); the Ogg muxer takes none. ID3v2 with
+# an APIC needs a seek back to write its size, so a piped MP3 carries tags without it.
+_PICTURE = frozenset({"mp3", "flac", "ipod"})
+_PIPE_PICTURE = frozenset({"flac", "ipod"})
+# Muxer options for a seekable file (the cache entry) and for a pipe. The MP3 muxer writes
+# its Xing/LAME frame (frame count, encoder delay and padding: gapless) only to seekable
+# output; MP4 needs a fragmented layout with an empty moov to be written to a pipe, and
+# `+faststart` (moov first) in a file so that a player can start before the end.
+_FILE_OPTS = {"mp3": {"id3v2_version": "3"}, "ipod": {"movflags": "+faststart"}}
+_PIPE_OPTS = {"mp3": {"id3v2_version": "3"},  # ID3v2.3: what older players (DSub) read best
+              "ipod": {"movflags": "frag_keyframe+empty_moov+default_base_moof"}}
+
+
+def followable(target: Format) -> bool:
+    """Whether a cache entry of `target` can be streamed while ffmpeg still writes it: MP4
+    cannot (its index moves to the front at the end); for the others only the header
+    (MP3's Xing frame, FLAC's STREAMINFO) is rewritten at the end."""
+    return target.container != "ipod"
+
+
 def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: int = 0,
-            source_rate: int = 0, channels: int = 0, duration_s: int = 0) -> list[str]:
+            source_rate: int = 0, channels: int = 0, duration_s: int = 0,
+            picture: bool = False, cache_fd: int | None = None) -> list[str]:
     """The ffmpeg argument list that writes `target` at `kbps` kbit/s to stdout.
 
-    `-map 0:a:0`: the first audio stream only (no cover video stream into an mp3/ogg pipe);
-    `-map_metadata 0`: tags kept where the muxer can write them; `-ss` before `-i`: a fast
-    input seek (timeOffset). Sources above the encoder's highest rate are resampled to 48 kHz;
+    `-map 0:a:0`: the first audio stream; `picture` (the source embeds a cover) adds its
+    first picture stream where the muxer keeps one; `-map_metadata 0`: tags kept where
+    the muxer can write them; `-ss` before `-i`: a fast input seek (timeOffset). Sources
+    above the encoder's highest rate are resampled to 48 kHz, no other resampling;
     `channels` > 0 downmixes; `duration_s` > 0 stops there (an HLS segment, whose MPEG-TS
-    timestamps are shifted to its place in the song).
+    timestamps are shifted to its place in the song). `-threads 1`: one core per
+    transcode, so many run side by side.
+
+    `cache_fd` (an open descriptor passed to ffmpeg): one encode, two outputs (the `tee`
+    muxer) — the complete file with picture and gapless header into that descriptor
+    (`/proc/self/fd/N` opens the cache entry itself: seekable), and the pipe to stdout.
     """
-    args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
+    args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-threads", "1"]
     if offset_s > 0:
         args += ["-ss", str(offset_s)]
-    args += ["-i", f"file:{input_path}", "-map", "0:a:0", "-map_metadata", "0", "-vn",
-             "-c:a", target.codec]
+    pipe_picture = picture and target.container in _PIPE_PICTURE
+    with_picture = pipe_picture or (picture and cache_fd is not None and target.container in _PICTURE)
+    args += ["-i", f"file:{input_path}", "-map", "0:a:0"]
+    if with_picture:
+        args += ["-map", "0:v:0?", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+    else:
+        args += ["-vn"]
+    args += ["-map_metadata", "0", "-threads", "1", "-c:a", target.codec]
     if kbps:
         args += ["-b:a", f"{kbps}k"]
     if source_rate > target.max_rate_hz:
@@ -72,20 +107,30 @@ def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: i
         args += ["-t", str(duration_s)]
     if target.container == "mpegts":
         args += ["-output_ts_offset", str(offset_s), "-muxdelay", "0", "-muxpreload", "0"]
-    if target.container == "mp3":
-        args += ["-id3v2_version", "3"]  # ID3v2.3: what older players (DSub) read best
-    args += ["-f", target.container, "pipe:1"]
-    return args
+    pipe_opts = dict(_PIPE_OPTS.get(target.container, {}))
+    if cache_fd is None:
+        for name, value in pipe_opts.items():
+            args += [f"-{name}", value]
+        return args + ["-f", target.container, "pipe:1"]
+    if with_picture and not pipe_picture:
+        pipe_opts["select"] = "a"  # the picture into the file only
+    file_opts = _FILE_OPTS.get(target.container, {})
+
+    def slave(opts: dict[str, str], url: str) -> str:
+        spec = ":".join(f"{k}={v}" for k, v in {"f": target.container, **opts}.items())
+        return f"[{spec}]{url}"
+
+    return args + ["-f", "tee", slave(file_opts, f"/proc/self/fd/{cache_fd}") + "|" + slave(pipe_opts, "pipe:1")]
 
 
 class FfmpegProcess:
     """One running ffmpeg. Read its output with `read`; always `close` it (idempotent)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, release: asyncio.Semaphore,
+    def __init__(self, proc: asyncio.subprocess.Process, lease: Lease,
                  registry: dict[int, FfmpegProcess]) -> None:
         self.proc = proc
         self.pid = proc.pid
-        self._release = release
+        self._lease = lease
         self._registry = registry
         self._stderr = bytearray()
         self._stderr_task = asyncio.create_task(self._drain_stderr())
@@ -138,23 +183,25 @@ class FfmpegProcess:
             self._stderr_task.cancel()
         finally:
             self._registry.pop(self.pid, None)
-            self._release.release()
+            await self._lease.release()
 
 
 class Transcoder:
-    """Starts ffmpeg processes, at most `max_concurrent` at once in this worker.
+    """Starts ffmpeg processes, at most `slots.limit` at once on this machine: the slots
+    are a kv semaphore (orbsonic.kv.semaphore) shared by every worker, with leases that
+    expire when a worker dies.
 
-    `running` maps pid → process (what is transcoding now), `started` counts them all
-    (tests and `check` read both).
+    `running` maps pid → process (what this worker transcodes now), `started` counts them
+    all (tests and `check` read both).
     """
 
-    def __init__(self, exe: str | None, max_concurrent: int, queue_wait_s: float) -> None:
+    def __init__(self, exe: str | None, slots: Semaphore | int, queue_wait_s: float) -> None:
         self.exe = exe
-        self.max_concurrent = max(1, max_concurrent)
+        self.slots: Semaphore = MemorySemaphore(slots) if isinstance(slots, int) else slots
+        self.max_concurrent = self.slots.limit
         self.queue_wait_s = max(0.0, queue_wait_s)
         self.running: dict[int, FfmpegProcess] = {}
         self.started = 0  # processes started since the app started
-        self._slots: asyncio.Semaphore | None = None
 
     @property
     def available(self) -> bool:
@@ -163,23 +210,19 @@ class Transcoder:
     async def start(self, args: Sequence[str], pass_fds: Sequence[int] = ()) -> FfmpegProcess:
         """Run `args` (from `command`) with stdout piped. Waits for a free slot up to
         `queue_wait_s`; raises TranscodeError when none frees up or ffmpeg cannot start."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_concurrent)
-        slots = self._slots
-        try:
-            await asyncio.wait_for(slots.acquire(), self.queue_wait_s or 0.001)
-        except TimeoutError:
+        lease = await self.slots.acquire(self.queue_wait_s)
+        if lease is None:
             raise TranscodeError(f"all {self.max_concurrent} transcoding slots are busy; "
-                                 "try again shortly") from None
+                                 "try again shortly")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, pass_fds=tuple(pass_fds))
         except BaseException as exc:
-            slots.release()
+            await lease.release()
             if isinstance(exc, OSError):
                 log.error("cannot start ffmpeg %s: %s", args[0], exc)
                 raise TranscodeError("the transcoder cannot be started") from None
             raise
         self.started += 1
-        return FfmpegProcess(proc, slots, self.running)
+        return FfmpegProcess(proc, lease, self.running)

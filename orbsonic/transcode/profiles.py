@@ -21,10 +21,11 @@ from orbsonic.transcode.decide import FORMATS, Format
 # ClientInfo's (container, audioCodec) names → our target format.
 _CODEC_TARGET = {"mp3": "mp3", "opus": "opus", "aac": "aac", "vorbis": "ogg", "flac": "flac"}
 _TARGET_CONTAINERS = {"mp3": {"mp3"}, "opus": {"ogg", "opus"}, "aac": {"aac", "adts"},
-                      "ogg": {"ogg", "oga"}, "flac": {"flac"}}
-_TARGET_CODEC = {"mp3": "mp3", "opus": "opus", "aac": "aac", "ogg": "vorbis", "flac": "flac"}
+                      "ogg": {"ogg", "oga"}, "flac": {"flac"}, "m4a": {"mp4", "m4a"}}
+_TARGET_CODEC = {"mp3": "mp3", "opus": "opus", "aac": "aac", "ogg": "vorbis", "flac": "flac", "m4a": "aac"}
+_CONTAINER_NAME = {"adts": "aac", "ipod": "mp4"}  # our muxer → ClientInfo's container name
 _SUFFIX_CONTAINER = {"m4a": "mp4", "m4b": "mp4", "mp4": "mp4", "oga": "ogg", "opus": "ogg"}
-_PARAMS = re.compile(r"^(direct|(mp3|opus|aac|ogg|flac)\.(\d{1,4})\.(\d{1,2}))$")
+_PARAMS = re.compile(r"^(direct|(mp3|opus|aac|m4a|ogg|flac)\.(\d{1,4})\.(\d{1,2}))$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,10 @@ def decide_for_client(info: dict[str, Any], src: SourceInfo, *, user_max_kbps: i
         if not isinstance(tp, dict) or str(tp.get("protocol", "http")).lower() != "http":
             continue
         name = _CODEC_TARGET.get(str(tp.get("audioCodec", "")).lower())
-        if name is None or str(tp.get("container", "")).lower() not in _TARGET_CONTAINERS[name]:
+        container = str(tp.get("container", "")).lower()
+        if name == "aac" and container in _TARGET_CONTAINERS["m4a"]:
+            name = "m4a"  # AAC in MP4
+        if name is None or container not in _TARGET_CONTAINERS[name]:
             continue
         target = FORMATS[name]
         bound = _codec_limit(codec_profiles, _TARGET_CODEC[name], "audioBitrate")
@@ -189,7 +193,7 @@ def transcode_details(d: ProfileDecision, src: SourceInfo) -> dict[str, Any]:
     if d.direct or d.target is None:
         return src.details()
     t = d.target
-    out: dict[str, Any] = {"protocol": "http", "container": t.container if t.container != "adts" else "aac",
+    out: dict[str, Any] = {"protocol": "http", "container": _CONTAINER_NAME.get(t.container, t.container),
                            "codec": _TARGET_CODEC[t.name]}
     channels = d.channels or src.channels
     if channels:

@@ -85,39 +85,56 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
     if cacheable:
         producer = await asyncio.to_thread(cache.produce, key, target.suffix)
         if producer is None:
-            follower = cache.follow(key, target.suffix)
+            # An MP4 being written cannot be followed (its index moves at the end): a
+            # second request meanwhile transcodes for itself, uncached.
+            follower = cache.follow(key, target.suffix) if ffmpeg.followable(target) else None
             if follower is not None:
                 return FollowResponse(follower, target.content_type, headers)
             hit = cache.lookup(key, target.suffix)  # finished between our two looks
             if hit is not None:
                 return RangeResponse(open_local(hit), target.content_type, headers=headers)
     try:
-        exe = service.transcoder.exe or "ffmpeg"
-        args = ffmpeg.command(exe, fh.local_path or "", target, decision.kbps,
-                              offset_s=decision.offset_s, source_rate=source.sample_rate,
-                              channels=decision.channels, duration_s=decision.duration_s)
-        proc = await service.transcoder.start(args, pass_fds=(fh.fileno(),))
+        proc, first = await _start(service, track_id, fh, source, decision, producer)
     except BaseException:
         if producer is not None:
             producer.abort()
-        raise
-    try:
-        first = await proc.read(ffmpeg.FIRST_BYTE_TIMEOUT_S)
-        if not first:
-            rc = await proc.finish()
-            log.warning("ffmpeg gave no output for track %s (exit %s): %s", track_id, rc, proc.error_text)
-            raise TranscodeError(f"the source cannot be decoded ({proc.error_text or f'exit {rc}'})")
-    except BaseException:
-        if producer is not None:
-            producer.abort()
-        await proc.close()
         raise
     return LiveResponse(proc, first, producer, target.content_type, headers, length)
 
 
+async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: Source, decision: Decision,
+                 producer: Producer | None) -> tuple[ffmpeg.FfmpegProcess, bytes]:
+    """ffmpeg started and its first chunk read. With a `producer`, ffmpeg writes the cache
+    entry itself (a seekable file: tags, cover, gapless header) besides the pipe. A source
+    whose picture the muxer refuses is transcoded again without it. Raises TranscodeError."""
+    assert decision.target is not None
+    exe = service.transcoder.exe or "ffmpeg"
+    pictures = (True, False) if source.has_picture else (False,)
+    for picture in pictures:
+        args = ffmpeg.command(exe, fh.local_path or "", decision.target, decision.kbps,
+                              offset_s=decision.offset_s, source_rate=source.sample_rate,
+                              channels=decision.channels, duration_s=decision.duration_s,
+                              picture=picture, cache_fd=producer.fileno() if producer else None)
+        fds = (fh.fileno(),) + ((producer.fileno(),) if producer else ())
+        proc = await service.transcoder.start(args, pass_fds=fds)
+        try:
+            first = await proc.read(ffmpeg.FIRST_BYTE_TIMEOUT_S)
+            if first:
+                return proc, first
+            rc = await proc.finish()
+        except BaseException:
+            await proc.close()
+            raise
+        await proc.close()
+        log.warning("ffmpeg gave no output for track %s (exit %s, picture %s): %s",
+                    track_id, rc, picture, proc.error_text)
+    raise TranscodeError(f"the source cannot be decoded ({proc.error_text or f'exit {rc}'})")
+
+
 class LiveResponse(Response):
-    """Stream ffmpeg's output as the client reads it (teeing it into the cache entry when
-    this request is its producer). ffmpeg is killed and reaped when the response ends."""
+    """Stream ffmpeg's output as the client reads it; when this request is the cache
+    entry's producer, ffmpeg writes the entry too and it is committed once ffmpeg exited 0.
+    ffmpeg is killed and reaped when the response ends."""
 
     def __init__(self, proc: ffmpeg.FfmpegProcess, first: bytes, producer: Producer | None,
                  media_type: str, headers: dict[str, str], length: int | None) -> None:
@@ -140,8 +157,6 @@ class LiveResponse(Response):
         sent = 0
         chunk = self.first
         while chunk:
-            if self.producer is not None:
-                self.producer.write(chunk)
             if self.length is not None:
                 chunk = chunk[:max(0, self.length - sent)]
             if chunk:

@@ -49,7 +49,8 @@ def source_of(info: dict, fh: LocalFile) -> Source:
     """The decision's view of an opened track (bitrate from size/duration when unknown)."""
     duration_ms = info["duration_ms"] or 0
     bitrate = info["bitrate"] or (fh.info.size * 8 // duration_ms if duration_ms else 0)
-    return Source(info["suffix"] or "", info["codec"] or "", bitrate, duration_ms, info["sample_rate"] or 0)
+    return Source(info["suffix"] or "", info["codec"] or "", bitrate, duration_ms, info["sample_rate"] or 0,
+                  bool(info.get("has_picture")))
 
 
 @endpoint("stream", role="stream")

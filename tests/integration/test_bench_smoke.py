@@ -34,6 +34,8 @@ def test_bench_quick_run(tmp_path: Path) -> None:
             "0.15",
             "--clients",
             "10",
+            "--transcode-clients",
+            "4",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -67,8 +69,13 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert all(v["c1"]["requests"] > 0 and v["c16"]["requests"] > 0 for v in scenarios.values())
     ranges = main["streams"]["ranges"]
     assert ranges["requests"] > 0 and ranges["errors"] == 0, ranges
+    tr = main["transcode"]  # bench/transcode.py: every figure measured, nothing failed
+    assert all(r["errors"] == 0 for r in (*tr["ttfb"].values(), *tr["concurrent"].values(), tr["cover_presized"]))
+    assert all(r["ratio_p50"] > 0 for r in tr["concurrent"].values()), tr["concurrent"]
+    assert tr["cached"]["cached"]["bytes"] == tr["cached"]["original"]["bytes"] > 0
     report = (work / "RESULTS.md").read_text()
-    for heading in ("## Machine and versions", "## Scan", "## API", "## Streaming", "## Targets"):
+    for heading in ("## Machine and versions", "## Scan", "## API", "## Streaming", "## Transcoding and covers",
+                    "## Targets"):
         assert heading in report
     assert "| getAlbumList2 newest @0 |" in report
 

@@ -128,7 +128,8 @@ def test_dsub_mp3_128(lib: Lib) -> None:
     assert abs(probe["bit_rate"] - 128_000) < 2_000, probe
     # A live MP3 from a pipe carries no LAME header (ffmpeg writes it only to seekable
     # output), so players cannot trim the encoder delay (1105 samples) and the padding of
-    # the last frame: at most two frames more than the source, never less.
+    # the last frame: at most two frames more than the source, never less. (The cache
+    # entry written beside it has one: test_transcode_output.)
     assert 0 <= probe["duration"] - LONG_S <= 2 * 1152 / 44100, probe
     assert probe["tags"].get("title") == "Long" and probe["tags"].get("artist") == "Test Tone", probe
 
@@ -232,13 +233,21 @@ def test_head_starts_no_ffmpeg(lib: Lib) -> None:
 
 # ---------------------------------------------------------------------------- the cache
 
+def _entries(lib: Lib, suffix: str) -> set[Path]:
+    return set((lib.tmp / "data/cache/transcodes").rglob(f"*.{suffix}"))
+
+
 def test_second_request_is_served_from_the_cache_with_range(lib: Lib) -> None:
+    before = _entries(lib, "opus")
     first = get(lib, "Tones/01 Long.flac", format="opus", maxBitRate=64)
     assert first.status_code == 200 and "content-length" not in first.headers  # live: chunked
-    data = first.content
-    cached = [p for p in (lib.tmp / "data/cache/transcodes").rglob("*.opus") if p.read_bytes() == data]
-    assert len(cached) == 1
-    assert not [p for p in cached[0].parent.iterdir() if p.name.endswith(".part")]
+    new = _entries(lib, "opus") - before
+    assert len(new) == 1
+    entry = new.pop()
+    assert not [p for p in entry.parent.iterdir() if p.name.endswith(".part")]
+    data = entry.read_bytes()
+    # one encode, two outputs (the pipe and the entry): the same audio packets
+    assert packet_hashes(first.content, lib.tmp) == packet_hashes(data, lib.tmp)
     part = get(lib, "Tones/01 Long.flac", format="opus", maxBitRate=64, headers={"Range": "bytes=1000-4999"})
     assert part.status_code == 206, part.headers
     assert part.headers["content-range"] == f"bytes 1000-4999/{len(data)}"
@@ -248,9 +257,20 @@ def test_second_request_is_served_from_the_cache_with_range(lib: Lib) -> None:
     assert full.headers["accept-ranges"] == "bytes"
 
 
+def packet_hashes(data: bytes, tmp: Path) -> list[str]:
+    """The MD5 of each audio packet ffprobe demuxes from `data` (container bytes aside)."""
+    path = tmp / f"hashes-{time.monotonic_ns()}"
+    path.write_bytes(data)
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_data_hash", "MD5",
+                          "-show_entries", "packet=data_hash", "-of", "csv=p=0", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    # a packet with side data (the LAME frame's skip samples) prints extra empty fields
+    return [h for x in out.split() for h in x.split(",") if h]
+
+
 def test_a_follower_gets_the_whole_entry(lib: Lib) -> None:
-    """Two requests for the same new transcode at once: one produces, the other follows the
-    growing entry; both get identical, complete output."""
+    """Three requests for the same new transcode at once: one produces, the others follow
+    the growing entry (or get the finished one); all get the same, complete audio."""
     def fetch(out: list[bytes]) -> None:
         out.append(get(lib, "Tones/01 Long.flac", format="mp3", maxBitRate=160).content)
 
@@ -261,7 +281,9 @@ def test_a_follower_gets_the_whole_entry(lib: Lib) -> None:
         t.start()
     for t in threads:
         t.join(60)
-    assert len(results) == 3 and results[0] == results[1] == results[2]
+    assert len(results) == 3
+    hashes = [packet_hashes(r, lib.tmp) for r in results]
+    assert hashes[0] == hashes[1] == hashes[2] and len(hashes[0]) > LONG_S * 38
     assert lib.transcoder.started == started + 1  # transcoded once: the others followed or hit
     assert abs(ffprobe(results[0], lib.tmp)["duration"] - LONG_S) < 0.05
 

@@ -163,3 +163,23 @@ def test_prune_removes_what_a_crashed_producer_left(tmp_path: Path) -> None:
     names = sorted(p.name for p in tmp_path.rglob(".*.part"))
     assert names == [".bb02.part"]  # still locked by a live producer: kept
     live.abort()
+
+
+def test_m4a_is_aac_in_mp4() -> None:
+    """`format=m4a` is AAC in MP4 (audio/mp4); an AAC .m4a is sent as it is for m4a or aac."""
+    from orbsonic.transcode.profiles import SourceInfo, decide_for_client, parse_params, transcode_details
+
+    assert parse_format("m4a") == "m4a" and FORMATS["m4a"].content_type == "audio/mp4"
+    d = decide(FLAC, fmt="m4a", max_kbps=192)
+    assert d.target is FORMATS["m4a"] and d.kbps == 192
+    aac = Source("m4a", "aac", 256, 200_000, 44100)
+    assert not decide(aac, fmt="m4a").transcode and not decide(aac, fmt="aac").transcode
+    # ClientInfo: AAC in an mp4 container → m4a; in aac/adts → ADTS
+    src = SourceInfo("flac", "flac", 900_000, 44100, 16, 2)
+    who = {"name": "Test", "platform": "Test"}
+    mp4 = decide_for_client(who | {"transcodingProfiles": [{"container": "mp4", "audioCodec": "aac",
+                                                            "protocol": "http"}]}, src)
+    assert mp4.target is FORMATS["m4a"] and parse_params(mp4.params)[0] is FORMATS["m4a"]
+    assert transcode_details(mp4, src)["container"] == "mp4"
+    adts = decide_for_client(who | {"transcodingProfiles": [{"container": "aac", "audioCodec": "aac"}]}, src)
+    assert adts.target is FORMATS["aac"] and transcode_details(adts, src)["container"] == "aac"
