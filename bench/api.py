@@ -219,6 +219,7 @@ class Scenario:
     expect: tuple[int, ...] = (200,)
     headers: dict[str, str] | None = None
     keep_body: bool = True
+    check: Any = None  # a reply check (bench.load.Check); None: a Subsonic envelope "ok" when JSON
 
 
 def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) -> list[Scenario]:

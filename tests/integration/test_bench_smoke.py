@@ -67,7 +67,18 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert all(v["c1"]["requests"] > 0 and v["c16"]["requests"] > 0 for v in scenarios.values())
     ranges = main["streams"]["ranges"]
     assert ranges["requests"] > 0 and ranges["errors"] == 0, ranges
+    native = main["native"]
+    names = set(native["scenarios"])
+    for name in ("native tracks page", "native albums deep page", "native search 1 letter common",
+                 "native search 5 letters rare", "native stream (Range)"):
+        assert name in names, sorted(names)
+    assert any(n.startswith("native sync, ") for n in names), sorted(names)
+    errors = {n: v[c]["first_error"] for n, v in native["scenarios"].items() for c in v if v[c]["errors"]}
+    assert not errors, errors
+    rt = native["realtime"]
+    assert rt["received"] == rt["rounds"] > 0 and rt["lost"] == 0 and rt["p99_ms"] > 0, rt
     report = (work / "RESULTS.md").read_text()
-    for heading in ("## Machine and versions", "## Scan", "## API", "## Streaming", "## Targets"):
+    for heading in ("## Machine and versions", "## Scan", "## API", "## Native API", "## Streaming",
+                    "## Targets"):
         assert heading in report
     assert "| getAlbumList2 newest @0 |" in report
