@@ -232,6 +232,7 @@ class Scenario:
     # requested once, in order, right before the scenario is measured (state it reads that
     # would expire if seeded earlier: now-playing entries)
     setup: list[str] = field(default_factory=list)
+    check: Any = None  # a reply check (bench.load.Check); None: a Subsonic envelope "ok" when JSON
 
 
 def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) -> list[Scenario]:

@@ -73,19 +73,27 @@ class Connection:
         max_body, at most that many bytes are read and the connection is closed after."""
         return await asyncio.wait_for(self._get(path, headers, keep_body, max_body), self.timeout)
 
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> Reply:
+        """Any method with an optional body (JSON writes of the native API), body kept."""
+        hdrs = {**(headers or {}), "Content-Length": str(len(body))} if body or method != "GET" else headers
+        return await asyncio.wait_for(self._get(path, hdrs, True, None, method, body), self.timeout)
+
     async def _get(
-        self, path: str, headers: dict[str, str] | None, keep_body: bool, max_body: int | None
+        self, path: str, headers: dict[str, str] | None, keep_body: bool, max_body: int | None,
+        method: str = "GET", body: bytes = b"",
     ) -> Reply:
         for attempt in (0, 1):
             if self.writer is None:
                 await self._connect()
             assert self.reader is not None and self.writer is not None
-            head = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUser-Agent: orbsonic-bench\r\n"
+            head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                    "User-Agent: orbsonic-bench\r\n")
             for k, v in (headers or {}).items():
                 head += f"{k}: {v}\r\n"
             t0 = time.perf_counter()
             try:
-                self.writer.write((head + "\r\n").encode("latin-1"))
+                self.writer.write((head + "\r\n").encode("latin-1") + body)
                 status_line = await self.reader.readline()
                 if not status_line:
                     raise ConnectionResetError("server closed the connection")
@@ -114,7 +122,9 @@ class Connection:
         length = 0
         ttfb = None
         close = hdrs.get("connection", "").lower() == "close"
-        if hdrs.get("transfer-encoding", "").lower() == "chunked":
+        if status in (204, 304) or status < 200:  # no body (RFC 9110 §6.4.1), even without a length
+            pass
+        elif hdrs.get("transfer-encoding", "").lower() == "chunked":
             while True:
                 size_line = await self.reader.readline()
                 size = int(size_line.split(b";")[0].strip() or b"0", 16)

@@ -139,6 +139,7 @@ async def measure(
         keep_body=sc.keep_body,
         expect=sc.expect,
         headers=sc.headers,
+        **({"check": sc.check} if sc.check is not None else {}),
         **kw,
     )
     s = res.summary()
@@ -254,6 +255,7 @@ async def api_phase(
     no_files: bool = False,
     transcode_clients: int = 0,
     quick: bool = False,
+    native_rounds: int = 300,
 ) -> dict[str, Any]:
     port = orb.port
     api = Api(HOST, port, auth_query(orb_user(), orb_password()))
@@ -272,6 +274,8 @@ async def api_phase(
     with TreeSampler(orb.proc.pid, interval=0.2, pss=False) as sampler:  # type: ignore[union-attr]
         out["scenarios"] = await run_scenarios(port, scs, seconds, orb.pids, cluster.cpu_seconds)
     out["rss_mb_peak_api"] = round(sampler.peak_rss_kb / 1024, 1)
+    log("native API: discovery, 1,000 changes, scenarios, real-time round trips ...")
+    out["native"] = await native_phase(orb, cluster, seconds=seconds, seed=seed, rounds=native_rounds)
     if streams:
         out["streams"] = await stream_phase(port, api, lib, orb, clients, stream_seconds)
     if transcode_clients:
@@ -280,6 +284,26 @@ async def api_phase(
                                                  clients=transcode_clients,
                                                  cover_cache=orb.data_dir / "cache" / "covers")
     out["rss_mb_after"] = round(orb.rss_mb(), 1)
+    return out
+
+
+async def native_phase(orb: Orbsonic, cluster: BenchCluster, *, seconds: float, seed: int,
+                       rounds: int) -> dict[str, Any]:
+    """The native API's scenarios (bench/native.py) on the same server and library."""
+    from bench import native
+
+    t0 = time.perf_counter()
+    lib = await native.discover(HOST, orb.port, orb_user(), orb_password())
+    api = Api(HOST, orb.port, auth_query(orb_user(), orb_password()))
+    try:
+        scs = native.scenarios(lib, seed)
+        scs.append(await native.sync_scenario(HOST, orb.port, api, lib))
+    finally:
+        await api.close()
+    out: dict[str, Any] = {"library": lib.totals, "discovery_s": round(time.perf_counter() - t0, 1)}
+    out["scenarios"] = await run_scenarios(orb.port, scs, seconds, orb.pids, cluster.cpu_seconds)
+    out["realtime"] = await native.realtime(HOST, orb.port, lib, rounds)
+    log(f"  real-time round trips: {out['realtime']}")
     return out
 
 
@@ -369,6 +393,7 @@ def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Names
                     playlist_size=args.playlist_size,
                     transcode_clients=args.transcode_clients,
                     quick=args.quick,
+                    native_rounds=30 if args.quick else 300,
                 )
             )
         )

@@ -34,6 +34,9 @@ _ERROR_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Not allowed",
                409: "Conflict", 410: "Gone", 413: "Too large", 416: "Range not satisfiable",
                422: "Invalid input", 429: "Too many requests", 503: "Unavailable"}
 
+_EXTRA_TEXT = {201: "Created", 202: "Accepted: the answer is being computed (retry after `Retry-After` s)",
+               204: "No content", 304: "Not modified"}
+
 
 def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     schema = TypeAdapter(tp).json_schema(ref_template=REF, mode="serialization")
@@ -75,7 +78,19 @@ def _operation(r: NativeRoute, defs: dict[str, Any]) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": _schema(r.response, defs) if r.response is not None
                                               else {}}}
     responses: dict[str, Any] = {str(r.status): ok}
+    for code, model in r.responses:
+        extra: dict[str, Any] = {"description": _EXTRA_TEXT.get(code, "Success")}
+        if model is not None:
+            extra["content"] = {"application/json": {"schema": _schema(model, defs)}}
+        if code == 202:
+            extra["headers"] = {"Retry-After": {"description": "seconds to wait before asking again",
+                                                "schema": {"type": "integer"}}}
+        responses[str(code)] = extra
     codes = set(r.errors) | {400, 422}
+    if params and params[0]["in"] == "path":
+        # A path value Starlette's router cannot match (e.g. one with a line break) falls to
+        # the catch-all "no such route": any route with path parameters can answer 404.
+        codes.add(404)
     if r.auth:
         codes |= {401, 403}
     if r.binary is not None:

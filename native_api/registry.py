@@ -11,6 +11,9 @@ runs and what the OpenAPI document (native_api/openapi.py) says about it:
   (a wrong type, a missing field, an unknown value → 422 problem+json naming the field);
 * `response`: the model (or type) of the 2xx JSON body, for the OpenAPI document; handlers may
   return a model instance, plain data matching it, or a Starlette Response (streams, 204 …);
+* `responses`: further documented answers besides `status`, e.g. `{202: WaveformPending}` for
+  a route that answers 202 while a background job runs: status → model of the JSON body
+  (None: no body). The handler returns those as a Starlette Response;
 * `idempotent_writes`: POST/PUT/PATCH/DELETE honour an `Idempotency-Key` header (a retried
   request with the same key and user answers the stored response without applying twice).
 
@@ -85,6 +88,8 @@ class NativeRoute:
     binary: str | None = None  # media type of a non-JSON 2xx body ("audio/*", "image/*" …)
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # further documented answers: status → model of their JSON body (None: no body)
+    responses: tuple[tuple[int, Any], ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -97,10 +102,12 @@ ROUTES: list[NativeRoute] = []
 def route(method: str, path: str, *, summary: str, tag: str, auth: bool = True, admin: bool = False,
           role: str | None = None, query: type | None = None, body: type | None = None,
           response: Any = None, status: int = 200, errors: tuple[int, ...] = (),
-          binary: str | None = None) -> Callable[[Handler], Handler]:
+          binary: str | None = None,
+          responses: dict[int, Any] | None = None) -> Callable[[Handler], Handler]:
     """Register a handler for `method path` under /api/v1 (see the module docstring).
 
-    Raises ValueError for an unknown method or role, a malformed path, or a route registered twice.
+    Raises ValueError for an unknown method or role, a malformed path, a route registered twice,
+    or an extra response that is not a 2xx/3xx status other than `status`.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method}")
@@ -108,12 +115,17 @@ def route(method: str, path: str, *, summary: str, tag: str, auth: bool = True, 
         raise ValueError(f"malformed route path {path!r}")
     if role is not None and role not in ROLE_ATTRS:
         raise ValueError(f"{role} is not a role")
+    extra_responses = tuple(sorted((responses or {}).items()))
+    for code, _model in extra_responses:
+        if not 200 <= code < 400 or code == status:
+            raise ValueError(f"extra response {code} of {method} {path}: a 2xx/3xx other than {status}")
 
     def register(fn: Handler) -> Handler:
         if any(r.method == method and r.path == path for r in ROUTES):
             raise ValueError(f"{method} {path} registered twice")
         ROUTES.append(NativeRoute(method, path, fn, summary, tag, auth, admin, role, query, body,
-                                  response, status, errors, binary, (fn.__doc__ or "").strip()))
+                                  response, status, errors, binary, (fn.__doc__ or "").strip(),
+                                  responses=extra_responses))
         return fn
 
     return register

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 import native_api
 import share_web
 import subsonic_api
-from orbsonic import events, jobs, webclient
+from orbsonic import eventbus, jobs, webclient
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
@@ -131,7 +131,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             state = AppState(settings, pool, key, covers, scans, job_queue, transcoding,
                              auth_cache=auth_cache, answers=answers)
             app.state.orbsonic = state
-            app.state.events = await events.started(database_url)  # real-time LISTEN (orbsonic/events.py)
+            # real-time events: PostgreSQL LISTEN, or Valkey pub/sub with VALKEY_URL (orbsonic/eventbus.py)
+            app.state.events = await eventbus.started(database_url, settings.valkey_url)
             if background:
                 tasks = [asyncio.create_task(_scan_triggers(state)),
                          asyncio.create_task(_housekeeping(state))]

@@ -98,6 +98,14 @@ def _sizes(value: Any) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _valkey_url(value: Any) -> str:
+    text = str(value).strip()
+    scheme = text.partition("://")[0].lower()
+    if text and scheme not in ("valkey", "valkeys", "redis", "rediss", "unix"):
+        raise ConfigError(f"not a Valkey URL: {text!r} (use valkey://host:6379/0)")
+    return text
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration entry: its TOML key, environment variable, parser and doc."""
@@ -237,9 +245,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jukebox_audio_output", "ORBSONIC_JUKEBOX_AUDIO_OUTPUT", str,
             "mpv's `--ao` for the jukebox: `pulse`, `pipewire`, `alsa`, `null` (plays silently) … "
             "Default: empty, mpv's own choice."),
-    Setting("valkey_url", "VALKEY_URL", str,
-            "A Valkey (or Redis) server for state the workers share (`valkey://host:6379/0`); "
-            "today the transcoding slots. Default: none — PostgreSQL holds it (one process: memory)."),
+    Setting("valkey_url", "VALKEY_URL", _valkey_url,
+            "Valkey (or Redis) for state shared by replicas (`valkey://host:6379/0`): real-time events "
+            "then travel by Valkey pub/sub and the transcoding slots live there, with one PostgreSQL LISTEN per cluster; while Valkey is "
+            "away they fall back to PostgreSQL. `ORBSONIC_VALKEY_URL` is read too. Default: none."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -344,8 +353,8 @@ def load_settings(
             values[key] = _BY_KEY[key].parse(raw)
     for s in SETTINGS:
         raw = env.get(s.env)
-        if raw is None and s.key == "database_url":
-            raw = env.get("ORBSONIC_DATABASE_URL")
+        if raw is None and s.key in ("database_url", "valkey_url"):
+            raw = env.get("ORBSONIC_" + s.env)
         if raw is not None and raw != "":
             try:
                 values[s.key] = s.parse(raw)

@@ -10,6 +10,8 @@ The seam is PostgreSQL LISTEN/NOTIFY on one channel, `orbsonic_events`:
   out to this process's subscribers (the SSE streams of native_api/endpoints/realtime.py).
   It reconnects after a database outage (events sent meanwhile are lost: clients resync state
   with GET /queue, /sync on reconnect, as EventSource does).
+* With VALKEY_URL, orbsonic/eventbus.py relays these NOTIFYs to Valkey pub/sub (one LISTEN per
+  cluster) and runs this listener only while Valkey is away.
 
 A payload is `{"u": user_id (0: every user), "e": event name, "d": small data}` — ids and a
 few fields, never a whole Queue (PostgreSQL caps a payload below 8000 bytes); a subscriber
@@ -33,6 +35,8 @@ log = logging.getLogger("orbsonic.events")
 CHANNEL = "orbsonic_events"
 MAX_PAYLOAD = 7900  # bytes; PostgreSQL refuses 8000 and more
 BROADCAST = 0
+# application_name of the LISTEN connections (pg_stat_activity tells which processes listen)
+LISTEN_APP = "orbsonic-events"
 QUEUE_SIZE = 256  # events a slow subscriber may lag behind before the oldest are dropped
 
 
@@ -77,6 +81,7 @@ class Listener:
 
     def __init__(self, conninfo: str, *, retry_s: float = 1.0) -> None:
         self.conninfo, self.retry_s = conninfo, retry_s
+        self.mode = "postgresql"  # where events come from (orbsonic.eventbus may say "valkey")
         self._subs: dict[int, set[asyncio.Queue[Event]]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -88,23 +93,30 @@ class Listener:
             await asyncio.wait_for(self.connected.wait(), 10)
 
     async def aclose(self) -> None:
-        """Stop listening and end every subscription."""
+        """Stop listening (the subscriptions stay open: `start()` again resumes feeding them)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        self.connected.clear()
+
+    @property
+    def listening(self) -> bool:
+        """This process holds its own LISTEN connection (or is opening it)."""
+        return self._task is not None
 
     async def _run(self) -> None:
         while True:
             try:
-                async with await AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                async with await AsyncConnection.connect(self.conninfo, autocommit=True,
+                                                         application_name=LISTEN_APP) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.connected.set()
                     async for note in conn.notifies():
                         event = decode(note.payload)
                         if event is not None:
-                            self._fan_out(event)
+                            self.fan_out(event)
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:
@@ -112,7 +124,8 @@ class Listener:
                 log.warning("event listener lost its connection (%s); retrying", exc)
                 await asyncio.sleep(self.retry_s)
 
-    def _fan_out(self, event: Event) -> None:
+    def fan_out(self, event: Event) -> None:
+        """Hand `event` to this process's subscribers of its user (all of them for a broadcast)."""
         targets = self._subs.get(event.user_id, set()) if event.user_id != BROADCAST else \
             set().union(*self._subs.values()) if self._subs else set()
         for q in targets:

@@ -1,8 +1,8 @@
 """Real-time (docs/native-api.md "Real-time"): `GET /events` (Server-Sent Events for the
 caller), `POST /playback`, `POST /playback/takeover`.
 
-Events travel through PostgreSQL LISTEN/NOTIFY (orbsonic/events.py), so a device connected to
-another worker or replica sees them. Playlist and queue events come from triggers, whichever API
+Events travel through PostgreSQL LISTEN/NOTIFY (orbsonic/events.py), or Valkey pub/sub with
+VALKEY_URL (orbsonic/eventbus.py), so a device connected to another worker or replica sees them. Playlist and queue events come from triggers, whichever API
 wrote; scan progress from the scanner's status row. A `: ping` comment every HEARTBEAT_S keeps
 proxies from closing an idle stream; the stream ends when the client goes away (Starlette
 cancels it on http.disconnect). `?token=` is accepted because EventSource cannot send headers.

@@ -133,7 +133,7 @@ async def seek_index(ctx: Ctx) -> Response:
 
 
 @route("GET", "/tracks/{track_id}/waveform", summary="Waveform peaks of a track", tag="stream",
-       response=Waveform, errors=(404,))
+       response=Waveform, responses={202: WaveformPending}, errors=(404,))
 async def track_waveform(ctx: Ctx) -> Any:
     """The peaks, computed once per file version by a background job: 202 `{status:
     "pending"}` until they exist (the job is enqueued at most once at a time)."""

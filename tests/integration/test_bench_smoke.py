@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(620)
 def test_bench_quick_run(tmp_path: Path) -> None:
     work = tmp_path / "bench"
     proc = subprocess.run(
@@ -40,7 +40,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((work / "results.json").read_text())
@@ -73,14 +73,24 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert all(r["errors"] == 0 for r in (*tr["ttfb"].values(), *tr["concurrent"].values(), tr["cover_presized"]))
     assert all(r["ratio_p50"] > 0 for r in tr["concurrent"].values()), tr["concurrent"]
     assert tr["cached"]["cached"]["bytes"] == tr["cached"]["original"]["bytes"] > 0
+    native = main["native"]
+    names = set(native["scenarios"])
+    for name in ("native tracks page", "native albums deep page", "native search 1 letter common",
+                 "native search 5 letters rare", "native stream (Range)"):
+        assert name in names, sorted(names)
+    assert any(n.startswith("native sync, ") for n in names), sorted(names)
+    errors = {n: v[c]["first_error"] for n, v in native["scenarios"].items() for c in v if v[c]["errors"]}
+    assert not errors, errors
+    rt = native["realtime"]
+    assert rt["received"] == rt["rounds"] > 0 and rt["lost"] == 0 and rt["p99_ms"] > 0, rt
     report = (work / "RESULTS.md").read_text()
-    for heading in ("## Machine and versions", "## Scan", "## API", "## Streaming", "## Transcoding and covers",
-                    "## Targets"):
+    for heading in ("## Machine and versions", "## Scan", "## API", "## Native API", "## Streaming",
+                    "## Transcoding and covers", "## Targets"):
         assert heading in report
     assert "| getAlbumList2 newest @0 |" in report
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(620)
 def test_bench_sql_library_quick_run(tmp_path: Path) -> None:
     """`--sql-tracks N --sql-only`: a library generated in SQL (bench/sqllib.py) is served and
     measured: getRandomSongs (50, 500), getPlaylist of a playlist made through the API,
@@ -89,7 +99,7 @@ def test_bench_sql_library_quick_run(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--sql-tracks", "3000", "--sql-only", "--quick", "--work", str(work),
          "--seconds", "0.15", "--clients", "10", "--playlist-size", "300"],
-        cwd=ROOT, capture_output=True, text=True, timeout=280,
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((work / "results.json").read_text())

@@ -162,6 +162,17 @@ def test_every_mounted_route_is_documented(app_http: Any) -> None:
     assert len(ids) == len(set(ids)) == len(ROUTES)
 
 
+def test_extra_responses_must_be_other_successes() -> None:
+    from native_api.registry import route
+
+    async def h(ctx: Any) -> None: ...
+
+    for bad in ({200: None}, {404: None}, {100: None}):
+        with pytest.raises(ValueError, match="extra response"):
+            route("GET", "/never-registered", summary="x", tag="x", responses=bad)(h)
+    assert not any(r.path == "/never-registered" for r in ROUTES)
+
+
 @given(st.lists(st.one_of(st.integers(-2**62, 2**62), st.text(max_size=30), st.none()),
                 min_size=1, max_size=4))
 def test_cursor_round_trip(key: list[Any]) -> None:

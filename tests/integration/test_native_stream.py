@@ -373,6 +373,7 @@ def test_waveform_is_computed_by_the_job_and_recomputed_when_the_file_changes(li
     path = f"/tracks/{lib.ids['seektable']}/waveform"
     pending = admin.ok("GET", path, 202)
     assert pending == {"status": "pending"}
+    schema_of("/tracks/{track_id}/waveform", status="202").validate(pending)  # documented too
     assert admin.ok("GET", path, 202) == {"status": "pending"}  # enqueued once (queueing lock)
     with psycopg.connect(lib.url) as conn:
         queued = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'analysis.waveform' "
@@ -462,6 +463,12 @@ def test_routes_are_in_the_openapi_document() -> None:
     assert "post" in paths["/api/v1/scrobbles"]
     seek = paths["/api/v1/tracks/{track_id}/seek-index"]["get"]["responses"]["200"]
     assert "application/octet-stream" in seek["content"]
+    # the waveform's 202 while its job runs is a documented answer, with its body and Retry-After
+    wave = paths["/api/v1/tracks/{track_id}/waveform"]["get"]["responses"]
+    assert {"200", "202"} <= set(wave)
+    pending = wave["202"]["content"]["application/json"]["schema"]
+    assert pending["title"] == "WaveformPending" and pending["properties"]["status"]["const"] == "pending"
+    assert "Retry-After" in wave["202"]["headers"]
 
 
 # ---------------------------------------------------------------------------- pure parts

@@ -38,6 +38,14 @@ def test_database_url_from_either_variable():
     assert load_settings(env={"ORBSONIC_DATABASE_URL": "postgresql://z/w"}).database_url == "postgresql://z/w"
 
 
+def test_valkey_url_from_either_variable():
+    assert load_settings(env={}).valkey_url == ""
+    assert load_settings(env={"VALKEY_URL": "valkey://h:6379/0"}).valkey_url == "valkey://h:6379/0"
+    assert load_settings(env={"ORBSONIC_VALKEY_URL": "redis://v/1"}).valkey_url == "redis://v/1"
+    with pytest.raises(ConfigError, match="VALKEY_URL"):
+        load_settings(env={"VALKEY_URL": "http://v:6379"})
+
+
 def test_defaults():
     s = load_settings(env={})
     assert s.port == 4040 and s.scan_on_start and s.legacy_clients == ("DSub",) and s.token_auth
