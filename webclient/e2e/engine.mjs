@@ -1,12 +1,13 @@
 // Engine test in real Chromium: play a queue of tracks through the engine (no UI) and
 // measure the output with the AudioWorklet tap. Usage:
-//   node e2e/engine.mjs <baseUrl> <tracks.json> <sineHz> [waitForIndex]
+//   node e2e/engine.mjs <baseUrl> <tracks.json> <sineHz> [decoder] [tier]
+// (a decoder, native or wasm, implies the Web Audio tier; tier: mse, webaudio or html5)
 // Prints one JSON line: {tier, decoder, analysis, clickToSoundMs, seek}.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { LAUNCH_ARGS, TAP_INIT } from "./tap.mjs";
 
-const [base, tracksFile, hz, decoder] = process.argv.slice(2);
+const [base, tracksFile, hz, decoder, forceTier] = process.argv.slice(2);
 const tracks = JSON.parse(readFileSync(tracksFile, "utf8"));
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: LAUNCH_ARGS });
 try {
@@ -16,9 +17,9 @@ try {
   await page.addInitScript(TAP_INIT);
   await page.goto(base + "/");
   await page.waitForFunction(() => window.__orbEngine);
-  const out = await page.evaluate(async ({ tracks, hz, decoder }) => {
+  const out = await page.evaluate(async ({ tracks, hz, decoder, forceTier }) => {
     const { Player, Queue } = window.__orbEngine;
-    const p = new Player({ fetch: (u, i) => fetch(u, i), mediaUrl: (u) => u, output: window.__orbOutput, report: () => {}, ...(decoder ? { decoder } : {}) });
+    const p = new Player({ fetch: (u, i) => fetch(u, i), mediaUrl: (u) => u, output: window.__orbOutput, report: () => {}, tier: forceTier || (decoder ? "webaudio" : null), ...(decoder ? { decoder } : {}) });
     const errs = [];
     p.subscribe((s) => { if (s.error) errs.push(s.error); });
     window.__tap.armed = true;
@@ -44,7 +45,7 @@ try {
     const seekToSoundMs = window.__tap.firstSoundAt === null ? null : window.__tap.firstSoundAt - ts;
     await p.stop();
     return { tier, decoder: decoderKind, decodedBitDepth: bitDepth, gapless, badge, reached, clickToSoundMs, analysis, seek: { target, position: seekPos, seekToSoundMs }, errors: errs, contexts: window.__tap.contexts };
-  }, { tracks, hz: Number(hz), decoder: decoder || null });
+  }, { tracks, hz: Number(hz), decoder: decoder || null, forceTier: forceTier || null });
   out.pageErrors = errors;
   console.log(JSON.stringify(out));
 } finally {

@@ -9,16 +9,12 @@
  */
 import { chunkSchedule } from "./gapless";
 import { NativeDecoder, WasmDecoder, nativeFlacLikely, type ChunkDecoder } from "./decoder";
-import { lookup, parseSeekIndex, planChunks, type FrameChunk, type SeekIndex } from "./seekindex";
+import { lookup, planChunks, type FrameChunk, type SeekIndex } from "./seekindex";
 import type { Track } from "./types";
 import { Equaliser } from "./eq";
+import { MetaCache, type StreamInfoHeaders } from "./meta";
 
-export interface StreamInfoHeaders {
-  codec: string | null;
-  bitDepth: number | null;
-  sampleRate: number | null;
-  channels: number | null;
-}
+export type { StreamInfoHeaders } from "./meta";
 
 export interface TierDeps {
   /** fetch with the caller's credentials (Authorization header). */
@@ -67,10 +63,12 @@ export class WebAudioTier {
   private gainValue = 1;
   /** The optional equaliser (off by default). */
   readonly eq = new Equaliser();
-  private ixCache = new Map<string, Promise<{ ix: SeekIndex; header: Uint8Array; info: StreamInfoHeaders }>>();
+  private metas: MetaCache;
   private endedFired = false;
 
-  constructor(private readonly deps: TierDeps) {}
+  constructor(private readonly deps: TierDeps) {
+    this.metas = new MetaCache((u, i) => deps.fetch(u, i));
+  }
 
   get rate(): number | null {
     return this.ctx ? this.ctx.sampleRate : null;
@@ -128,39 +126,8 @@ export class WebAudioTier {
     if (ctx) await ctx.close().catch(() => {});
   }
 
-  /** Seek index + header block + format headers of a track (cached per track). */
-  private meta(track: Track) {
-    let p = this.ixCache.get(track.id);
-    if (!p) {
-      p = (async () => {
-        const r = await this.deps.fetch(track.seekIndexUrl as string);
-        if (!r.ok) throw new Error(`seek index: HTTP ${r.status}`);
-        const ix = parseSeekIndex(await r.arrayBuffer());
-        const h = await this.deps.fetch(track.streamUrl, { headers: { Range: `bytes=0-${ix.audioOffset - 1}` } });
-        if (!h.ok) throw new Error(`stream: HTTP ${h.status}`);
-        let header = new Uint8Array(await h.arrayBuffer());
-        if (h.status === 200) header = header.slice(0, ix.audioOffset);
-        const num = (k: string) => {
-          const v = h.headers.get(k);
-          return v === null || v === "" ? null : Number(v);
-        };
-        const info: StreamInfoHeaders = {
-          codec: h.headers.get("X-Orb-Codec") ?? track.codec,
-          bitDepth: num("X-Orb-Bit-Depth") ?? track.bitDepth,
-          sampleRate: num("X-Orb-Sample-Rate") ?? track.sampleRate,
-          channels: num("X-Orb-Channels") ?? track.channels,
-        };
-        return { ix, header, info };
-      })();
-      p.catch(() => this.ixCache.delete(track.id));
-      this.ixCache.set(track.id, p);
-      if (this.ixCache.size > 8) this.ixCache.delete(this.ixCache.keys().next().value as string);
-    }
-    return p;
-  }
-
   private async segment(track: Track, skip: number, originFrame: number | null): Promise<Segment> {
-    const { ix, header, info } = await this.meta(track);
+    const { ix, header, info } = await this.metas.get(track);
     const rate = ix.sampleRate;
     await this.ensureContext(rate);
     const from = lookup(ix, skip);

@@ -5,6 +5,7 @@
 import { Player, type PlayerState } from "../engine/player";
 import { Queue } from "../engine/queue";
 import type { Track } from "../engine/types";
+import type { Tier } from "../engine/format";
 import { ApiError, api, authFetch, currentUser, mediaUrl, onAuthChange, type Me, type ServerQueue } from "./api";
 import { toastError } from "./toasts.svelte";
 
@@ -33,7 +34,15 @@ declare global {
   }
 }
 
+/** A forced engine tier: `?tier=mse|webaudio|html5` in the URL (tests, diagnostics) or the
+ * "Playback engine" setting (localStorage orb.tier); otherwise chosen per track by capability. */
+function forcedTier(): Tier | null {
+  const want = new URLSearchParams(location.search).get("tier") ?? localStorage.getItem("orb.tier");
+  return want === "mse" || want === "webaudio" || want === "html5" ? want : null;
+}
+
 export const player = new Player({
+  tier: forcedTier(),
   fetch: authFetch,
   mediaUrl,
   output: (ctx, gain) => window.__orbOutput?.(ctx, gain),
