@@ -82,11 +82,15 @@ def play_pair(
     gap: int = 0,
     decoder: str = "native",
     tier: str = "",
+    crossfade: float = 0,
+    hz2: float = 0,
 ) -> dict[str, Any]:
     """Play the sine pair through the engine; `gap` > 0 claims the first file is that many
     samples longer than it is, < 0 shorter (the negative controls: a gap or a cut the check
-    must see)."""
+    must see). With `hz2` the second file is cut from a sine of that frequency instead."""
     a, b, total = sine_pair(tmp_path / "audio", rate=rate, bits=bits, seconds=seconds, cut=cut)
+    if hz2:
+        _a2, b, _t = sine_pair(tmp_path / "audio2", rate=rate, bits=bits, seconds=seconds, cut=cut, hz=hz2)
     files: dict[str, bytes | Path] = {}
     tracks = []
     for p in (a, b):
@@ -117,7 +121,10 @@ def play_pair(
     app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(build)])
     (tmp_path / "tracks.json").write_text(json.dumps(tracks))
     with LiveServer(app) as server:
-        out = run_node("e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441", decoder, tier)
+        out = run_node(
+            "e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441", decoder, tier,
+            str(crossfade), str(hz2 or ""),
+        )
     print(json.dumps(out))
     return out
 
@@ -178,6 +185,32 @@ def test_gapless_sine_across_two_files_on_the_mse_tier(
     assert an["maxResidual"] < 0.02, an
     assert an["minRms"] > 0.5 * an["peak"] / 2**0.5 * 0.8, an
     assert abs(out["seek"]["position"] - out["seek"]["target"]) < 1000 / rate + 1e-6, out["seek"]
+
+
+@pytest.mark.parametrize("crossfade", [1.0, 0.0])
+def test_crossfade_overlaps_two_tracks(
+    tmp_path: Path, webclient_build: Path, chromium: str, crossfade: float
+) -> None:
+    """Crossfade on (1 s, Web Audio tier): the first track (441 Hz) and the second (882 Hz)
+    sound together for about the fade (both above a tenth of their level; equal-power fades
+    overlap so for ~87 % of the fade), and the level never drops out. Off: they do not
+    overlap beyond one analysis window at the boundary, and no silence comes between."""
+    out = play_pair(
+        tmp_path, webclient_build, 44100, 16, 6.0, 132_300, decoder="", tier="webaudio",
+        crossfade=crossfade, hz2=882.0,
+    )
+    assert not out["pageErrors"] and not out["errors"], out
+    assert out["tier"] == "webaudio" and out["reached"] == 1 and out["crossfade"] == crossfade, out
+    mix = out["mix"]
+    if crossfade:
+        assert out["gapless"] is False, out  # crossfaded, not joined
+        assert 0.7 * crossfade <= mix["overlapS"] <= 1.1 * crossfade, mix
+    else:
+        assert out["gapless"] is True, out
+        assert mix["overlapS"] <= 2 * mix["windowS"] + 1e-9, mix
+    # equal power: the sum stays near the sines' level through the fade (-3 dB at worst
+    # for correlated-looking windows); a gap would take a window to ~0
+    assert mix["minRmsRatio"] > 0.5, mix
 
 
 @pytest.mark.parametrize(("tier", "gap"), [("", 64), ("mse", -64)])

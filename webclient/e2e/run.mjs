@@ -139,8 +139,8 @@ try {
     const dur = await page.evaluate(() => window.__orbPlayer.state.track.durationMs);
     const target = Math.min(1500.5, Math.floor(dur / 2) + 0.5);
     const t0 = await page.evaluate(() => performance.now());
-    await page.evaluate(async (ms) => { window.__tap.firstSoundAt = null; await window.__orbPlayer.seek(ms); }, target);
-    const pos = await page.evaluate(() => window.__orbPlayer.positionMs());
+    // the position as the seek returns (a second evaluate would read it some ms into playback)
+    const pos = await page.evaluate(async (ms) => { window.__tap.firstSoundAt = null; await window.__orbPlayer.seek(ms); return window.__orbPlayer.positionMs(); }, target);
     await page.waitForFunction(() => window.__tap.firstSoundAt !== null, null, { timeout: 5000 });
     const seekToSoundMs = await page.evaluate((t) => window.__tap.firstSoundAt - t, t0);
     const rate = await page.evaluate(() => window.__orbPlayer.state.track.sampleRate);

@@ -19,6 +19,9 @@ export interface Capabilities {
   /** A tier forced by a setting or the `?tier=` URL flag (tests force each); a forced tier
    * the track cannot use falls back to the automatic choice. */
   force?: Tier | null;
+  /** Crossfade is on: FLAC goes to the Web Audio tier, the one that can overlap two tracks
+   * (the MSE tier has one element and one timeline). */
+  crossfade?: boolean;
 }
 
 export interface PlayPlan {
@@ -71,7 +74,7 @@ export function planPlayback(track: Track, canPlay: (mime: string) => string, ca
     return { tier: "html5", url: withParam(track.streamUrl, "as", "flac"), converted: true, mime: "audio/flac" };
   }
   if (codec === "flac" && track.seekIndexUrl && webAudio && track.totalSamples && track.sampleRate) {
-    const mse = !!c.mseFlac;
+    const mse = !!c.mseFlac && !c.crossfade;
     let tier: Tier = mse ? "mse" : "webaudio";
     if (c.force === "html5" || c.force === "webaudio" || (c.force === "mse" && mse)) tier = c.force;
     return { tier, url: track.streamUrl, converted: false, mime };

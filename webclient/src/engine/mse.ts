@@ -119,7 +119,7 @@ export class MseTier {
     let ctx: AudioContext;
     try {
       // At the file's rate the element's output reaches the graph without resampling.
-      ctx = new AudioContext({ sampleRate: rate, latencyHint: "playback" });
+      ctx = new AudioContext({ sampleRate: rate, latencyHint: "interactive" });
     } catch {
       ctx = new AudioContext({ latencyHint: "playback" });
     }
@@ -218,7 +218,9 @@ export class MseTier {
       if (autoplay) await this.ctx?.resume();
       else void this.ctx?.resume();
     }
-    if (autoplay) await el.play();
+    // Not awaited: the position reads the target until the element starts (as on the Web
+    // Audio tier), and a refused play() (autoplay policy) is reported, not thrown.
+    if (autoplay) el.play().catch((e: unknown) => gen === this.gen && this.onerror(e));
     this.startTimer();
     void this.pump(gen);
     return meta.info;
@@ -441,11 +443,14 @@ export class MseTier {
     if (this.gain && this.ctx) this.gain.gain.setTargetAtTime(g, this.ctx.currentTime, 0.015);
   }
 
+  /** Stop and release the MediaSource. The element and its AudioContext stay (suspended)
+   * for the next load at the same rate: building them is most of the start latency. */
   async destroy(): Promise<void> {
     this.gen++;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.teardownGraph();
+    this.resetSource();
+    if (this.ctx?.state === "running") await this.ctx.suspend().catch(() => {});
   }
 }
 

@@ -56,6 +56,7 @@ export class Player {
   private st: Omit<PlayerState, "queue" | "track">;
   private gainMode: GainMode = "track";
   private eqGains: readonly number[] | null = null;
+  private crossfadeS = 0;
   private scrobbled = false;
   private reportTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -94,7 +95,12 @@ export class Player {
   }
 
   private caps(): Capabilities {
-    return { webAudio: typeof AudioContext !== "undefined", mseFlac: mseFlac(), force: this.deps.tier ?? null };
+    return {
+      webAudio: typeof AudioContext !== "undefined",
+      mseFlac: mseFlac(),
+      force: this.deps.tier ?? null,
+      crossfade: this.crossfadeS > 0,
+    };
   }
 
   private isRange(t: unknown): t is RangeTier {
@@ -246,7 +252,7 @@ export class Player {
       if (a.chainedNext && a.chainedNext.id !== next?.id) a.unchain();
       const plan = next ? planPlayback(next, canPlay, this.caps()) : null;
       const chain = !!next && plan?.tier === a.kind && a.canChain(next);
-      this.st.gapless = chain;
+      this.st.gapless = chain && !(a.kind === "webaudio" && this.crossfadeS > 0);
       this.emit();
       if (next && chain && !a.chainedNext) await a.chain(next);
     } else if (this.active === this.html && next) {
@@ -333,6 +339,22 @@ export class Player {
     this.web.eq.set(gains);
     this.html.eq.set(gains);
     this.mse?.eq.set(gains);
+  }
+
+  /** Crossfade between tracks, in seconds (0: off, the default). Equal-power fades on the
+   * Web Audio tier (crossfade.ts); with it on, FLAC plays there rather than on MSE. Tracks
+   * of different rates or channel counts still change over without a fade. */
+  async setCrossfade(seconds: number): Promise<void> {
+    this.crossfadeS = Math.max(0, Math.min(12, seconds || 0));
+    this.web.setCrossfade(this.crossfadeS);
+    if (this.active === this.web && this.web.chainedNext) {
+      this.web.unchain();
+      await this.prepareNext();
+    }
+  }
+
+  get crossfade(): number {
+    return this.crossfadeS;
   }
 
   setGainMode(m: GainMode): void {

@@ -53,6 +53,8 @@ export const player = new Player({
 window.__orbPlayer = player;
 try {
   player.setGainMode((localStorage.getItem("orb.gain") as "off" | "track" | "album" | null) ?? "track");
+  const xf = Number(localStorage.getItem("orb.crossfade") ?? 0);
+  if (xf > 0) void player.setCrossfade(xf);
   const eq = localStorage.getItem("orb.eq");
   if (eq) player.setEqualiser(JSON.parse(eq) as number[]);
 } catch {
