@@ -180,8 +180,9 @@ def test_gapless_sine_across_two_files_on_the_mse_tier(
     assert out["gapless"] is True and out["reached"] == 1, out
     assert out["badge"] == f"FLAC · {bits} bit · {rate / 1000:g} kHz"
     an = out["analysis"]
-    assert an["rate"] == rate, an  # the graph runs at the file's rate: no resampling
-    assert an["samples"] > cut + rate // 2, an
+    # the browser decodes at the file's rate; the graph (and the tap) run at the device's
+    # rate, so the recording's length is compared in seconds
+    assert an["samples"] / an["rate"] > (cut + rate // 2) / rate, an
     assert an["maxResidual"] < 0.02, an
     assert an["minRms"] > 0.5 * an["peak"] / 2**0.5 * 0.8, an
     assert abs(out["seek"]["position"] - out["seek"]["target"]) < 1000 / rate + 1e-6, out["seek"]
@@ -347,3 +348,65 @@ def test_a_long_flac_is_fetched_in_bounded_chunks(
     print(json.dumps({k: out[k] for k in ("tier", "clickToSoundMs", "seek")}), sum(served), size)
     assert out["tier"] == "webaudio" and not out["errors"], out
     assert served and sum(served) < size * 0.25, (served, size)
+
+
+@pytest.mark.parametrize("tier", ["mse", "webaudio"])
+def test_memory_stays_bounded_playing_a_two_hour_flac(
+    tmp_path: Path, webclient_build: Path, chromium: str, tier: str
+) -> None:
+    """Issue 10: memory bounded while playing a 2-hour FLAC (no whole-file buffering). The
+    file (about 99 MB: 22.05 kHz mono, fast FLAC level) is played, on MSE also at 16x for a
+    while, and sought to 1 h and near the end. Bounds: the bytes served stay a small part of
+    the file; the JS heap stays small; on MSE the SourceBuffer holds at most the look-ahead
+    plus the kept-behind window (30 + 10 s, a chunk, and what 16x outruns), never the file."""
+    import subprocess
+
+    seconds = 7200
+    p = tmp_path / "long.flac"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+         f"sine=frequency=441:sample_rate=22050:duration={seconds}", "-af", "volume=0.9",
+         "-c:a", "flac", "-compression_level", "0", "-sample_fmt", "s16", str(p)],
+        check=True, timeout=300,
+    )
+    ix, info = orbseek(p)
+    assert info.total_samples == 22050 * seconds
+    size = p.stat().st_size
+    per_s = size / seconds
+    served: list[int] = []
+
+    async def serve(request: Any) -> Response:
+        name = request.path_params["name"]
+        if name == p.name + ".seek":
+            return Response(ix, media_type="application/octet-stream")
+        if name != p.name:
+            return Response(status_code=404)
+        rng = request.headers.get("range", "")
+        lo, _, hi = rng.removeprefix("bytes=").partition("-")
+        served.append((int(hi) + 1 if hi else size) - int(lo or 0))
+        return FileResponse(p, media_type="audio/flac", headers={"X-Orb-Codec": "flac"})
+
+    app = Starlette(routes=[Route("/t/{name}", serve), *webclient.routes(webclient_build)])
+    (tmp_path / "tracks.json").write_text(json.dumps([track_json("long", p, info)]))
+    with LiveServer(app) as server:
+        out = run_node("e2e/longplay.mjs", server.url, str(tmp_path / "tracks.json"), tier, timeout=300)
+    samples = out["samples"]
+    heap = max(s["heap"] or 0 for s in samples)
+    held = max(s["bytes"] or 0 for s in samples)
+    held_s = max(s["seconds"] or 0 for s in samples)
+    print(json.dumps({"tier": out["tier"], "fileBytes": size, "servedBytes": sum(served), "maxHeapBytes": heap,
+                      "maxBufferedBytes": held, "maxBufferedSeconds": held_s, "positions": out["positions"]}))
+    assert out["tier"] == tier and not out["errors"] and not out["pageErrors"], out
+    # it played where it was sent (1 h, and 20 s before the end), a few seconds on
+    assert 3600_000 < out["positions"][-2] < 3600_000 + 10_000, out["positions"]
+    assert out["positions"][-1] > info.total_samples / 22.05 - 20_000, out["positions"]
+    # ~140 s of audio played, at three places each with its look-ahead: a few % of the file
+    assert sum(served) < size * 0.10, (sum(served), size)
+    assert heap < 48 * 2**20, heap
+    if tier == "mse":
+        # the 16x stretch played ~2 minutes: without remove() it would hold all of them
+        assert out["positions"][0] > 60_000, out["positions"]
+        # measured ~80 s and ~1.6 MB (of 99 MB) at most: look-ahead + kept-behind + chunks,
+        # with the removal lagging a moment behind 16x playback
+        assert held_s <= 90, held_s
+        assert held <= 120 * per_s, (held, per_s)

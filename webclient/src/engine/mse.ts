@@ -113,16 +113,13 @@ export class MseTier {
     return { bytes: this.appended.reduce((a, [, n]) => a + n, 0), seconds, fetched: this.fetched };
   }
 
-  private async graph(rate: number): Promise<void> {
-    if (this.ctx && this.ctx.sampleRate === rate) return;
-    await this.teardownGraph();
-    let ctx: AudioContext;
-    try {
-      // At the file's rate the element's output reaches the graph without resampling.
-      ctx = new AudioContext({ sampleRate: rate, latencyHint: "interactive" });
-    } catch {
-      ctx = new AudioContext({ latencyHint: "playback" });
-    }
+  /** The element and its graph, built once: the context runs at the device's rate whatever
+   * the file's (the browser decodes at the file's rate and resamples once, into the context,
+   * where a context at the file's rate would be resampled once at the output instead), so
+   * a change of rate between tracks costs no rebuild (most of the start latency). */
+  private async graph(): Promise<void> {
+    if (this.ctx) return;
+    const ctx = new AudioContext({ latencyHint: "interactive" });
     const gain = ctx.createGain();
     gain.gain.value = this.gainValue;
     const post = ctx.createGain();
@@ -203,7 +200,7 @@ export class MseTier {
     const meta = await this.metas.get(track);
     if (gen !== this.gen) return meta.info;
     const rate = meta.ix.sampleRate;
-    await this.graph(rate);
+    await this.graph();
     await this.openSource();
     const skip = Math.max(0, Math.min(meta.ix.totalSamples, Math.round((startMs / 1000) * rate)));
     const seg = await this.segment(track, 0, skip);

@@ -94,6 +94,12 @@ export class Player {
     return this.msePromise;
   }
 
+  /** Fetch the MSE module ahead of the first play (after login, when the browser is idle),
+   * so the first click does not wait for it. Not part of the initial bundle. */
+  prefetch(): void {
+    if (mseFlac() && !this.deps.tier) void this.mseTier().catch(() => {});
+  }
+
   private caps(): Capabilities {
     return {
       webAudio: typeof AudioContext !== "undefined",
@@ -318,7 +324,9 @@ export class Player {
     if (!t || !this.active) return;
     const clamped = Math.max(0, Math.min(t.durationMs, ms));
     await this.active.seek(clamped);
-    if (this.isRange(this.active)) await this.prepareNext();
+    // Not awaited: seek() resolves with the tier at the target (a caller reading positionMs()
+    // right away gets it), and re-chaining the next track needs no wait.
+    if (this.isRange(this.active)) this.prepareNext().catch((e: unknown) => this.fail(e));
   }
 
   setVolume(v: number): void {

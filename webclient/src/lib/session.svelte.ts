@@ -210,6 +210,9 @@ export function startSession(): void {
   if (!session.me) return;
   void loadServerQueue(false);
   void listen();
+  // the playback engine's lazy MSE chunk, fetched once the page is idle
+  const idle = (window as { requestIdleCallback?: (f: () => void) => void }).requestIdleCallback ?? ((f: () => void) => setTimeout(f, 500));
+  idle(() => player.prefetch());
 }
 
 onAuthChange((me) => {
