@@ -10,6 +10,7 @@ of the main views go to $ORBSONIC_SCREENSHOTS or <tmp>/screenshots.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -89,7 +90,7 @@ def test_flow(e2e_run: dict[str, Any], name: str) -> None:
     assert f is not None, f"flow {name} did not run: {e2e_run}"
     if not f["ok"] and f["missing"]:
         pytest.xfail("native routes not on this server yet: " + ", ".join(f["missing"]))
-    assert f["ok"], f
+    assert f["ok"], json.dumps(f)[:4000]
     assert not f.get("pageErrors"), f["pageErrors"]
 
 

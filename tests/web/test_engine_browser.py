@@ -188,24 +188,26 @@ def test_gapless_sine_across_two_files_on_the_mse_tier(
     assert abs(out["seek"]["position"] - out["seek"]["target"]) < 1000 / rate + 1e-6, out["seek"]
 
 
-@pytest.mark.parametrize("crossfade", [1.0, 0.0])
+@pytest.mark.parametrize(("tier", "crossfade"), [("webaudio", 1.0), ("webaudio", 0.0), ("html5", 1.5)])
 def test_crossfade_overlaps_two_tracks(
-    tmp_path: Path, webclient_build: Path, chromium: str, crossfade: float
+    tmp_path: Path, webclient_build: Path, chromium: str, tier: str, crossfade: float
 ) -> None:
-    """Crossfade on (1 s, Web Audio tier): the first track (441 Hz) and the second (882 Hz)
-    sound together for about the fade (both above a tenth of their level; equal-power fades
-    overlap so for ~87 % of the fade), and the level never drops out. Off: they do not
-    overlap beyond one analysis window at the boundary, and no silence comes between."""
+    """Crossfade on: the first track (441 Hz) and the second (882 Hz) sound together for
+    about the fade (both above a tenth of their level: equal-power fades overlap so for ~87 %
+    of the fade), and the level never drops out. Web Audio schedules it on the sample; the
+    <audio> tier starts the second element from a 50 ms poll, so its overlap is looser. Off
+    (Web Audio): no overlap beyond one analysis window at the boundary, and no silence."""
     out = play_pair(
-        tmp_path, webclient_build, 44100, 16, 6.0, 132_300, decoder="", tier="webaudio",
+        tmp_path, webclient_build, 44100, 16, 6.0, 132_300, decoder="", tier=tier,
         crossfade=crossfade, hz2=882.0,
     )
     assert not out["pageErrors"] and not out["errors"], out
-    assert out["tier"] == "webaudio" and out["reached"] == 1 and out["crossfade"] == crossfade, out
+    assert out["tier"] == tier and out["reached"] == 1 and out["crossfade"] == crossfade, out
     mix = out["mix"]
     if crossfade:
         assert out["gapless"] is False, out  # crossfaded, not joined
-        assert 0.7 * crossfade <= mix["overlapS"] <= 1.1 * crossfade, mix
+        low = 0.7 if tier == "webaudio" else 0.5
+        assert low * crossfade <= mix["overlapS"] <= 1.1 * crossfade, mix
     else:
         assert out["gapless"] is True, out
         assert mix["overlapS"] <= 2 * mix["windowS"] + 1e-9, mix

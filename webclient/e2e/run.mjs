@@ -24,6 +24,10 @@ function watch(page) {
   page.on("pageerror", (e) => current && (current.pageErrors ??= []).push(String(e)));
   page.on("console", (m) => { if (m.type() === "error" && current) (current.consoleErrors ??= []).push(m.text()); });
   page.on("response", async (r) => {
+    if (r.status() >= 400 && r.status() !== 404 && r.url().includes("/api/v1/") && current) {
+      const body = await r.text().catch(() => "");
+      (current.httpErrors ??= []).push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname} ${r.request().postData() ?? ""} -> ${body.slice(0, 300)}`);
+    }
     if (r.status() !== 404 || !r.url().includes("/api/v1/") || !current) return;
     try {
       const body = await r.json();

@@ -79,7 +79,10 @@ export class MseTier {
   private url: string | null = null;
   private segs: Seg[] = [];
   private gen = 0;
-  private pumping = false;
+  /** Who works on the SourceBuffer now (a pump, a load's first append, an unchain): one at
+   * a time, since appendBuffer/remove throw while it updates. A token, not a flag, so that a
+   * pump of an older load finishing late cannot release a newer load's hold. */
+  private owner: object | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private seq = 1;
   private initFor: Seg | null = null;
@@ -281,12 +284,13 @@ export class MseTier {
 
   /** Run `fn` once the SourceBuffer is not updating. */
   private async whenIdle(fn: () => Promise<void>): Promise<void> {
-    while (this.pumping) await new Promise((r) => setTimeout(r, 10));
-    this.pumping = true;
+    while (this.owner) await new Promise((r) => setTimeout(r, 10));
+    const me = {};
+    this.owner = me;
     try {
       await fn();
     } finally {
-      this.pumping = false;
+      if (this.owner === me) this.owner = null;
     }
   }
 
@@ -324,8 +328,9 @@ export class MseTier {
   }
 
   private async pump(gen: number): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
+    if (this.owner || gen !== this.gen) return;
+    const me = {};
+    this.owner = me;
     try {
       await this.trimBehind();
       while (gen === this.gen && this.sb) {
@@ -338,17 +343,19 @@ export class MseTier {
     } catch (e) {
       if (gen === this.gen) this.onerror(e);
     } finally {
-      this.pumping = false;
+      if (this.owner === me) this.owner = null;
     }
   }
 
-  /** The first fragment of a load (awaited before play()). */
+  /** The first fragment of a load (awaited before play()). It takes the SourceBuffer from
+   * whatever held the previous one: that was another MediaSource's, now detached. */
   private async pumpOnce(gen: number, seg: Seg): Promise<void> {
-    this.pumping = true;
+    const me = {};
+    this.owner = me;
     try {
       await this.appendChunk(gen, seg);
     } finally {
-      this.pumping = false;
+      if (this.owner === me) this.owner = null;
     }
   }
 
@@ -358,7 +365,8 @@ export class MseTier {
     const ms = this.ms;
     const sb = this.sb;
     if (!ms || !sb || sb.updating || ms.readyState !== "open") return;
-    if (this.segs.every((s) => s.next >= s.chunks.length)) ms.endOfStream();
+    // (no segments: a load is between its new MediaSource and its first append)
+    if (this.segs.length && this.segs.every((s) => s.next >= s.chunks.length)) ms.endOfStream();
   }
 
   private async trimBehind(): Promise<void> {
@@ -380,9 +388,9 @@ export class MseTier {
     if (r.status !== 206) throw new Error(`stream range: HTTP ${r.status}`);
     const bytes = new Uint8Array(await r.arrayBuffer());
     this.fetched += bytes.length;
-    if (gen !== this.gen || !this.segs.includes(seg)) return;
+    if (gen !== this.gen || !this.segs.includes(seg) || !this.sb) return;
     const frames = splitFrames(seg.meta.header, bytes);
-    const sb = this.sb as SourceBuffer;
+    const sb = this.sb;
     if (!this.initFor) {
       // One init segment for the whole run (runStreamInfo): tracks joined by canChain share it.
       await this.op(() => sb.appendBuffer(initSegment(runStreamInfo(streamInfoOf(seg.meta.header))) as Uint8Array<ArrayBuffer>));

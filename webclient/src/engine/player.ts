@@ -350,11 +350,13 @@ export class Player {
   }
 
   /** Crossfade between tracks, in seconds (0: off, the default). Equal-power fades on the
-   * Web Audio tier (crossfade.ts); with it on, FLAC plays there rather than on MSE. Tracks
+   * Web Audio tier (crossfade.ts; sample-exact) and on `<audio>` (timed by a 50 ms poll);
+   * with it on, FLAC plays on Web Audio rather than MSE (one element, one timeline). Tracks
    * of different rates or channel counts still change over without a fade. */
   async setCrossfade(seconds: number): Promise<void> {
     this.crossfadeS = Math.max(0, Math.min(12, seconds || 0));
     this.web.setCrossfade(this.crossfadeS);
+    this.html.setCrossfade(this.crossfadeS);
     if (this.active === this.web && this.web.chainedNext) {
       this.web.unchain();
       await this.prepareNext();
