@@ -67,6 +67,8 @@ def run_node(script: str, *args: str, timeout: float = 240) -> dict[str, Any]:
         timeout=timeout,
         env={**os.environ, "CHROMIUM": CHROMIUM},
     )
+    if os.environ.get("ORB_DEBUG"):  # the page's console lines (e2e scripts print them then)
+        print(r.stderr[-20000:])
     assert r.returncode == 0, f"{script} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     assert lines, r.stdout + r.stderr

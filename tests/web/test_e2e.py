@@ -10,6 +10,7 @@ of the main views go to $ORBSONIC_SCREENSHOTS or <tmp>/screenshots.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -83,23 +84,13 @@ def e2e_run(
     return out
 
 
-# Flows written against docs/native-api.md before their routes existed, that fail now that the
-# routes are in (open work of issue 10, named here so that the failure is seen, not hidden).
-KNOWN_BROKEN = {
-    "playlist-edit": "after creating a playlist, going back to #/albums does not show the album "
-                     "grid's links in time (the flow never ran against the real /playlists routes)",
-}
-
-
 @pytest.mark.parametrize("name", FLOWS)
 def test_flow(e2e_run: dict[str, Any], name: str) -> None:
     f = e2e_run["flows"].get(name)
     assert f is not None, f"flow {name} did not run: {e2e_run}"
     if not f["ok"] and f["missing"]:
         pytest.xfail("native routes not on this server yet: " + ", ".join(f["missing"]))
-    if not f["ok"] and name in KNOWN_BROKEN:
-        pytest.xfail(KNOWN_BROKEN[name] + f": {f.get('error', '')[:200]}")
-    assert f["ok"], f
+    assert f["ok"], json.dumps(f)[:4000]
     assert not f.get("pageErrors"), f["pageErrors"]
 
 

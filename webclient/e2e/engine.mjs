@@ -1,25 +1,29 @@
 // Engine test in real Chromium: play a queue of tracks through the engine (no UI) and
 // measure the output with the AudioWorklet tap. Usage:
-//   node e2e/engine.mjs <baseUrl> <tracks.json> <sineHz> [waitForIndex]
+//   node e2e/engine.mjs <baseUrl> <tracks.json> <sineHz> [decoder] [tier] [crossfadeS hz2]
+// (a decoder, native or wasm, implies the Web Audio tier; tier: mse, webaudio or html5;
+// with hz2 the second track is a sine of that frequency and `mix` measures their overlap)
 // Prints one JSON line: {tier, decoder, analysis, clickToSoundMs, seek}.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { LAUNCH_ARGS, TAP_INIT } from "./tap.mjs";
 
-const [base, tracksFile, hz, decoder] = process.argv.slice(2);
+const [base, tracksFile, hz, decoder, forceTier, crossfade, hz2] = process.argv.slice(2);
 const tracks = JSON.parse(readFileSync(tracksFile, "utf8"));
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: LAUNCH_ARGS });
 try {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => process.env.ORB_DEBUG && console.error(m.text()));
   await page.addInitScript(TAP_INIT);
   await page.goto(base + "/");
   await page.waitForFunction(() => window.__orbEngine);
-  const out = await page.evaluate(async ({ tracks, hz, decoder }) => {
+  const out = await page.evaluate(async ({ tracks, hz, decoder, forceTier, crossfade, hz2 }) => {
     const { Player, Queue } = window.__orbEngine;
-    const p = new Player({ fetch: (u, i) => fetch(u, i), mediaUrl: (u) => u, output: window.__orbOutput, report: () => {}, ...(decoder ? { decoder } : {}) });
+    const p = new Player({ fetch: (u, i) => fetch(u, i), mediaUrl: (u) => u, output: window.__orbOutput, report: () => {}, tier: forceTier || (decoder ? "webaudio" : null), ...(decoder ? { decoder } : {}) });
     const errs = [];
+    if (crossfade) await p.setCrossfade(crossfade);
     p.subscribe((s) => { if (s.error) errs.push(s.error); });
     window.__tap.armed = true;
     const t0 = performance.now();
@@ -34,6 +38,7 @@ try {
     const reached = p.state.queue.current;
     window.__tap.armed = false;
     const analysis = window.__analyseSine(hz);
+    const mix = hz2 ? window.__analyseMix(hz, hz2) : null;
     // exact seek: to 1234.5 ms into the last track, then read the position right after
     const target = 1234.5;
     const ts = performance.now();
@@ -43,8 +48,8 @@ try {
     await until(() => window.__tap.firstSoundAt !== null, 3000);
     const seekToSoundMs = window.__tap.firstSoundAt === null ? null : window.__tap.firstSoundAt - ts;
     await p.stop();
-    return { tier, decoder: decoderKind, decodedBitDepth: bitDepth, gapless, badge, reached, clickToSoundMs, analysis, seek: { target, position: seekPos, seekToSoundMs }, errors: errs, contexts: window.__tap.contexts };
-  }, { tracks, hz: Number(hz), decoder: decoder || null });
+    return { mix, crossfade: p.crossfade, tier, decoder: decoderKind, decodedBitDepth: bitDepth, gapless, badge, reached, clickToSoundMs, analysis, seek: { target, position: seekPos, seekToSoundMs }, errors: errs, contexts: window.__tap.contexts };
+  }, { tracks, hz: Number(hz), decoder: decoder || null, forceTier: forceTier || null, crossfade: Number(crossfade || 0), hz2: Number(hz2 || 0) });
   out.pageErrors = errors;
   console.log(JSON.stringify(out));
 } finally {

@@ -12,11 +12,22 @@ mkdirSync(shots, { recursive: true });
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: LAUNCH_ARGS });
 const flows = {};
 let current = null;
+// ORB_E2E_ONLY=a,b,c runs only those flows (name their dependencies too): targeted debugging.
+const only = process.env.ORB_E2E_ONLY ? process.env.ORB_E2E_ONLY.split(",") : null;
+let lastPage = null;
 
+const pending = new Map(); // request → "METHOD url" (what a failed flow was waiting on)
 function watch(page) {
+  page.on("request", (r) => pending.set(r, `${r.method()} ${r.url().replace(base, "")}`));
+  page.on("requestfinished", (r) => pending.delete(r));
+  page.on("requestfailed", (r) => pending.delete(r));
   page.on("pageerror", (e) => current && (current.pageErrors ??= []).push(String(e)));
   page.on("console", (m) => { if (m.type() === "error" && current) (current.consoleErrors ??= []).push(m.text()); });
   page.on("response", async (r) => {
+    if (r.status() >= 400 && r.status() !== 404 && r.url().includes("/api/v1/") && current) {
+      const body = await r.text().catch(() => "");
+      (current.httpErrors ??= []).push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname} ${r.request().postData() ?? ""} -> ${body.slice(0, 300)}`);
+    }
     if (r.status() !== 404 || !r.url().includes("/api/v1/") || !current) return;
     try {
       const body = await r.json();
@@ -31,6 +42,7 @@ function watch(page) {
 // A flow runs only when the flows it needs passed; otherwise it inherits their missing
 // routes (so "log in" missing xfails everything after it, naming POST /auth/login).
 async function flow(name, deps, fn) {
+  if (only && !only.includes(name)) return;
   const failed = deps.filter((d) => !flows[d]?.ok);
   if (failed.length) {
     flows[name] = { ok: false, skipped: true, missing: [...new Set(failed.flatMap((d) => flows[d]?.missing ?? []))], error: `needs ${failed.join(", ")}` };
@@ -43,6 +55,11 @@ async function flow(name, deps, fn) {
     current.ok = true;
   } catch (e) {
     current.error = String(e && e.message ? e.message : e).slice(0, 800);
+    if (lastPage) {
+      current.url = lastPage.url();
+      current.pending = [...pending.values()].slice(0, 20);
+      await lastPage.screenshot({ path: `${shots}/failed-${name}.png` }).catch(() => {});
+    }
   }
   current.ms = Date.now() - started;
 }
@@ -51,6 +68,7 @@ async function newPage(ctx) {
   const page = await ctx.newPage();
   page.setDefaultTimeout(10000);
   watch(page);
+  lastPage ??= page;
   await page.addInitScript(TAP_INIT);
   return page;
 }
@@ -63,11 +81,24 @@ async function login(page) {
   await page.getByRole("navigation", { name: "Library" }).waitFor({ timeout: 8000 });
 }
 
+// The album grid is virtualised: only the rows in view are in the DOM. Scroll it as a user
+// would until the album's tile is rendered (with the queue panel open, fewer columns fit and
+// an album that was in view may not be).
+async function openAlbum(page, name) {
+  await page.goto(base + "/#/albums");
+  await page.getByTestId("album-grid").locator("a").first().waitFor({ timeout: 8000 });
+  const link = page.getByTestId("album-grid").getByRole("link", { name });
+  for (let i = 0; i < 60 && !(await link.count()); i++) {
+    await page.locator("main").evaluate((m) => m.scrollBy(0, 300));
+    await page.waitForTimeout(30);
+  }
+  await link.first().click();
+}
+
 const shot = (page, name) => page.screenshot({ path: `${shots}/${name}.png` });
 
 async function playAndMeasure(page, albumName, badge) {
-  await page.goto(base + "/#/albums");
-  await page.getByRole("link", { name: new RegExp(albumName) }).first().click();
+  await openAlbum(page, new RegExp(albumName));
   await page.getByRole("button", { name: "▶ Play" }).waitFor();
   // silence first: what played before must not count as this click's sound
   await page.evaluate(() => window.__orbPlayer.stop());
@@ -139,8 +170,8 @@ try {
     const dur = await page.evaluate(() => window.__orbPlayer.state.track.durationMs);
     const target = Math.min(1500.5, Math.floor(dur / 2) + 0.5);
     const t0 = await page.evaluate(() => performance.now());
-    await page.evaluate(async (ms) => { window.__tap.firstSoundAt = null; await window.__orbPlayer.seek(ms); }, target);
-    const pos = await page.evaluate(() => window.__orbPlayer.positionMs());
+    // the position as the seek returns (a second evaluate would read it some ms into playback)
+    const pos = await page.evaluate(async (ms) => { window.__tap.firstSoundAt = null; await window.__orbPlayer.seek(ms); return window.__orbPlayer.positionMs(); }, target);
     await page.waitForFunction(() => window.__tap.firstSoundAt !== null, null, { timeout: 5000 });
     const seekToSoundMs = await page.evaluate((t) => window.__tap.firstSoundAt - t, t0);
     const rate = await page.evaluate(() => window.__orbPlayer.state.track.sampleRate);
@@ -161,8 +192,7 @@ try {
     await page.getByRole("button", { name: "Create" }).click();
     await page.getByRole("heading", { name }).waitFor();
     const plUrl = page.url();
-    await page.goto(base + "/#/albums");
-    await page.getByRole("link", { name: /Vespertine/ }).first().click();
+    await openAlbum(page, /Vespertine/);
     await page.getByRole("heading", { name: "Vespertine" }).waitFor();
     const sel = page.getByLabel("Add to playlist");
     await sel.focus();
@@ -175,7 +205,8 @@ try {
     const before = await entries.allTextContents();
     await page.getByRole("button", { name: /^Move .* down$/ }).first().click();
     await page.waitForFunction((b) => document.querySelector('[data-testid="playlist-entry"]')?.textContent !== b, before[0]);
-    await page.getByRole("button", { name: /^Remove / }).last().click();
+    // the playlist's own buttons (the queue panel, open since queue-panel, has Remove buttons too)
+    await page.getByRole("main").getByRole("button", { name: /^Remove .* from the playlist$/ }).last().click();
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="playlist-entry"]').length === n, before.length - 1);
     page.once("dialog", (d) => d.accept());
     await page.getByRole("button", { name: "Delete" }).click();
@@ -197,8 +228,7 @@ try {
   });
 
   await flow("gapless-sine", ["browse"], async () => {
-    await page.goto(base + "/#/albums");
-    await page.getByRole("link", { name: /Gapless Sine 44100/ }).first().click();
+    await openAlbum(page, /Gapless Sine 44100/);
     await page.getByRole("button", { name: "▶ Play" }).waitFor();
     await page.evaluate(() => window.__orbPlayer.stop());
     await page.evaluate(() => { window.__tap.blocks = []; window.__tap.armed = true; });

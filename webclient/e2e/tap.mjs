@@ -63,6 +63,37 @@ export const TAP_INIT = `
     }
     return { samples: Math.max(0, b - a), rate, maxResidual: maxRes, residualAt: at - a, peak, minRms, dropped };
   };
+  // Two tracks of different sine frequencies f1 then f2: per window, each frequency's
+  // amplitude (Goertzel), to see how long both sound at once (a crossfade's overlap) and
+  // whether the sound ever drops out (inserted silence) between the first and last sound.
+  window.__analyseMix = (f1, f2) => {
+    const all = window.__tap.blocks;
+    const newest = all.length ? all[all.length - 1].id : 0;
+    const xs = [];
+    let rate = 0;
+    for (const bl of all) if (bl.id === newest) { rate = bl.rate; for (const v of bl.data) xs.push(v); }
+    let a = 0; while (a < xs.length && Math.abs(xs[a]) < 1e-3) a++;
+    let b = xs.length - 1; while (b > a && Math.abs(xs[b]) < 1e-3) b--;
+    const W = 1024;
+    const amp = (f, from) => {
+      const c = 2 * Math.cos((2 * Math.PI * f) / rate);
+      let s1 = 0, s2 = 0;
+      for (let k = 0; k < W; k++) { const s0 = xs[from + k] * 0.5 * (1 - Math.cos((2 * Math.PI * k) / (W - 1))) + c * s1 - s2; s2 = s1; s1 = s0; }
+      return (4 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - c * s1 * s2))) / W; // Hann window: amplitude
+    };
+    const wins = [];
+    for (let n = a + W; n + 2 * W < b; n += W) {
+      let e = 0; for (let k = 0; k < W; k++) e += xs[n + k] * xs[n + k];
+      wins.push({ a1: amp(f1, n), a2: amp(f2, n), rms: Math.sqrt(e / W) });
+    }
+    const m1 = Math.max(...wins.map((w) => w.a1)), m2 = Math.max(...wins.map((w) => w.a2));
+    const both = wins.filter((w) => w.a1 > 0.1 * m1 && w.a2 > 0.1 * m2).length;
+    const first2 = wins.findIndex((w) => w.a2 > 0.1 * m2);
+    const last1 = wins.length - 1 - [...wins].reverse().findIndex((w) => w.a1 > 0.1 * m1);
+    const maxRms = Math.max(...wins.map((w) => w.rms));
+    return { rate, windows: wins.length, windowS: W / rate, overlapS: (both * W) / rate, firstF2At: first2, lastF1At: last1,
+      max1: m1, max2: m2, minRmsRatio: Math.min(...wins.map((w) => w.rms)) / maxRms };
+  };
 })();
 `;
 

@@ -11,6 +11,18 @@ describe("format detection", () => {
     const p = planPlayback(track("tr-1"), chromium, true);
     expect(p).toMatchObject({ tier: "webaudio", url: "/api/v1/stream/tr-1", converted: false });
   });
+  it("FLAC goes to MSE when MediaSource takes FLAC in fMP4; a forced tier wins when usable", () => {
+    const caps = { webAudio: true, mseFlac: true };
+    expect(planPlayback(track("tr-1"), chromium, caps).tier).toBe("mse");
+    expect(planPlayback(track("tr-1"), chromium, { ...caps, force: "webaudio" }).tier).toBe("webaudio");
+    expect(planPlayback(track("tr-1"), chromium, { ...caps, force: "html5" }).tier).toBe("html5");
+    // MSE forced where MediaSource lacks FLAC: the automatic choice
+    expect(planPlayback(track("tr-1"), chromium, { webAudio: true, mseFlac: false, force: "mse" }).tier).toBe("webaudio");
+    // crossfade needs two overlapping tracks: the Web Audio tier
+    expect(planPlayback(track("tr-1"), chromium, { ...caps, crossfade: true }).tier).toBe("webaudio");
+    // lossy formats stay on <audio> whatever is forced
+    expect(planPlayback(track("t", { codec: "mp3", lossless: false, seekIndexUrl: null }), chromium, { ...caps, force: "mse" }).tier).toBe("html5");
+  });
   it("FLAC without Web Audio or a seek index plays in <audio>", () => {
     expect(planPlayback(track("tr-1"), chromium, false).tier).toBe("html5");
     expect(planPlayback(track("tr-1", { seekIndexUrl: null }), chromium, true).tier).toBe("html5");

@@ -8,7 +8,21 @@
  */
 import type { Track } from "./types";
 
-export type Tier = "webaudio" | "html5";
+export type Tier = "mse" | "webaudio" | "html5";
+
+/** What the browser offers the range-fetching tiers. */
+export interface Capabilities {
+  /** An AudioContext exists. */
+  webAudio: boolean;
+  /** MediaSource takes `audio/mp4; codecs="flac"`. */
+  mseFlac?: boolean;
+  /** A tier forced by a setting or the `?tier=` URL flag (tests force each); a forced tier
+   * the track cannot use falls back to the automatic choice. */
+  force?: Tier | null;
+  /** Crossfade is on: FLAC goes to the Web Audio tier, the one that can overlap two tracks
+   * (the MSE tier has one element and one timeline). */
+  crossfade?: boolean;
+}
 
 export interface PlayPlan {
   tier: Tier;
@@ -47,8 +61,11 @@ export function mimeFor(codec: string | null, container: string | null): string 
 const ALWAYS_CONVERT = new Set(["alac", "ape", "wavpack", "wv"]);
 
 /** Choose the tier and URL. `canPlay(mime)` is `audio.canPlayType` (returns "", "maybe" or
- * "probably"); `webAudio` says whether an AudioContext exists. */
-export function planPlayback(track: Track, canPlay: (mime: string) => string, webAudio: boolean): PlayPlan {
+ * "probably"); `caps` says what the browser has (a bare boolean: Web Audio only). FLAC with a
+ * seek index goes to MSE when it takes FLAC in fMP4, else to Web Audio. */
+export function planPlayback(track: Track, canPlay: (mime: string) => string, caps: boolean | Capabilities): PlayPlan {
+  const c: Capabilities = typeof caps === "boolean" ? { webAudio: caps } : caps;
+  const webAudio = c.webAudio;
   const codec = (track.codec ?? track.container ?? "").toLowerCase();
   const mime = mimeFor(track.codec, track.container) ?? track.contentType ?? "application/octet-stream";
   const native = canPlay(mime) !== "";
@@ -57,7 +74,10 @@ export function planPlayback(track: Track, canPlay: (mime: string) => string, we
     return { tier: "html5", url: withParam(track.streamUrl, "as", "flac"), converted: true, mime: "audio/flac" };
   }
   if (codec === "flac" && track.seekIndexUrl && webAudio && track.totalSamples && track.sampleRate) {
-    return { tier: "webaudio", url: track.streamUrl, converted: false, mime };
+    const mse = !!c.mseFlac && !c.crossfade;
+    let tier: Tier = mse ? "mse" : "webaudio";
+    if (c.force === "html5" || c.force === "webaudio" || (c.force === "mse" && mse)) tier = c.force;
+    return { tier, url: track.streamUrl, converted: false, mime };
   }
   return { tier: "html5", url: track.streamUrl, converted: false, mime };
 }

@@ -3,7 +3,13 @@
  * `?as=flac` conversions, with the next track preloaded in a second element and handed over
  * on `ended`. This is near-gapless only, and the UI says so. Volume and ReplayGain go
  * through a GainNode (same-origin element, so MediaElementSource is never silent).
+ *
+ * Crossfade (optional): each element has its own GainNode; `crossfade` seconds before the
+ * playing element's end the preloaded one starts and equal-power curves run on both. The
+ * start is timed by a 50 ms poll of currentTime, so the overlap is right to about that
+ * (the Web Audio tier's is sample-exact).
  */
+import { equalPowerCurve } from "./crossfade";
 import type { StreamInfoHeaders, TierDeps } from "./webaudio";
 import type { Track } from "./types";
 import { Equaliser } from "./eq";
@@ -25,6 +31,11 @@ export class Html5Tier {
   private url: string | null = null;
   private retried = false;
   private intendPlay = false;
+  private fades: GainNode[] = [];
+  private crossfadeS = 0;
+  /** The element fading in (started before the player moved on to its track). */
+  private fadingIn: HTMLAudioElement | null = null;
+  private poll: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly deps: TierDeps & { mediaUrl(url: string): string }) {}
 
@@ -44,7 +55,10 @@ export class Html5Tier {
         if (el === this.els[this.cur]) this.onended();
       });
       el.addEventListener("error", () => void this.recover(el));
-      ctx.createMediaElementSource(el).connect(gain);
+      const fade = ctx.createGain();
+      fade.connect(gain);
+      ctx.createMediaElementSource(el).connect(fade);
+      this.fades.push(fade);
       this.els.push(el);
     }
     this.ctx = ctx;
@@ -88,8 +102,17 @@ export class Html5Tier {
     else void this.ctx?.resume();
     const src = this.deps.mediaUrl(url);
     const other = 1 - this.cur;
-    this.el.pause();
-    if (this.preloaded === src) this.cur = other;
+    const switching = this.preloaded === src;
+    // The preloaded track already fading in (maybeFade): the outgoing one plays on to its end.
+    const fading = switching && startMs === 0 && this.fadingIn === this.els[other];
+    this.fadingIn = null;
+    if (!fading) {
+      // Anything else (another track, a fade cut short): both stop, at full gain for next time.
+      for (const e of this.els) e.pause();
+      this.setFade(0, 1);
+      this.setFade(1, 1);
+    }
+    if (switching) this.cur = other;
     this.preloaded = null;
     const el = this.el;
     if (el.src !== new URL(src, location.href).href) el.src = src;
@@ -97,10 +120,60 @@ export class Html5Tier {
     this.url = url;
     this.retried = false;
     this.intendPlay = autoplay;
-    if (startMs > 0) el.currentTime = startMs / 1000;
+    if (fading) {
+      // already playing since the crossfade began: keep its position
+    } else if (startMs > 0) el.currentTime = startMs / 1000;
     else if (el.currentTime > 0) el.currentTime = 0;
-    if (autoplay) await el.play();
+    if (autoplay && el.paused) await el.play();
+    this.watch();
     return this.headers(track, url);
+  }
+
+  /** Crossfade length in seconds (0: off). */
+  setCrossfade(seconds: number): void {
+    this.crossfadeS = Math.max(0, seconds);
+    this.watch();
+  }
+
+  private setFade(i: number, v: number): void {
+    const f = this.fades[i];
+    if (f && this.ctx) {
+      f.gain.cancelScheduledValues(0);
+      f.gain.value = v;
+    }
+  }
+
+  private watch(): void {
+    if (this.crossfadeS > 0 && this.poll === null) this.poll = setInterval(() => this.maybeFade(), 50);
+    if (this.crossfadeS <= 0 && this.poll !== null) {
+      clearInterval(this.poll);
+      this.poll = null;
+    }
+  }
+
+  /** Start the preloaded element when the playing one has `crossfade` seconds left. */
+  private maybeFade(): void {
+    const el = this.els[this.cur];
+    const other = 1 - this.cur;
+    const next = this.els[other];
+    const ctx = this.ctx;
+    if (!el || !next || !ctx || !this.preloaded || this.fadingIn || el.paused || !Number.isFinite(el.duration)) return;
+    const left = el.duration - el.currentTime;
+    const d = Math.min(this.crossfadeS, el.duration / 2, Number.isFinite(next.duration) ? next.duration / 2 : Infinity);
+    if (left > d || left <= 0.05) return;
+    this.fadingIn = next;
+    const n = Math.max(2, Math.round(left * 200));
+    const at = ctx.currentTime;
+    (this.fades[this.cur] as GainNode).gain.cancelScheduledValues(0);
+    (this.fades[this.cur] as GainNode).gain.setValueCurveAtTime(equalPowerCurve(n, "out"), at, left);
+    (this.fades[other] as GainNode).gain.cancelScheduledValues(0);
+    (this.fades[other] as GainNode).gain.value = 0;
+    (this.fades[other] as GainNode).gain.setValueCurveAtTime(equalPowerCurve(n, "in"), at, left);
+    next.currentTime = 0;
+    void next.play().catch((e: unknown) => this.onerror(e));
+    // The player moves on now (as on the Web Audio tier, the next track is current from the
+    // start of its fade); load() finds it playing and keeps it.
+    this.onended();
   }
 
   /** The format from the X-Orb headers (a HEAD request; falls back to the Track's fields). */
@@ -161,6 +234,10 @@ export class Html5Tier {
       el.load();
     }
     this.els = [];
+    this.fades = [];
+    this.fadingIn = null;
+    if (this.poll !== null) clearInterval(this.poll);
+    this.poll = null;
     this.track = null;
     const ctx = this.ctx;
     this.ctx = null;

@@ -1,15 +1,27 @@
 /**
  * The player: a Queue plus the tier that plays its current entry. FLAC with a seek index
- * plays on the Web Audio tier (gapless with the next track when rate and channels match);
- * everything else on `<audio>`. Listeners get a PlayerState snapshot on every change; the
+ * plays on the MSE tier when the browser's MediaSource takes FLAC in fMP4 (the module is
+ * loaded on first use), else on the Web Audio tier; both are gapless with the next track
+ * when the formats match. Everything else plays on `<audio>`. `deps.tier` forces a tier. Listeners get a PlayerState snapshot on every change; the
  * position is read with positionMs() (the UI polls it per animation frame).
  */
-import { formatBadge, planPlayback, type Tier } from "./format";
+import { formatBadge, planPlayback, type Capabilities, type Tier } from "./format";
 import { replayGainFactor, volumeCurve, type GainMode } from "./gain";
 import { Html5Tier } from "./html5";
 import { Queue } from "./queue";
 import type { Track } from "./types";
 import { WebAudioTier, type StreamInfoHeaders, type TierDeps } from "./webaudio";
+import type { MseTier } from "./mse";
+
+/** The two range-fetching, gapless tiers. */
+type RangeTier = WebAudioTier | MseTier;
+
+/** Whether MediaSource takes FLAC in fMP4 here (mse.ts has the same probe, but importing it
+ * would pull the tier into the initial bundle). */
+function mseFlac(): boolean {
+  const MS = (globalThis as { MediaSource?: typeof MediaSource }).MediaSource;
+  return !!MS && typeof MS.isTypeSupported === "function" && MS.isTypeSupported('audio/mp4; codecs="flac"');
+}
 
 export interface PlayerState {
   queue: Queue;
@@ -29,16 +41,22 @@ export interface PlayerDeps extends TierDeps {
   /** now-playing (submission false) and scrobble (true) reports, as the Subsonic clients do. */
   report?(track: Track, submission: boolean): void;
   canPlay?(mime: string): string;
+  /** Force a tier (a setting, the `?tier=` URL flag, tests); null or absent: by capability. */
+  tier?: Tier | null;
 }
 
 export class Player {
   private q: Queue = Queue.empty();
   private web: WebAudioTier;
   private html: Html5Tier;
-  private active: WebAudioTier | Html5Tier | null = null;
+  private mse: MseTier | null = null;
+  private msePromise: Promise<MseTier> | null = null;
+  private active: RangeTier | Html5Tier | null = null;
   private listeners = new Set<(s: PlayerState) => void>();
   private st: Omit<PlayerState, "queue" | "track">;
   private gainMode: GainMode = "track";
+  private eqGains: readonly number[] | null = null;
+  private crossfadeS = 0;
   private scrobbled = false;
   private reportTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -46,15 +64,53 @@ export class Player {
     this.st = { playing: false, loading: false, tier: null, badge: "", gapless: false, volume: 0.8, muted: false, error: null };
     this.web = new WebAudioTier(deps);
     this.html = new Html5Tier(deps);
-    this.web.onended = this.html.onended = () => void this.advance();
-    this.web.onerror = this.html.onerror = (e) => this.fail(e);
-    this.web.ontrackchange = (t, info) => {
+    this.wire(this.web);
+    this.html.onended = () => void this.advance();
+    this.html.onerror = (e) => this.fail(e);
+  }
+
+  private wire(tier: RangeTier): void {
+    tier.onended = () => void this.advance();
+    tier.onerror = (e) => this.fail(e);
+    tier.ontrackchange = (t, info) => {
       // Gapless handover: the chained track is now playing.
       this.q = this.q.select((this.q.current ?? -1) + 1);
       if (this.q.currentTrack?.id !== t.id) this.q = this.q.select(this.q.entries.findIndex((e) => e.track.id === t.id));
       this.started(t, info);
       void this.prepareNext();
     };
+  }
+
+  /** The MSE tier, its module imported on first use (a lazy chunk with codec-parser). */
+  private mseTier(): Promise<MseTier> {
+    this.msePromise ??= import("./mse").then((m) => {
+      const t = new m.MseTier(this.deps);
+      this.wire(t);
+      t.eq.set(this.eqGains);
+      this.mse = t;
+      this.applyGain(this.q.currentTrack);
+      return t;
+    });
+    return this.msePromise;
+  }
+
+  /** Fetch the MSE module ahead of the first play (after login, when the browser is idle),
+   * so the first click does not wait for it. Not part of the initial bundle. */
+  prefetch(): void {
+    if (mseFlac() && !this.deps.tier) void this.mseTier().catch(() => {});
+  }
+
+  private caps(): Capabilities {
+    return {
+      webAudio: typeof AudioContext !== "undefined",
+      mseFlac: mseFlac(),
+      force: this.deps.tier ?? null,
+      crossfade: this.crossfadeS > 0,
+    };
+  }
+
+  private isRange(t: unknown): t is RangeTier {
+    return t === this.web || (t !== null && t === this.mse);
   }
 
   subscribe(fn: (s: PlayerState) => void): () => void {
@@ -72,7 +128,7 @@ export class Player {
   }
 
   /** The tier instance (tests and diagnostics). */
-  get engine(): WebAudioTier | Html5Tier | null {
+  get engine(): RangeTier | Html5Tier | null {
     return this.active;
   }
 
@@ -122,8 +178,18 @@ export class Player {
       return;
     }
     const canPlay = this.deps.canPlay ?? ((m: string) => new Audio().canPlayType(m));
-    const plan = planPlayback(t, canPlay, typeof AudioContext !== "undefined");
-    const tier = plan.tier === "webaudio" ? this.web : this.html;
+    const plan = planPlayback(t, canPlay, this.caps());
+    let tier: RangeTier | Html5Tier = plan.tier === "webaudio" ? this.web : this.html;
+    if (plan.tier === "mse") {
+      try {
+        tier = await this.mseTier();
+      } catch (e) {
+        console.warn("MSE tier unavailable, using Web Audio:", e);
+        plan.tier = "webaudio";
+        tier = this.web;
+      }
+      if (this.q.currentTrack?.id !== t.id) return;
+    }
     if (this.active && this.active !== tier) await this.active.destroy();
     this.active = tier;
     this.st.loading = true;
@@ -133,15 +199,15 @@ export class Player {
     this.applyGain(t);
     try {
       let info: StreamInfoHeaders;
-      if (tier === this.web) {
+      if (this.isRange(tier)) {
         try {
-          info = await this.web.load(t, startMs, autoplay);
+          info = await tier.load(t, startMs, autoplay);
         } catch (e) {
           // No usable seek index or range (an old server, a broken file): fall back to
           // <audio>, which plays the same bytes without the gapless guarantee.
           if (this.q.currentTrack?.id !== t.id) return;
-          console.warn("Web Audio tier unavailable, using <audio>:", e);
-          await this.web.destroy();
+          console.warn(`${plan.tier} tier unavailable, using <audio>:`, e);
+          await tier.destroy();
           this.active = this.html;
           this.st.tier = "html5";
           info = await this.html.load(t, plan.url, startMs, autoplay);
@@ -187,13 +253,14 @@ export class Player {
   private async prepareNext(): Promise<void> {
     const next = this.q.nextTrack;
     const canPlay = this.deps.canPlay ?? ((m: string) => new Audio().canPlayType(m));
-    if (this.active === this.web) {
-      if (this.web.chainedNext && this.web.chainedNext.id !== next?.id) this.web.unchain();
-      const plan = next ? planPlayback(next, canPlay, true) : null;
-      const chain = !!next && plan?.tier === "webaudio" && this.web.canChain(next);
-      this.st.gapless = chain;
+    const a = this.active;
+    if (this.isRange(a)) {
+      if (a.chainedNext && a.chainedNext.id !== next?.id) a.unchain();
+      const plan = next ? planPlayback(next, canPlay, this.caps()) : null;
+      const chain = !!next && plan?.tier === a.kind && a.canChain(next);
+      this.st.gapless = chain && !(a.kind === "webaudio" && this.crossfadeS > 0);
       this.emit();
-      if (next && chain && !this.web.chainedNext) await this.web.chain(next);
+      if (next && chain && !a.chainedNext) await a.chain(next);
     } else if (this.active === this.html && next) {
       this.st.gapless = false;
       this.html.preload(planPlayback(next, canPlay, false).url);
@@ -257,7 +324,9 @@ export class Player {
     if (!t || !this.active) return;
     const clamped = Math.max(0, Math.min(t.durationMs, ms));
     await this.active.seek(clamped);
-    if (this.active === this.web) await this.prepareNext();
+    // Not awaited: seek() resolves with the tier at the target (a caller reading positionMs()
+    // right away gets it), and re-chaining the next track needs no wait.
+    if (this.isRange(this.active)) this.prepareNext().catch((e: unknown) => this.fail(e));
   }
 
   setVolume(v: number): void {
@@ -274,8 +343,28 @@ export class Player {
 
   /** 10 band gains in dB (eq.ts EQ_BANDS_HZ), or null to take the equaliser out. */
   setEqualiser(gains: readonly number[] | null): void {
+    this.eqGains = gains;
     this.web.eq.set(gains);
     this.html.eq.set(gains);
+    this.mse?.eq.set(gains);
+  }
+
+  /** Crossfade between tracks, in seconds (0: off, the default). Equal-power fades on the
+   * Web Audio tier (crossfade.ts; sample-exact) and on `<audio>` (timed by a 50 ms poll);
+   * with it on, FLAC plays on Web Audio rather than MSE (one element, one timeline). Tracks
+   * of different rates or channel counts still change over without a fade. */
+  async setCrossfade(seconds: number): Promise<void> {
+    this.crossfadeS = Math.max(0, Math.min(12, seconds || 0));
+    this.web.setCrossfade(this.crossfadeS);
+    this.html.setCrossfade(this.crossfadeS);
+    if (this.active === this.web && this.web.chainedNext) {
+      this.web.unchain();
+      await this.prepareNext();
+    }
+  }
+
+  get crossfade(): number {
+    return this.crossfadeS;
   }
 
   setGainMode(m: GainMode): void {
@@ -287,5 +376,6 @@ export class Player {
     const g = this.st.muted ? 0 : volumeCurve(this.st.volume) * replayGainFactor(t?.replayGain ?? null, this.gainMode);
     this.web.setGain(g);
     this.html.setGain(g);
+    this.mse?.setGain(g);
   }
 }

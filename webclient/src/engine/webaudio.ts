@@ -8,17 +8,14 @@
  * samples in.
  */
 import { chunkSchedule } from "./gapless";
+import { equalPowerCurve, planCrossfade } from "./crossfade";
 import { NativeDecoder, WasmDecoder, nativeFlacLikely, type ChunkDecoder } from "./decoder";
-import { lookup, parseSeekIndex, planChunks, type FrameChunk, type SeekIndex } from "./seekindex";
+import { lookup, planChunks, type FrameChunk, type SeekIndex } from "./seekindex";
 import type { Track } from "./types";
 import { Equaliser } from "./eq";
+import { MetaCache, type StreamInfoHeaders } from "./meta";
 
-export interface StreamInfoHeaders {
-  codec: string | null;
-  bitDepth: number | null;
-  sampleRate: number | null;
-  channels: number | null;
-}
+export type { StreamInfoHeaders } from "./meta";
 
 export interface TierDeps {
   /** fetch with the caller's credentials (Authorization header). */
@@ -44,6 +41,8 @@ interface Segment {
   next: number;
   sources: AudioBufferSourceNode[];
   info: StreamInfoHeaders;
+  /** The track's own gain (crossfades ramp it; 1 otherwise), into the tier's gain. */
+  fade: GainNode;
 }
 
 const LOOKAHEAD_S = 12;
@@ -67,10 +66,15 @@ export class WebAudioTier {
   private gainValue = 1;
   /** The optional equaliser (off by default). */
   readonly eq = new Equaliser();
-  private ixCache = new Map<string, Promise<{ ix: SeekIndex; header: Uint8Array; info: StreamInfoHeaders }>>();
+  private metas: MetaCache;
   private endedFired = false;
+  private crossfadeS = 0;
+  /** Tracks that handed over during a crossfade and may still sound (stopped on a seek). */
+  private retired: Segment[] = [];
 
-  constructor(private readonly deps: TierDeps) {}
+  constructor(private readonly deps: TierDeps) {
+    this.metas = new MetaCache((u, i) => deps.fetch(u, i));
+  }
 
   get rate(): number | null {
     return this.ctx ? this.ctx.sampleRate : null;
@@ -128,39 +132,8 @@ export class WebAudioTier {
     if (ctx) await ctx.close().catch(() => {});
   }
 
-  /** Seek index + header block + format headers of a track (cached per track). */
-  private meta(track: Track) {
-    let p = this.ixCache.get(track.id);
-    if (!p) {
-      p = (async () => {
-        const r = await this.deps.fetch(track.seekIndexUrl as string);
-        if (!r.ok) throw new Error(`seek index: HTTP ${r.status}`);
-        const ix = parseSeekIndex(await r.arrayBuffer());
-        const h = await this.deps.fetch(track.streamUrl, { headers: { Range: `bytes=0-${ix.audioOffset - 1}` } });
-        if (!h.ok) throw new Error(`stream: HTTP ${h.status}`);
-        let header = new Uint8Array(await h.arrayBuffer());
-        if (h.status === 200) header = header.slice(0, ix.audioOffset);
-        const num = (k: string) => {
-          const v = h.headers.get(k);
-          return v === null || v === "" ? null : Number(v);
-        };
-        const info: StreamInfoHeaders = {
-          codec: h.headers.get("X-Orb-Codec") ?? track.codec,
-          bitDepth: num("X-Orb-Bit-Depth") ?? track.bitDepth,
-          sampleRate: num("X-Orb-Sample-Rate") ?? track.sampleRate,
-          channels: num("X-Orb-Channels") ?? track.channels,
-        };
-        return { ix, header, info };
-      })();
-      p.catch(() => this.ixCache.delete(track.id));
-      this.ixCache.set(track.id, p);
-      if (this.ixCache.size > 8) this.ixCache.delete(this.ixCache.keys().next().value as string);
-    }
-    return p;
-  }
-
   private async segment(track: Track, skip: number, originFrame: number | null): Promise<Segment> {
-    const { ix, header, info } = await this.meta(track);
+    const { ix, header, info } = await this.metas.get(track);
     const rate = ix.sampleRate;
     await this.ensureContext(rate);
     const from = lookup(ix, skip);
@@ -168,7 +141,10 @@ export class WebAudioTier {
     const chunks = first ? [first, ...planChunks(ix, lookup(ix, first.firstSample + first.samples), rate * CHUNK_S)] : [];
     // A first chunk ending at the very end leaves lookup() pointing at itself: drop repeats.
     const uniq = chunks.filter((c, i) => i === 0 || c.firstSample > (chunks[i - 1] as FrameChunk).firstSample);
-    return { track, ix, header, rate, originFrame, skip, chunks: uniq, next: 0, sources: [], info };
+    const ctx = this.ctx as AudioContext;
+    const fade = ctx.createGain();
+    fade.connect(this.gain as GainNode);
+    return { track, ix, header, rate, originFrame, skip, chunks: uniq, next: 0, sources: [], info, fade };
   }
 
   /** Start `track` at `startMs` (exact sample), replacing whatever plays. */
@@ -195,23 +171,54 @@ export class WebAudioTier {
     return !!last && next.sampleRate === last.rate && next.channels === last.track.channels && !!next.seekIndexUrl;
   }
 
-  /** Schedule `next` to start at the exact sample end of the last scheduled track. */
+  /** Crossfade length in seconds (0: off, tracks join gaplessly). Applies to the next join. */
+  setCrossfade(seconds: number): void {
+    this.crossfadeS = Math.max(0, seconds);
+  }
+
+  /** Schedule `next` to start at the exact sample end of the last scheduled track, or, with
+   * a crossfade, `crossfade` seconds before it with equal-power fades on both tracks. */
   async chain(next: Track): Promise<void> {
     const gen = this.gen;
     const last = this.segments[this.segments.length - 1];
     if (!last || !this.ctx || last.originFrame === null) return;
+    const ctx = this.ctx;
     const total = last.ix.totalSamples;
-    const origin = last.originFrame + Math.round((total * this.ctx.sampleRate) / last.rate);
-    const seg = await this.segment(next, 0, origin);
-    if (gen !== this.gen || this.segments[this.segments.length - 1] !== last) return;
+    const end = last.originFrame + Math.round((total * ctx.sampleRate) / last.rate);
+    const nextFrames = Math.round(((next.totalSamples ?? 0) * ctx.sampleRate) / (next.sampleRate ?? ctx.sampleRate));
+    // The fade must start after what is already scheduled can still be changed: now + lead.
+    const now = (ctx.currentTime + START_LEAD_S) * ctx.sampleRate;
+    const plan = planCrossfade(end, ctx.sampleRate, this.crossfadeS, end - last.originFrame, nextFrames, now);
+    const seg = await this.segment(next, 0, plan.nextOrigin);
+    if (gen !== this.gen || this.segments[this.segments.length - 1] !== last) {
+      seg.fade.disconnect();
+      return;
+    }
+    if (plan.frames > 0) {
+      const at = plan.nextOrigin / ctx.sampleRate;
+      const dur = plan.frames / ctx.sampleRate;
+      const n = Math.max(2, Math.min(4096, Math.round(dur * 200)));
+      last.fade.gain.setValueCurveAtTime(equalPowerCurve(n, "out"), at, dur);
+      seg.fade.gain.value = 0;
+      seg.fade.gain.setValueCurveAtTime(equalPowerCurve(n, "in"), at, dur);
+    }
     this.segments.push(seg);
     void this.pump(gen);
   }
 
-  /** Drop every scheduled track after the current one (the queue changed). */
+  /** Drop every scheduled track after the current one (the queue changed), and any fade-out
+   * scheduled on the current one. */
   unchain(): void {
-    for (const s of this.segments.slice(1)) for (const src of s.sources) stop(src);
+    for (const s of this.segments.slice(1)) {
+      for (const src of s.sources) stop(src);
+      s.fade.disconnect();
+    }
     this.segments = this.segments.slice(0, 1);
+    const cur = this.segments[0];
+    if (cur && this.ctx) {
+      cur.fade.gain.cancelScheduledValues(0);
+      cur.fade.gain.value = 1;
+    }
   }
 
   get chainedNext(): Track | null {
@@ -219,8 +226,12 @@ export class WebAudioTier {
   }
 
   private stopAll(): void {
-    for (const s of this.segments) for (const src of s.sources) stop(src);
+    for (const s of [...this.segments, ...this.retired]) {
+      for (const src of s.sources) stop(src);
+      s.fade.disconnect();
+    }
     this.segments = [];
+    this.retired = [];
   }
 
   private startTimer(): void {
@@ -238,12 +249,15 @@ export class WebAudioTier {
     if (!ctx || this.segments.length === 0) return;
     const now = ctx.currentTime * ctx.sampleRate;
     const cur = this.segments[0] as Segment;
-    if (now >= this.segEndFrame(cur)) {
-      if (this.segments.length > 1) {
-        this.segments.shift();
-        const s = this.segments[0] as Segment;
-        this.ontrackchange(s.track, s.info);
-      } else if (!this.endedFired && cur.next >= cur.chunks.length) {
+    const nxt = this.segments[1];
+    this.retired = this.retired.filter((r) => now < this.segEndFrame(r) || (r.fade.disconnect(), false));
+    if (nxt && nxt.originFrame !== null && now >= nxt.originFrame) {
+      // The next track sounds (at the end of this one, or at the start of a crossfade).
+      this.segments.shift();
+      this.retired.push(cur);
+      this.ontrackchange(nxt.track, nxt.info);
+    } else if (!nxt && now >= this.segEndFrame(cur)) {
+      if (!this.endedFired && cur.next >= cur.chunks.length) {
         this.endedFired = true;
         this.onended();
       }
@@ -291,7 +305,7 @@ export class WebAudioTier {
         if (!sched) continue;
         const src = ctx.createBufferSource();
         src.buffer = buf;
-        src.connect(this.gain as GainNode);
+        src.connect(seg.fade);
         const late = ctx.currentTime - sched.when;
         if (late > 0) {
           // Behind the clock (slow network or a stalled tab): play the rest of this chunk now.

@@ -5,6 +5,7 @@
 import { Player, type PlayerState } from "../engine/player";
 import { Queue } from "../engine/queue";
 import type { Track } from "../engine/types";
+import type { Tier } from "../engine/format";
 import { ApiError, api, authFetch, currentUser, mediaUrl, onAuthChange, type Me, type ServerQueue } from "./api";
 import { toastError } from "./toasts.svelte";
 
@@ -33,7 +34,15 @@ declare global {
   }
 }
 
+/** A forced engine tier: `?tier=mse|webaudio|html5` in the URL (tests, diagnostics) or the
+ * "Playback engine" setting (localStorage orb.tier); otherwise chosen per track by capability. */
+function forcedTier(): Tier | null {
+  const want = new URLSearchParams(location.search).get("tier") ?? localStorage.getItem("orb.tier");
+  return want === "mse" || want === "webaudio" || want === "html5" ? want : null;
+}
+
 export const player = new Player({
+  tier: forcedTier(),
   fetch: authFetch,
   mediaUrl,
   output: (ctx, gain) => window.__orbOutput?.(ctx, gain),
@@ -44,6 +53,8 @@ export const player = new Player({
 window.__orbPlayer = player;
 try {
   player.setGainMode((localStorage.getItem("orb.gain") as "off" | "track" | "album" | null) ?? "track");
+  const xf = Number(localStorage.getItem("orb.crossfade") ?? 0);
+  if (xf > 0) void player.setCrossfade(xf);
   const eq = localStorage.getItem("orb.eq");
   if (eq) player.setEqualiser(JSON.parse(eq) as number[]);
 } catch {
@@ -199,6 +210,9 @@ export function startSession(): void {
   if (!session.me) return;
   void loadServerQueue(false);
   void listen();
+  // the playback engine's lazy MSE chunk, fetched once the page is idle
+  const idle = (window as { requestIdleCallback?: (f: () => void) => void }).requestIdleCallback ?? ((f: () => void) => setTimeout(f, 500));
+  idle(() => player.prefetch());
 }
 
 onAuthChange((me) => {
