@@ -237,6 +237,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jukebox_audio_output", "ORBSONIC_JUKEBOX_AUDIO_OUTPUT", str,
             "mpv's `--ao` for the jukebox: `pulse`, `pipewire`, `alsa`, `null` (plays silently) … "
             "Default: empty, mpv's own choice."),
+    Setting("podcast_refresh_interval", "ORBSONIC_PODCAST_REFRESH_INTERVAL", parse_duration_s,
+            "How often each podcast feed is fetched again by the `podcasts.refresh_due` job (`30m`, "
+            "`6h`, `1d`; a bare number is minutes; `0` turns scheduled refreshes off, `refreshPodcasts` "
+            "still works). Default `1h`."),
+    Setting("podcast_feed_max_mb", "ORBSONIC_PODCAST_FEED_MAX_MB", int,
+            "Largest podcast feed fetched, in MB; a larger one marks its channel `error`. Default `10`."),
+    Setting("podcast_episode_max_mb", "ORBSONIC_PODCAST_EPISODE_MAX_MB", int,
+            "Largest podcast episode downloaded (into `DATA_DIR/podcasts`), in MB; a larger one ends "
+            "as `error`. Default `1000`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -295,6 +304,9 @@ class Settings:
     jukebox_enabled: bool = False
     jukebox_mpv: str = "mpv"
     jukebox_audio_output: str = ""
+    podcast_refresh_interval: int = 3600  # seconds
+    podcast_feed_max_mb: int = 10
+    podcast_episode_max_mb: int = 1000
 
     @property
     def cover_cache_dir(self) -> Path:
