@@ -98,6 +98,12 @@ def _sizes(value: Any) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _client_profiles(value: Any) -> tuple[Any, ...]:
+    from orbsonic.clients import parse_profiles
+
+    return parse_profiles(value)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration entry: its TOML key, environment variable, parser and doc."""
@@ -246,6 +252,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("podcast_episode_max_mb", "ORBSONIC_PODCAST_EPISODE_MAX_MB", int,
             "Largest podcast episode downloaded (into `DATA_DIR/podcasts`), in MB; a larger one ends "
             "as `error`. Default `1000`."),
+    Setting("client_profiles", "ORBSONIC_CLIENT_PROFILES", _client_profiles,
+            "Per-client behaviour, keyed on the client name `c` (a prefix, any case) or a `user_agent` "
+            "substring: `legacy`, `api_version`, `minimal`, `format`, `max_bitrate`, `direct` (see "
+            "[Client profiles](#client-profiles)). A TOML table of tables; JSON in the environment. "
+            "Adds to and overrides the built-in profiles. Default: none."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -307,6 +318,7 @@ class Settings:
     podcast_refresh_interval: int = 3600  # seconds
     podcast_feed_max_mb: int = 10
     podcast_episode_max_mb: int = 1000
+    client_profiles: tuple[Any, ...] = ()  # orbsonic.clients.ClientProfile, from the setting
 
     @property
     def cover_cache_dir(self) -> Path:
@@ -320,6 +332,14 @@ class Settings:
     def outside_roots(self) -> tuple[str, ...]:
         """`allowed_outside_roots` as strings (the storage layer's form)."""
         return tuple(str(p) for p in self.allowed_outside_roots)
+
+    @property
+    def profiles(self) -> tuple[Any, ...]:
+        """The effective client-profile table (orbsonic.clients.table): `client_profiles`, the
+        built-in profiles, `legacy_clients` applied."""
+        from orbsonic.clients import table
+
+        return table(tuple(self.client_profiles), tuple(self.legacy_clients))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

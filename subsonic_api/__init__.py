@@ -18,7 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
+from orbsonic import clients
 from orbsonic.auth.ratelimit import Policy, SlowedFailure
+from orbsonic.clients import ClientProfile
 from orbsonic.config import Settings
 from orbsonic.errors import BadParam, NotAuthorized
 from orbsonic.state import AppState
@@ -67,10 +69,10 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def legacy_client(client: str | None, legacy: tuple[str, ...]) -> bool:
-    """True when `c` names a client that must not see OpenSubsonic fields (e.g. DSub)."""
-    c = (client or "").strip().lower()
-    return bool(c) and any(c.startswith(name.lower()) for name in legacy)
+def client_profile(request: Request, state: AppState, params: Params) -> ClientProfile:
+    """The request's client profile: by `c`, else by User-Agent (orbsonic/clients.py), from the
+    server's table (`client_profiles`, the built-in ones, `legacy_clients`)."""
+    return clients.match(state.settings.profiles, params.get("c"), request.headers.get("user-agent"))
 
 
 async def dispatch(request: Request) -> Response:
@@ -96,9 +98,9 @@ async def dispatch(request: Request) -> Response:
         result = await _call(request, state, method, params)
     if isinstance(result, Response):
         return result
-    os = not legacy_client(params.get("c"), state.settings.legacy_clients)
+    profile = client_profile(request, state, params)
     return render(result, (params.get("f") or "xml").lower(), callback=params.get("callback"),
-                  opensubsonic=os)
+                  opensubsonic=profile.opensubsonic, version=profile.api_version, slim=profile.minimal)
 
 
 async def _call(request: Request, state: AppState, method: str,
@@ -119,8 +121,8 @@ async def _call(request: Request, state: AppState, method: str,
                     raise NotAuthorized(f"'{method}' needs an admin user")
                 if ep.role is not None and not user.has_role(ep.role):
                     raise NotAuthorized(f"'{method}' needs the {ep.role} role")
-            os = not legacy_client(params.get("c"), state.settings.legacy_clients)
-            ctx = Ctx(request, params, user, conn, state, os)  # type: ignore[arg-type]
+            profile = client_profile(request, state, params)
+            ctx = Ctx(request, params, user, conn, state, profile.opensubsonic, profile)  # type: ignore[arg-type]
             return await ep.handler(ctx)
     except SlowedFailure as exc:
         # Wait with the pooled connection back in the pool: slowed guesses must not starve it.

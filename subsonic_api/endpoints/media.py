@@ -114,7 +114,7 @@ async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
         raise BadParam("timeOffset", f"{offset} s is past the end of the song ({duration_ms // 1000} s)")
     decision = decide(source, fmt=parse_format(p.get("format")),
                       max_kbps=p.int("maxBitRate", 0, lo=0, hi=100_000),
-                      user_max_kbps=ctx.user.max_bitrate or 0, client=p.get("c"), offset_s=offset)
+                      user_max_kbps=ctx.user.max_bitrate or 0, profile=ctx.profile, offset_s=offset)
     service = ctx.state.transcoding
     if not decision.transcode or service is None or not service.transcoder.available:
         return None
