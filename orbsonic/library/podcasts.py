@@ -201,12 +201,13 @@ async def delete_channel(conn: AsyncConnection, channel_id: int) -> None:
 
 async def request_download(conn: AsyncConnection, episode_id: int) -> bool:
     """Mark an episode `downloading` (from new, error, deleted or skipped): True when the
-    caller must queue the download, False when it is already downloaded or downloading.
-    Raises NotFound."""
-    cur = await conn.execute(
+    caller must queue the download — also when it was already `downloading`, so that a
+    download whose job was lost can be asked for again (the job's lock runs one at a time and
+    a second finds it done) — False when it is already downloaded. Raises NotFound."""
+    row = await (await conn.execute(
         """UPDATE podcast_episodes SET status = 'downloading', error_message = NULL
-            WHERE id = %s AND status NOT IN ('downloading', 'completed')""", (episode_id,))
-    if cur.rowcount:
+            WHERE id = %s AND status <> 'completed' RETURNING id""", (episode_id,))).fetchone()
+    if row is not None:
         return True
     await episode(conn, episode_id)  # NotFound for an unknown id
     return False
@@ -240,11 +241,14 @@ async def start_refresh(conn: AsyncConnection, channel_id: int) -> Channel | Non
 
 async def save_feed(conn: AsyncConnection, channel_id: int, feed: Feed) -> int:
     """Store a fetched feed: channel fields (status completed), new items added and known ones
-    (same guid) updated; episodes the feed no longer lists are kept. Returns how many were added."""
-    await conn.execute(
+    (same guid) updated; episodes the feed no longer lists are kept. Returns how many were added.
+    Raises NotFound when the channel was deleted meanwhile."""
+    cur = await conn.execute(
         """UPDATE podcast_channels SET title = %s, description = %s, image_url = %s, status = 'completed',
                   error_message = NULL, refreshed_at = now() WHERE id = %s""",
         (feed.title, feed.description, feed.image_url, channel_id))
+    if cur.rowcount == 0:
+        raise NotFound("podcast channel", channel_id)
     if not feed.items:
         return 0
     async with conn.cursor() as cur:

@@ -44,7 +44,7 @@ async def refresh_all(conn: AsyncConnection, job_app: Any) -> int:
 
 async def download(conn: AsyncConnection, job_app: Any, episode_id: int) -> bool:
     """downloadPodcastEpisode: mark it downloading and queue the download (False when it is
-    already downloaded or downloading: nothing queued). Raises NotFound."""
+    already downloaded: nothing queued). Raises NotFound."""
     if not await podcasts.request_download(conn, episode_id):
         return False
     await conn.commit()

@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 
 from orbsonic import jobs
+from orbsonic.errors import NotFound
 from orbsonic.library import podcasts
 from orbsonic.podcasts.feed import FeedError, parse
 from orbsonic.podcasts.fetch import FetchError, download, fetch
@@ -57,41 +58,47 @@ def _pool(context: Any) -> Any:
 
 
 async def defer_refresh(app: Any, channel_id: int) -> int | None:
-    """Queue a refresh of one channel (at most one waiting per channel)."""
-    return await jobs.defer(app, REFRESH, queueing_lock=f"podcast-refresh:{channel_id}", channel_id=channel_id)
+    """Queue a refresh of one channel (at most one waiting and one running per channel)."""
+    name = f"podcast-refresh:{channel_id}"
+    return await jobs.defer(app, REFRESH, lock=name, queueing_lock=name, channel_id=channel_id)
 
 
 async def defer_download(app: Any, episode_id: int) -> int | None:
-    """Queue the download of one episode (at most one waiting per episode)."""
-    return await jobs.defer(app, DOWNLOAD, queueing_lock=f"podcast-download:{episode_id}", episode_id=episode_id)
+    """Queue the download of one episode (at most one waiting and one running per episode)."""
+    name = f"podcast-download:{episode_id}"
+    return await jobs.defer(app, DOWNLOAD, lock=name, queueing_lock=name, episode_id=episode_id)
 
 
 @jobs.task(REFRESH, queue="podcasts", pass_context=True, retry=1)
 async def refresh(context: Any, channel_id: int) -> str:
-    """Refresh one channel; returns its new status ("completed", "error", or "gone")."""
+    """Refresh one channel; returns its new status ("completed", "error", or "gone"). No
+    database connection is held while the feed or the image downloads."""
     settings = _settings()
-    async with _pool(context).connection() as conn:
-        async with conn.transaction():
-            channel = await podcasts.start_refresh(conn, channel_id)
-        if channel is None:
-            return "gone"
-        try:
-            fetched = await fetch(channel.url, settings.podcast_feed_max_mb * 1024 * 1024)
-            feed = parse(fetched.data, fetched.url)
-        except (FetchError, FeedError) as exc:
-            log.info("podcast channel %d (%s): %s", channel_id, channel.url, exc)
-            async with conn.transaction():
-                await podcasts.channel_failed(conn, channel_id, str(exc))
-            return "error"
-        async with conn.transaction():
+    pool = _pool(context)
+    async with pool.connection() as conn, conn.transaction():
+        channel = await podcasts.start_refresh(conn, channel_id)
+    if channel is None:
+        return "gone"
+    try:
+        fetched = await fetch(channel.url, settings.podcast_feed_max_mb * 1024 * 1024)
+        feed = parse(fetched.data, fetched.url)
+    except (FetchError, FeedError) as exc:
+        log.info("podcast channel %d (%s): %s", channel_id, channel.url, exc)
+        async with pool.connection() as conn, conn.transaction():
+            await podcasts.channel_failed(conn, channel_id, str(exc))
+        return "error"
+    try:
+        async with pool.connection() as conn, conn.transaction():
             added = await podcasts.save_feed(conn, channel_id, feed)
-        log.info("podcast channel %d: %d new episode(s)", channel_id, added)
-        if feed.image_url and (feed.image_url != channel.image_url or not channel.image_key):
-            await _store_image(conn, channel_id, feed.image_url, settings.data_dir)
+    except NotFound:  # unsubscribed while the feed downloaded
+        return "gone"
+    log.info("podcast channel %d: %d new episode(s)", channel_id, added)
+    if feed.image_url and (feed.image_url != channel.image_url or not channel.image_key):
+        await _store_image(pool, channel_id, feed.image_url, settings.data_dir)
     return "completed"
 
 
-async def _store_image(conn: Any, channel_id: int, url: str, data_dir: Path) -> None:
+async def _store_image(pool: Any, channel_id: int, url: str, data_dir: Path) -> None:
     """Fetch and keep a channel's image as DATA_DIR/podcasts/<channel>/cover.<ext>. A missing or
     broken image is logged and leaves the channel without a (new) cover, nothing else."""
     try:
@@ -105,7 +112,7 @@ async def _store_image(conn: Any, channel_id: int, url: str, data_dir: Path) -> 
     key = f"{channel_id}/cover.{suffix}"
     storage = LocalStorage(podcasts.podcast_dir(data_dir))
     await anyio.to_thread.run_sync(storage.put, key, fetched.data)
-    async with conn.transaction():
+    async with pool.connection() as conn, conn.transaction():
         await podcasts.set_image(conn, channel_id, key, int(time.time()))
 
 
@@ -131,9 +138,8 @@ async def refresh_due(context: Any, timestamp: int | None = None) -> int:
     interval = _settings().podcast_refresh_interval
     if interval <= 0:
         return 0
-    async with _pool(context).connection() as conn:
+    async with _pool(context).connection() as conn, conn.transaction():
         due = await podcasts.due_channels(conn, interval)
-        await conn.commit()
     for channel_id in due:
         await defer_refresh(context.app, channel_id)
     return len(due)
@@ -174,32 +180,32 @@ def _probe(path: Path) -> tuple[int | None, int | None]:
 @jobs.task(DOWNLOAD, queue="podcasts", pass_context=True, retry=1)
 async def download_episode(context: Any, episode_id: int) -> str:
     """Download one episode; returns its status ("completed", "error", or "skipped" when it no
-    longer waits for a download)."""
+    longer waits for a download). No database connection is held while the file downloads."""
     settings = _settings()
     root = podcasts.podcast_dir(settings.data_dir)
-    async with _pool(context).connection() as conn:
+    pool = _pool(context)
+    async with pool.connection() as conn, conn.transaction():
         pending = await podcasts.pending_download(conn, episode_id)
-        if pending is None:
-            return "skipped"
-        await conn.commit()  # no transaction stays open while the file downloads
-        suffix = _suffix(pending.audio_url, "", pending.feed_type)
-        name = f"{episode_id}.{suffix}"
-        try:
-            got = await download(pending.audio_url, root / str(pending.channel_id), name,
-                                 settings.podcast_episode_max_mb * 1024 * 1024)
-            duration_ms, bitrate = await anyio.to_thread.run_sync(_probe, got.path)
-        except (FetchError, ValueError) as exc:
-            (root / str(pending.channel_id) / name).unlink(missing_ok=True)
-            log.info("podcast episode %d: %s", episode_id, exc)
-            async with conn.transaction():
-                await podcasts.download_failed(conn, episode_id, str(exc))
-            return "error"
-        async with conn.transaction():
-            kept = await podcasts.finish_download(conn, episode_id, f"{pending.channel_id}/{name}", got.size,
-                                                  _AUDIO_TYPES[suffix], suffix, duration_ms, bitrate)
-        if not kept:  # deleted while it downloaded
-            got.path.unlink(missing_ok=True)
-            return "skipped"
+    if pending is None:
+        return "skipped"
+    suffix = _suffix(pending.audio_url, "", pending.feed_type)
+    name = f"{episode_id}.{suffix}"
+    try:
+        got = await download(pending.audio_url, root / str(pending.channel_id), name,
+                             settings.podcast_episode_max_mb * 1024 * 1024)
+        duration_ms, bitrate = await anyio.to_thread.run_sync(_probe, got.path)
+    except (FetchError, ValueError) as exc:
+        (root / str(pending.channel_id) / name).unlink(missing_ok=True)
+        log.info("podcast episode %d: %s", episode_id, exc)
+        async with pool.connection() as conn, conn.transaction():
+            await podcasts.download_failed(conn, episode_id, str(exc))
+        return "error"
+    async with pool.connection() as conn, conn.transaction():
+        kept = await podcasts.finish_download(conn, episode_id, f"{pending.channel_id}/{name}", got.size,
+                                              _AUDIO_TYPES[suffix], suffix, duration_ms, bitrate)
+    if not kept:  # deleted while it downloaded
+        got.path.unlink(missing_ok=True)
+        return "skipped"
     return "completed"
 
 

@@ -348,8 +348,17 @@ def test_failed_episode_download_is_error(pod: Pod) -> None:
     # a retry after the host is fixed works
     pod.host.routes["/audio/nothere.mp3"] = Route(pod.audio["two"], content_type="audio/mpeg")
     pod.write("downloadPodcastEpisode", id=got["Gone"]["id"])
+    pod.write("downloadPodcastEpisode", id=got["Gone"]["id"])  # asked twice: downloaded once
     pod.run_jobs()
     assert pod.api.ok("getPodcastEpisode", id=got["Gone"]["id"])["podcastEpisode"]["status"] == "completed"
+    assert len([h for h in pod.host.hits if h == "/audio/nothere.mp3"]) == 2  # the failure, then once
+    # an episode left `downloading` without a job (its job lost) can be asked for again
+    pod.host.routes["/audio/page.mp3"] = Route(pod.audio["three"], content_type="audio/mpeg")
+    with psycopg.connect(pod.url) as conn:
+        conn.execute("UPDATE podcast_episodes SET status = 'downloading' WHERE guid = 'html'")
+    pod.write("downloadPodcastEpisode", id=got["Not audio"]["id"])
+    pod.run_jobs()
+    assert pod.api.ok("getPodcastEpisode", id=got["Not audio"]["id"])["podcastEpisode"]["status"] == "completed"
 
 
 def test_ids_of_the_wrong_kind_are_70(pod: Pod) -> None:
