@@ -104,6 +104,10 @@ def _valkey_url(value: Any) -> str:
     if text and scheme not in ("valkey", "valkeys", "redis", "rediss", "unix"):
         raise ConfigError(f"not a Valkey URL: {text!r} (use valkey://host:6379/0)")
     return text
+def _client_profiles(value: Any) -> tuple[Any, ...]:
+    from orbsonic.clients import parse_profiles
+
+    return parse_profiles(value)
 
 
 @dataclass(frozen=True)
@@ -247,8 +251,22 @@ SETTINGS: tuple[Setting, ...] = (
             "Default: empty, mpv's own choice."),
     Setting("valkey_url", "VALKEY_URL", _valkey_url,
             "Valkey (or Redis) for state shared by replicas (`valkey://host:6379/0`): real-time events "
-            "then travel by Valkey pub/sub and the transcoding slots live there, with one PostgreSQL LISTEN per cluster; while Valkey is "
+            "then travel by Valkey pub/sub, with one PostgreSQL LISTEN per cluster; while Valkey is "
             "away they fall back to PostgreSQL. `ORBSONIC_VALKEY_URL` is read too. Default: none."),
+    Setting("podcast_refresh_interval", "ORBSONIC_PODCAST_REFRESH_INTERVAL", parse_duration_s,
+            "How often each podcast feed is fetched again by the `podcasts.refresh_due` job (`30m`, "
+            "`6h`, `1d`; a bare number is minutes; `0` turns scheduled refreshes off, `refreshPodcasts` "
+            "still works). Default `1h`."),
+    Setting("podcast_feed_max_mb", "ORBSONIC_PODCAST_FEED_MAX_MB", int,
+            "Largest podcast feed fetched, in MB; a larger one marks its channel `error`. Default `10`."),
+    Setting("podcast_episode_max_mb", "ORBSONIC_PODCAST_EPISODE_MAX_MB", int,
+            "Largest podcast episode downloaded (into `DATA_DIR/podcasts`), in MB; a larger one ends "
+            "as `error`. Default `1000`."),
+    Setting("client_profiles", "ORBSONIC_CLIENT_PROFILES", _client_profiles,
+            "Per-client behaviour, keyed on the client name `c` (a prefix, any case) or a `user_agent` "
+            "substring: `legacy`, `api_version`, `minimal`, `format`, `max_bitrate`, `direct` (see "
+            "[Client profiles](#client-profiles)). A TOML table of tables; JSON in the environment. "
+            "Adds to and overrides the built-in profiles. Default: none."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -308,6 +326,10 @@ class Settings:
     jukebox_mpv: str = "mpv"
     jukebox_audio_output: str = ""
     valkey_url: str = ""
+    podcast_refresh_interval: int = 3600  # seconds
+    podcast_feed_max_mb: int = 10
+    podcast_episode_max_mb: int = 1000
+    client_profiles: tuple[Any, ...] = ()  # orbsonic.clients.ClientProfile, from the setting
 
     @property
     def cover_cache_dir(self) -> Path:
@@ -321,6 +343,14 @@ class Settings:
     def outside_roots(self) -> tuple[str, ...]:
         """`allowed_outside_roots` as strings (the storage layer's form)."""
         return tuple(str(p) for p in self.allowed_outside_roots)
+
+    @property
+    def profiles(self) -> tuple[Any, ...]:
+        """The effective client-profile table (orbsonic.clients.table): `client_profiles`, the
+        built-in profiles, `legacy_clients` applied."""
+        from orbsonic.clients import table
+
+        return table(tuple(self.client_profiles), tuple(self.legacy_clients))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

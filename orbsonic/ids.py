@@ -18,10 +18,13 @@ import unicodedata
 
 from orbsonic.errors import BadParam
 
-KINDS = {"tr": "track", "al": "album", "ar": "artist", "dr": "directory", "pl": "playlist"}
+KINDS = {"tr": "track", "al": "album", "ar": "artist", "dr": "directory", "pl": "playlist",
+         "pc": "podcast channel", "pe": "podcast episode"}
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-_PUBLIC_RE = re.compile(r"(tr|al|ar|dr|pl)-([0-9a-z]{1,13})")
-_COVER_RE = re.compile(r"(tr|al|ar|dr|pl)-([0-9a-z]{1,13})(?:_([0-9a-z]{1,13}))?")
+# Podcast channels and episodes (pc-…, pe-…) have ids of their own kind, so an episode id
+# can never name a track (and a track id given for an episode is 70, not another item).
+_PUBLIC_RE = re.compile(r"(tr|al|ar|dr|pl|pc|pe)-([0-9a-z]{1,13})")
+_COVER_RE = re.compile(r"(tr|al|ar|dr|pl|pc)-([0-9a-z]{1,13})(?:_([0-9a-z]{1,13}))?")
 
 
 def fold(text: str | None) -> str:

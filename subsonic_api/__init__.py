@@ -18,7 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
+from orbsonic import clients
 from orbsonic.auth.ratelimit import Policy, SlowedFailure
+from orbsonic.clients import ClientProfile
 from orbsonic.config import Settings
 from orbsonic.errors import BadParam, NotAuthorized
 from orbsonic.state import AppState
@@ -68,10 +70,10 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def legacy_client(client: str | None, legacy: tuple[str, ...]) -> bool:
-    """True when `c` names a client that must not see OpenSubsonic fields (e.g. DSub)."""
-    c = (client or "").strip().lower()
-    return bool(c) and any(c.startswith(name.lower()) for name in legacy)
+def client_profile(request: Request, state: AppState, params: Params) -> ClientProfile:
+    """The request's client profile: by `c`, else by User-Agent (orbsonic/clients.py), from the
+    server's table (`client_profiles`, the built-in ones, `legacy_clients`)."""
+    return clients.match(state.settings.profiles, params.get("c"), request.headers.get("user-agent"))
 
 
 async def dispatch(request: Request) -> Response:
@@ -97,9 +99,9 @@ async def dispatch(request: Request) -> Response:
         result = await _call(request, state, method, params)
     if isinstance(result, Response):
         return result
-    os = not legacy_client(params.get("c"), state.settings.legacy_clients)
+    profile = client_profile(request, state, params)
     return render(result, (params.get("f") or "xml").lower(), callback=params.get("callback"),
-                  opensubsonic=os)
+                  opensubsonic=profile.opensubsonic, version=profile.api_version, slim=profile.minimal)
 
 
 async def _call(request: Request, state: AppState, method: str,
@@ -120,8 +122,8 @@ async def _call(request: Request, state: AppState, method: str,
                     raise NotAuthorized(f"'{method}' needs an admin user")
                 if ep.role is not None and not user.has_role(ep.role):
                     raise NotAuthorized(f"'{method}' needs the {ep.role} role")
-            os = not legacy_client(params.get("c"), state.settings.legacy_clients)
-            ctx = Ctx(request, params, user, conn, state, os)  # type: ignore[arg-type]
+            profile = client_profile(request, state, params)
+            ctx = Ctx(request, params, user, conn, state, profile.opensubsonic, profile)  # type: ignore[arg-type]
             if not ep.readonly:
                 result = await ep.handler(ctx)
             else:
@@ -152,7 +154,11 @@ async def _cached(method: str, ctx: Ctx, handler: Handler, answers: AnswerCache)
     """The handler's answer rendered, from `answers` when kept there (subsonic_api/answers.py);
     with an ETag, and 304 for a matching If-None-Match."""
     p = ctx.params
-    key = answer_key(method, ctx.user.id, ctx.user.folder_ids, p.pairs())
+    # The client profile shapes the answer (flavour, version, minimal songs) and may come from
+    # the User-Agent rather than `c`: it is part of the key.
+    prof = ctx.profile
+    key = answer_key(method, ctx.user.id, ctx.user.folder_ids,
+                     [*p.pairs(), ("\0profile", f"{prof.opensubsonic}/{prof.api_version}/{prof.minimal}")])
     answer = answers.lookup(key)
     if answer is None:
         generation = answers.generation()
@@ -160,7 +166,7 @@ async def _cached(method: str, ctx: Ctx, handler: Handler, answers: AnswerCache)
         if not isinstance(result, Payload):
             return result  # type: ignore[return-value]
         rendered = render(result, (p.get("f") or "xml").lower(), callback=p.get("callback"),
-                          opensubsonic=ctx.os)
+                          opensubsonic=prof.opensubsonic, version=prof.api_version, slim=prof.minimal)
         body = bytes(rendered.body)
         answer = Answer(body, rendered.media_type or "", etag_of(body))
         answers.store(key, answer, generation)

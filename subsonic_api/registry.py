@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from orbsonic.auth.users import ROLE_ATTRS, User
+from orbsonic.clients import DEFAULT_PROFILE, ClientProfile
 from orbsonic.state import AppState
 from subsonic_api.params import Params
 from subsonic_api.response import Payload
@@ -48,7 +49,8 @@ getScanStatus startScan
 @dataclass(frozen=True, slots=True)
 class Ctx:
     """Everything a handler may use. `conn` is one pooled connection for the request;
-    `os` is False for legacy clients (no OpenSubsonic fields)."""
+    `os` is False for legacy clients (no OpenSubsonic fields); `profile` is the client's
+    profile (orbsonic/clients.py: transcoding defaults, legacy, reported version)."""
 
     request: Request
     params: Params
@@ -56,6 +58,7 @@ class Ctx:
     conn: AsyncConnection
     state: AppState
     os: bool
+    profile: ClientProfile = DEFAULT_PROFILE
 
 
 Handler = Callable[[Ctx], Awaitable[Payload | Response]]

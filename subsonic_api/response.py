@@ -59,15 +59,42 @@ class Failure:
     help_url: str | None = None
 
 
-def envelope(result: Payload | Failure, *, opensubsonic: bool = True) -> dict[str, Any]:
+# Optional Child attributes a `minimal` client profile goes without (orbsonic/clients.py): none
+# is needed to browse or play, and none is required by the XSD in any type extending Child.
+MINIMAL_DROP = frozenset({"path", "playCount", "created", "isVideo", "averageRating", "bookmarkPosition",
+                          "originalWidth", "originalHeight", "transcodedContentType", "transcodedSuffix"})
+# Keys under which the tree holds Child objects (song lists, directory children, playlist and
+# queue entries, podcast episodes). `album` is not one: in albumList2 it is an AlbumID3.
+_CHILD_KEYS = frozenset({"song", "child", "entry", "episode"})
+
+
+def minimal(tree: Any) -> Any:
+    """A copy of a response tree with MINIMAL_DROP removed from every Child."""
+    if isinstance(tree, dict):
+        return {k: ([_slim(i) for i in v] if isinstance(v, list) else _slim(v)) if k in _CHILD_KEYS
+                else minimal(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [minimal(v) for v in tree]
+    return tree
+
+
+def _slim(child: Any) -> Any:
+    if not isinstance(child, dict):
+        return child
+    return {k: minimal(v) for k, v in child.items() if k not in MINIMAL_DROP}
+
+
+def envelope(result: Payload | Failure, *, opensubsonic: bool = True,
+             version: str | None = None) -> dict[str, Any]:
     """The inner `subsonic-response` object for a result.
 
     With opensubsonic=False (legacy client profile, e.g. DSub) the OpenSubsonic root
     attributes are left out so that the document validates against the plain 1.16.1 XSD.
     `type` is never "subsonic": DSub would take us for Madsonic (client-compat §4.5 #6).
+    `version`: the protocol version reported (a client profile's api_version; default ours).
     """
     root: dict[str, Any] = {"status": "ok" if isinstance(result, Payload) else "failed",
-                            "version": API_VERSION}
+                            "version": version or API_VERSION}
     if opensubsonic:
         root.update(type=SERVER_NAME, serverVersion=__version__, openSubsonic=True)
     if isinstance(result, Failure):
@@ -212,22 +239,27 @@ def valid_callback(name: str | None) -> bool:
 
 
 def render(result: Payload | Failure, fmt: str, *, callback: str | None = None,
-           opensubsonic: bool = True, status_code: int = 200) -> Response:
+           opensubsonic: bool = True, status_code: int = 200, version: str | None = None,
+           slim: bool = False) -> Response:
     """Build the HTTP response for a result in format `fmt` ("xml", "json" or "jsonp").
 
     Unknown formats fall back to XML (the Subsonic default). A JSONP request with a
     missing or unsafe callback gets a JSON error, never script text that could inject.
     Errors are HTTP 200 with status="failed": clients rely on it (spec §2.4) and DSub
-    retries anything ≥ 500 five times.
+    retries anything ≥ 500 five times. `version` and `slim` (MINIMAL_DROP left out) come
+    from the client profile (orbsonic/clients.py).
     """
-    root = envelope(result, opensubsonic=opensubsonic)
+    if slim and isinstance(result, Payload) and result.key is not None:
+        result = Payload(result.key, minimal(result.value))
+    root = envelope(result, opensubsonic=opensubsonic, version=version)
     if fmt == "json":
         return Response(to_json(root), status_code, media_type="application/json")
     if fmt == "jsonp":
         if not valid_callback(callback):
             bad = envelope(Failure(10 if not callback else 0,
                                    "required parameter 'callback' is missing" if not callback
-                                   else "invalid JSONP callback name"), opensubsonic=opensubsonic)
+                                   else "invalid JSONP callback name"), opensubsonic=opensubsonic,
+                           version=version)
             return Response(to_json(bad), status_code, media_type="application/json")
         body = f"{callback}(".encode() + to_json(root) + b");"
         return Response(body, status_code, media_type="application/javascript")

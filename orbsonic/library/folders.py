@@ -94,9 +94,10 @@ async def cover_visible(conn: AsyncConnection, kind: str, item_id: int, folders:
     database-free for unrestricted users). Kinds other than tr/al/ar/dr are refused: a
     module adding a cover kind (playlists) adds its rule here.
     """
-    if folders is None or kind == "pl":
+    if folders is None or kind in ("pl", "pc"):
         # Playlist mosaics are built per reader from the entries that reader may see
         # (orbsonic/library/playlist_covers.py checks the playlist and the folders itself).
+        # Podcast channels are in no music folder: one server-wide list everyone reads.
         return True
     query = _COVER_ITEM_IN.get(kind)
     if query is None:

@@ -4,7 +4,7 @@ The rule Subsonic servers follow (issue 8): a source already within the bitrate 
 and in an acceptable format is sent as is (with Range); otherwise it is transcoded.
 Inputs: the request's `format` (mp3, opus, aac, ogg/vorbis, flac, `raw`), `maxBitRate`
 (kbps, 0 = no limit), `timeOffset` (seconds, OpenSubsonic `transcodeOffset`), the user's
-max bitrate (users.max_bitrate) and the client's profile (`CLIENT_PROFILES`). Pure
+max bitrate (users.max_bitrate) and the client's profile (orbsonic/clients.py). Pure
 functions: no I/O, no HTTP.
 """
 
@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+
+# The client-profile table is one for the whole server (orbsonic/clients.py); its transcoding
+# defaults are read here. Re-exported: this is where issue 8 put it.
+from orbsonic.clients import CLIENT_PROFILES, DEFAULT_PROFILE, ClientProfile, client_profile  # noqa: F401
 
 log = logging.getLogger("orbsonic.transcode")
 
@@ -54,38 +58,6 @@ FORMATS: dict[str, Format] = {
 # Names clients send for the same thing (Subsonic's own transcoding names).
 ALIASES = {"vorbis": "ogg", "oga": "ogg", "mpeg": "mp3"}
 RAW = "raw"
-
-
-@dataclass(frozen=True, slots=True)
-class ClientProfile:
-    """Per-client defaults, matched by `c` prefix (case-insensitive): the format to transcode
-    to when the client gives none, an optional bitrate cap (kbps), and the source formats it
-    plays as they are (None: any)."""
-
-    prefix: str
-    default_format: str = "mp3"
-    max_kbps: int = 0
-    direct: frozenset[str] | None = None
-
-
-# Small on purpose: most clients say what they want with `format`/`maxBitRate`.
-CLIENT_PROFILES: tuple[ClientProfile, ...] = (
-    # Jamstash "thinks it can't play flacs" (client-compat §4.3; gonic special-cases it).
-    ClientProfile("jamstash", "mp3", direct=frozenset({"mp3", "ogg", "opus", "aac"})),
-    # ExoPlayer clients play Opus natively: smaller than MP3 at the same quality.
-    ClientProfile("symfonium", "opus"),
-    ClientProfile("tempo", "opus"),
-    ClientProfile("dsub", "mp3"),
-)
-DEFAULT_PROFILE = ClientProfile("", "mp3")
-
-
-def client_profile(client: str | None) -> ClientProfile:
-    """The profile of client name `c` (DEFAULT_PROFILE when none matches)."""
-    c = (client or "").strip().lower()
-    if not c:
-        return DEFAULT_PROFILE
-    return next((p for p in CLIENT_PROFILES if c.startswith(p.prefix)), DEFAULT_PROFILE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +122,18 @@ def parse_format(text: str | None) -> str | None:
 
 
 def decide(source: Source, *, fmt: str | None, max_kbps: int = 0, user_max_kbps: int = 0,
-           client: str | None = None, offset_s: int = 0) -> Decision:
+           client: str | None = None, offset_s: int = 0, profile: ClientProfile | None = None) -> Decision:
     """Decide how to answer `stream` for `source`.
 
     `fmt` is the parsed request format (parse_format); `max_kbps` the request's maxBitRate,
     `user_max_kbps` the user's limit, both 0 for none; `offset_s` the timeOffset in seconds
     (callers reject one past the end). `format=raw` always means the original (spec §3:
-    "raw disables transcoding").
+    "raw disables transcoding"). `profile`: the request's client profile (the server's table,
+    orbsonic.clients.match); without it, the built-in profile of client name `client`.
     """
     if fmt == RAW:
         return Decision(None, reason="format=raw")
-    profile = client_profile(client)
+    profile = profile or client_profile(client)
     limits = [k for k in (max_kbps, user_max_kbps, profile.max_kbps) if k and k > 0]
     limit = min(limits) if limits else 0
     family = source.family

@@ -10,6 +10,7 @@ from subsonic_api.endpoints import (  # noqa: F401
     lyrics,
     media,
     playlists,
+    podcasts,
     queue,
     radio,
     searching,

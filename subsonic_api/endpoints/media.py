@@ -20,6 +20,7 @@ from orbsonic.errors import BadParam, NotFound
 from orbsonic.http.ranges import RangeResponse
 from orbsonic.ids import parse_cover_id
 from orbsonic.library import folders, playlist_covers, tracks
+from orbsonic.podcasts import service as podcast_service
 from orbsonic.storage.local import LocalFile, folder_storage, open_local
 from orbsonic.transcode.decide import Source, decide, parse_format
 from orbsonic.transcode.response import transcode_response
@@ -53,10 +54,30 @@ def source_of(info: dict, fh: LocalFile) -> Source:
                   bool(info.get("has_picture")))
 
 
+def _episode_id(ctx: Ctx) -> int | None:
+    """The internal id when `id` names a podcast episode (`pe-…`: its streamId), else None."""
+    if (ctx.params.get("id") or "").strip().startswith("pe-"):
+        return ctx.params.id("id", "pe")[1]
+    return None
+
+
+async def _episode(ctx: Ctx, episode_id: int, *, attachment: bool) -> Response:
+    """A downloaded podcast episode as it is, with Range (no transcoding: episodes are already
+    compressed for listening; `format`/`maxBitRate` are ignored for them)."""
+    row, fh = await podcast_service.open_episode(ctx.conn, ctx.state.settings.data_dir, episode_id)
+    if not attachment:
+        return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE)
+    return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE,
+                         filename=row.file_key.rsplit("/", 1)[-1], disposition="attachment")
+
+
 @endpoint("stream", role="stream")
 async def stream(ctx: Ctx) -> Response:
     """The song as it is, or transcoded per `format`/`maxBitRate`/`timeOffset`, the user's
-    max bitrate and the client's profile (orbsonic.transcode.decide)."""
+    max bitrate and the client's profile (orbsonic.transcode.decide). A podcast episode's
+    streamId (`pe-…`) sends the downloaded episode."""
+    if (episode_id := _episode_id(ctx)) is not None:
+        return await _episode(ctx, episode_id, attachment=False)
     info, fh = await open_track(ctx)
     try:
         response = await _transcoded(ctx, info, fh)
@@ -94,7 +115,7 @@ async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
         raise BadParam("timeOffset", f"{offset} s is past the end of the song ({duration_ms // 1000} s)")
     decision = decide(source, fmt=parse_format(p.get("format")),
                       max_kbps=p.int("maxBitRate", 0, lo=0, hi=100_000),
-                      user_max_kbps=ctx.user.max_bitrate or 0, client=p.get("c"), offset_s=offset)
+                      user_max_kbps=ctx.user.max_bitrate or 0, profile=ctx.profile, offset_s=offset)
     service = ctx.state.transcoding
     if not decision.transcode or service is None or not service.transcoder.available:
         return None
@@ -105,6 +126,9 @@ async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
 
 @endpoint("download", role="download")
 async def download(ctx: Ctx) -> Response:
+    """The original file of a song or of a downloaded podcast episode (`pe-…`), as an attachment."""
+    if (episode_id := _episode_id(ctx)) is not None:
+        return await _episode(ctx, episode_id, attachment=True)
     info, fh = await open_track(ctx)
     name = info["path"].rsplit("/", 1)[-1]
     return RangeResponse(fh, info["content_type"], headers=_PRIVATE, filename=name, disposition="attachment")
@@ -134,8 +158,12 @@ async def get_cover_art(ctx: Ctx) -> Response:
     current = path is not None
     fh = None
     if path is None:
-        source = (await playlist_covers.find_playlist_source(ctx.conn, cache, ctx.user, ident) if kind == "pl"
-                  else await find_source(ctx.conn, kind, ident, ctx.state.settings.outside_roots))
+        if kind == "pl":
+            source = await playlist_covers.find_playlist_source(ctx.conn, cache, ctx.user, ident)
+        elif kind == "pc":  # a podcast channel's stored image
+            source = await podcast_service.cover_source(ctx.conn, ctx.state.settings.data_dir, ident)
+        else:
+            source = await find_source(ctx.conn, kind, ident, ctx.state.settings.outside_roots)
         if source is None:
             raise NotFound("cover art", canonical)
         current = source.key == canonical

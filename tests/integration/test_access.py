@@ -229,7 +229,24 @@ CASES: list[Case] = [
     Case("getVideos"),
     # avatars: everyone sees everyone's
     Case("getAvatar", lambda c: {"username": ADMIN[0]}, binary=True),
+    # podcasts: one server-wide list everyone reads; writes need the podcast role (rows made by
+    # _add_podcasts; feeds are never fetched here: tests/integration/test_podcasts.py does that)
+    Case("getPodcasts"), Case("getNewestPodcasts"),
+    Case("getPodcasts", lambda c: {"id": PODCASTS["channel"]}, "id"),
+    Case("getPodcastEpisode", lambda c: {"id": PODCASTS["episode"]}),
+    Case("stream", lambda c: {"id": PODCASTS["episode"]}, "podcast episode", role="stream", binary=True),
+    Case("download", lambda c: {"id": PODCASTS["episode"]}, "podcast episode", role="download", binary=True),
+    Case("getCoverArt", lambda c: {"id": PODCASTS["cover"], "size": 32}, "podcast channel", binary=True),
+    Case("refreshPodcasts", role="podcast"),
+    Case("createPodcastChannel", lambda c: {"url": f"http://127.0.0.1:9/{c.who.name}.xml"}, role="podcast",
+         once=True),
+    Case("downloadPodcastEpisode", lambda c: {"id": PODCASTS["other_episode"]}, role="podcast"),
+    Case("deletePodcastEpisode", lambda c: {"id": PODCASTS["other_episode"]}, role="podcast"),
+    Case("deletePodcastChannel", lambda c: {"id": PODCASTS["doomed"]}, role="podcast", once=True,
+         skip_admin=True),
 ]
+# Public ids of the podcast rows _add_podcasts makes (filled by the `world` fixture).
+PODCASTS: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -292,6 +309,38 @@ def _set_avatar(conn: psycopg.Connection[Any], username: str) -> None:
                     SELECT id, 'image/png', %s FROM users WHERE username = %s""", (buf.getvalue(), username))
 
 
+def _add_podcasts(conn: psycopg.Connection[Any], data_dir: Path) -> None:
+    """Two podcast channels as the jobs leave them: one with a stored cover, a downloaded episode
+    and one not downloaded; one for deletePodcastChannel (the one principal with the podcast
+    role that runs that case, cleo, deletes it; the admin's run is skipped)."""
+    import io
+
+    from PIL import Image
+
+    from orbsonic.ids import cover_id
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), "blue").save(buf, "PNG")
+    (data_dir / "podcasts" / "1").mkdir(parents=True)
+    (data_dir / "podcasts" / "1" / "cover.png").write_bytes(buf.getvalue())
+    (data_dir / "podcasts" / "1" / "1.mp3").write_bytes(b"\xff\xfb" + b"\0" * 4000)
+    conn.execute("""INSERT INTO podcast_channels (id, url, title, status, image_key, image_version)
+                    OVERRIDING SYSTEM VALUE VALUES (1, 'http://127.0.0.1:9/show.xml', 'Show', 'completed',
+                                                    '1/cover.png', 1700000000),
+                                                   (2, 'http://127.0.0.1:9/doomed.xml', 'Doomed', 'new',
+                                                    NULL, NULL)""")
+    conn.execute("""INSERT INTO podcast_episodes (id, channel_id, guid, title, audio_url, status, file_key, size,
+                                                  content_type, suffix, publish_date)
+                    OVERRIDING SYSTEM VALUE VALUES
+                    (1, 1, 'a', 'Downloaded', 'http://127.0.0.1:9/a.mp3', 'completed', '1/1.mp3', 4002,
+                     'audio/mpeg', 'mp3', now()),
+                    (2, 1, 'b', 'Not yet', 'http://127.0.0.1:9/b.mp3', 'new', NULL, NULL, NULL, NULL, now())""")
+    conn.execute("SELECT setval(pg_get_serial_sequence('podcast_channels', 'id'), 100)")
+    conn.execute("SELECT setval(pg_get_serial_sequence('podcast_episodes', 'id'), 100)")
+    PODCASTS.update(channel=public_id("pc", 1), episode=public_id("pe", 1), other_episode=public_id("pe", 2),
+                    cover=cover_id("pc", 1, 1700000000), doomed=public_id("pc", 2))
+
+
 @dataclass
 class World:
     admin: Subsonic
@@ -322,7 +371,9 @@ def world(access_db: tuple[str, tuple[Path, Path]],
                         WHERE ta.artist_id = ar.id AND t.folder_id = %s)""", (fid,))}
             outside[n] = ids
         _set_avatar(conn, ADMIN[0])
-    with serve(url, (root, extra), tmp_path_factory.mktemp("access-app")) as admin:
+        app_data = tmp_path_factory.mktemp("access-app")
+        _add_podcasts(conn, app_data)
+    with serve(url, (root, extra), app_data) as admin:
         folder_ids = {1: f1, 2: f2}
         for p in PRINCIPALS[1:]:
             # Everyone starts with every folder and the roles to annotate...

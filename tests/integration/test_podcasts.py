@@ -1,0 +1,435 @@
+"""Podcasts end to end: feeds, images and episodes served by a local HTTP server on loopback,
+fetched and downloaded by the real job worker, read back through the real app with the
+validating client (XML against the XSD, JSON against the OpenAPI; DSub's XML against the plain
+1.16.1 XSD), streamed with Range like a song."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import psycopg
+import pytest
+
+from orbsonic.jobs import worker
+from tests.conftest import ALICE, Subsonic, add_users, make_app
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+
+
+@dataclass
+class Route:
+    """What the fake podcast host answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "application/rss+xml"
+    headers: dict[str, str] = field(default_factory=dict)
+    stream_bytes: int = 0  # > 0: send this many bytes with no Content-Length (a huge feed)
+
+
+class FeedHost:
+    """A threaded http.server on 127.0.0.1 serving `routes` (path → Route); every request's path
+    is recorded in `hits`."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: list[str] = []
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                host.hits.append(self.path)
+                route = host.routes.get(self.path.split("?")[0])
+                if route is None:
+                    self.send_error(404, "Not Found")
+                    return
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                for k, v in route.headers.items():
+                    self.send_header(k, v)
+                if route.stream_bytes:
+                    self.end_headers()
+                    chunk = b"<item><title>" + b"x" * 65_000 + b"</title></item>\n"
+                    sent = 0
+                    try:
+                        self.wfile.write(b'<?xml version="1.0"?><rss version="2.0"><channel>')
+                        while sent < route.stream_bytes:
+                            self.wfile.write(chunk)
+                            sent += len(chunk)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the server stopped reading at its cap: what the test wants
+                    return
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass(frozen=True)
+class Ep:
+    guid: str
+    title: str
+    path: str
+    date: str  # RFC 822
+    duration: str = ""
+    mime: str = "audio/mpeg"
+
+
+def rss(host: FeedHost, title: str, episodes: list[Ep], image: str | None = None,
+        description: str = "A test show") -> bytes:
+    """An RSS 2.0 podcast feed with iTunes tags."""
+    items = "".join(
+        f"""<item><title>{escape(e.title)}</title><guid isPermaLink="false">{e.guid}</guid>
+            <description>&lt;p&gt;About {escape(e.title)}&lt;/p&gt;</description><pubDate>{e.date}</pubDate>
+            <enclosure url="{host.url(e.path)}" type="{e.mime}" length="1234"/>
+            {f'<itunes:duration>{e.duration}</itunes:duration>' if e.duration else ''}</item>"""
+        for e in episodes)
+    img = f'<itunes:image href="{host.url(image)}"/>' if image else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<channel><title>{escape(title)}</title><link>http://example.org/</link>
+<description>{escape(description)}</description>{img}{items}</channel></rss>""".encode()
+
+
+def make_mp3(path: Path, seconds: float, freq: int = 440) -> bytes:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency={freq}:duration={seconds}",
+                    "-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k", str(path)], check=True)
+    return path.read_bytes()
+
+
+def png(color: str = "red", size: int = 40) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def q(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+@dataclass
+class Pod:
+    url: str
+    data: Path
+    api: Subsonic
+    host: FeedHost
+    audio: dict[str, bytes]
+
+    def run_jobs(self) -> None:
+        """Run the job worker until no job waits (as tests/integration/test_loudness.py does)."""
+        for _ in range(10):
+            asyncio.run(worker.run(self.url, wait=False, install_signal_handlers=False))
+            if not q(self.url, "SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"):
+                return
+        raise AssertionError("jobs still waiting after 10 worker rounds")
+
+    def channels(self, client: Subsonic | None = None, **params: Any) -> list[dict[str, Any]]:
+        return (client or self.api).ok("getPodcasts", **params)["podcasts"].get("channel", [])
+
+    def write(self, method: str, client: Subsonic | None = None, **params: Any) -> None:
+        body = (client or self.api).raw(method, **params).json()["subsonic-response"]
+        assert body["status"] == "ok", body
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    d = tmp_path_factory.mktemp("podcast-audio")
+    return {"one": make_mp3(d / "one.mp3", 6), "two": make_mp3(d / "two.mp3", 3, 660),
+            "three": make_mp3(d / "three.mp3", 2, 880)}
+
+
+@pytest.fixture
+def pod(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        audio_files: dict[str, bytes]) -> Iterator[Pod]:
+    from starlette.testclient import TestClient
+
+    data = tmp_path / "data"
+    data.mkdir()
+    # The worker reads its settings from the environment, as `orbsonic worker` does.
+    monkeypatch.setenv("ORBSONIC_DATA_DIR", str(data))
+    monkeypatch.setenv("ORBSONIC_PODCAST_FEED_MAX_MB", "1")
+    monkeypatch.delenv("ORBSONIC_CONFIG", raising=False)
+    add_users(fresh_db, data)
+    host = FeedHost()
+    try:
+        with TestClient(make_app(fresh_db, data)) as http:
+            yield Pod(fresh_db, data, Subsonic(http), host, audio_files)
+    finally:
+        host.close()
+
+
+def serve_show(pod: Pod, path: str = "/show.xml", episodes: list[Ep] | None = None) -> list[Ep]:
+    eps = episodes if episodes is not None else [
+        Ep("ep-1", "First Steps", "/audio/one.mp3", "Mon, 01 Jan 2024 10:00:00 GMT", "0:06"),
+        Ep("ep-2", "Second & Last", "/audio/two.mp3", "Mon, 08 Jan 2024 10:00:00 GMT", "3"),
+    ]
+    pod.host.routes[path] = Route(rss(pod.host, "The Test Show", eps, image="/cover.png"))
+    pod.host.routes["/cover.png"] = Route(png("red"), content_type="image/png")
+    for name, data in pod.audio.items():
+        pod.host.routes[f"/audio/{name}.mp3"] = Route(data, content_type="audio/mpeg")
+    return eps
+
+
+def test_subscribe_refresh_download_stream_delete(pod: Pod) -> None:
+    serve_show(pod)
+    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
+    [channel] = pod.channels()
+    assert channel["status"] == "new" and channel["url"] == pod.host.url("/show.xml")
+    assert channel["id"].startswith("pc-") and channel["episode"] == []
+
+    pod.run_jobs()
+    [channel] = pod.channels()
+    assert channel["status"] == "completed" and "errorMessage" not in channel
+    assert channel["title"] == "The Test Show" and channel["description"] == "A test show"
+    assert channel["originalImageUrl"] == pod.host.url("/cover.png")
+    # newest first; HTML in descriptions becomes text
+    titles = [e["title"] for e in channel["episode"]]
+    assert titles == ["Second & Last", "First Steps"]
+    second, first = channel["episode"]
+    assert first["status"] == "new" and "streamId" not in first
+    assert first["channelId"] == channel["id"] and first["id"].startswith("pe-")
+    assert first["description"] == "About First Steps"
+    assert first["publishDate"] == "2024-01-01T10:00:00.000Z" and first["duration"] == 6
+    assert first["type"] == "podcast" and first["coverArt"] == channel["coverArt"]
+
+    # the channel image, stored and served by getCoverArt (original and resized)
+    r = pod.api.raw("getCoverArt", id=channel["coverArt"])
+    assert r.status_code == 200 and r.content == png("red")
+    r = pod.api.raw("getCoverArt", id=channel["coverArt"], size=16)
+    from PIL import Image
+
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (16, 16)
+
+    # download: downloading at once, completed after the job
+    pod.write("downloadPodcastEpisode", id=first["id"])
+    assert pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]["status"] == "downloading"
+    assert pod.api.ok("getNewestPodcasts")["newestPodcasts"].get("episode", []) == []
+    pod.run_jobs()
+    ep = pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
+    assert ep["status"] == "completed" and ep["streamId"] == first["id"]
+    assert ep["size"] == len(pod.audio["one"]) and ep["contentType"] == "audio/mpeg" and ep["suffix"] == "mp3"
+    assert ep["duration"] == 6 and 56 <= ep["bitRate"] <= 72
+    newest = pod.api.ok("getNewestPodcasts", count=5)["newestPodcasts"]["episode"]
+    assert [e["id"] for e in newest] == [first["id"]]
+    assert list(pod.data.glob("podcasts/*/*.mp3"))
+
+    # stream and download like a song: whole file, ranges, HEAD
+    r = pod.api.raw("stream", id=ep["streamId"])
+    assert r.status_code == 200 and r.content == pod.audio["one"]
+    assert r.headers["content-type"] == "audio/mpeg" and r.headers["accept-ranges"] == "bytes"
+    r = pod.api.raw("stream", id=ep["streamId"], headers={"Range": "bytes=100-1099"})
+    assert r.status_code == 206 and r.content == pod.audio["one"][100:1100]
+    assert r.headers["content-range"] == f"bytes 100-1099/{len(pod.audio['one'])}"
+    r = pod.api.raw("download", id=ep["streamId"], headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == pod.audio["one"][-10:]
+    r = pod.api.raw("download", id=ep["streamId"])
+    assert r.content == pod.audio["one"] and "attachment" in r.headers["content-disposition"]
+    assert pod.api.raw("stream", http_method="HEAD", id=ep["streamId"]).headers["content-length"] == \
+        str(len(pod.audio["one"]))
+
+    # a new item in the feed appears at the next refresh; known ones keep their ids and status
+    serve_show(pod, episodes=[
+        Ep("ep-1", "First Steps", "/audio/one.mp3", "Mon, 01 Jan 2024 10:00:00 GMT", "0:06"),
+        Ep("ep-2", "Second & Last", "/audio/two.mp3", "Mon, 08 Jan 2024 10:00:00 GMT", "3"),
+        Ep("ep-3", "Third", "/audio/three.mp3", "Mon, 15 Jan 2024 10:00:00 GMT"),
+    ])
+    pod.write("refreshPodcasts")
+    pod.run_jobs()
+    [channel] = pod.channels()
+    assert [e["title"] for e in channel["episode"]] == ["Third", "Second & Last", "First Steps"]
+    assert channel["episode"][2]["id"] == first["id"] and channel["episode"][2]["status"] == "completed"
+
+    # delete the episode: its file goes, it stays listed as deleted, and a refresh keeps it so
+    pod.write("deletePodcastEpisode", id=first["id"])
+    assert not list(pod.data.glob("podcasts/*/*.mp3"))
+    pod.api.fail("stream", 70, id=first["id"])
+    pod.api.fail("download", 70, id=first["id"])
+    assert pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]["status"] == "deleted"
+    pod.write("refreshPodcasts")
+    pod.run_jobs()
+    assert pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]["status"] == "deleted"
+    assert pod.api.ok("getNewestPodcasts")["newestPodcasts"].get("episode", []) == []
+
+    # includeEpisodes=false and id=
+    assert pod.channels(includeEpisodes=False)[0]["episode"] == []
+    assert [c["id"] for c in pod.channels(id=channel["id"])] == [channel["id"]]
+
+    # delete the channel: rows, episodes and files gone
+    pod.write("deletePodcastChannel", id=channel["id"])
+    assert pod.channels() == []
+    pod.api.fail("getPodcastEpisode", 70, id=second["id"])
+    pod.api.fail("getPodcasts", 70, id=channel["id"])
+    assert not (pod.data / "podcasts" / channel["id"]).exists()
+    assert not [p for p in (pod.data / "podcasts").rglob("*") if p.is_file()]
+
+
+def test_bad_feeds_mark_only_their_channel(pod: Pod) -> None:
+    serve_show(pod)
+    pod.host.routes["/html.xml"] = Route(b"<html><body><h1>Welcome to nginx!</h1></body></html>",
+                                         content_type="text/html")
+    pod.host.routes["/garbage.xml"] = Route(bytes(range(256)) * 40, content_type="application/octet-stream")
+    pod.host.routes["/huge.xml"] = Route(stream_bytes=3 * 1024 * 1024)  # the cap is 1 MB in this test
+    pod.host.routes["/loop.xml"] = Route(status=302, headers={"Location": "/loop.xml"})
+    pod.host.routes["/boom.xml"] = Route(b"oops", status=500, content_type="text/plain")
+    urls = {name: pod.host.url(f"/{name}.xml") for name in ("show", "missing", "html", "garbage", "huge",
+                                                           "loop", "boom")}
+    for url in urls.values():
+        pod.write("createPodcastChannel", url=url)
+    pod.run_jobs()
+    by_url = {c["url"]: c for c in pod.channels()}
+    assert by_url[urls["show"]]["status"] == "completed" and len(by_url[urls["show"]]["episode"]) == 2
+    expected = {"missing": "404", "html": "not an RSS or Atom feed", "garbage": "not an RSS or Atom feed",
+                "huge": "larger than 1 MB", "loop": "redirects", "boom": "500"}
+    for name, fragment in expected.items():
+        c = by_url[urls[name]]
+        assert c["status"] == "error" and fragment in c["errorMessage"], (name, c)
+        assert c["episode"] == []
+
+    # the good feed goes bad: its channel is error, its title and episodes stay
+    show = by_url[urls["show"]]
+    del pod.host.routes["/show.xml"]
+    pod.write("refreshPodcasts")
+    pod.run_jobs()
+    [after] = [c for c in pod.channels() if c["url"] == urls["show"]]
+    assert after["status"] == "error" and "404" in after["errorMessage"]
+    assert after["title"] == show["title"] and [e["id"] for e in after["episode"]] == \
+        [e["id"] for e in show["episode"]]
+    # and recovers at the next refresh that works
+    serve_show(pod)
+    pod.write("refreshPodcasts")
+    pod.run_jobs()
+    [again] = [c for c in pod.channels() if c["url"] == urls["show"]]
+    assert again["status"] == "completed" and "errorMessage" not in again
+
+
+def test_failed_episode_download_is_error(pod: Pod) -> None:
+    serve_show(pod, episodes=[Ep("gone", "Gone", "/audio/nothere.mp3", "Mon, 01 Jan 2024 10:00:00 GMT"),
+                              Ep("html", "Not audio", "/audio/page.mp3", "Mon, 02 Jan 2024 10:00:00 GMT")])
+    pod.host.routes["/audio/page.mp3"] = Route(b"<html>nope</html>" * 20, content_type="text/html")
+    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
+    pod.run_jobs()
+    episodes = pod.channels()[0]["episode"]
+    for e in episodes:
+        pod.write("downloadPodcastEpisode", id=e["id"])
+    pod.run_jobs()
+    got = {e["title"]: e for e in pod.channels()[0]["episode"]}
+    assert got["Gone"]["status"] == "error" and got["Not audio"]["status"] == "error"
+    assert not [p for p in (pod.data / "podcasts").rglob("*.mp3")]
+    assert not [p for p in (pod.data / "podcasts").rglob(".part-*")]
+    # a retry after the host is fixed works
+    pod.host.routes["/audio/nothere.mp3"] = Route(pod.audio["two"], content_type="audio/mpeg")
+    pod.write("downloadPodcastEpisode", id=got["Gone"]["id"])
+    pod.write("downloadPodcastEpisode", id=got["Gone"]["id"])  # asked twice: downloaded once
+    pod.run_jobs()
+    assert pod.api.ok("getPodcastEpisode", id=got["Gone"]["id"])["podcastEpisode"]["status"] == "completed"
+    assert len([h for h in pod.host.hits if h == "/audio/nothere.mp3"]) == 2  # the failure, then once
+    # an episode left `downloading` without a job (its job lost) can be asked for again
+    pod.host.routes["/audio/page.mp3"] = Route(pod.audio["three"], content_type="audio/mpeg")
+    with psycopg.connect(pod.url) as conn:
+        conn.execute("UPDATE podcast_episodes SET status = 'downloading' WHERE guid = 'html'")
+    pod.write("downloadPodcastEpisode", id=got["Not audio"]["id"])
+    pod.run_jobs()
+    assert pod.api.ok("getPodcastEpisode", id=got["Not audio"]["id"])["podcastEpisode"]["status"] == "completed"
+
+
+def test_ids_of_the_wrong_kind_are_70(pod: Pod) -> None:
+    serve_show(pod)
+    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
+    pod.run_jobs()
+    [channel] = pod.channels()
+    episode = channel["episode"][0]["id"]
+    pod.api.fail("stream", 70, id=episode)  # not downloaded yet
+    pod.api.fail("getPodcastEpisode", 70, id=channel["id"])
+    pod.api.fail("getPodcastEpisode", 70, id="tr-1")
+    pod.api.fail("getPodcastEpisode", 70, id="pe-zzzzzz")
+    pod.api.fail("deletePodcastChannel", 70, id=episode)
+    pod.api.fail("downloadPodcastEpisode", 70, id=channel["id"])
+    pod.api.fail("deletePodcastEpisode", 70, id="tr-1")
+    pod.api.fail("getPodcasts", 70, id=episode)
+    pod.api.fail("getCoverArt", 70, id="pc-zzzz")
+    pod.api.fail("createPodcastChannel", 10)
+    for bad in ("javascript:alert(1)", "file:///etc/passwd", "/relative.xml"):
+        assert "url" in pod.api.fail("createPodcastChannel", 0, url=bad)["message"]
+    assert len(pod.channels()) == 1
+    # episode ids never collide with track ids: a pe- id is not accepted where a song is meant
+    pod.api.fail("getSong", 70, id=episode)
+    pod.api.fail("scrobble", 70, id=episode)
+
+
+def test_roles_and_legacy_clients(pod: Pod) -> None:
+    serve_show(pod)
+    alice = pod.api.as_user(*ALICE)
+    for method, params in (("createPodcastChannel", {"url": pod.host.url("/show.xml")}),
+                           ("refreshPodcasts", {}), ("deletePodcastChannel", {"id": "pc-1"}),
+                           ("downloadPodcastEpisode", {"id": "pe-1"}), ("deletePodcastEpisode", {"id": "pe-1"})):
+        alice.fail(method, 50, **params)
+    assert pod.channels(alice) == []
+    pod.api.ok("updateUser", username=ALICE[0], podcastRole=True)
+    pod.write("createPodcastChannel", alice, url=pod.host.url("/show.xml"))
+    pod.run_jobs()
+    [channel] = pod.channels(alice)  # every user reads the one list
+    pod.write("downloadPodcastEpisode", alice, id=channel["episode"][1]["id"])
+    pod.run_jobs()
+    # DSub: plain 1.16.1 XML (validated against the original XSD by the client)
+    dsub = Subsonic(pod.api.http, client="DSub", version="1.2.0")
+    xml = dsub.raw("getPodcasts", fmt="xml")
+    assert b'status="ok"' in xml.content and b"openSubsonic" not in xml.content
+    assert b'status="completed"' in xml.content
+    assert b"<episode " in dsub.raw("getNewestPodcasts", fmt="xml").content
+    assert pod.api.ok("getOpenSubsonicExtensions")["openSubsonicExtensions"] and any(
+        e["name"] == "getPodcastEpisode" and e["versions"] == [1]
+        for e in pod.api.ok("getOpenSubsonicExtensions")["openSubsonicExtensions"])
+
+
+def test_due_channels_are_refreshed_by_the_periodic_job(pod: Pod) -> None:
+    serve_show(pod)
+    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
+    pod.run_jobs()
+    hits = len([h for h in pod.host.hits if h.startswith("/show.xml")])
+    # nothing is due right after a refresh (interval 1 h) …
+    asyncio.run(_run_task(pod.url, "podcasts.refresh_due"))
+    pod.run_jobs()
+    assert len([h for h in pod.host.hits if h.startswith("/show.xml")]) == hits
+    # … and an hour later it is
+    with psycopg.connect(pod.url) as conn:
+        conn.execute("UPDATE podcast_channels SET refreshed_at = now() - interval '61 minutes'")
+    asyncio.run(_run_task(pod.url, "podcasts.refresh_due"))
+    pod.run_jobs()
+    assert len([h for h in pod.host.hits if h.startswith("/show.xml")]) == hits + 1
+
+
+async def _run_task(url: str, name: str) -> None:
+    from orbsonic import jobs
+
+    app = jobs.make_app(url)
+    async with app.open_async():
+        await jobs.defer(app, name, timestamp=0)
