@@ -237,6 +237,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jukebox_audio_output", "ORBSONIC_JUKEBOX_AUDIO_OUTPUT", str,
             "mpv's `--ao` for the jukebox: `pulse`, `pipewire`, `alsa`, `null` (plays silently) … "
             "Default: empty, mpv's own choice."),
+    Setting("lastfm_api_key", "ORBSONIC_LASTFM_API_KEY", str,
+            "Last.fm API key: artist biographies, similar artists, images, top tracks and album "
+            "notes (getArtistInfo, getAlbumInfo, getTopSongs), fetched by background jobs and cached; "
+            "with `lastfm_api_secret`, users' plays can be forwarded to Last.fm. Default: empty (off)."),
+    Setting("lastfm_api_secret", "ORBSONIC_LASTFM_API_SECRET", str,
+            "The shared secret of that API key, which signs scrobbles (`api_sig`). Default: empty."),
+    Setting("lastfm_url", "ORBSONIC_LASTFM_URL", str,
+            "Base URL of the Last.fm API. Default `https://ws.audioscrobbler.com/2.0/`."),
+    Setting("musicbrainz_url", "ORBSONIC_MUSICBRAINZ_URL", str,
+            "Base URL of a MusicBrainz server, asked for the MusicBrainz ids of artists and albums "
+            "whose tags carry none (`https://musicbrainz.org`). Default: empty (off)."),
+    Setting("listenbrainz_url", "ORBSONIC_LISTENBRAINZ_URL", str,
+            "Base URL of the ListenBrainz API that users with a ListenBrainz token forward plays to. "
+            "Default `https://api.listenbrainz.org`."),
+    Setting("metadata_ttl", "ORBSONIC_METADATA_TTL", parse_timeout_s,
+            "How long fetched artist and album information is used before a background job fetches "
+            "it again (`7d`, `12h`; bare numbers are seconds); after a failed fetch, the old "
+            "information is kept and retried after a tenth of this. Default `7d`."),
+    Setting("provider_timeout", "ORBSONIC_PROVIDER_TIMEOUT", parse_timeout_s,
+            "Time one request to Last.fm, MusicBrainz or ListenBrainz may take (bare numbers are "
+            "seconds). Default `10s`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -295,6 +316,13 @@ class Settings:
     jukebox_enabled: bool = False
     jukebox_mpv: str = "mpv"
     jukebox_audio_output: str = ""
+    lastfm_api_key: str = ""
+    lastfm_api_secret: str = ""
+    lastfm_url: str = "https://ws.audioscrobbler.com/2.0/"
+    musicbrainz_url: str = ""
+    listenbrainz_url: str = "https://api.listenbrainz.org"
+    metadata_ttl: int = 7 * 86400
+    provider_timeout: int = 10
 
     @property
     def cover_cache_dir(self) -> Path:

@@ -16,6 +16,7 @@ EXTENSIONS = (
     ("transcodeOffset", [1]),  # stream honours timeOffset for music (orbsonic.transcode)
     ("transcoding", [1]),  # getTranscodeDecision/getTranscodeStream, HTTP delivery only
     ("songLyrics", [1]),
+    ("topSongsByArtistId", [1]),  # getTopSongs takes id (subsonic_api/endpoints/info.py)
 )
 
 
