@@ -57,9 +57,11 @@ CREATE TABLE scrobble_outbox (
     played_at  timestamptz NOT NULL,
     attempts   integer NOT NULL DEFAULT 0,
     last_error text,
+    last_attempt_at timestamptz,
     sent_at    timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, service, track_id, played_at)
 );
 CREATE INDEX scrobble_outbox_pending ON scrobble_outbox (user_id, service, played_at)
     WHERE sent_at IS NULL;
+CREATE INDEX scrobble_outbox_sent ON scrobble_outbox (sent_at) WHERE sent_at IS NOT NULL;

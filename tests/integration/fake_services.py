@@ -28,6 +28,7 @@ class Seen:
     params: dict[str, str]
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    status: int = 0  # what the fake answered
 
 
 class FakeService:
@@ -97,20 +98,21 @@ class FakeService:
         if self.mode == "slow":
             time.sleep(self.slow_s)
         if self.mode == "down" or failing:
-            return self._send(h, 503, b'{"error": "down"}', "application/json")
+            return self._send(h, seen, 503, b'{"error": "down"}', "application/json")
         if self.mode == "garbage":
-            return self._send(h, 200, b"<html>\x00\xff not json", "application/json")
+            return self._send(h, seen, 200, b"<html>\x00\xff not json", "application/json")
         answer = self.routes.get(self._key(seen))
         if answer is None:
-            return self._send(h, 404, b'{"error": 6, "message": "not found"}', "application/json")
+            return self._send(h, seen, 404, b'{"error": 6, "message": "not found"}', "application/json")
         if callable(answer):
             answer = answer(seen)
         if isinstance(answer, bytes):
-            return self._send(h, 200, answer, "application/octet-stream")
-        return self._send(h, 200, json.dumps(answer).encode(), "application/json")
+            return self._send(h, seen, 200, answer, "application/octet-stream")
+        return self._send(h, seen, 200, json.dumps(answer).encode(), "application/json")
 
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, data: bytes, ctype: str) -> None:
+    def _send(self, h: BaseHTTPRequestHandler, seen: Seen, status: int, data: bytes, ctype: str) -> None:
+        with self._lock:
+            seen.status = status
         try:
             h.send_response(status)
             h.send_header("Content-Type", ctype)
