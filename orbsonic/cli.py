@@ -5,7 +5,7 @@
     orbsonic user add NAME [--admin] [--email E] [--password P] [--role R ...] [--no-role R ...]
                            [--folder ID|NAME ...] [--max-bitrate KBPS]
     orbsonic user set NAME [--email E] [--role R ...] [--no-role R ...] [--folder ID|NAME ... | --all-folders]
-                           [--max-bitrate KBPS]
+                           [--max-bitrate KBPS] [--listenbrainz-token T] [--lastfm-session K]
     orbsonic user del NAME
     orbsonic user passwd NAME [--password P]
     orbsonic user list
@@ -155,6 +155,11 @@ def _parser() -> argparse.ArgumentParser:
     edit.add_argument("username", help="login name")
     edit.add_argument("--email", help="new e-mail address")
     edit.add_argument("--all-folders", action="store_true", help="every music folder, also later ones")
+    edit.add_argument("--listenbrainz-token", metavar="TOKEN",
+                      help="forward this user's plays to ListenBrainz with this user token (\"\" removes it)")
+    edit.add_argument("--lastfm-session", metavar="KEY",
+                      help="forward this user's plays to Last.fm with this session key (\"\" removes it; "
+                           "needs lastfm_api_key and lastfm_api_secret)")
     delete = user.add_parser("del", parents=[common], help="delete a user")
     delete.add_argument("username", help="login name")
     pw = user.add_parser("passwd", parents=[common], help="change a password")
@@ -479,7 +484,13 @@ def cmd_user(s: Settings, args: argparse.Namespace) -> int:
                 fids = await folders.resolve(c, args.folder) if args.folder else None
                 changes = users.UserChanges(email=args.email, roles=roles, folder_ids=fids,
                                             all_folders=args.all_folders, max_bitrate=args.max_bitrate)
-                return await users.update_user(c, key, args.username, changes, actor=audit.CLI_ACTOR)
+                user = await users.update_user(c, key, args.username, changes, actor=audit.CLI_ACTOR)
+                if args.listenbrainz_token is not None or args.lastfm_session is not None:
+                    from orbsonic.library import scrobbling
+
+                    await scrobbling.set_credentials(c, args.username, listenbrainz_token=args.listenbrainz_token,
+                                                     lastfm_session=args.lastfm_session)
+                return user
 
             print(_user_line(_run(url, edit)))
         elif args.action == "del":

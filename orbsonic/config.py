@@ -267,6 +267,27 @@ SETTINGS: tuple[Setting, ...] = (
             "substring: `legacy`, `api_version`, `minimal`, `format`, `max_bitrate`, `direct` (see "
             "[Client profiles](#client-profiles)). A TOML table of tables; JSON in the environment. "
             "Adds to and overrides the built-in profiles. Default: none."),
+    Setting("lastfm_api_key", "ORBSONIC_LASTFM_API_KEY", str,
+            "Last.fm API key: artist biographies, similar artists, images, top tracks and album "
+            "notes (getArtistInfo, getAlbumInfo, getTopSongs), fetched by background jobs and cached; "
+            "with `lastfm_api_secret`, users' plays can be forwarded to Last.fm. Default: empty (off)."),
+    Setting("lastfm_api_secret", "ORBSONIC_LASTFM_API_SECRET", str,
+            "The shared secret of that API key, which signs scrobbles (`api_sig`). Default: empty."),
+    Setting("lastfm_url", "ORBSONIC_LASTFM_URL", str,
+            "Base URL of the Last.fm API. Default `https://ws.audioscrobbler.com/2.0/`."),
+    Setting("musicbrainz_url", "ORBSONIC_MUSICBRAINZ_URL", str,
+            "Base URL of a MusicBrainz server, asked for the MusicBrainz ids of artists and albums "
+            "whose tags carry none (`https://musicbrainz.org`). Default: empty (off)."),
+    Setting("listenbrainz_url", "ORBSONIC_LISTENBRAINZ_URL", str,
+            "Base URL of the ListenBrainz API that users with a ListenBrainz token forward plays to. "
+            "Default `https://api.listenbrainz.org`."),
+    Setting("metadata_ttl", "ORBSONIC_METADATA_TTL", parse_timeout_s,
+            "How long fetched artist and album information is used before a background job fetches "
+            "it again (`7d`, `12h`; bare numbers are seconds); after a failed fetch, the old "
+            "information is kept and retried after a tenth of this. Default `7d`."),
+    Setting("provider_timeout", "ORBSONIC_PROVIDER_TIMEOUT", parse_timeout_s,
+            "Time one request to Last.fm, MusicBrainz or ListenBrainz may take (bare numbers are "
+            "seconds). Default `10s`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -330,6 +351,13 @@ class Settings:
     podcast_feed_max_mb: int = 10
     podcast_episode_max_mb: int = 1000
     client_profiles: tuple[Any, ...] = ()  # orbsonic.clients.ClientProfile, from the setting
+    lastfm_api_key: str = ""
+    lastfm_api_secret: str = ""
+    lastfm_url: str = "https://ws.audioscrobbler.com/2.0/"
+    musicbrainz_url: str = ""
+    listenbrainz_url: str = "https://api.listenbrainz.org"
+    metadata_ttl: int = 7 * 86400
+    provider_timeout: int = 10
 
     @property
     def cover_cache_dir(self) -> Path:

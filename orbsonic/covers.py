@@ -101,8 +101,9 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int,
                       outside_roots: tuple[str, ...] = ()) -> CoverSource | None:
     """The cover source of an album ("al"), folder ("dr"), artist ("ar") or track ("tr").
 
-    Tracks use their own embedded picture, else their album's cover. Artists use the
-    cover of the album chosen by the scanner (artists.cover_album_id). `outside_roots`:
+    Tracks use their own embedded picture, else their album's cover. Artists use their own
+    picture when they have one, else the cover of the album chosen by the scanner
+    (artists.cover_album_id). `outside_roots`:
     the `allowed_outside_roots` setting (links into them may be read).
     """
     if kind == "tr":
@@ -117,6 +118,17 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int,
                                folder_storage(row[0], outside_roots), row[1])
         kind, item_id = "al", row[3]
     if kind == "ar":
+        # The artist's own picture first (artist.*/folder.* in its folder, else the provider's
+        # downloaded image: orbsonic/library/artistinfo.py), then its cover album's.
+        from orbsonic.library.artistinfo import artist_image
+
+        own = await artist_image(conn, item_id, outside_roots)
+        if own is not None:
+            root, rel, version = own
+            if rel is None:
+                return CoverSource(Path(root), False, cover_id("ar", item_id, version))
+            return CoverSource(Path(root) / rel, False, cover_id("ar", item_id, version),
+                               folder_storage(root, outside_roots), rel)
         cur = await conn.execute("SELECT cover_album_id FROM artists WHERE id = %s", (item_id,))
         row = await cur.fetchone()
         if row is None or row[0] is None:

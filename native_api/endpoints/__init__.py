@@ -13,3 +13,4 @@ from native_api.endpoints import playlists  # noqa: F401
 from native_api.endpoints import queue  # noqa: F401
 from native_api.endpoints import upload  # noqa: F401
 from native_api.endpoints import realtime, sync  # noqa: F401
+from native_api.endpoints import scrobbling  # noqa: F401

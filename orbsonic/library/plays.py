@@ -5,7 +5,8 @@ The history's primary key (user, track, time) makes a re-sent identical scrobble
 offline batch sent twice — count once. The per-user play_count/last_played of the track,
 its album, its folder and its artists (annotations kinds 1, 2, 4, 3) grow only by the
 rows actually inserted, in the same statement, so the frequent/recent lists that walk the
-annotations indexes always agree with the history.
+annotations indexes always agree with the history. The same statement queues the new plays
+for forwarding (scrobble_outbox), so a forward is never lost nor queued twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from psycopg import AsyncConnection
 
 from orbsonic.errors import NotFound
+from orbsonic.library.scrobbling import OUTBOX_SQL
 
 # One statement: insert the plays that are new, then add exactly those to the counters.
 # Artists count once per play even when they are both artist and album artist.
@@ -48,19 +50,22 @@ counted AS (
     ON CONFLICT (user_id, kind, item_id) DO UPDATE
     SET play_count = annotations.play_count + excluded.play_count,
         last_played = greatest(annotations.last_played, excluded.last_played)
-    RETURNING 1)
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM counted)
+    RETURNING 1),
+""" + OUTBOX_SQL + """
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM counted), (SELECT count(*) FROM outbox)
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What `record` did: `added` new plays, `repeated` plays already in the history,
-    `unknown` track ids that name no (readable) track and were skipped."""
+    `unknown` track ids that name no (readable) track and were skipped, `forwards` rows
+    queued in the scrobble outbox (orbsonic/library/scrobbling.py)."""
 
     added: int
     repeated: int
     unknown: tuple[int, ...]
+    forwards: int = 0
 
 
 def play_time(ms: int | None, now: float | None = None) -> datetime:
@@ -112,7 +117,7 @@ async def record(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int,
                                            "tracks": [t for t, _ in keep], "times": [at for _, at in keep]})
         row = await cur.fetchone()
     added = int(row[0]) if row else 0
-    return Recorded(added, len(keep) - added, unknown)
+    return Recorded(added, len(keep) - added, unknown, int(row[2]) if row else 0)
 
 
 async def history(conn: AsyncConnection, user_id: int, limit: int = 50) -> list[tuple[int, datetime, str]]:

@@ -19,4 +19,5 @@ from subsonic_api.endpoints import (  # noqa: F401
     transcoding,
     users,
     videos,
+    info,
 )

@@ -2,7 +2,7 @@
 playbackReport), and getNowPlaying, which they feed (docs/subsonic-spec.md §3, §4).
 
 Scrobbling needs no role: `scrobblingEnabled` (the `scrobbling` role) is about forwarding
-plays to external services (Last.fm, ListenBrainz), which Orbsonic does not do yet; the
+plays to external services (ListenBrainz, Last.fm: orbsonic/library/scrobbling.py); the
 user's own play history, play counts and now-playing entry are always kept, as Subsonic
 and Navidrome do for users with scrobbling off.
 """
@@ -13,7 +13,7 @@ import math
 
 from orbsonic.errors import BadParam, MissingParam, NotFound
 from orbsonic.ids import parse_id
-from orbsonic.library import annotations, nowplaying, plays, tracks
+from orbsonic.library import annotations, nowplaying, plays, scrobbling, tracks
 from subsonic_api import shapes
 from subsonic_api.params import parse_int, shown
 from subsonic_api.registry import Ctx, endpoint
@@ -89,9 +89,12 @@ async def scrobble(ctx: Ctx) -> Payload:
     if not p.bool("submission", True):
         last = next(i for i in reversed(ids) if i is not None)
         await nowplaying.notice(ctx.conn, ctx.user.id, _client(ctx), last, user_folders=folders)
+        await scrobbling.queue_now_playing(ctx.conn, ctx.state.jobs, ctx.user.id, last)
         return Payload()
     batch = [(i, plays.play_time(m)) for i, m in zip(ids, ms) if i is not None]
-    await plays.record(ctx.conn, ctx.user.id, batch, client=_client(ctx), user_folders=folders)
+    recorded = await plays.record(ctx.conn, ctx.user.id, batch, client=_client(ctx), user_folders=folders)
+    if recorded.forwards:  # in the outbox already (same transaction); this only wakes a worker
+        await scrobbling.queue_forward(ctx.state.jobs, ctx.user.id)
     return Payload()
 
 

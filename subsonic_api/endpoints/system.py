@@ -17,6 +17,7 @@ EXTENSIONS = (
     ("transcoding", [1]),  # getTranscodeDecision/getTranscodeStream, HTTP delivery only
     ("songLyrics", [1]),
     ("getPodcastEpisode", [1]),  # subsonic_api/endpoints/podcasts.py
+    ("topSongsByArtistId", [1]),  # getTopSongs takes id (subsonic_api/endpoints/info.py)
 )
 
 

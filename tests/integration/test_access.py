@@ -244,6 +244,17 @@ CASES: list[Case] = [
     Case("deletePodcastEpisode", lambda c: {"id": PODCASTS["other_episode"]}, role="podcast"),
     Case("deletePodcastChannel", lambda c: {"id": PODCASTS["doomed"]}, role="podcast", once=True,
          skip_admin=True),
+    # discovery: similar artists, mixes and top songs only name items of the reader's folders
+    Case("getArtistInfo", lambda c: {"id": c.items.artist, "includeNotPresent": "true"}, items=True),
+    Case("getArtistInfo", lambda c: {"id": c.items.track}, "tr", items=True),
+    Case("getArtistInfo2", lambda c: {"id": c.items.artist, "includeNotPresent": "true"}, items=True),
+    Case("getAlbumInfo", lambda c: {"id": c.items.album}, items=True),
+    Case("getAlbumInfo2", lambda c: {"id": c.items.album}, items=True),
+    Case("getAlbumInfo", lambda c: {"id": c.items.track}, "tr", items=True),
+    Case("getSimilarSongs", lambda c: {"id": c.items.track, "count": 500}, items=True),
+    Case("getSimilarSongs", lambda c: {"id": c.items.album, "count": 500}, "al", items=True),
+    Case("getSimilarSongs2", lambda c: {"id": c.items.artist, "count": 500}, items=True, nonempty=True),
+    Case("getTopSongs", lambda c: {"id": c.items.artist}, items=True),
 ]
 # Public ids of the podcast rows _add_podcasts makes (filled by the `world` fixture).
 PODCASTS: dict[str, str] = {}

@@ -290,6 +290,15 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("getCoverArt track", "getCoverArt", {"id": _pid("tr", 4321), "size": 300}),
     ("getCoverArt artist", "getCoverArt", {"id": _pid("ar", 17), "size": 300}),
     ("getCoverArt folder", "getCoverArt", {"id": _pid("dr", ALBUM_DIR0 + 3), "size": 300}),
+    # discovery: bounded index probes (orbsonic/library/similar.py)
+    ("getArtistInfo2", "getArtistInfo2", {"id": _pid("ar", 17), "includeNotPresent": "true"}),
+    ("getArtistInfo song", "getArtistInfo", {"id": _pid("tr", 4321), "count": 50}),
+    ("getAlbumInfo2", "getAlbumInfo2", {"id": _pid("al", 1234)}),
+    ("getSimilarSongs2", "getSimilarSongs2", {"id": _pid("ar", 17), "count": 50}),
+    ("getSimilarSongs song", "getSimilarSongs", {"id": _pid("tr", 4321), "count": 50}),
+    ("getSimilarSongs album", "getSimilarSongs", {"id": _pid("al", 1234), "count": 50}),
+    ("getTopSongs", "getTopSongs", {"id": _pid("ar", 17), "count": 50}),
+    ("getTopSongs name", "getTopSongs", {"artist": "Artist " + __import__("hashlib").md5(b"17").hexdigest()}),
 ]
 
 
