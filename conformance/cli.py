@@ -75,6 +75,18 @@ def _claims(r: Runner) -> None:
                 r.fail(name, f"advertised by the {ext} extension but not implemented")
 
 
+def _unexercised(r: Runner) -> None:
+    """Endpoints no probe or round trip reached (a trip stopped at a method the server lacks):
+    one bare call tells "not implemented" from "implemented, not exercised"."""
+    for name, row in list(r.rows.items()):
+        if row.kind == "endpoint" and row.status == "skip" and row.skipped is None:
+            answer = r.server.call(name, {})
+            if r.not_implemented(answer):
+                row.not_implemented = True
+            else:
+                row.skipped = "not exercised: the round trip that uses it stopped before it"
+
+
 def run(server: Server, log: object = None) -> Runner:
     """Run every check against ``server``; returns the runner (its ``rows`` are the report)."""
     r = Runner(server)
@@ -90,6 +102,7 @@ def run(server: Server, log: object = None) -> Runner:
     check_errors(r)
     check_ranges(r)
     run_round_trips(r)
+    _unexercised(r)
     _claims(r)
     return r
 

@@ -32,11 +32,13 @@ def unknown_id(real: str | None) -> str:
     replaced, so that servers which check the id's shape first still answer 70, not 10."""
     if not real:
         return "999999999"
+    if re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", real):  # a UUID (supysonic)
+        return re.sub(r"[0-9a-fA-F]", "e", real)
     match = re.fullmatch(r"(.*?)([0-9]+)", real)
     if match:
         return match.group(1) + "987654321"
-    if re.fullmatch(r"[0-9a-fA-F-]{8,}", real):
-        return re.sub(r"[0-9a-fA-F]", "e", real)
+    if re.fullmatch(r"[0-9a-fA-F]{8,}", real):
+        return "e" * len(real)
     return real + "-conformance-missing"
 
 
