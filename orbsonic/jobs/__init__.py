@@ -33,7 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that declare tasks with `task`; a worker imports them all (procrastinate import_paths).
 TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping", "orbsonic.analysis.waveform",
-                           "orbsonic.analysis.loudness", "orbsonic.covers", "orbsonic.library.changes"]
+                           "orbsonic.analysis.loudness", "orbsonic.covers", "orbsonic.library.changes",
+                           "orbsonic.analysis.sonic_jobs"]
 
 
 @dataclass(frozen=True)

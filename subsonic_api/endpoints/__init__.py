@@ -18,4 +18,5 @@ from subsonic_api.endpoints import (  # noqa: F401
     transcoding,
     users,
     videos,
+    sonic,
 )

@@ -16,6 +16,7 @@ EXTENSIONS = (
     ("transcodeOffset", [1]),  # stream honours timeOffset for music (orbsonic.transcode)
     ("transcoding", [1]),  # getTranscodeDecision/getTranscodeStream, HTTP delivery only
     ("songLyrics", [1]),
+    ("sonicSimilarity", [1]),  # getSonicSimilarTracks/findSonicPath from orbsonic/analysis features
 )
 
 

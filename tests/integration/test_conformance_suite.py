@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -41,6 +42,16 @@ def conformance_server(pg: Any, template_url: str, test_library: tuple[Path, Any
             return made
 
     api_key = asyncio.run(key())
+
+    async def analyse() -> None:  # sonic features, so that sonicMatch answers carry songs
+        from orbsonic.analysis import sonic_jobs
+
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            for album in await sonic_jobs.pending_albums(conn):
+                await sonic_jobs.analyse_album(conn, album, shutil.which("ffmpeg") or "ffmpeg")
+
+    if shutil.which("ffmpeg"):
+        asyncio.run(analyse())
     app = make_app(url, tmp_path_factory.mktemp("confapp"), (test_library[0],))
     with LiveServer(app) as server:
         yield server, url, api_key
