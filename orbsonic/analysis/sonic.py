@@ -4,7 +4,8 @@ The raw feature vectors (orbsonic/analysis/features.py) live in PostgreSQL (`tra
 float32 bytes; schema/0025_sonic_features.sql). Each process keeps one in-memory index built
 from them — every dimension standardised over the library (z-score), each feature group
 weighted (`features.GROUP_WEIGHTS`), each vector scaled to unit length — and rebuilds it when
-`sonic_state.version` moved (the analysis job bumps it after every batch it stores). Checking
+`sonic_state.version` moved (the analysis job bumps it after every album it stores; at most
+one rebuild per REBUILD_S while it keeps moving). Checking
 the version is one primary-key read per request, so every worker and replica answers from the
 same data; the index is a cache of PostgreSQL, not state of its own.
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -152,9 +155,9 @@ class SonicIndex:
         return walk
 
     def _candidates(self, a: int, b: int, count: int, allowed: np.ndarray | None) -> np.ndarray:
-        """Rows a, b first, then the nearest rows of both ends and of up to 12 points between."""
+        """Rows a, b first, then the nearest rows of both ends and of up to 6 points between."""
         va, vb = self.vecs[a].astype(np.float64), self.vecs[b].astype(np.float64)
-        points = max(0, min(count - 2, 12))
+        points = max(0, min(count - 2, 6))
         ts = np.arange(0, points + 2) / (points + 1)
         omega = math.acos(max(-1.0, min(1.0, float(va @ vb))))
         if omega < 1e-6:
@@ -165,8 +168,10 @@ class SonicIndex:
         if allowed is not None:
             scores[:, ~allowed] = -np.inf
         scores[:, [a, b]] = -np.inf
-        per = min(max(8, 2 * count), scores.shape[1])
-        near = np.argpartition(-scores, per - 1, axis=1)[:, :per] if per else np.zeros((0, 0), np.int64)
+        # 16 per point keeps the programme small (m ≤ 130: 24 hops of m² are ~1 ms) while the
+        # tube stays continuous: consecutive points' neighbourhoods overlap.
+        per = min(16, scores.shape[1])
+        near = np.argpartition(scores, -per, axis=1)[:, -per:] if per else np.zeros((0, 0), np.int64)
         picked = near[np.isfinite(np.take_along_axis(scores, near, axis=1))] if per else near.ravel()
         rest = np.unique(picked)
         return np.concatenate([[a, b], rest]).astype(np.int64)
@@ -174,7 +179,19 @@ class SonicIndex:
 
 _EMPTY = SonicIndex(-1, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, DIM), np.float32))
 _cache: SonicIndex = _EMPTY
-_lock = asyncio.Lock()
+_built_at = 0.0
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+REBUILD_S = 30.0
+THROTTLE_ABOVE = 5000  # smaller indexes rebuild in milliseconds: always at once
+
+
+def _lock_of_loop() -> asyncio.Lock:
+    """One rebuild at a time per event loop (an asyncio.Lock belongs to one loop)."""
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    return lock
 
 
 async def _version(conn: AsyncConnection) -> int:
@@ -198,12 +215,18 @@ async def load(conn: AsyncConnection, version: int) -> SonicIndex:
 
 
 async def current_index(conn: AsyncConnection) -> SonicIndex:
-    """This process's index at the database's current version (rebuilt when it moved)."""
-    global _cache
+    """This process's index at the database's current version. When the version moved it is
+    rebuilt — at once while it is small, else at most every REBUILD_S seconds: while the analysis
+    job stores album after album (a bump each) requests keep the index of a moment ago
+    instead of each paying a rebuild (about a second at 100k tracks)."""
+    global _cache, _built_at
     version = await _version(conn)
     if _cache.version == version:
         return _cache
-    async with _lock:
+    if len(_cache.ids) >= THROTTLE_ABOVE and time.monotonic() - _built_at < REBUILD_S:
+        return _cache
+    async with _lock_of_loop():
         if _cache.version != version:
             _cache = await load(conn, version)
+            _built_at = time.monotonic()
         return _cache
