@@ -314,6 +314,12 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
             )
         )
     out.append(Scenario("getStarred2", [p("getStarred2")]))
+    if not peer_set and len(lib.songs) >= 2:  # sonicSimilarity (OpenSubsonic): Orbsonic only
+        out.append(Scenario("getSonicSimilarTracks", [p("getSonicSimilarTracks", id=s, count=10)
+                                                      for s in lib.songs[:300]]))
+        pairs = [(lib.songs[i], lib.songs[-1 - i]) for i in range(min(100, len(lib.songs) // 2))]
+        out.append(Scenario("findSonicPath", [p("findSonicPath", startSongId=a, endSongId=b, count=25)
+                                              for a, b in pairs]))
     if not peer_set:  # playbackReport is an OpenSubsonic extension: Orbsonic only
         out.append(Scenario("reportPlayback", [p("reportPlayback", mediaId=s, mediaType="song", positionMs=0,
                                                  state="playing") for s in lib.songs[:100]]))

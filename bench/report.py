@@ -85,6 +85,8 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     for name, label, limit in (
         ("getRandomSongs", "getRandomSongs ≤ 20 ms", 20),
         ("getCoverArt cached", "getCoverArt cached ≤ 5 ms", 5),
+        ("getSonicSimilarTracks", "getSonicSimilarTracks ≤ 50 ms", 50),
+        ("findSonicPath", "findSonicPath ≤ 50 ms", 50),
     ):
         if name in sc:
             v = sc[name]["c1"]["p50_ms"]

@@ -376,6 +376,9 @@ def run_orbsonic(cluster: BenchCluster, work: Path, n: int, args: argparse.Names
     orb.reset_data_dir()
     out: dict[str, Any] = {"tracks": n, "generation": gen}
     out["scan"] = scan_phase(orb, library, stream_dir, args.seed, warm=not args.no_warm, extra=extra)
+    from bench.sonic import seed_vectors
+
+    out["sonic_vectors"] = seed_vectors(url, args.seed)  # the similarity scenarios' index
     orb.serve()
     try:
         log(f"Orbsonic serving {n} tracks on port {orb.port}; seeding annotations, measuring ...")

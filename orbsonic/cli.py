@@ -542,11 +542,12 @@ def cmd_worker(s: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_analysis(s: Settings, args: argparse.Namespace) -> int:
-    """`orbsonic analysis status`: one line of loudness analysis progress."""
-    from orbsonic.analysis import loudness
+    """`orbsonic analysis status`: one line each of loudness and sonic-feature progress."""
+    from orbsonic.analysis import loudness, sonic_jobs
 
     with database(s) as url:
         print(_run(url, loudness.status).line())
+        print(_run(url, sonic_jobs.status).line())
     return 0
 
 

@@ -35,7 +35,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping", "orbsonic.analysis.waveform",
                            "orbsonic.analysis.loudness", "orbsonic.covers", "orbsonic.library.changes",
                            "orbsonic.podcasts.tasks",
-                           "orbsonic.integrations.refresh", "orbsonic.integrations.forwarding"]
+                           "orbsonic.integrations.refresh", "orbsonic.integrations.forwarding",
+                           "orbsonic.analysis.sonic_jobs"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Jobs queued at the end of every scan: loudness analysis and cover thumbnails.
+"""Jobs queued at the end of every scan: loudness analysis, cover thumbnails, sonic features.
 
 Each is queued with a queueing lock named after its task, so scans in a row leave at most one
 waiting job of each; the jobs themselves find what is left to do (resumable by design).
@@ -14,7 +14,7 @@ from orbsonic import jobs
 
 log = logging.getLogger("orbsonic.jobs")
 
-AFTER_SCAN = ("analysis.loudness_scan", "covers.thumbnails")
+AFTER_SCAN = ("analysis.loudness_scan", "covers.thumbnails", "analysis.sonic_scan")
 
 
 async def defer_after_scan_async(app: object) -> list[int | None]:

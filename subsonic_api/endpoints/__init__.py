@@ -20,4 +20,5 @@ from subsonic_api.endpoints import (  # noqa: F401
     users,
     videos,
     info,
+    sonic,
 )

@@ -18,6 +18,7 @@ EXTENSIONS = (
     ("songLyrics", [1]),
     ("getPodcastEpisode", [1]),  # subsonic_api/endpoints/podcasts.py
     ("topSongsByArtistId", [1]),  # getTopSongs takes id (subsonic_api/endpoints/info.py)
+    ("sonicSimilarity", [1]),  # getSonicSimilarTracks/findSonicPath from orbsonic/analysis features
 )
 
 

@@ -200,6 +200,8 @@ CASES: list[Case] = [
          role="stream", items=True, binary=True, http_errors=True),
     # lyrics (getLyrics finds by name: a foreign song is simply not found, an empty answer)
     Case("getLyricsBySongId", lambda c: {"id": c.items.track}, items=True),
+    Case("getSonicSimilarTracks", lambda c: {"id": c.items.track, "count": 500}, items=True),
+    Case("findSonicPath", lambda c: {"startSongId": c.items.track, "endSongId": c.items.track}, items=True),
     Case("getLyrics", lambda c: {"title": "no such title"}),
     # now playing
     Case("reportPlayback", lambda c: {"mediaId": c.items.track, "mediaType": "song", "state": "playing",
@@ -308,6 +310,21 @@ def _items(conn: psycopg.Connection[Any], folder_id: int, album_name: str | None
                  public_id("dr", row[2]))
 
 
+def _seed_sonic(conn: psycopg.Connection[Any]) -> None:
+    """Feature vectors for every track (seeded random), so that sonic neighbours and paths
+    cross the folders and the leak check below bites (the analysis itself: test_sonic.py)."""
+    import numpy as np
+
+    from orbsonic.analysis.features import ALGO_VERSION, DIM
+
+    rng = np.random.default_rng(11)
+    for track_id, size, mtime in conn.execute("SELECT id, size, mtime_ns FROM tracks ORDER BY id").fetchall():
+        conn.execute("INSERT INTO track_sonic (track_id, version, vec) VALUES (%s, %s, %s)",
+                     (track_id, f"{ALGO_VERSION}:{size}:{mtime}", rng.normal(size=DIM).astype("<f4").tobytes()))
+    conn.execute("UPDATE sonic_state SET version = version + 1")
+    conn.commit()
+
+
 def _set_avatar(conn: psycopg.Connection[Any], username: str) -> None:
     """An avatar for getAvatar (the CLI's way of setting one: tests/integration/test_avatar.py)."""
     import io
@@ -385,6 +402,8 @@ def world(access_db: tuple[str, tuple[Path, Path]],
         app_data = tmp_path_factory.mktemp("access-app")
         _add_podcasts(conn, app_data)
     with serve(url, (root, extra), app_data) as admin:
+        _seed_sonic(conn)
+    with serve(url, (root, extra), tmp_path_factory.mktemp("access-app")) as admin:
         folder_ids = {1: f1, 2: f2}
         for p in PRINCIPALS[1:]:
             # Everyone starts with every folder and the roles to annotate...
