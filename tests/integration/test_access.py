@@ -401,9 +401,8 @@ def world(access_db: tuple[str, tuple[Path, Path]],
         _set_avatar(conn, ADMIN[0])
         app_data = tmp_path_factory.mktemp("access-app")
         _add_podcasts(conn, app_data)
-    with serve(url, (root, extra), app_data) as admin:
         _seed_sonic(conn)
-    with serve(url, (root, extra), tmp_path_factory.mktemp("access-app")) as admin:
+    with serve(url, (root, extra), app_data) as admin:
         folder_ids = {1: f1, 2: f2}
         for p in PRINCIPALS[1:]:
             # Everyone starts with every folder and the roles to annotate...

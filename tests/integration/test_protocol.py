@@ -336,11 +336,16 @@ def test_unknown_method_is_an_error_envelope_code_0(app_http: Any, suffix: str) 
         validate_json("ping", js.content)  # the failure envelope is common to every endpoint
 
 
-def test_known_but_unimplemented_methods_are_error_envelopes(app_http: Any) -> None:
+def test_known_but_unimplemented_methods_are_error_envelopes(app_http: Any, monkeypatch: Any) -> None:
     """Never plain text or a bare 501 (SubMusic #98): an error envelope, code 0, HTTP 200,
-    in the requested format, for every method the registry does not serve."""
+    in the requested format, for every method the registry does not serve. Every method is
+    served today, so two are taken out of the registry for this test."""
+    from subsonic_api.registry import ENDPOINTS
+
+    for name in ("getTopSongs", "findSonicPath"):
+        monkeypatch.delitem(ENDPOINTS, name)
     missing = not_implemented()
-    assert missing
+    assert missing == ["findSonicPath", "getTopSongs"]
     for method in missing:
         for fmt in ("xml", "json"):
             r = app_http.get(f"/rest/{method}", params={**AUTH, "f": fmt})

@@ -8,7 +8,8 @@ import pytest
 
 from orbsonic.config import load_settings, parse_timeout_s
 from orbsonic.errors import ConfigError
-from orbsonic.http.server import MAX_HEAD_BYTES, OrbsonicH11Protocol, ServerConfig, server_config
+from orbsonic.http.server import (MAX_HEAD_BYTES, OrbsonicH11Protocol, OrbsonicHttpToolsProtocol,
+                                  ServerConfig, server_config)
 
 
 @pytest.mark.parametrize("text, seconds", [("10", 10), ("10s", 10), ("2m", 120), (" 90 ", 90), (5, 5)])
@@ -28,7 +29,10 @@ def test_server_config_from_settings() -> None:
                            "ORBSONIC_LOGIN_LOCKOUT": "1h"})
     assert (s.header_timeout, s.body_timeout, s.login_lockout) == (7, 60, 3600)
     config = server_config("orbsonic.app:app_from_env", s, factory=True)
-    assert config.http is OrbsonicH11Protocol  # h11 always, never httptools by accident
+    # httptools by measurement (bench/RESULTS.md), always through the subclass with the head
+    # limit and timeouts, never uvicorn's own protocol by accident
+    assert config.http is OrbsonicHttpToolsProtocol
+    assert ServerConfig("x:y", http="h11").http is OrbsonicH11Protocol
     assert config.h11_max_incomplete_event_size == MAX_HEAD_BYTES
     assert (config.header_timeout, config.body_timeout) == (7, 60)
     assert config.forwarded_allow_ips == "10.0.0.1" and config.proxy_headers and config.workers == 3
