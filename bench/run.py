@@ -282,7 +282,8 @@ async def api_phase(
         log("transcoding and covers ...")
         out["transcode"] = await transcode_phase(HOST, port, api, lib.covers, orb.url, quick=quick, log=log,
                                                  clients=transcode_clients,
-                                                 cover_cache=orb.data_dir / "cache" / "covers")
+                                                 cover_cache=orb.data_dir / "cache" / "covers",
+                                                 env=orb.env())
     out["rss_mb_after"] = round(orb.rss_mb(), 1)
     return out
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -107,11 +108,29 @@ async def _player(host: str, port: int, path: str, seconds: float, kbps: int) ->
             "ratio": audio_s / wall if wall else 0.0, "finished": done}
 
 
-async def _thumbnails_done(url: str, timeout: float) -> dict[str, Any]:
-    """Wait until no covers.thumbnails job is queued or running (the scans queued one; the
-    worker deletes it when it succeeds); the seconds waited and what jobs are left."""
+_COVERS_WORKER = ("import asyncio, sys\n"
+                  "from orbsonic.jobs import worker\n"
+                  "asyncio.run(worker.run(sys.argv[1], queues=['covers'], wait=False,"
+                  " install_signal_handlers=False))\n")
+
+
+async def _thumbnails_done(url: str, timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the `covers` queue to empty, then wait until no covers.thumbnails job is queued or
+    running (the scans queued one; the worker deletes it when it succeeds); the seconds waited
+    and what jobs are left. The bench server runs without its job worker (bench/target.py:
+    no analysis under the API figures), so the thumbnails get a worker of their own, with the
+    server's environment (data dir, cover settings), that stops when the queue is empty."""
     t0 = time.perf_counter()
     counts: dict[str, int] = {}
+    if env is not None:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _COVERS_WORKER, url, env=env,
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         while time.perf_counter() - t0 < timeout:
             cur = await conn.execute("""SELECT status::text, count(*) FROM procrastinate_jobs
@@ -129,7 +148,7 @@ def _files(folder: Path) -> int:
 
 async def transcode_phase(host: str, port: int, api: Any, covers: list[str], db_url: str, *,
                           quick: bool, log: Any, clients: int = 50,
-                          cover_cache: Path | None = None) -> dict[str, Any]:
+                          cover_cache: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Every figure of the module docstring ({"ttfb", "concurrent", "cached", "cover_presized"})."""
     out: dict[str, Any] = {}
     found = await api.call("search3", query=TITLE, songCount=COPIES + 10, albumCount=0, artistCount=0)
@@ -140,7 +159,7 @@ async def transcode_phase(host: str, port: int, api: Any, covers: list[str], db_
     stream = lambda sid, **kw: api.path("stream", id=sid, **kw)  # noqa: E731
 
     # ---- cold cover at a pre-sized size
-    waited = await _thumbnails_done(db_url, 600)
+    waited = await _thumbnails_done(db_url, 600, env)
     paths = [api.path("getCoverArt", id=c, size=300) for c in covers[: (100 if quick else 1000)]]
     sized = cover_cache / "300" if cover_cache else None
     before = _files(sized) if sized else 0
