@@ -49,6 +49,34 @@ class AlbumInfo:
     image: str | None
 
 
+async def from_directory(conn: AsyncConnection, kind: str, item_id: int, folders: Folders) -> tuple[str, int]:
+    """(kind, id) with a directory ("dr") replaced by a song of it: folder-mode clients (DSub,
+    and Subsonic's own getArtistInfo/getAlbumInfo/getSimilarSongs, which take "an artist,
+    album or song id" from getIndexes/getMusicDirectory) send directory ids. The song is the
+    first one in the directory itself, else in its child directories (an artist folder holds
+    album folders). Other kinds pass through. NotFound when it holds no song the reader sees."""
+    if kind != "dr":
+        return kind, item_id
+    cur = await conn.execute(
+        """SELECT t.id FROM tracks t
+            WHERE t.directory_id = %(d)s""" + ("" if folders is None else " AND t.folder_id = ANY(%(f)s)") + """
+            ORDER BY t.disc_no, t.track_no, t.sort_title, t.id LIMIT 1""",
+        {"d": item_id, "f": None if folders is None else list(folders)})
+    row = await cur.fetchone()
+    if row is None:
+        cur = await conn.execute(
+            """SELECT t.id FROM directories c JOIN LATERAL (
+                   SELECT t.id FROM tracks t WHERE t.directory_id = c.id"""
+            + ("" if folders is None else " AND t.folder_id = ANY(%(f)s)") + """
+                    ORDER BY t.disc_no, t.track_no, t.sort_title, t.id LIMIT 1) t ON true
+                WHERE c.parent_id = %(d)s ORDER BY c.sort_key, c.id LIMIT 1""",
+            {"d": item_id, "f": None if folders is None else list(folders)})
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound("directory", item_id)
+    return "tr", int(row[0])
+
+
 async def artist_of(conn: AsyncConnection, kind: str, item_id: int, folders: Folders) -> int:
     """The artist an artist ("ar"), album ("al") or song ("tr") id stands for (getArtistInfo
     takes any of the three). NotFound when unknown or outside `folders`."""

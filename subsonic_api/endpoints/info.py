@@ -36,8 +36,9 @@ def _texts(**values: str) -> dict[str, Text]:
 
 async def _artist_info(ctx: Ctx) -> discovery.ArtistInfo:
     p = ctx.params
-    kind, ident = p.id("id", "ar", "al", "tr")
+    kind, ident = p.id("id", "ar", "al", "tr", "dr")
     folders = ctx.user.folder_ids
+    kind, ident = await discovery.from_directory(ctx.conn, kind, ident, folders)
     artist_id = await discovery.artist_of(ctx.conn, kind, ident, folders)
     return await discovery.artist_info(ctx.conn, ctx.state.settings, ctx.state.jobs, ctx.user.id, artist_id,
                                        folders, count=p.int("count", 20, lo=0, hi=MAX_COUNT),
@@ -68,7 +69,8 @@ async def get_artist_info2(ctx: Ctx) -> Payload:
 
 
 async def _album_info(ctx: Ctx) -> Payload:
-    kind, ident = ctx.params.id("id", "al", "tr")
+    kind, ident = ctx.params.id("id", "al", "tr", "dr")
+    kind, ident = await discovery.from_directory(ctx.conn, kind, ident, ctx.user.folder_ids)
     info = await discovery.album_info(ctx.conn, ctx.state.settings, ctx.state.jobs, ctx.user.id, kind, ident,
                                       ctx.user.folder_ids)
     return Payload("albumInfo", {**_texts(notes=info.notes, musicBrainzId=info.mbid, lastFmUrl=info.lastfm_url),
@@ -86,7 +88,8 @@ async def get_album_info2(ctx: Ctx) -> Payload:
 
 
 async def _similar(ctx: Ctx) -> list[dict[str, Any]]:
-    kind, ident = ctx.params.id("id", "ar", "al", "tr")
+    kind, ident = ctx.params.id("id", "ar", "al", "tr", "dr")
+    kind, ident = await discovery.from_directory(ctx.conn, kind, ident, ctx.user.folder_ids)
     rows = await discovery.similar_songs(ctx.conn, ctx.user.id, kind, ident, ctx.user.folder_ids,
                                          ctx.params.int("count", 50, lo=0, hi=MAX_COUNT))
     return [shapes.song(r, ctx.os) for r in rows]

@@ -253,6 +253,8 @@ CASES: list[Case] = [
     Case("getAlbumInfo", lambda c: {"id": c.items.album}, items=True),
     Case("getAlbumInfo2", lambda c: {"id": c.items.album}, items=True),
     Case("getAlbumInfo", lambda c: {"id": c.items.track}, "tr", items=True),
+    Case("getAlbumInfo", lambda c: {"id": c.items.directory}, "dr", items=True),
+    Case("getArtistInfo", lambda c: {"id": c.items.directory}, "dr", items=True),
     Case("getSimilarSongs", lambda c: {"id": c.items.track, "count": 500}, items=True),
     Case("getSimilarSongs", lambda c: {"id": c.items.album, "count": 500}, "al", items=True),
     Case("getSimilarSongs2", lambda c: {"id": c.items.artist, "count": 500}, items=True, nonempty=True),

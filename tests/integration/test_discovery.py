@@ -184,6 +184,23 @@ def test_album_info_from_local_files(world: World) -> None:
     api.fail("getAlbumInfo2", 10)
 
 
+def test_folder_mode_directory_ids_stand_for_their_artist_and_album(world: World) -> None:
+    """DSub in folder mode sends getIndexes/getMusicDirectory ids (dr-…) to getArtistInfo,
+    getAlbumInfo and getSimilarSongs (the conformance suite found them answering 70)."""
+    api = world.api
+    (album_dir, artist_dir), = world.q(
+        """SELECT d.id, d.parent_id FROM albums al JOIN directories d ON d.id = al.directory_id
+            WHERE al.name = %s""", "First Light")
+    album = api.ok("getAlbumInfo", id=public_id("dr", album_dir))["albumInfo"]
+    assert album["notes"] == "Recorded in one night."
+    # an artist folder holds album folders: its artist is the one of the songs below it
+    artist = api.ok("getArtistInfo", id=public_id("dr", artist_dir))["artistInfo"]
+    assert artist["biography"] == "Aurora Vale make slow, bright songs."
+    assert api.ok("getSimilarSongs", id=public_id("dr", album_dir), count=5)["similarSongs"]["song"]
+    [(unknown,)] = world.q("SELECT max(id) + 1000 FROM directories")
+    api.fail("getArtistInfo", 70, id=public_id("dr", unknown))
+
+
 def test_similar_artists_from_genres_and_co_listening(world: World) -> None:
     api = world.api
     aurora = world.artist("Aurora Vale")
