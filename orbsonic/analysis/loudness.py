@@ -234,11 +234,7 @@ async def loudness_scan(context: Any) -> int:
     waiting is not queued twice). Returns how many were deferred."""
     async with _pool(context).connection() as conn:
         albums = await pending_albums(conn)
-    deferred = 0
-    for album_id in albums:
-        if await jobs.defer(context.app, "analysis.loudness", queueing_lock=f"loudness:{album_id}",
-                            album_id=album_id) is not None:
-            deferred += 1
+    deferred = await jobs.defer_per_album(context.app, "analysis.loudness", albums, lock_prefix="loudness")
     log.info("loudness: %d album(s) queued for analysis", deferred)
     return deferred
 

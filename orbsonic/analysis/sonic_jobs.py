@@ -132,11 +132,8 @@ async def sonic_scan(context: Any) -> int:
     """Defer one `analysis.sonic` job per album with pending tracks; returns how many."""
     async with _pool(context).connection() as conn:
         albums = await pending_albums(conn)
-    deferred = 0
-    for album_id in albums:
-        if await jobs.defer(context.app, "analysis.sonic", queueing_lock=f"sonic:{album_id}",
-                            priority=-1, album_id=album_id) is not None:
-            deferred += 1
+    deferred = await jobs.defer_per_album(context.app, "analysis.sonic", albums, lock_prefix="sonic",
+                                          priority=-1)
     log.info("sonic features: %d album(s) queued for analysis", deferred)
     return deferred
 

@@ -128,3 +128,16 @@ async def defer(app: procrastinate.App, task_name: str, *, lock: str | None = No
                                     priority=priority).defer_async(**kwargs)
     except procrastinate.exceptions.AlreadyEnqueued:
         return None
+
+
+async def defer_per_album(app: procrastinate.App, task_name: str, album_ids: list[int], *,
+                          lock_prefix: str, priority: int = 0) -> int:
+    """Enqueue `task_name(album_id=…)` once per album, each with the queueing lock
+    `<lock_prefix>:<album_id>` (an album already waiting is not queued twice); returns how many
+    were queued. The fan-out of the per-album analysis jobs (loudness, sonic features)."""
+    queued = 0
+    for album_id in album_ids:
+        if await defer(app, task_name, queueing_lock=f"{lock_prefix}:{album_id}", priority=priority,
+                       album_id=album_id) is not None:
+            queued += 1
+    return queued
