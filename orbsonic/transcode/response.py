@@ -27,10 +27,11 @@ from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
 from orbsonic.transcode import ffmpeg
 from orbsonic.transcode.cache import Follower, Producer, TranscodeCache, entry_key
-from orbsonic.transcode.decide import Decision, Source
+from orbsonic.transcode.decide import Decision, Format, Source
 
 log = logging.getLogger("orbsonic.transcode")
 FOLLOW_POLL_S = 0.05
+PRODUCER_WAIT_TRIES = 20  # × FOLLOW_POLL_S: how long a producer may take to create its .part
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,9 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
                         headers=headers | ({"Content-Length": str(length)} if length is not None else {}))
     producer = None
     if cacheable:
-        producer = await asyncio.to_thread(cache.produce, key, target.suffix)
-        if producer is None:
-            # An MP4 being written cannot be followed (its index moves at the end): a
-            # second request meanwhile transcodes for itself, uncached.
-            follower = cache.follow(key, target.suffix) if ffmpeg.followable(target) else None
-            if follower is not None:
-                return FollowResponse(follower, target.content_type, headers)
-            hit = cache.lookup(key, target.suffix)  # finished between our two looks
-            if hit is not None:
-                return RangeResponse(open_local(hit), target.content_type, headers=headers)
+        producer, answer = await _produce_or_follow(cache, key, target, headers)
+        if answer is not None:
+            return answer
     try:
         proc, first = await _start(service, track_id, fh, source, decision, producer)
     except BaseException:
@@ -100,6 +94,33 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
             producer.abort()
         raise
     return LiveResponse(proc, first, producer, target.content_type, headers, length)
+
+
+async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
+                             headers: dict[str, str]) -> tuple[Producer | None, Response | None]:
+    """Become the producer of `key` (→ (producer, None)), or the answer that follows the
+    entry another request produces or serves the entry it just finished (→ (None, answer));
+    (None, None) when this request must transcode for itself, uncached.
+
+    A producer takes the lock *before* it creates its `.part` file, so a request that
+    finds the lock taken and no `.part` yet looks again a little later instead of starting
+    a second ffmpeg for the same key (three clients opening one album at once did that)."""
+    for _ in range(PRODUCER_WAIT_TRIES):
+        producer = await asyncio.to_thread(cache.produce, key, target.suffix)
+        if producer is not None:
+            return producer, None
+        # An MP4 being written cannot be followed (its index moves at the end): a
+        # second request meanwhile transcodes for itself, uncached.
+        if not ffmpeg.followable(target):
+            return None, None
+        follower = cache.follow(key, target.suffix)
+        if follower is not None:
+            return None, FollowResponse(follower, target.content_type, headers)
+        hit = cache.lookup(key, target.suffix)  # finished between our looks
+        if hit is not None:
+            return None, RangeResponse(open_local(hit), target.content_type, headers=headers)
+        await asyncio.sleep(FOLLOW_POLL_S)  # the producer is between its lock and its .part
+    return None, None
 
 
 async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: Source, decision: Decision,

@@ -116,6 +116,41 @@ def test_one_producer_and_followers(tmp_path: Path) -> None:
     assert hit is not None and hit.read_bytes() == b"hello world"
 
 
+def test_a_request_waits_for_a_producer_between_its_lock_and_its_part(tmp_path: Path) -> None:
+    """The race CI hit: the producer holds the lock but has not created `.part` yet; a second
+    request must follow it (not start a second ffmpeg for the same key)."""
+    import asyncio
+    import fcntl
+
+    from orbsonic.transcode.response import FollowResponse, _produce_or_follow
+
+    cache = TranscodeCache(tmp_path, 10**6)
+    final, part, lock = cache._paths("cd34", "mp3")
+    final.parent.mkdir(parents=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a producer in another process, before its os.open(part)
+
+    async def race() -> tuple[object, object]:
+        async def create_part() -> None:
+            await asyncio.sleep(0.2)
+            part.write_bytes(b"frames")
+        task = asyncio.create_task(create_part())
+        got = await _produce_or_follow(cache, "cd34", FORMATS["mp3"], {})
+        await task
+        return got
+
+    producer, answer = asyncio.run(race())
+    os.close(fd)
+    assert producer is None and isinstance(answer, FollowResponse)
+    answer.follower.close()
+    # an MP4 cannot be followed: that request transcodes for itself at once
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    part.unlink()
+    assert asyncio.run(_produce_or_follow(cache, "cd34", FORMATS["m4a"], {})) == (None, None)
+    os.close(fd)
+
+
 def test_abort_leaves_nothing(tmp_path: Path) -> None:
     cache = TranscodeCache(tmp_path, 10**6)
     producer = cache.produce("cd34", "opus")
