@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.peer import PeerProcess
+
 VERSION = "0.29.0"
 USER, PASSWORD = "bench", "bench-pass"
 PREFIX = "/audio/rest"
@@ -56,7 +58,7 @@ def ensure_maneki(work: Path, python: str, log: Any = print) -> Path:
     return venv
 
 
-class Maneki:
+class Maneki(PeerProcess):
     def __init__(self, venv: Path, home: Path, library: Path) -> None:
         # Absolute: the server runs with its home as working directory.
         self.venv, self.home, self.library = venv.absolute(), home.absolute(), library.absolute()
@@ -111,19 +113,3 @@ class Maneki:
                 pass
             time.sleep(1.0)
         raise RuntimeError(f"maneki did not finish its scan of {tracks} tracks in {timeout_s} s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def __enter__(self) -> Maneki:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

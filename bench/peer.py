@@ -51,7 +51,30 @@ def ensure_supysonic(work: Path, log: Any = print) -> Path:
     return venv
 
 
-class Supysonic:
+class PeerProcess:
+    """A peer server run as a subprocess (`self.proc`), stopped on exit of a `with`."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        """Terminate the server (kill after 15 s)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> PeerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Supysonic(PeerProcess):
     def __init__(self, venv: Path, home: Path, library: Path) -> None:
         self.venv, self.home, self.library = venv, home, library
         self.proc: subprocess.Popen[bytes] | None = None
@@ -138,19 +161,3 @@ run_watcher = no
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def __enter__(self) -> Supysonic:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

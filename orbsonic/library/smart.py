@@ -117,23 +117,7 @@ class Sort(BaseModel):
     """The order of a smart playlist's entries (the track id breaks ties)."""
 
     model_config = ConfigDict(extra="forbid")
-    field: Literal[
-        "genre",
-        "artist",
-        "album",
-        "title",
-        "format",
-        "year",
-        "rating",
-        "playCount",
-        "bitDepth",
-        "sampleRate",
-        "durationMs",
-        "starred",
-        "lastPlayed",
-        "added",
-        "random",
-    ]
+    field: Literal[Field_, "random"]  # a nested Literal flattens: the rule fields and "random"
     order: Literal["asc", "desc"] = "asc"
 
 

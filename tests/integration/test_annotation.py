@@ -10,29 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.calls import album, fail_once, ok_once, once
 from tests.conftest import Subsonic
-
-
-def once(client: Subsonic, method: str, **params: Any) -> dict[str, Any]:
-    """One JSON call (validated) → the envelope. ok() would call twice (XML, then JSON)."""
-    return client.raw(method, **params).json()["subsonic-response"]
-
-
-def ok_once(client: Subsonic, method: str, **params: Any) -> None:
-    body = once(client, method, **params)
-    assert body["status"] == "ok", body
-
-
-def fail_once(client: Subsonic, method: str, code: int, **params: Any) -> dict[str, Any]:
-    body = once(client, method, **params)
-    assert body["status"] == "failed" and body["error"]["code"] == code, body
-    return body["error"]
-
-
-def album(client: Subsonic, name: str) -> dict[str, Any]:
-    albums = client.ok("getAlbumList2", type="alphabeticalByName", size=500)["albumList2"]["album"]
-    found = next(a for a in albums if a["name"] == name)
-    return client.ok("getAlbum", id=found["id"])["album"]
 
 
 def artist(client: Subsonic, artist_id: str) -> dict[str, Any]:

@@ -15,38 +15,17 @@ import httpx
 import psycopg
 import pytest
 
+from tests.calls import album, fail_once, ok_once
 from tests.conftest import LiveServer, Subsonic, make_app
 from tests.integration.conftest import Library
 
 FUTURE_MS = int((time.time() + 86_400) * 1000)
 
 
-def once(client: Subsonic, method: str, **params: Any) -> dict[str, Any]:
-    return client.raw(method, **params).json()["subsonic-response"]
-
-
-def ok_once(client: Subsonic, method: str, **params: Any) -> dict[str, Any]:
-    body = once(client, method, **params)
-    assert body["status"] == "ok", body
-    return body
-
-
-def fail_once(client: Subsonic, method: str, code: int, **params: Any) -> dict[str, Any]:
-    body = once(client, method, **params)
-    assert body["status"] == "failed" and body["error"]["code"] == code, body
-    return body["error"]
-
-
 def sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
-
-
-def album(client: Subsonic, name: str) -> dict[str, Any]:
-    albums = client.ok("getAlbumList2", type="alphabeticalByName", size=500)["albumList2"]["album"]
-    found = next(a for a in albums if a["name"] == name)
-    return client.ok("getAlbum", id=found["id"])["album"]
 
 
 def alice(client: Subsonic) -> Subsonic:
