@@ -1,11 +1,27 @@
-"""Where media bytes live: the `Storage` protocol and its local-folder implementation.
+"""Where media bytes live: the `Storage` protocol, local folders and S3 prefixes.
 
 Every byte path (stream, download, covers, cached transcodes) opens files through a
 Storage, so that the rules — stay inside the music folder, a regular file only — hold in
 one place (docs/architecture.md, "file access").
 """
 
+from __future__ import annotations
+
 from orbsonic.storage.base import ObjectInfo, Storage, StoredFile
 from orbsonic.storage.local import LocalStorage, folder_storage
+from orbsonic.storage.s3 import S3Storage, StorageUnavailable, is_s3
 
-__all__ = ["LocalStorage", "ObjectInfo", "Storage", "StoredFile", "folder_storage"]
+
+def storage_for(root: str, outside_roots: tuple[str, ...] = ()) -> LocalStorage | S3Storage:
+    """The Storage of a music folder as music_folders.path spells it: `s3://bucket/prefix`
+    (orbsonic.storage.s3, this process's S3 settings) or a local directory (with the
+    `allowed_outside_roots` it may link into)."""
+    if is_s3(root):
+        from orbsonic.storage import s3
+
+        return s3.folder_storage(root)
+    return folder_storage(root, outside_roots)
+
+
+__all__ = ["LocalStorage", "ObjectInfo", "S3Storage", "Storage", "StorageUnavailable", "StoredFile",
+           "folder_storage", "is_s3", "storage_for"]

@@ -136,7 +136,9 @@ async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: So
                               offset_s=decision.offset_s, source_rate=source.sample_rate,
                               channels=decision.channels, duration_s=decision.duration_s,
                               picture=picture, cache_fd=producer.fileno() if producer else None)
-        fds = (fh.fileno(),) + ((producer.fileno(),) if producer else ())
+        # an S3 object has no descriptor: ffmpeg reads its presigned URL (orbsonic/storage/s3.py)
+        own = () if (fh.local_path or "").startswith(("http://", "https://")) else (fh.fileno(),)
+        fds = own + ((producer.fileno(),) if producer else ())
         proc = await service.transcoder.start(args, pass_fds=fds)
         try:
             first = await proc.read(ffmpeg.FIRST_BYTE_TIMEOUT_S)
