@@ -5,6 +5,7 @@ over it (proxied with Range, or redirected to a presigned URL), an indexed objec
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from orbsonic.storage import ingest as ingest_mod
 from orbsonic.storage import s3
 from orbsonic.storage.ingest import ingest
 from tests.conftest import Subsonic, add_users, clone_db, make_app
+from tests.integration.native_client import Native, api_key_for
 from tests.integration.s3_server import MotoServer
 
 KEYS = {"s3_access_key": "testing", "s3_secret_key": "testing", "s3_region": "us-east-1", "s3_secure": False}
@@ -266,9 +268,11 @@ def test_an_indexed_object_that_is_gone_is_70(pg: Any, template_url: str, moto: 
         api = Subsonic(http)
         api.fail("stream", 70, id=track_id(url, path), format="raw")
         api.fail("download", 70, id=track_id(url, path))
-        native = http.get(f"/api/v1/stream/{track_id(url, path)}",
-                          headers={"Authorization": "Basic YWRtaW46YWRtaW4tcGFzcw=="})
-        assert native.status_code in (401, 404)  # 404 once authenticated; never a 5xx
+        native = Native(http, api_key_for(url, "admin"))
+        assert native.problem("GET", f"/stream/{track_id(url, path)}", 404)["code"] == "not-found"
+        other = some_track(url, "mp3")
+        ok = native.call("GET", f"/stream/{track_id(url, other)}", headers={"Range": "bytes=0-9"})
+        assert ok.status_code == 206 and len(ok.content) == 10
 
 
 def test_a_missing_bucket_adds_and_removes_nothing(fresh_db: str, moto: MotoServer) -> None:
@@ -298,6 +302,7 @@ def test_the_store_being_down(pg: Any, template_url: str, test_library: tuple[Pa
             with psycopg.connect(url) as conn:
                 album = conn.execute("SELECT id FROM albums WHERE cover_kind = 1 ORDER BY id LIMIT 1").fetchone()[0]
             cover = api.ok("getAlbum", id=public_id("al", album))["album"]["coverArt"]
+            native = Native(http, api_key_for(url, "admin"))
             server.stop()
             err = api.fail("stream", 0, id=track_id(url, path), format="raw")
             assert err["message"] == "object store unavailable"
@@ -305,6 +310,7 @@ def test_the_store_being_down(pg: Any, template_url: str, test_library: tuple[Pa
             r = api.raw("getCoverArt", fmt="json", id=cover)
             assert r.status_code == 200 and r.json()["subsonic-response"]["status"] == "failed"
             assert api.ok("getSong", id=track_id(url, path))  # the library itself still answers
+            assert native.problem("GET", f"/stream/{track_id(url, path)}", 503)["code"] == "unavailable"
         report = scan(url, ["s3://music/lib"], workers=1)
         assert report.removed == 0 and any("cannot be listed" in e for e in report.errors)
         assert len(tracks_of(url)) == count
@@ -322,12 +328,14 @@ def test_wrong_keys_are_refused_and_remove_nothing(pg: Any, template_url: str,
     few unauthenticated requests that create a user and its keys (infra-notes §4: neither fake
     rejects a wrong secret by default)."""
     boto3 = pytest.importorskip("boto3")
-    server = MotoServer(auth=True, free_actions=4).start()
+    server = MotoServer(auth=True, free_actions=3).start()
     try:
         iam = boto3.client("iam", endpoint_url=f"http://{server.endpoint}", region_name="us-east-1",
                            aws_access_key_id="x", aws_secret_access_key="x")
         iam.create_user(UserName="orb")
-        iam.attach_user_policy(UserName="orb", PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+        iam.put_user_policy(UserName="orb", PolicyName="s3", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
         key = iam.create_access_key(UserName="orb")["AccessKey"]
         good = config_of(server, access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
         ingest(test_library[0], "s3://music/lib", config=good)
