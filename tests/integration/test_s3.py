@@ -160,6 +160,7 @@ def test_tags_of_a_large_file_are_read_with_few_bytes(moto: MotoServer, tmp_path
     assert remote.props.seek_index
     assert remote.audio_hash == local.audio_hash
     assert fetched < size // 4, (fetched, size)
+    print(f"tags of a {size} B FLAC read with {fetched} B fetched")
 
 
 # ---------------------------------------------------------------- scanning
@@ -445,3 +446,11 @@ def test_ingest_command(moto: MotoServer, tmp_path: Path, monkeypatch: pytest.Mo
     assert main(["ingest", str(tmp_path / "nope"), "s3://cli-bucket/x"]) == 2
     assert main(["ingest", str(src), "s3://"]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_transcoding_reads_the_object_through_a_presigned_url(s3_api: Subsonic, s3_db: str) -> None:
+    """ffmpeg gets no descriptor for an S3 object: it reads the presigned URL over HTTP."""
+    r = s3_api.raw("stream", fmt=None, id=track_id(s3_db, some_track(s3_db)), format="mp3", maxBitRate=128)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg", r.content[:300]
+    assert r.content[:3] == b"ID3" or r.content[0] == 0xFF
+    assert len(r.content) > 10_000
