@@ -23,5 +23,17 @@ def storage_for(root: str, outside_roots: tuple[str, ...] = ()) -> LocalStorage 
     return folder_storage(root, outside_roots)
 
 
+def pass_fds(fh: StoredFile) -> tuple[int, ...]:
+    """The descriptors a child process (ffmpeg) needs to open `fh.local_path`: the local
+    file's own (`/proc/self/fd/N`), none for an S3 object (its local_path is a presigned URL)."""
+    return () if is_remote(fh.local_path) else (fh.fileno(),)
+
+
+def is_remote(path: str | None) -> bool:
+    """True when a local_path is a URL (an S3 object's presigned URL), not a file path."""
+    return (path or "").startswith(("http://", "https://"))
+
+
 __all__ = ["LocalStorage", "ObjectInfo", "S3Storage", "Storage", "StorageUnavailable", "StoredFile",
-           "folder_storage", "is_s3", "storage_for"]
+           "folder_storage", "is_remote", "is_s3", "pass_fds",
+           "storage_for"]

@@ -140,6 +140,11 @@ def client(config: S3Config) -> Any:
                  region=config.region or None, secure=config.secure, http_client=http)
 
 
+# A forked child (the scanner's tag readers) must not share the parent's pooled sockets.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=client.cache_clear)
+
+
 def translate(exc: BaseException, key: str) -> Exception:
     """The domain error of a minio/urllib3 failure on object `key`."""
     from minio.error import S3Error

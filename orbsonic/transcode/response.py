@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from orbsonic.errors import TranscodeError
 from orbsonic.http.ranges import RangeResponse, until_disconnect
+from orbsonic.storage import pass_fds
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
 from orbsonic.transcode import ffmpeg
@@ -137,8 +138,7 @@ async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: So
                               channels=decision.channels, duration_s=decision.duration_s,
                               picture=picture, cache_fd=producer.fileno() if producer else None)
         # an S3 object has no descriptor: ffmpeg reads its presigned URL (orbsonic/storage/s3.py)
-        own = () if (fh.local_path or "").startswith(("http://", "https://")) else (fh.fileno(),)
-        fds = own + ((producer.fileno(),) if producer else ())
+        fds = pass_fds(fh) + ((producer.fileno(),) if producer else ())
         proc = await service.transcoder.start(args, pass_fds=fds)
         try:
             first = await proc.read(ffmpeg.FIRST_BYTE_TIMEOUT_S)

@@ -454,3 +454,27 @@ def test_transcoding_reads_the_object_through_a_presigned_url(s3_api: Subsonic, 
     assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg", r.content[:300]
     assert r.content[:3] == b"ID3" or r.content[0] == 0xFF
     assert len(r.content) > 10_000
+
+
+def test_loudness_of_s3_tracks(pg: Any, template_url: str, moto: MotoServer, s3_library: str) -> None:
+    """The R128 analysis reads an S3 object through its presigned URL (ffmpeg over HTTP)."""
+    import asyncio
+
+    from orbsonic.analysis import loudness
+
+    url = clone_db(pg, template_url)
+    s3.configure(config_of(moto))
+    assert scan(url, [s3_library], workers=1).added > 0
+    with psycopg.connect(url) as conn:
+        album = conn.execute("""SELECT album_id FROM tracks WHERE suffix = 'flac' AND duration_ms > 0
+                                 ORDER BY album_id LIMIT 1""").fetchone()[0]
+
+    async def go() -> int:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            return await loudness.analyse_album(conn, album, "ffmpeg")
+
+    assert asyncio.run(go()) > 0
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT r128_loudness, r128_error FROM tracks WHERE album_id = %s", (album,)).fetchall()
+    assert all(err is None for _, err in rows), rows  # (a silent track measures as no loudness)
+    assert sum(lufs is not None for lufs, _ in rows) >= 2, rows
