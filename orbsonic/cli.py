@@ -49,7 +49,7 @@ from orbsonic.db.migrate import migrate
 from orbsonic.db.runtime import database
 from orbsonic.errors import OrbsonicError
 from orbsonic.scanner import launcher
-from orbsonic.storage import ingest
+from orbsonic.storage import ingest, s3
 
 log = logging.getLogger("orbsonic")
 T = TypeVar("T")
@@ -587,6 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = _settings(args)
+        s3.configure(s3.S3Config.from_settings(settings))  # s3:// folders: serve, check, scan
         logging.basicConfig(level=settings.log_level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if settings.database_url and args.command != "check" and (

@@ -38,7 +38,7 @@ SCHEME = "s3://"
 READAHEAD = 32 * 1024  # a random read fetches at least this much (tag parsers read in small steps)
 MAX_WINDOW = 4 * 1024 * 1024
 CHUNK = 256 * 1024
-_MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
+_MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion", "PreconditionFailed")  # the last: replaced
 
 
 class StorageUnavailable(Unavailable):
@@ -216,10 +216,13 @@ class S3Storage:
         or StorageUnavailable."""
         return S3File(self, key, self.stat(key))
 
-    def get(self, name: str, offset: int, length: int, key: str = "") -> Any:
+    def get(self, name: str, offset: int, length: int, key: str = "", etag: str = "") -> Any:
         """An open urllib3 response of bytes [offset, offset+length) of object `name`
-        (length 0: to the end). The caller closes it."""
-        return self._call(key or name, self.client.get_object, self.bucket, name, offset=offset, length=length)
+        (length 0: to the end), of the version with `etag` if given (else NotFound: the
+        object was replaced). The caller closes it."""
+        headers = {"If-Match": f'"{etag}"'} if etag else None
+        return self._call(key or name, self.client.get_object, self.bucket, name, offset=offset, length=length,
+                          request_headers=headers)
 
     def open_range(self, key: str, start: int, end: int, chunk: int = CHUNK) -> Iterator[bytes]:
         """Bytes [start, end) of `key` from one GET, in chunks of at most `chunk` bytes."""
@@ -285,7 +288,8 @@ class S3File(io.RawIOBase):
     to MAX_WINDOW, while reads continue where the last fetch ended); a read of CHUNK bytes
     or more opens one GET to the end of the object and streams it (a stream or a download:
     one request, bytes as they are read). `info` is the object's stat at
-    open time; reads ask for that version's bytes only as far as its size."""
+    open time; reads ask for that version only (If-Match its ETag: a replaced object reads
+    as NotFound, never as other bytes under the old size)."""
 
     def __init__(self, storage: S3Storage, key: str, info: S3ObjectInfo) -> None:
         super().__init__()
@@ -385,7 +389,7 @@ class S3File(io.RawIOBase):
         if n >= CHUNK:
             # a streaming reader (RangeResponse reads CHUNK at a time): one GET to the end,
             # read as the caller reads, never buffered
-            self._resp = self.storage.get(self._name, self._pos, 0, self.key)
+            self._resp = self.storage.get(self._name, self._pos, 0, self.key, self.info.s3_etag)
             self._resp_at = self._pos
             return self._from_stream(n)
         # a tag parser: the bytes asked for plus a read-ahead that doubles while it reads on
@@ -393,7 +397,7 @@ class S3File(io.RawIOBase):
         self._window = min(self._window * 2, MAX_WINDOW) if self._sequential else READAHEAD
         self._sequential = False
         length = min(max(n, self._window), self.info.size - self._pos)
-        resp = self.storage.get(self._name, self._pos, length, self.key)
+        resp = self.storage.get(self._name, self._pos, length, self.key, self.info.s3_etag)
         try:
             self._buf = self.storage._call(self.key, resp.read)
         finally:

@@ -5,6 +5,7 @@ over it (proxied with Range, or redirected to a presigned URL), an indexed objec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -95,6 +96,11 @@ def track_id(url: str, path: str) -> str:
     return public_id("tr", row[0])
 
 
+def make_bucket(storage: s3.S3Storage) -> None:
+    if not storage.client.bucket_exists(storage.bucket):
+        storage.client.make_bucket(storage.bucket)
+
+
 def some_track(url: str, suffix: str = "flac") -> str:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT path FROM tracks WHERE suffix = %s ORDER BY size DESC, path LIMIT 1",
@@ -107,10 +113,10 @@ def some_track(url: str, suffix: str = "flac") -> str:
 
 def test_ranged_reads_walk_and_errors(moto: MotoServer) -> None:
     storage = s3.S3Storage(config_of(moto), "music", "unit")
-    storage.client.make_bucket("music") if not storage.client.bucket_exists("music") else None
+    make_bucket(storage)
     data = bytes(range(256)) * 12_000  # 3 MB
     info = storage.put("a/b c.flac", data)
-    assert (info.size, info.s3_etag) == (len(data), __import__("hashlib").md5(data).hexdigest())
+    assert (info.size, info.s3_etag) == (len(data), hashlib.md5(data).hexdigest())
     assert storage.stat("a/b c.flac") == info  # a HEAD and a PUT's answer agree (mtime_ns too)
     assert [o.key for o in storage.walk()] == ["a/b c.flac"]
     assert [o.mtime_ns for o in storage.walk()] == [info.mtime_ns]  # a LIST agrees with a HEAD
@@ -147,7 +153,7 @@ def test_tags_of_a_large_file_are_read_with_few_bytes(moto: MotoServer, tmp_path
                     "-ac", "2", "-c:a", "flac", "-metadata", "title=Noise", "-metadata", "artist=Static",
                     str(path)], check=True)
     storage = s3.S3Storage(config_of(moto), "music", "big")
-    storage.client.make_bucket("music") if not storage.client.bucket_exists("music") else None
+    make_bucket(storage)
     with path.open("rb") as fh:
         storage.put("noise.flac", fh, path.stat().st_size)
     size = path.stat().st_size
@@ -478,3 +484,16 @@ def test_loudness_of_s3_tracks(pg: Any, template_url: str, moto: MotoServer, s3_
         rows = conn.execute("SELECT r128_loudness, r128_error FROM tracks WHERE album_id = %s", (album,)).fetchall()
     assert all(err is None for _, err in rows), rows  # (a silent track measures as no loudness)
     assert sum(lufs is not None for lufs, _ in rows) >= 2, rows
+
+
+def test_an_object_replaced_after_open_is_not_read(moto: MotoServer) -> None:
+    storage = s3.S3Storage(config_of(moto), "music", "replaced")
+    make_bucket(storage)
+    storage.put("x.mp3", b"a" * 100_000)
+    fh = storage.open("x.mp3")
+    assert fh.read(10) == b"a" * 10
+    storage.put("x.mp3", b"b" * 100_000)
+    fh.seek(50_000)
+    with pytest.raises(NotFound):
+        fh.read(10)
+    fh.close()
