@@ -27,6 +27,7 @@ from orbsonic.errors import (
     MissingParam,
     NotAuthorized,
     NotFound,
+    Unavailable,
 )
 
 log = logging.getLogger("orbsonic.native")
@@ -70,5 +71,7 @@ def to_problem(exc: BaseException) -> JSONResponse:
         return problem(403, "forbidden", str(exc) or "not allowed")
     if isinstance(exc, NotFound):
         return problem(404, "not-found", str(exc))
+    if isinstance(exc, Unavailable):  # a feature that is off, the object store being down
+        return problem(503, "unavailable", str(exc))
     log.exception("internal error", exc_info=exc)
     return problem(500, "internal-error", "internal error")

@@ -87,7 +87,10 @@ async def _watch(state: AppState) -> None:
     """Rescan a few seconds after files stop changing (debounced like Navidrome's watcher)."""
     from watchfiles import awatch
 
-    async for _changes in awatch(*state.settings.music_folders, debounce=5000, step=500,
+    local = [f for f in state.settings.music_folders if not isinstance(f, str)]  # not s3:// ones
+    if not local:
+        return
+    async for _changes in awatch(*local, debounce=5000, step=500,
                                  recursive=True, ignore_permission_denied=True):
         await state.scans.start()
 
@@ -97,6 +100,9 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
     """Build the app for a migrated database at `database_url`. With background=False no
     scan is triggered by the app itself (tests drive scans directly). `pool_kwargs` are
     passed to every pooled connection (tests install an EXPLAIN-recording cursor_factory)."""
+    from orbsonic.storage import s3
+
+    s3.configure(s3.S3Config.from_settings(settings))  # s3:// music folders (orbsonic/storage/s3.py)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

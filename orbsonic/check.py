@@ -125,10 +125,12 @@ def _who(d: Path, me: str, what: str) -> str:
             f"`chown {me} {d}`, or choose another --data-dir (ORBSONIC_DATA_DIR)")
 
 
-def folder_problem(path: Path, *, empty_ok: bool = False) -> str | None:
+def folder_problem(path: Path | str, *, empty_ok: bool = False) -> str | None:
     """None when music folder `path` is a readable directory with something in it (or empty,
     with `empty_ok`), else why not: "does not exist", "is not a directory", "cannot be read
-    (…)" or "is empty"."""
+    (…)" or "is empty". An `s3://bucket/prefix` folder is asked of the object store."""
+    if isinstance(path, str):
+        return _s3_problem(path, empty_ok)
     try:
         if not path.exists():
             return f"music folder {path} does not exist"
@@ -303,7 +305,8 @@ def _database(s: Settings, known: list[Path]) -> tuple[str, str]:
             server = conn.info.server_version
             current = schema_version(conn)
             if current > 0:
-                known += [Path(r[0]) for r in conn.execute("SELECT path FROM music_folders ORDER BY id")]
+                known += [r[0] if r[0].startswith("s3://") else Path(r[0])
+                          for r in conn.execute("SELECT path FROM music_folders ORDER BY id")]
     except psycopg.Error as exc:
         return FAIL, db_error_line(exc, url)
     finally:
@@ -320,9 +323,24 @@ def _database(s: Settings, known: list[Path]) -> tuple[str, str]:
     return OK, f"{ver} {where}: schema up to date (version {current})"
 
 
-def _folder(f: Path) -> tuple[str, str]:
+def _s3_problem(url: str, empty_ok: bool) -> str | None:
+    from orbsonic.storage import s3
+
+    try:
+        storage = s3.folder_storage(url)
+        storage.check()
+        if not empty_ok and next(iter(storage.walk()), None) is None:
+            return f"music folder {url} is empty"
+    except (ValueError, s3.StorageUnavailable) as exc:
+        return f"music folder {url} cannot be listed ({getattr(exc, 'reason', exc)})"
+    return None
+
+
+def _folder(f: Path | str) -> tuple[str, str]:
     if problem := folder_problem(f, empty_ok=True):
         return FAIL, problem
+    if isinstance(f, str):
+        return OK, f"{f} answers"
     n = sum(1 for _ in os.scandir(f))
     return (OK, f"{f} is readable ({n} entries at the top)") if n else (WARN, f"music folder {f} is empty")
 

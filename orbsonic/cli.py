@@ -13,6 +13,7 @@
     orbsonic user apikey NAME [--name LABEL] | --list | --revoke ID
     orbsonic user avatar NAME FILE
     orbsonic migrate
+    orbsonic ingest DIR s3://bucket/prefix [--dry-run] [--quiet]
     orbsonic check [MUSIC_DIR ...] [--host H] [--port P]
     orbsonic --version
 
@@ -48,6 +49,7 @@ from orbsonic.db.migrate import migrate
 from orbsonic.db.runtime import database
 from orbsonic.errors import OrbsonicError
 from orbsonic.scanner import launcher
+from orbsonic.storage import ingest, s3
 
 log = logging.getLogger("orbsonic")
 T = TypeVar("T")
@@ -185,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="stop when process PID is gone (how `orbsonic serve` runs its worker)")
     analysis = sub.add_parser("analysis", parents=[common], help="background analysis progress")
     analysis.add_argument("action", choices=["status"], help="status: analysed / pending counts")
+    ingest.add_parser(sub, common)
     return p
 
 
@@ -288,7 +291,7 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
         async def bootstrap(conn: psycopg.AsyncConnection[Any]) -> str | None:
             await users.verify_secret_key(conn, key)
             if not s.scan_on_start:  # else the scan registers them (scanner.sync_folders)
-                await launcher.register_folders(conn, [f for f in s.music_folders if f.is_dir()])
+                await launcher.register_folders(conn, [f for f in s.music_folders if isinstance(f, str) or f.is_dir()])
             return await users.ensure_admin(conn, key, s.admin_user, s.admin_password or None)
 
         generated = _run(url, bootstrap)
@@ -584,6 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = _settings(args)
+        s3.configure(s3.S3Config.from_settings(settings))  # s3:// folders: serve, check, scan
         logging.basicConfig(level=settings.log_level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if settings.database_url and args.command != "check" and (
@@ -591,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise OrbsonicError(problem)
         handler = {"serve": cmd_serve, "scan": cmd_scan, "user": cmd_user, "audit": cmd_audit,
                    "migrate": cmd_migrate, "worker": cmd_worker, "check": cmd_check,
-                   "analysis": cmd_analysis}
+                   "analysis": cmd_analysis, "ingest": ingest.command}
         return handler[args.command](settings, args)
     except OrbsonicError as exc:
         print(f"orbsonic: {exc}", file=sys.stderr)

@@ -63,6 +63,33 @@ def _paths(value: Any) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser() for p in items)
 
 
+def _folder(item: str | os.PathLike[str]) -> Path | str:
+    """A music folder: a local Path, or an `s3://bucket/prefix` URL kept as a str."""
+    text = os.fspath(item)
+    if isinstance(text, str) and text.startswith("s3://"):
+        from orbsonic.storage.s3 import normalize_url
+
+        try:
+            return normalize_url(text)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return Path(text).expanduser()
+
+
+def _folders(value: Any) -> tuple[Path | str, ...]:
+    """Music folders: a TOML list, or `:`-separated (the `:` of `s3://` does not separate)."""
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = []
+        for part in str(value).split(os.pathsep):
+            if part.startswith("//") and items and items[-1] == "s3":
+                items[-1] = f"s3:{part}"
+            elif part:
+                items.append(part)
+    return tuple(_folder(p) for p in items)
+
+
 def _names(value: Any) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)):
         return tuple(str(v).strip() for v in value if str(v).strip())
@@ -121,9 +148,10 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("music_folders", "ORBSONIC_MUSIC_FOLDERS", _paths,
+    Setting("music_folders", "ORBSONIC_MUSIC_FOLDERS", _folders,
             "Music folders to scan, separated by `:` in the environment (a list in TOML). "
-            "`orbsonic serve DIR ...` adds to them."),
+            "`orbsonic serve DIR ...` adds to them. `s3://bucket/prefix` is a folder in an S3 bucket "
+            "(settings `s3_*`)."),
     Setting("data_dir", "ORBSONIC_DATA_DIR", lambda v: Path(str(v)).expanduser(),
             "Where the embedded PostgreSQL, the cover cache and the secret key live. "
             "Default `$XDG_DATA_HOME/orbsonic` (`~/.local/share/orbsonic`)."),
@@ -288,6 +316,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("provider_timeout", "ORBSONIC_PROVIDER_TIMEOUT", parse_timeout_s,
             "Time one request to Last.fm, MusicBrainz or ListenBrainz may take (bare numbers are "
             "seconds). Default `10s`."),
+    Setting("s3_endpoint", "ORBSONIC_S3_ENDPOINT", str,
+            "S3 (or MinIO) endpoint as `host[:port]`, for music folders written `s3://bucket/prefix`. Default: empty (no S3 folders)."),
+    Setting("s3_access_key", "ORBSONIC_S3_ACCESS_KEY", str,
+            "S3 access key. Default: empty (anonymous)."),
+    Setting("s3_secret_key", "ORBSONIC_S3_SECRET_KEY", str,
+            "S3 secret key. Default: empty (anonymous)."),
+    Setting("s3_region", "ORBSONIC_S3_REGION", str,
+            "S3 region (`us-east-1`). Default: empty (asked of the store)."),
+    Setting("s3_secure", "ORBSONIC_S3_SECURE", _bool,
+            "Reach the S3 endpoint over https. Default `true`."),
+    Setting("s3_redirect", "ORBSONIC_S3_REDIRECT", _bool,
+            "`stream` and `download` of an S3 folder's tracks answer 302 to a presigned URL of the object instead of proxying its bytes. Default `false`."),
+    Setting("s3_presign_ttl", "ORBSONIC_S3_PRESIGN_TTL", parse_timeout_s,
+            "How long a presigned S3 URL stays valid (bare numbers are seconds). Default `1h`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -301,7 +343,7 @@ class Settings:
     `session_idle_timeout`), MB (`cover_cache_size_mb`, `transcode_cache_size_mb`), ms
     (`login_delay_ms`)."""
 
-    music_folders: tuple[Path, ...] = ()
+    music_folders: tuple[Path | str, ...] = ()  # str: an s3://bucket/prefix folder
     data_dir: Path = field(default_factory=_default_data_dir)
     host: str = "0.0.0.0"
     port: int = 4040
@@ -358,6 +400,13 @@ class Settings:
     listenbrainz_url: str = "https://api.listenbrainz.org"
     metadata_ttl: int = 7 * 86400
     provider_timeout: int = 10
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = ""
+    s3_secure: bool = True
+    s3_redirect: bool = False
+    s3_presign_ttl: int = 3600  # seconds
 
     @property
     def cover_cache_dir(self) -> Path:
@@ -424,8 +473,9 @@ def load_settings(
             values[key] = val
     if extra_folders:
         values["music_folders"] = tuple(values.get("music_folders", ())) + tuple(
-            Path(p).expanduser() for p in extra_folders
+            _folder(p) for p in extra_folders
         )
-    folders = tuple(dict.fromkeys(p.resolve() for p in values.get("music_folders", ())))
+    folders = tuple(dict.fromkeys(p if isinstance(p, str) else p.resolve()
+                                  for p in values.get("music_folders", ())))
     values["music_folders"] = folders
     return Settings(**values)

@@ -35,7 +35,8 @@ from orbsonic import jobs
 from orbsonic.cache import disk
 from orbsonic.errors import NotFound
 from orbsonic.ids import cover_id
-from orbsonic.storage.local import LocalFile, LocalStorage, folder_storage, open_local
+from orbsonic.storage import Storage, StoredFile, storage_for
+from orbsonic.storage.local import LocalFile, open_local
 
 log = logging.getLogger("orbsonic.covers")
 
@@ -86,10 +87,10 @@ class CoverSource:
     path: Path
     embedded: bool
     key: str
-    storage: LocalStorage | None = None
+    storage: Storage | None = None
     rel: str = ""
 
-    def open(self) -> LocalFile:
+    def open(self) -> StoredFile:
         """The source file, opened through its folder's storage (NotFound when it is gone,
         not a regular file, or outside the folder). Blocking."""
         if self.storage is None:
@@ -115,7 +116,7 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int,
             return None
         if row[2]:
             return CoverSource(Path(row[0]) / row[1], True, cover_id("tr", item_id, row[4] // 1_000_000_000),
-                               folder_storage(row[0], outside_roots), row[1])
+                               storage_for(row[0], outside_roots), row[1])
         kind, item_id = "al", row[3]
     if kind == "ar":
         # The artist's own picture first (artist.*/folder.* in its folder, else the provider's
@@ -128,7 +129,7 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int,
             if rel is None:
                 return CoverSource(Path(root), False, cover_id("ar", item_id, version))
             return CoverSource(Path(root) / rel, False, cover_id("ar", item_id, version),
-                               folder_storage(root, outside_roots), rel)
+                               storage_for(root, outside_roots), rel)
         cur = await conn.execute("SELECT cover_album_id FROM artists WHERE id = %s", (item_id,))
         row = await cur.fetchone()
         if row is None or row[0] is None:
@@ -143,7 +144,7 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int,
     if row is None or not row[2] or not row[1]:
         return None
     return CoverSource(Path(row[0]) / row[1], row[2] == 2, cover_id(kind, item_id, row[3]),
-                       folder_storage(row[0], outside_roots), row[1])
+                       storage_for(row[0], outside_roots), row[1])
 
 
 _atomic_write = disk.atomic_write
@@ -243,7 +244,7 @@ class CoverCache:
         try:
             with source.open() as fh:
                 # the descriptor's own path: mutagen reads exactly the file checked above
-                picture = read_picture(fh.local_path)
+                picture = read_picture(_readable(fh))
         except NotFound:
             return None
         except Exception as exc:  # noqa: BLE001  (a broken file must not break the request)
@@ -307,7 +308,7 @@ async def mark_own_covers(conn: AsyncConnection, cache: CoverCache,
                 path = await asyncio.to_thread(cache.produce, source, source.key, None) if source else None
                 album_hashes[album_id] = await asyncio.to_thread(_hash_file, source, path) if path else None
             album_hash = album_hashes[album_id]
-            mine = await asyncio.to_thread(_embedded_hash, folder_storage(root, outside_roots), rel)
+            mine = await asyncio.to_thread(_embedded_hash, storage_for(root, outside_roots), rel)
             own = mine is not None and (album_hash is None
                                         or (mine ^ album_hash).bit_count() > SAME_IMAGE_BITS)
         await conn.execute("""UPDATE tracks SET own_cover = %s, cover_checked = %s
@@ -327,12 +328,18 @@ def _hash_file(source: CoverSource | None, path: Path) -> int | None:
     return image_hash(path)
 
 
-def _embedded_hash(storage: LocalStorage, rel: str) -> int | None:
+def _readable(fh: StoredFile) -> Any:
+    """What mutagen should open: a local file's descriptor path, else the file object itself
+    (an S3 object read by ranged GETs)."""
+    return fh.local_path if isinstance(fh, LocalFile) else fh
+
+
+def _embedded_hash(storage: Storage, rel: str) -> int | None:
     from orbsonic.scanner.tags import read_picture
 
     try:
         with storage.open(rel) as fh:
-            picture = read_picture(fh.local_path)
+            picture = read_picture(_readable(fh))
     except NotFound:
         return None
     return image_hash(picture[0]) if picture else None

@@ -26,7 +26,7 @@ from orbsonic.errors import BadParam, NotFound
 from orbsonic.http.ranges import RangeResponse
 from orbsonic.ids import parse_id
 from orbsonic.library import nowplaying, plays, seekindex
-from orbsonic.storage.local import LocalFile, folder_storage
+from orbsonic.storage import StoredFile, storage_for
 from orbsonic.transcode.decide import FORMATS, Decision, Source
 from orbsonic.transcode.response import transcode_response
 
@@ -52,8 +52,8 @@ async def _info(ctx: Ctx, ident: int) -> dict[str, Any]:
     return info
 
 
-async def _open(ctx: Ctx, info: dict[str, Any]) -> LocalFile:
-    storage = folder_storage(info["root"], ctx.state.settings.outside_roots)
+async def _open(ctx: Ctx, info: dict[str, Any]) -> StoredFile:
+    storage = storage_for(info["root"], ctx.state.settings.outside_roots)
     try:
         return await anyio.to_thread.run_sync(storage.open, info["path"])
     except NotFound:

@@ -35,7 +35,7 @@ from psycopg import AsyncConnection
 
 from orbsonic import jobs
 from orbsonic.errors import NotFound
-from orbsonic.storage.local import folder_storage
+from orbsonic.storage import StorageUnavailable, pass_fds, storage_for
 
 log = logging.getLogger("orbsonic.analysis.loudness")
 
@@ -149,12 +149,14 @@ async def analyse_album(conn: AsyncConnection, album_id: int, exe: str,
         result: Loudness | None = None
         error = None
         try:
-            fh = await asyncio.to_thread(folder_storage(root, outside_roots).open, rel)
+            fh = await asyncio.to_thread(storage_for(root, outside_roots).open, rel)
         except NotFound:
             error = "file is gone or outside its music folder"
+        except StorageUnavailable:
+            continue  # the object store is down: the track stays pending, tried again later
         else:
             try:
-                result = await measure(exe, fh.local_path or "", (fh.fileno(),))
+                result = await measure(exe, fh.local_path or "", pass_fds(fh))
             except AnalysisError as exc:
                 error = str(exc)
             finally:

@@ -24,7 +24,7 @@ from psycopg import AsyncConnection
 from orbsonic import jobs
 from orbsonic.analysis.features import ALGO_VERSION, FeatureError, decode, extract
 from orbsonic.errors import NotFound
-from orbsonic.storage.local import folder_storage
+from orbsonic.storage import StorageUnavailable, pass_fds, storage_for
 
 __all__ = ["SCAN_TASK", "Status", "analyse_album", "pending_albums", "status"]
 
@@ -54,12 +54,14 @@ async def analyse_album(conn: AsyncConnection, album_id: int, exe: str,
         vec: bytes | None = None
         error = None
         try:
-            fh = await asyncio.to_thread(folder_storage(root, outside_roots).open, rel)
+            fh = await asyncio.to_thread(storage_for(root, outside_roots).open, rel)
         except NotFound:
             error = "file is gone or outside its music folder"
+        except StorageUnavailable:
+            continue  # the object store is down: the track stays pending, tried again later
         else:
             try:
-                samples = await decode(exe, fh.local_path or "", (duration_ms or 0) / 1000, (fh.fileno(),))
+                samples = await decode(exe, fh.local_path or "", (duration_ms or 0) / 1000, pass_fds(fh))
                 vec = (await asyncio.to_thread(extract, samples)).astype("<f4").tobytes()
             except FeatureError as exc:
                 error = str(exc)

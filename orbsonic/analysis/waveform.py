@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 
 from orbsonic import jobs
 from orbsonic.errors import NotFound
-from orbsonic.storage.local import folder_storage
+from orbsonic.storage import StorageUnavailable, is_remote, pass_fds, storage_for
 from orbsonic.transcode.ffmpeg import find_ffmpeg
 
 log = logging.getLogger("orbsonic.analysis")
@@ -89,7 +89,7 @@ async def compute(input_path: str, pass_fds: Sequence[int], expected_ms: int, *,
     exe = ffmpeg or find_ffmpeg("")
     if exe is None:
         raise RuntimeError("no ffmpeg: waveforms cannot be computed")
-    args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", f"file:{input_path}",
+    args = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", input_path if is_remote(input_path) else f"file:{input_path}",
             "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-acodec", "pcm_s16le",
             "pipe:1"]
     proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL,
@@ -176,18 +176,21 @@ async def compute_for_track(conn: AsyncConnection, track_id: int, *, outside_roo
     if row is None:
         return None
     root, path, duration_ms = row
-    storage = folder_storage(root, outside_roots)
+    storage = storage_for(root, outside_roots)
     try:
         fh = await asyncio.to_thread(storage.open, path)
     except NotFound:
         log.info("waveform of track %s: its file is gone", track_id)
+        return None
+    except StorageUnavailable:
+        log.info("waveform of track %s: the object store is unavailable", track_id)
         return None
     with fh:
         size, mtime_ns = fh.info.size, fh.info.mtime_ns
         have = await stored(conn, track_id, size, mtime_ns)
         if have is not None:
             return have
-        wave = await compute(fh.local_path, (fh.fileno(),), duration_ms or 0, ffmpeg=ffmpeg)
+        wave = await compute(fh.local_path, pass_fds(fh), duration_ms or 0, ffmpeg=ffmpeg)
     async with conn.transaction():
         await save(conn, track_id, size, mtime_ns, wave)
     await conn.commit()  # a pool without autocommit would roll the outer transaction back

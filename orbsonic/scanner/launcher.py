@@ -66,7 +66,7 @@ async def register_folders(conn: AsyncConnection, folders: Sequence[Path]) -> No
     """Add `folders` to the library without scanning (`serve --no-scan DIR`), so clients
     list them at once. Removing folders no longer configured is left to the next scan,
     which also removes their tracks and refreshes albums (scanner.sync_folders)."""
-    for path in (str(Path(f).resolve()) for f in folders):
+    for path in (f if isinstance(f, str) else str(Path(f).resolve()) for f in folders):  # str: s3://
         await conn.execute("""INSERT INTO music_folders (name, path) VALUES (%s, %s)
                               ON CONFLICT (path) DO NOTHING""", (os.path.basename(path) or path, path))
 

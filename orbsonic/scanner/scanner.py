@@ -37,6 +37,7 @@ from orbsonic.scanner import lyrics, m3u, moves, nsp, refresh, writer
 from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
 from orbsonic.scanner.rows import Batch, add_track
 from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, walk
+from orbsonic.storage.s3 import StorageUnavailable, is_s3
 
 log = logging.getLogger("orbsonic.scanner")
 file_log = logging.getLogger("orbsonic.scanner.files")  # one line per file: `serve` mutes it
@@ -77,6 +78,8 @@ def _read_item(item: tuple[str, str | None], options: ScanOptions | None = None)
     """Worker: one (path, lyrics sidecar signature) → TrackInfo with the sidecars' lyrics
     added after the embedded ones, or the reason the file cannot be indexed."""
     path, sig = item
+    if is_s3(path):
+        return _read_s3(path, options)
     info = _read_one(path, options)
     if isinstance(info, TrackInfo) and sig:
         names = [line.split("\t", 1)[0] for line in sig.split("\n")]
@@ -96,6 +99,36 @@ def _read_one(path: str, options: ScanOptions | None = None) -> TrackInfo | str:
         return exc.reason or "unreadable"
     except Exception as exc:  # noqa: BLE001  (one bad file never aborts a scan)
         return f"{type(exc).__name__}: {exc}"
+
+
+def _read_s3(url: str, options: ScanOptions | None) -> TrackInfo | str:
+    """Worker: TrackInfo of an S3 object read through ranged GETs (orbsonic.storage.s3.S3File:
+    only what mutagen asks for, with a small read-ahead), or why it cannot be indexed."""
+    from orbsonic.errors import NotFound
+    from orbsonic.scanner.tags import read_track
+    from orbsonic.storage.s3 import open_url
+
+    try:
+        with open_url(url) as fh:
+            return read_track(url, options, fh=fh)
+    except UnreadableFile as exc:
+        return exc.reason or "unreadable"
+    except NotFound:
+        return "object is gone"
+    except StorageUnavailable as exc:
+        return f"object store unavailable ({exc.reason})"
+    except Exception as exc:  # noqa: BLE001  (one bad file never aborts a scan)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _full(root: Path | str, rel: str) -> str:
+    """The path (or s3:// URL) of `rel` in the music folder `root`."""
+    return f"{root}/{rel}" if is_s3(root) else str(Path(root) / rel)
+
+
+def _root_name(root: Path | str) -> str:
+    """The display name of a music folder: its last path segment (an S3 prefix's, or the bucket)."""
+    return str(root).rstrip("/").rpartition("/")[2] if is_s3(root) else Path(root).name
 
 
 class _Reader:
@@ -139,17 +172,18 @@ def options_from_settings(settings: Any) -> ScanOptions:
                        artist_exceptions=tuple(settings.artist_separator_exceptions))
 
 
-def sync_folders(conn: psycopg.Connection, folders: Sequence[Path],
-                 report: ScanReport | None = None) -> list[tuple[int, Path]]:
+def sync_folders(conn: psycopg.Connection, folders: Sequence[Path | str],
+                 report: ScanReport | None = None) -> list[tuple[int, Path | str]]:
     """Make music_folders match the configured folders (when any are configured) and
     return (id, path) of the folders to scan. Folders no longer configured are removed
     with their tracks (counted in report.removed); with no configured folders, the known
-    ones are scanned."""
+    ones are scanned. S3 folders are `s3://bucket/prefix` strings (not Paths)."""
     if folders:
-        wanted = [str(Path(f).resolve()) for f in folders]
+        wanted = [f if is_s3(f) else str(Path(f).resolve()) for f in folders]
         for path in wanted:
+            name = _root_name(path) if is_s3(path) else os.path.basename(path)
             conn.execute("""INSERT INTO music_folders (name, path) VALUES (%s, %s)
-                            ON CONFLICT (path) DO NOTHING""", (os.path.basename(path) or path, path))
+                            ON CONFLICT (path) DO NOTHING""", (name or path, path))
         conn.execute("""INSERT INTO scan_touched SELECT DISTINCT t.album_id FROM tracks t
                          JOIN music_folders f ON f.id = t.folder_id WHERE NOT f.path = ANY(%s)
                         ON CONFLICT DO NOTHING""", (wanted,))
@@ -159,10 +193,10 @@ def sync_folders(conn: psycopg.Connection, folders: Sequence[Path],
             report.removed += cur.rowcount
         conn.execute("DELETE FROM music_folders WHERE NOT path = ANY(%s)", (wanted,))
     cur = conn.execute("SELECT id, path FROM music_folders ORDER BY id")
-    return [(r[0], Path(r[1])) for r in cur.fetchall()]
+    return [(r[0], r[1] if is_s3(r[1]) else Path(r[1])) for r in cur.fetchall()]
 
 
-def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, workers: int | None = None,
+def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = False, workers: int | None = None,
          progress: Progress | None = None, options: ScanOptions | None = None) -> ScanReport:
     """Scan the music folders into the database at `conninfo`. Returns a ScanReport; when
     another scan holds the lock, returns at once with already_running=True. `options`:
@@ -195,8 +229,9 @@ def scan(conninfo: str, folders: Sequence[Path] = (), *, full: bool = False, wor
                 refresh.refresh_artists_and_genres(conn)
                 refresh.mark_changed(conn)
             conn.execute("TRUNCATE scan_touched")
-            m3u.import_playlists(conn, targets, library_changed=report.changed)
-            nsp.import_smart_playlists(conn, targets)
+            local = [(i, r) for i, r in targets if not is_s3(r)]  # playlist files: local folders only
+            m3u.import_playlists(conn, local, library_changed=report.changed)
+            nsp.import_smart_playlists(conn, local)
             report.folders = len(targets)
             _status(conn, phase="idle", finished_at=_now(), removed=report.removed,
                     error="; ".join(report.errors)[:2000] or None)
@@ -239,6 +274,12 @@ def _analyze(conn: psycopg.Connection, report: ScanReport) -> None:
         conn.autocommit = False
 
 
+def _skip_folder(root: Path | str, reason: str, report: ScanReport) -> None:
+    msg = f"music folder {root} {reason}: skipped, nothing removed"
+    log.warning(msg)
+    report.errors.append(msg)
+
+
 def _folder_usable(root: Path, report: ScanReport) -> bool:
     try:
         if root.is_dir() and any(True for _ in os.scandir(root)):
@@ -252,16 +293,32 @@ def _folder_usable(root: Path, report: ScanReport) -> bool:
     return False
 
 
-def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root: Path, full: bool,
+def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root: Path | str, full: bool,
                  report: ScanReport, progress: Progress | None) -> None:
-    if not _folder_usable(root, report):
-        return
     dirs: dict[str, WalkedDir] = {}
     stats = WalkStats()
     sidecars: list[tuple[str, str]] = []
+    if is_s3(root):
+        from orbsonic.scanner.s3walk import walk_s3
+
+        walked = walk_s3(str(root), dirs, stats)
+    elif not _folder_usable(Path(root), report):
+        return
+    else:
+        walked = walk(str(root), dirs, stats)
     files = ((f.path, f.dir_path, f.size, f.mtime_ns)
-             for f in lyrics_sidecars(walk(str(root), dirs, stats), dirs, sidecars))
-    writer.load_walk(conn, files)
+             for f in lyrics_sidecars(walked, dirs, sidecars))
+    try:
+        writer.load_walk(conn, files)
+    except StorageUnavailable as exc:
+        # The listing failed (store down, missing bucket, refused keys), perhaps part-way:
+        # what was not listed is not gone. Nothing of this folder is touched.
+        conn.rollback()
+        _skip_folder(root, f"cannot be listed ({exc.reason})", report)
+        return
+    if is_s3(root) and stats.files == 0:  # an empty prefix, like an unmounted disk
+        _skip_folder(root, "is empty", report)
+        return
     writer.load_sidecars(conn, sidecars)
     report.errors += stats.errors[:100]
     # Parts of the tree could not be read: add and update, but remove no track at or below
@@ -270,7 +327,7 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     kept = music_dirs(dirs)
     writer.write_dirs(conn, folder_id, prune, (
         (dir_id(folder_id, p), dir_id(folder_id, p.rpartition("/")[0]) if p else None, p,
-         p.rpartition("/")[2] if p else root.name, sort_key(p.rpartition("/")[2] if p else root.name),
+         p.rpartition("/")[2] if p else _root_name(root), sort_key(p.rpartition("/")[2] if p else _root_name(root)),
          d.mtime_ns, f"{p}/{d.image}" if p and d.image else d.image, d.image_mtime)
         for p, d in kept.items()))
     to_read, seen = writer.diff(conn, folder_id, full, stats.unreadable)
@@ -284,11 +341,11 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     cursor = writer.open_to_read(conn, folder_id, full)
     try:
         rows = cursor.fetchmany(BATCH)
-        job = reader.submit([(str(root / r[1]), r[5]) for r in rows]) if rows else None
+        job = reader.submit([(_full(root, r[1]), r[5]) for r in rows]) if rows else None
         read = 0
         while rows:
             nxt = cursor.fetchmany(BATCH)
-            next_job = reader.submit([(str(root / r[1]), r[5]) for r in nxt]) if nxt else None
+            next_job = reader.submit([(_full(root, r[1]), r[5]) for r in nxt]) if nxt else None
             results = reader.result(job)
             _write(conn, folder_id, root, rows, results, report)
             read += len(rows)
@@ -331,7 +388,7 @@ def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
     flush()
 
 
-def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tuple[Any, ...]],
+def _write(conn: psycopg.Connection, folder_id: int, root: Path | str, rows: list[tuple[Any, ...]],
            results: list[TrackInfo | str], report: ScanReport) -> None:
     batch = Batch.empty()
     failures = []
@@ -339,17 +396,17 @@ def _write(conn: psycopg.Connection, folder_id: int, root: Path, rows: list[tupl
         report.read += 1
         if isinstance(info, str):
             report.skipped += 1
-            full_path = str(root / path)
+            full_path = _full(root, path)
             file_log.warning("skipped %s: %s", full_path, info)
             if len(report.skipped_files) < 10_000:
                 report.skipped_files.append((full_path, info))
             failures.append((path, size, mtime_ns, info))
             continue
         for warning in info.warnings:
-            file_log.info("%s: %s", root / path, warning)
+            file_log.info("%s: %s", _full(root, path), warning)
         add_track(batch, track_id=track_id, folder_id=folder_id, path=path,
                   directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info,
-                  dir_name=dir_path.rpartition("/")[2] if dir_path else root.name)
+                  dir_name=dir_path.rpartition("/")[2] if dir_path else _root_name(root))
     if batch.tracks:
         added, updated = writer.write_batch(conn, batch)
         report.added += added

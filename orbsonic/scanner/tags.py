@@ -476,7 +476,8 @@ def _mutagen_file(fh: BinaryIO, path: str) -> tuple[Any, str]:
     return audio, ""
 
 
-def read_track(path: str | os.PathLike[str], options: ScanOptions | None = None) -> TrackInfo:
+def read_track(path: str | os.PathLike[str], options: ScanOptions | None = None,
+               fh: BinaryIO | None = None) -> TrackInfo:
     """Tags and stream properties of one audio file.
 
     Opens the file once; mutagen parses it (not easy mode) and the tags are decoded
@@ -494,6 +495,8 @@ def read_track(path: str | os.PathLike[str], options: ScanOptions | None = None)
     path = os.fspath(path)
     options = options or ScanOptions()
     suffix = _suffix(path)
+    if fh is not None:  # an already opened (remote) file: orbsonic.storage.s3.S3File
+        return _read_open(fh, path, suffix, options)
     try:
         with open(path, "rb") as fh:
             file_size = os.fstat(fh.fileno()).st_size
@@ -510,6 +513,24 @@ def read_track(path: str | os.PathLike[str], options: ScanOptions | None = None)
     if suffix not in AUDIO_SUFFIXES:
         raise UnreadableFile(f"{reason} (extension .{suffix} is not audio)" if suffix else reason)
     return _from_tinytag(path, suffix, file_size, reason, options)
+
+
+def _read_open(fh: BinaryIO, path: str, suffix: str, options: ScanOptions) -> TrackInfo:
+    """read_track of a file object that has no path on disk (`path` names it in messages).
+    tinytag is not tried: it opens paths. Raises UnreadableFile."""
+    file_size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    if file_size == 0:
+        raise UnreadableFile("empty file (0 bytes)")
+    audio, reason = _mutagen_file(fh, path)
+    if audio is None:
+        raise UnreadableFile(reason)
+    try:
+        return _from_mutagen(audio, fh, suffix, file_size, options)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a file must never stop the scan
+        raise UnreadableFile(f"while decoding tags: {_describe(exc, path)}") from None
 
 
 # ---- embedded pictures ----
@@ -553,18 +574,24 @@ def _pictures(audio: Any) -> list[tuple[int, str | None, bytes]]:
     return [p for p in found if p[2]]
 
 
-def read_picture(path: str | os.PathLike[str]) -> tuple[bytes, str] | None:
-    """The best embedded picture of an audio file as (image bytes, MIME type): the first
-    front cover (picture type 3), else the first picture. None when the file has no
-    picture or cannot be read (never raises for unreadable files)."""
+def read_picture(path: str | os.PathLike[str] | BinaryIO) -> tuple[bytes, str] | None:
+    """The best embedded picture of an audio file (a path, or a seekable binary file object
+    such as an S3 object) as (image bytes, MIME type): the first front cover (picture type
+    3), else the first picture. None when the file has no picture or cannot be read (never
+    raises for unreadable files)."""
+    source: Any = path if hasattr(path, "read") else os.fspath(path)  # type: ignore[arg-type]
     try:
-        audio = mutagen.File(os.fspath(path))
+        audio = mutagen.File(source)
         pictures = _pictures(audio) if audio is not None else []
     except Exception:  # noqa: BLE001 - unreadable file: try tinytag
         pictures = []
     if not pictures:
         try:
-            image = TinyTag.get(os.fspath(path), image=True).images.any
+            if isinstance(source, str):
+                image = TinyTag.get(source, image=True).images.any
+            else:
+                source.seek(0)
+                image = TinyTag.get(file_obj=source, image=True).images.any
         except Exception:  # noqa: BLE001 - no picture rather than an error
             return None
         if image is None or not image.data:

@@ -91,7 +91,8 @@ def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: i
         args += ["-ss", str(offset_s)]
     pipe_picture = picture and target.container in _PIPE_PICTURE
     with_picture = pipe_picture or (picture and cache_fd is not None and target.container in _PICTURE)
-    args += ["-i", f"file:{input_path}", "-map", "0:a:0"]
+    remote = input_path.startswith(("http://", "https://"))  # an S3 object's presigned URL
+    args += ["-i", input_path if remote else f"file:{input_path}", "-map", "0:a:0"]
     if with_picture:
         args += ["-map", "0:v:0?", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
     else:

@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from orbsonic.errors import TranscodeError
 from orbsonic.http.ranges import RangeResponse, until_disconnect
+from orbsonic.storage import pass_fds
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
 from orbsonic.transcode import ffmpeg
@@ -136,7 +137,8 @@ async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: So
                               offset_s=decision.offset_s, source_rate=source.sample_rate,
                               channels=decision.channels, duration_s=decision.duration_s,
                               picture=picture, cache_fd=producer.fileno() if producer else None)
-        fds = (fh.fileno(),) + ((producer.fileno(),) if producer else ())
+        # an S3 object has no descriptor: ffmpeg reads its presigned URL (orbsonic/storage/s3.py)
+        fds = pass_fds(fh) + ((producer.fileno(),) if producer else ())
         proc = await service.transcoder.start(args, pass_fds=fds)
         try:
             first = await proc.read(ffmpeg.FIRST_BYTE_TIMEOUT_S)

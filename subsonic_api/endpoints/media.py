@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import anyio
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from orbsonic.covers import MAX_SIZE, find_source, media_type
 from orbsonic.errors import BadParam, NotFound
@@ -21,7 +21,9 @@ from orbsonic.http.ranges import RangeResponse
 from orbsonic.ids import parse_cover_id
 from orbsonic.library import folders, playlist_covers, tracks
 from orbsonic.podcasts import service as podcast_service
-from orbsonic.storage.local import LocalFile, folder_storage, open_local
+from orbsonic.storage import StoredFile, storage_for
+from orbsonic.storage.local import open_local
+from orbsonic.storage.s3 import S3File
 from orbsonic.transcode.decide import Source, decide, parse_format
 from orbsonic.transcode.response import transcode_response
 from subsonic_api.registry import Ctx, endpoint
@@ -29,7 +31,7 @@ from subsonic_api.registry import Ctx, endpoint
 _PRIVATE = {"Cache-Control": "private, max-age=86400"}
 
 
-async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, LocalFile]:
+async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, StoredFile]:
     """The track named by parameter `param` (its file_info row) and its file, opened through
     the folder's storage. NotFound (70) for an unknown id, a track outside the user's
     folders, or a file that is gone, not regular, or a link leaving the music folder."""
@@ -37,7 +39,7 @@ async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, LocalFile]:
     info = await tracks.file_info(ctx.conn, ident)
     if info is None or not ctx.user.may_read_folder(info["folder_id"]):
         raise NotFound("song", ctx.params.get(param))
-    storage = folder_storage(info["root"], ctx.state.settings.outside_roots)
+    storage = storage_for(info["root"], ctx.state.settings.outside_roots)
     try:
         fh = await anyio.to_thread.run_sync(storage.open, info["path"])
     except NotFound:
@@ -46,7 +48,7 @@ async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, LocalFile]:
     return info, fh
 
 
-def source_of(info: dict, fh: LocalFile) -> Source:
+def source_of(info: dict, fh: StoredFile) -> Source:
     """The decision's view of an opened track (bitrate from size/duration when unknown)."""
     duration_ms = info["duration_ms"] or 0
     bitrate = info["bitrate"] or (fh.info.size * 8 // duration_ms if duration_ms else 0)
@@ -85,7 +87,7 @@ async def stream(ctx: Ctx) -> Response:
         fh.close()
         raise
     if response is None:
-        return RangeResponse(fh, info["content_type"], headers=_PRIVATE)
+        return _original(fh, info["content_type"])
     fh.close()  # ffmpeg holds its own copy of the descriptor; a cache hit needs none
     return response
 
@@ -104,7 +106,7 @@ def _offset_s(ctx: Ctx) -> int:
     return int(value)
 
 
-async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
+async def _transcoded(ctx: Ctx, info: dict, fh: StoredFile) -> Response | None:
     """The transcode answer for `stream`, or None to send the file as it is (the decision
     says so, or no ffmpeg is installed: originals rather than errors)."""
     p = ctx.params
@@ -131,7 +133,17 @@ async def download(ctx: Ctx) -> Response:
         return await _episode(ctx, episode_id, attachment=True)
     info, fh = await open_track(ctx)
     name = info["path"].rsplit("/", 1)[-1]
-    return RangeResponse(fh, info["content_type"], headers=_PRIVATE, filename=name, disposition="attachment")
+    return _original(fh, info["content_type"], filename=name, disposition="attachment")
+
+
+def _original(fh: StoredFile, media_type: str, **kw: str) -> Response:
+    """The file as it is: its bytes with Range, or — an object of an S3 folder with setting
+    `s3_redirect` — a 302 to a presigned URL of it (the store answers the ranges itself)."""
+    if isinstance(fh, S3File) and fh.storage.config.redirect:
+        url = fh.storage.presigned_url(fh.key)
+        fh.close()
+        return RedirectResponse(url, 302, headers={"Cache-Control": "no-store"})
+    return RangeResponse(fh, media_type, headers=_PRIVATE, **kw)
 
 
 @endpoint("getCoverArt", readonly=True)
