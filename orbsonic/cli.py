@@ -33,7 +33,6 @@ import shlex
 import signal
 import sys
 import textwrap
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +46,7 @@ from orbsonic.config import SETTINGS, Settings, load_settings
 from orbsonic.db.migrate import migrate
 from orbsonic.db.runtime import database
 from orbsonic.errors import OrbsonicError
+from orbsonic import logs, metrics
 from orbsonic.scanner import launcher
 
 log = logging.getLogger("orbsonic")
@@ -307,6 +307,8 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
         })
         if args.config:
             os.environ["ORBSONIC_CONFIG"] = str(_path(args.config))
+        # every worker, the job worker and scans write their metrics there (orbsonic/metrics)
+        metrics.prepare_dir(s.data_dir)
         urls = check.open_urls(s.host, s.port)
         print(f"Orbsonic {__version__} serving {len(s.music_folders)} music folder(s) at "
               f"{urls[0]} (Subsonic API at /rest)", flush=True)
@@ -363,26 +365,12 @@ def _sigint_in_main_only() -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
-class _ProgressLog:
-    """Scan progress for logs and pipes: a line per tenth of the files to read (at most one
-    each 5 s, and the last one), instead of a line per file or a bar."""
-
-    def __init__(self) -> None:
-        self.step, self.at = -1, 0.0
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if total <= 0:
-            return
-        now, step = time.monotonic(), done * 10 // total
-        if done == 0:
-            self.step, self.at = 0, now
-            log.info("scan: reading the tags of %d new or changed files", total)
-        elif step > self.step and (now - self.at >= 5 or done >= total):
-            self.step, self.at = step, now
-            log.info("scan: %d of %d files read (%d%%)", done, total, done * 100 // total)
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
 
 
 def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
+    from orbsonic.scanner.progress import ProgressLog
     from orbsonic.scanner.scanner import options_from_settings, scan
 
     _sigint_in_main_only()
@@ -397,8 +385,10 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
             bar.total = total
             bar.n = done
             bar.refresh()
-    elif args.log_progress:
-        progress = _ProgressLog()
+    elif args.quiet:
+        progress = _no_progress
+    else:  # a few log lines (the scanner's default)
+        progress = ProgressLog()
     if args.log_progress and s.log_level != "DEBUG":
         # One line per skipped or odd file would scroll the first start's admin password away:
         # the summary names the first few.
@@ -584,8 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = _settings(args)
-        logging.basicConfig(level=settings.log_level,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(settings.log_level, settings.log_format)
         if settings.database_url and args.command != "check" and (
                 problem := check.url_problem(settings.database_url)):
             raise OrbsonicError(problem)

@@ -104,6 +104,13 @@ def _valkey_url(value: Any) -> str:
     if text and scheme not in ("valkey", "valkeys", "redis", "rediss", "unix"):
         raise ConfigError(f"not a Valkey URL: {text!r} (use valkey://host:6379/0)")
     return text
+def _log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ConfigError(f"not a log format: {value!r} (use text or json)")
+    return text
+
+
 def _client_profiles(value: Any) -> tuple[Any, ...]:
     from orbsonic.clients import parse_profiles
 
@@ -288,6 +295,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("provider_timeout", "ORBSONIC_PROVIDER_TIMEOUT", parse_timeout_s,
             "Time one request to Last.fm, MusicBrainz or ListenBrainz may take (bare numbers are "
             "seconds). Default `10s`."),
+    Setting("log_format", "ORBSONIC_LOG_FORMAT", _log_format,
+            "`text` (one readable line per message) or `json` (one JSON object per line: `ts`, `level`, "
+            "`logger`, `msg`, `request_id` while a request is handled, `exc`). Default `text`."),
+    Setting("metrics_token", "ORBSONIC_METRICS_TOKEN", str,
+            "Bearer token that `GET /metrics` (Prometheus) requires when set, from any address. "
+            "Default: empty, and `/metrics` answers only loopback clients (403 for others)."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -358,6 +371,8 @@ class Settings:
     listenbrainz_url: str = "https://api.listenbrainz.org"
     metadata_ttl: int = 7 * 86400
     provider_timeout: int = 10
+    log_format: str = "text"
+    metrics_token: str = ""
 
     @property
     def cover_cache_dir(self) -> Path:

@@ -26,6 +26,7 @@ from orbsonic.http.ranges import RangeResponse, until_disconnect
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
 from orbsonic.transcode import ffmpeg
+from orbsonic.metrics import defs as metrics
 from orbsonic.transcode.cache import Follower, Producer, TranscodeCache, entry_key
 from orbsonic.transcode.decide import Decision, Format, Source
 
@@ -70,6 +71,7 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
     headers = _headers(decision)
     if cacheable:
         hit = cache.lookup(key, target.suffix)
+        metrics.cache_lookup("transcode", hit is not None)
         if hit is not None:
             try:
                 cached = open_local(hit)
