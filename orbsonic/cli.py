@@ -365,6 +365,17 @@ def _sigint_in_main_only() -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
+def _say(s: Settings) -> Any:
+    """How `scan` tells its summary: printed, or as log records with `log_format = json` (so that
+    a server's output stays one JSON object per line)."""
+    if s.log_format == "json":
+        return lambda line, level=logging.INFO: log.log(level, line.strip())
+
+    def say(line: str, level: int = logging.INFO) -> None:
+        print(line, file=sys.stderr if level >= logging.WARNING else sys.stdout, flush=True)
+    return say
+
+
 def _no_progress(phase: str, done: int, total: int) -> None:
     pass
 
@@ -410,22 +421,22 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
             print("a scan is already running", file=sys.stderr)
         return 0
     rate = report.read / report.seconds if report.seconds else 0.0
-    print(f"scanned {report.folders} folder(s) in {report.seconds:.1f} s: {report.files_seen} files, "
-          f"{report.read} read ({rate:.0f} files/s), {report.added} added, {report.updated} updated, "
-          f"{report.removed} removed, {report.skipped} skipped", flush=True)
+    say = _say(s)
+    say(f"scanned {report.folders} folder(s) in {report.seconds:.1f} s: {report.files_seen} files, "
+        f"{report.read} read ({rate:.0f} files/s), {report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.skipped} skipped")
     shown = 5 if args.log_progress and s.log_level != "DEBUG" else None
     if shown is not None:
         for path, reason in report.skipped_files[:shown]:
-            print(f"  skipped {path}: {reason}", flush=True)
+            say(f"  skipped {path}: {reason}")
         if report.skipped > shown:
-            print(f"  … and {report.skipped - shown} more skipped (every one is listed at --log-level debug)",
-                  flush=True)
+            say(f"  … and {report.skipped - shown} more skipped (every one is listed at --log-level debug)")
     for err in report.errors[:shown]:
-        print(f"warning: {err}", file=sys.stderr, flush=True)
+        say(f"warning: {err}", logging.WARNING)
     if args.log_progress and (first_run := os.environ.get(launcher.FIRST_RUN_ENV)):
         admin, _, passwd = first_run.partition("\n")
-        print(f"First scan done. Sign in as '{admin}' with the password printed when the server started "
-              f"(\"Created admin user\" above); to set a new one: {passwd}", flush=True)
+        say(f"First scan done. Sign in as '{admin}' with the password printed when the server started "
+            f"(\"Created admin user\" above); to set a new one: {passwd}")
     return 0
 
 

@@ -8,6 +8,7 @@ JSON logs with request ids, and what a server-started scan logs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -298,3 +299,20 @@ def test_json_logs_request_ids_and_a_scan_without_per_file_lines(
     per_file = [r for r in scanner if any(n in r["msg"] for n in names)]
     assert per_file == []
     assert len(scanner) < 10  # a start line, a few progress lines, a summary
+
+
+def test_a_scan_logs_progress_and_a_summary_not_a_line_per_file(
+        pg: Any, template_url: str, test_library: tuple[Path, Any], caplog: pytest.LogCaptureFixture) -> None:
+    from orbsonic.scanner.scanner import scan
+
+    url = clone_db(pg, template_url)
+    root = test_library[0]
+    with caplog.at_level(logging.DEBUG, logger="orbsonic"):
+        report = scan(url, [root])
+    assert report.read > 20
+    info = [r for r in caplog.records if r.levelno == logging.INFO and r.name.startswith("orbsonic.scanner")]
+    messages = [r.getMessage() for r in info]
+    assert any(m.startswith("scan: reading the tags of") for m in messages), messages
+    assert any(m.startswith("scan done in") for m in messages), messages
+    assert not [m for m in messages if str(root) in m], messages  # no file (nor folder path) at INFO
+    assert len(info) <= 2 + 10 + 2  # start, tenths, summary (+ playlist summaries)
