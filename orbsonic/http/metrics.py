@@ -7,7 +7,8 @@
   `orbsonic.logs.request_id` while the request is handled (so every log line of the request
   carries it) and returned in the response's `X-Request-Id` header.
 * Metrics (orbsonic/metrics/defs.py): the request's duration by endpoint and its count by endpoint
-  and status; the number of streams being sent. The endpoint label is the Subsonic method name
+  and status; the number of streams being sent (STREAM_ENDPOINTS, from the response's start to
+  the end of its body). The endpoint label is the Subsonic method name
   (`getAlbumList2`, `unknown` for a name that is none), or the template of the route that matched
   (`/api/v1/albums/{album_id}`), or `unmatched` — never the raw path, so the label set stays small.
 * In the app's lifespan it samples, every SAMPLE_S seconds, this process's PostgreSQL pool and
@@ -50,7 +51,8 @@ log = logging.getLogger("orbsonic.http")
 SAMPLE_S = 5.0
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 # Subsonic methods and native routes whose responses are streams of a track
-STREAM_ENDPOINTS = frozenset({"stream", "download", "hls", "/api/v1/stream/{track_id}"})
+STREAM_ENDPOINTS = frozenset({"stream", "download", "hls", "/api/v1/stream/{track_id}",
+                              "/share/{token}/stream/{n}"})
 SUBSONIC_ROUTE = "/rest/{method}"
 
 

@@ -36,8 +36,8 @@ REQUESTS = Counter(
     "orbsonic_http_requests", "HTTP requests answered, by endpoint and status code.",
     ["endpoint", "status"])
 ACTIVE_STREAMS = Gauge(
-    "orbsonic_active_streams", "Responses of stream, download and hls (Subsonic) and /api/v1/stream "
-    "being sent now.", multiprocess_mode="livesum")
+    "orbsonic_active_streams", "Responses of stream, download and hls (Subsonic), /api/v1/stream "
+    "and shared streams being sent now.", multiprocess_mode="livesum")
 ACTIVE_TRANSCODES = Gauge(
     "orbsonic_active_transcodes", "ffmpeg transcodes running now (sampled every few seconds).",
     multiprocess_mode="livesum")

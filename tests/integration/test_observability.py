@@ -316,3 +316,40 @@ def test_a_scan_logs_progress_and_a_summary_not_a_line_per_file(
     assert any(m.startswith("scan done in") for m in messages), messages
     assert not [m for m in messages if str(root) in m], messages  # no file (nor folder path) at INFO
     assert len(info) <= 2 + 10 + 2  # start, tenths, summary (+ playlist summaries)
+
+
+def test_a_stream_counts_as_active_while_its_body_is_sent(pg: Any, template_url: str, tmp_path: Path) -> None:
+    import wave
+
+    from orbsonic.scanner.scanner import scan
+    from tests.conftest import add_users
+
+    music = tmp_path / "music"
+    music.mkdir()
+    # 40 MB: more than the loopback socket buffers hold, so the response cannot finish unread
+    with wave.open(str(music / "long.wav"), "wb") as w:
+        w.setnchannels(2), w.setsampwidth(2), w.setframerate(44100)
+        w.writeframes(b"\x01\x00" * 2 * 44100 * 240)
+    url = clone_db(pg, template_url)
+    assert scan(url, [music]).added == 1
+    add_users(url, tmp_path)
+    with LiveServer(make_app(url, tmp_path / "data", (music,))) as live:
+        api = Subsonic(httpx.Client(base_url=live.url, timeout=20))
+        song = api.ok("getRandomSongs", size=1)["randomSongs"]["song"][0]
+
+        def active() -> float:
+            return value(httpx.get(f"{live.url}/metrics").text, "orbsonic_active_streams")
+
+        idle = active()
+        with httpx.stream("GET", f"{live.url}/rest/stream", timeout=20,
+                          params={**api.auth(), "id": song["id"], "format": "raw"}) as r:
+            assert r.status_code == 200
+            deadline = time.monotonic() + 10
+            while active() != idle + 1:  # the server is blocked sending: one active stream
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert sum(len(c) for c in r.iter_bytes()) == (music / "long.wav").stat().st_size
+        deadline = time.monotonic() + 10
+        while active() != idle:  # the body was sent: no longer active
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
