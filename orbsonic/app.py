@@ -16,11 +16,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 import native_api
 import share_web
 import subsonic_api
-from orbsonic import eventbus, jobs, webclient
+from orbsonic import eventbus, jobs, logs, webclient
+from orbsonic.http import metrics as http_metrics
 from orbsonic.auth import users
 from orbsonic.auth.passwords import SecretKey
 from orbsonic.config import Settings, load_settings
@@ -30,6 +32,7 @@ from orbsonic.auth.cache import CredentialCache
 from orbsonic.db.pool import Pool
 from orbsonic.kv.pgnotify import PgChannel
 from subsonic_api.answers import AnswerCache
+from subsonic_api.registry import ALL_METHODS
 from orbsonic.kv.semaphore import open_semaphore
 from orbsonic.errors import ConfigError
 from orbsonic.library import jukebox
@@ -163,14 +166,18 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             await pool.close()
 
     # the web client's catch-all goes last: /rest, /api/v1, /healthz, /readyz, /share win
-    routes = subsonic_api.routes() + native_api.routes() + share_web.routes() + webclient.routes()
-    return Starlette(routes=routes, lifespan=lifespan)
+    routes = (subsonic_api.routes() + native_api.routes() + share_web.routes() + http_metrics.routes()
+              + webclient.routes())
+    # request ids, request metrics (orbsonic/http/metrics.py)
+    middleware = [Middleware(http_metrics.RequestContext, subsonic_methods=ALL_METHODS)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 def app_from_env() -> Starlette:
     """uvicorn factory (`orbsonic.app:app_from_env`): settings and DATABASE_URL come from
     the environment the `orbsonic serve` command prepared for its workers."""
     settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)  # a spawned worker's own logging
     if not settings.database_url:
         raise ConfigError("DATABASE_URL is not set: start the server with `orbsonic serve`")
     return create_app(settings, settings.database_url)

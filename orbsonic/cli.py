@@ -34,7 +34,6 @@ import shlex
 import signal
 import sys
 import textwrap
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +47,7 @@ from orbsonic.config import SETTINGS, Settings, load_settings
 from orbsonic.db.migrate import migrate
 from orbsonic.db.runtime import database
 from orbsonic.errors import OrbsonicError
+from orbsonic import logs, metrics
 from orbsonic.scanner import launcher
 from orbsonic.storage import ingest, s3
 
@@ -310,6 +310,8 @@ def cmd_serve(s: Settings, args: argparse.Namespace) -> int:
         })
         if args.config:
             os.environ["ORBSONIC_CONFIG"] = str(_path(args.config))
+        # every worker, the job worker and scans write their metrics there (orbsonic/metrics)
+        metrics.prepare_dir(s.data_dir)
         urls = check.open_urls(s.host, s.port)
         print(f"Orbsonic {__version__} serving {len(s.music_folders)} music folder(s) at "
               f"{urls[0]} (Subsonic API at /rest)", flush=True)
@@ -366,26 +368,23 @@ def _sigint_in_main_only() -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
-class _ProgressLog:
-    """Scan progress for logs and pipes: a line per tenth of the files to read (at most one
-    each 5 s, and the last one), instead of a line per file or a bar."""
+def _say(s: Settings) -> Any:
+    """How `scan` tells its summary: printed, or as log records with `log_format = json` (so that
+    a server's output stays one JSON object per line)."""
+    if s.log_format == "json":
+        return lambda line, level=logging.INFO: log.log(level, line.strip())
 
-    def __init__(self) -> None:
-        self.step, self.at = -1, 0.0
+    def say(line: str, level: int = logging.INFO) -> None:
+        print(line, file=sys.stderr if level >= logging.WARNING else sys.stdout, flush=True)
+    return say
 
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if total <= 0:
-            return
-        now, step = time.monotonic(), done * 10 // total
-        if done == 0:
-            self.step, self.at = 0, now
-            log.info("scan: reading the tags of %d new or changed files", total)
-        elif step > self.step and (now - self.at >= 5 or done >= total):
-            self.step, self.at = step, now
-            log.info("scan: %d of %d files read (%d%%)", done, total, done * 100 // total)
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
 
 
 def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
+    from orbsonic.scanner.progress import ProgressLog
     from orbsonic.scanner.scanner import options_from_settings, scan
 
     _sigint_in_main_only()
@@ -400,8 +399,10 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
             bar.total = total
             bar.n = done
             bar.refresh()
-    elif args.log_progress:
-        progress = _ProgressLog()
+    elif args.quiet:
+        progress = _no_progress
+    else:  # a few log lines (the scanner's default)
+        progress = ProgressLog()
     if args.log_progress and s.log_level != "DEBUG":
         # One line per skipped or odd file would scroll the first start's admin password away:
         # the summary names the first few.
@@ -423,22 +424,22 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
             print("a scan is already running", file=sys.stderr)
         return 0
     rate = report.read / report.seconds if report.seconds else 0.0
-    print(f"scanned {report.folders} folder(s) in {report.seconds:.1f} s: {report.files_seen} files, "
-          f"{report.read} read ({rate:.0f} files/s), {report.added} added, {report.updated} updated, "
-          f"{report.removed} removed, {report.skipped} skipped", flush=True)
+    say = _say(s)
+    say(f"scanned {report.folders} folder(s) in {report.seconds:.1f} s: {report.files_seen} files, "
+        f"{report.read} read ({rate:.0f} files/s), {report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.skipped} skipped")
     shown = 5 if args.log_progress and s.log_level != "DEBUG" else None
     if shown is not None:
         for path, reason in report.skipped_files[:shown]:
-            print(f"  skipped {path}: {reason}", flush=True)
+            say(f"  skipped {path}: {reason}")
         if report.skipped > shown:
-            print(f"  … and {report.skipped - shown} more skipped (every one is listed at --log-level debug)",
-                  flush=True)
+            say(f"  … and {report.skipped - shown} more skipped (every one is listed at --log-level debug)")
     for err in report.errors[:shown]:
-        print(f"warning: {err}", file=sys.stderr, flush=True)
+        say(f"warning: {err}", logging.WARNING)
     if args.log_progress and (first_run := os.environ.get(launcher.FIRST_RUN_ENV)):
         admin, _, passwd = first_run.partition("\n")
-        print(f"First scan done. Sign in as '{admin}' with the password printed when the server started "
-              f"(\"Created admin user\" above); to set a new one: {passwd}", flush=True)
+        say(f"First scan done. Sign in as '{admin}' with the password printed when the server started "
+            f"(\"Created admin user\" above); to set a new one: {passwd}")
     return 0
 
 
@@ -588,8 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         s3.configure(s3.S3Config.from_settings(settings))  # s3:// folders: serve, check, scan
-        logging.basicConfig(level=settings.log_level,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(settings.log_level, settings.log_format)
         if settings.database_url and args.command != "check" and (
                 problem := check.url_problem(settings.database_url)):
             raise OrbsonicError(problem)

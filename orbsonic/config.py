@@ -131,6 +131,13 @@ def _valkey_url(value: Any) -> str:
     if text and scheme not in ("valkey", "valkeys", "redis", "rediss", "unix"):
         raise ConfigError(f"not a Valkey URL: {text!r} (use valkey://host:6379/0)")
     return text
+def _log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ConfigError(f"not a log format: {value!r} (use text or json)")
+    return text
+
+
 def _client_profiles(value: Any) -> tuple[Any, ...]:
     from orbsonic.clients import parse_profiles
 
@@ -330,6 +337,12 @@ SETTINGS: tuple[Setting, ...] = (
             "`stream` and `download` of an S3 folder's tracks answer 302 to a presigned URL of the object instead of proxying its bytes. Default `false`."),
     Setting("s3_presign_ttl", "ORBSONIC_S3_PRESIGN_TTL", parse_timeout_s,
             "How long a presigned S3 URL stays valid (bare numbers are seconds). Default `1h`."),
+    Setting("log_format", "ORBSONIC_LOG_FORMAT", _log_format,
+            "`text` (one readable line per message) or `json` (one JSON object per line: `ts`, `level`, "
+            "`logger`, `msg`, `request_id` while a request is handled, `exc`). Default `text`."),
+    Setting("metrics_token", "ORBSONIC_METRICS_TOKEN", str,
+            "Bearer token that `GET /metrics` (Prometheus) requires when set, from any address. "
+            "Default: empty, and `/metrics` answers only loopback clients (403 for others)."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -407,6 +420,8 @@ class Settings:
     s3_secure: bool = True
     s3_redirect: bool = False
     s3_presign_ttl: int = 3600  # seconds
+    log_format: str = "text"
+    metrics_token: str = ""
 
     @property
     def cover_cache_dir(self) -> Path:

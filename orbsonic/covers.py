@@ -35,6 +35,7 @@ from orbsonic import jobs
 from orbsonic.cache import disk
 from orbsonic.errors import NotFound
 from orbsonic.ids import cover_id
+from orbsonic.metrics import defs as metrics
 from orbsonic.storage import Storage, StoredFile, storage_for
 from orbsonic.storage.local import LocalFile, open_local
 
@@ -160,7 +161,15 @@ class CoverCache:
     def lookup(self, canonical_id: str, size: int | None, webp: bool = False) -> Path | None:
         """The cached file for (cover id, size[, WebP]), or None. No database access. A hit is
         marked as used for `prune` (orbsonic.cache.disk.mark_used). Resized entries are JPEG
-        or PNG, or WebP with `webp`; an original may be any image type."""
+        or PNG, or WebP with `webp`; an original may be any image type. A hit counts as a
+        cover-cache hit in the metrics; a miss is counted by `produce` (a request may look up
+        two keys before it produces one)."""
+        path = self._find(canonical_id, size, webp)
+        if path is not None:
+            metrics.cache_lookup("cover", True)
+        return path
+
+    def _find(self, canonical_id: str, size: int | None, webp: bool = False) -> Path | None:
         folder = self.root / (str(size) if size else "orig")
         exts = (("webp",) if webp else ("jpg", "png")) if size else ("jpg", "png", "gif", "webp", "bmp")
         for ext in exts:
@@ -183,12 +192,17 @@ class CoverCache:
         is a JPEG or PNG (WebP with `webp`): never upscaled, and an original already small
         enough is served as it is only when it is a JPEG or PNG (and WebP is not asked).
         One producer per entry across processes (flock); the others wait and use its file.
-        Blocking: run it in a worker thread."""
+        Blocking: run it in a worker thread. Counts as a cover-cache miss in the metrics."""
+        metrics.cache_lookup("cover", False)
+        return self._produce(source, canonical_id, size, webp)
+
+    def _produce(self, source: CoverSource, canonical_id: str, size: int | None,
+                 webp: bool = False) -> Path | None:
         if not size:
             with _producer_lock(self.root / "orig" / f".{canonical_id}.lock"):
                 return self._original(source, canonical_id)
         with _producer_lock(self.root / str(size) / f".{canonical_id}.{'webp' if webp else 'img'}.lock"):
-            done = self.lookup(canonical_id, size, webp)
+            done = self._find(canonical_id, size, webp)
             if done is not None:
                 return done
             with _producer_lock(self.root / "orig" / f".{canonical_id}.lock"):
@@ -237,7 +251,7 @@ class CoverCache:
             except NotFound:
                 return None
             return source.path
-        cached = self.lookup(canonical_id, None)
+        cached = self._find(canonical_id, None)
         if cached:
             return cached
         from orbsonic.scanner.tags import read_picture
@@ -349,7 +363,7 @@ async def make_thumbnails(conn: AsyncConnection, cache: CoverCache, sizes: tuple
                           outside_roots: tuple[str, ...] = (), webp: bool = True) -> int:
     """Produce every album and directory cover at `sizes` (JPEG/PNG, and WebP with `webp`)
     that the cache does not hold yet. Returns how many files were made. Resumable: finished
-    entries are found by `lookup` and skipped."""
+    entries are found and skipped."""
     made = 0
     cur = await conn.execute(
         """SELECT 'al', id, cover_mtime FROM albums WHERE cover_kind > 0 AND cover_path IS NOT NULL
@@ -362,14 +376,15 @@ async def make_thumbnails(conn: AsyncConnection, cache: CoverCache, sizes: tuple
     formats = (False, True) if webp else (False,)
     for kind, item_id, mtime in items:
         key = cover_id(kind, item_id, mtime)
-        todo = [(n, w) for n in sizes for w in formats if cache.lookup(key, n, w) is None]
+        # made ahead, not asked for: not a cache hit or miss of a request
+        todo = [(n, w) for n in sizes for w in formats if cache._find(key, n, w) is None]
         if not todo:
             continue
         source = await find_source(conn, kind, item_id, outside_roots)
         if source is None:
             continue
         for n, w in todo:
-            if await asyncio.to_thread(cache.produce, source, source.key, n, w) is not None:
+            if await asyncio.to_thread(cache._produce, source, source.key, n, w) is not None:
                 made += 1
     return made
 

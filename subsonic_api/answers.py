@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orbsonic.kv import pgnotify
+from orbsonic.metrics import defs as metrics
 
 CHANNEL = "orbsonic_answers"
 CACHED_METHODS = frozenset({"getArtists", "getIndexes"})
@@ -125,11 +126,10 @@ class AnswerCache:
 
     def lookup(self, key: tuple[object, ...]) -> Answer | None:
         """The cached answer for `key`, or None (absent, or invalidations unknown)."""
-        if not self._fresh():
-            return None
-        answer = self._entries.get(key)
+        answer = self._entries.get(key) if self._fresh() else None
         if answer is not None:
             self._entries.move_to_end(key)
+        metrics.cache_lookup("answer", answer is not None)
         return answer
 
     def store(self, key: tuple[object, ...], answer: Answer, generation: int) -> None:

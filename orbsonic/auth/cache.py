@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from psycopg import AsyncConnection
 
 from orbsonic.kv import pgnotify
+from orbsonic.metrics import defs as metrics
 
 if TYPE_CHECKING:
     from orbsonic.auth.users import User
@@ -137,6 +138,11 @@ class CredentialCache:
 
     def lookup(self, key: bytes) -> User | None:
         """The cached user for `key`, or None (absent, expired, or invalidations unknown)."""
+        user = self._lookup(key)
+        metrics.cache_lookup("auth", user is not None)
+        return user
+
+    def _lookup(self, key: bytes) -> User | None:
         if not self._fresh() or time.monotonic() < self._no_hits_until:
             return None
         item = self._entries.get(key)

@@ -36,6 +36,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from orbsonic import logs
 from orbsonic.config import Settings
 
 log = logging.getLogger("orbsonic.http")
@@ -67,6 +68,7 @@ def server_config(app: Any, settings: Settings, **kwargs: Any) -> ServerConfig:
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, workers=settings.workers if settings.workers > 1 else None,
         log_level=settings.log_level.lower(), access_log=settings.log_level == "DEBUG",
+        log_config=logs.uvicorn_log_config(settings.log_level),
         proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies,
         header_timeout=settings.header_timeout, body_timeout=settings.body_timeout)
     options.update(kwargs)

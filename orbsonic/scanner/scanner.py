@@ -35,6 +35,7 @@ from orbsonic.ids import key_id
 from orbsonic.library.indexing import sort_key
 from orbsonic.scanner import lyrics, m3u, moves, nsp, refresh, writer
 from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
+from orbsonic.scanner.progress import ProgressLog
 from orbsonic.scanner.rows import Batch, add_track
 from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, walk
 from orbsonic.storage.s3 import StorageUnavailable, is_s3
@@ -60,6 +61,7 @@ class ScanReport:
     updated: int = 0
     removed: int = 0
     skipped: int = 0
+    warned: int = 0  # files read with tag warnings (each logged at DEBUG)
     seconds: float = 0.0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), first 10,000
     errors: list[str] = field(default_factory=list)
@@ -200,7 +202,12 @@ def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = Fals
          progress: Progress | None = None, options: ScanOptions | None = None) -> ScanReport:
     """Scan the music folders into the database at `conninfo`. Returns a ScanReport; when
     another scan holds the lock, returns at once with already_running=True. `options`:
-    how tags are interpreted (ScanOptions.from_settings; default ScanOptions())."""
+    how tags are interpreted (ScanOptions.from_settings; default ScanOptions()). `progress`:
+    called with (phase, done, total) as files are read; default a few INFO lines
+    (scanner.progress.ProgressLog). Per file, only skipped files are logged at WARNING
+    (`orbsonic.scanner.files`), tag oddities at DEBUG; the summary line counts both."""
+    if progress is None:
+        progress = ProgressLog()
     started = time.monotonic()
     report = ScanReport()
     with psycopg.connect(conninfo) as conn:
@@ -252,9 +259,9 @@ def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = Fals
 
     defer_after_scan(conninfo)
     report.seconds = time.monotonic() - started
-    log.info("scan done in %.1f s: %d files, %d read, %d added, %d updated, %d removed, %d skipped",
-             report.seconds, report.files_seen, report.read, report.added, report.updated,
-             report.removed, report.skipped)
+    log.info("scan done in %.1f s: %d files, %d read, %d added, %d updated, %d removed, %d skipped, "
+             "%d with tag warnings", report.seconds, report.files_seen, report.read, report.added,
+             report.updated, report.removed, report.skipped, report.warned)
     return report
 
 
@@ -402,8 +409,10 @@ def _write(conn: psycopg.Connection, folder_id: int, root: Path | str, rows: lis
                 report.skipped_files.append((full_path, info))
             failures.append((path, size, mtime_ns, info))
             continue
+        if info.warnings:
+            report.warned += 1
         for warning in info.warnings:
-            file_log.info("%s: %s", _full(root, path), warning)
+            file_log.debug("%s: %s", _full(root, path), warning)
         add_track(batch, track_id=track_id, folder_id=folder_id, path=path,
                   directory_id=dir_id(folder_id, dir_path), size=size, mtime_ns=mtime_ns, info=info,
                   dir_name=dir_path.rpartition("/")[2] if dir_path else _root_name(root))

@@ -27,6 +27,7 @@ from orbsonic.storage import pass_fds
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
 from orbsonic.transcode import ffmpeg
+from orbsonic.metrics import defs as metrics
 from orbsonic.transcode.cache import Follower, Producer, TranscodeCache, entry_key
 from orbsonic.transcode.decide import Decision, Format, Source
 
@@ -71,6 +72,7 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
     headers = _headers(decision)
     if cacheable:
         hit = cache.lookup(key, target.suffix)
+        metrics.cache_lookup("transcode", hit is not None)
         if hit is not None:
             try:
                 cached = open_local(hit)
