@@ -292,7 +292,7 @@ async def delete(conn: AsyncConnection, user: User, playlist_id: int) -> None:
 
 
 async def with_entries(
-    conn: AsyncConnection, reader: User, playlist_id: int
+    conn: AsyncConnection, reader: User, playlist_id: int, *, marks: bool = False
 ) -> tuple[PlaylistRow, list[dict]]:
     """getPlaylist: the playlist and its readable entries as full track rows (tracks.hydrate's
     columns), in order, with song_count and duration_ms counted from them. Entries whose track
@@ -300,12 +300,14 @@ async def with_entries(
 
     One statement (orbsonic.library.pages): the playlist row and its entries from one
     snapshot, in one round trip. A smart playlist has no stored entries: its rules are
-    evaluated and hydrated after (two more statements)."""
+    evaluated and hydrated after (two more statements). With `marks`, stored entries are
+    tracks.MARK_COLUMNS only (subsonic_api.song_cache shapes the rest)."""
+    cols, joins = (tracks.MARK_COLUMNS, tracks.ANNOTATION_JOIN) if marks else (tracks.COLUMNS, tracks.JOINS)
     query = f"""SELECT p.*, c.*
                   FROM ({_SELECT_NO_COUNTS} WHERE p.id = %(id)s AND {_VISIBLE}) p
                   LEFT JOIN LATERAL (
-                    SELECT 1 AS {pages.KIND}, e.position AS {pages.ORD}, {tracks.COLUMNS}
-                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{tracks.JOINS}
+                    SELECT 1 AS {pages.KIND}, e.position AS {pages.ORD}, {cols}
+                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{joins}
                      WHERE e.playlist_id = p.id AND {READABLE}
                      ORDER BY e.position) c ON true"""
     args = {**_args(reader, id=playlist_id), "user": reader.id}  # %(user)s: tracks.JOINS

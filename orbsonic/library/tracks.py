@@ -43,12 +43,17 @@ COLUMNS = """t.id, t.folder_id, t.directory_id, t.path, t.size, t.suffix, t.cont
        (SELECT coalesce(array_agg((SELECT g.name FROM genres g WHERE g.id = tg.genre_id)
                                   ORDER BY tg.position), '{}')
           FROM track_genres tg WHERE tg.track_id = t.id) AS genre_names"""
-JOINS = """
-  LEFT JOIN LATERAL (SELECT a.artist_id, a.cover_kind, a.cover_mtime FROM albums a
-                      WHERE a.id = t.album_id LIMIT 1) al ON true
+ANNOTATION_JOIN = """
   LEFT JOIN LATERAL (SELECT a.starred_at, a.rating, a.play_count, a.last_played FROM annotations a
                       WHERE a.user_id = %(user)s AND a.kind = 1 AND a.item_id = t.id LIMIT 1) an ON true
 """
+JOINS = """
+  LEFT JOIN LATERAL (SELECT a.artist_id, a.cover_kind, a.cover_mtime FROM albums a
+                      WHERE a.id = t.album_id LIMIT 1) al ON true""" + ANNOTATION_JOIN
+# What a song list needs per entry when the rest of each song is already shaped
+# (subsonic_api.song_cache): the id, the duration (playlist totals) and the user's annotations.
+MARK_COLUMNS = """t.id, t.duration_ms, an.starred_at, an.rating, coalesce(an.play_count, 0) AS play_count,
+       an.last_played"""
 _HYDRATE = f"SELECT {COLUMNS}\n  FROM tracks t{JOINS}"
 # genre_names: track_genres_pkey already yields a track's genres by position, and a scalar
 # lookup of each name keeps it that way (a join with genres built a hash table and a sort
