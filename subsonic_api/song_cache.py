@@ -6,7 +6,7 @@ and shaping them (bench/songlists.py). Almost all of a Child depends only on the
 album and its artists; only `playCount`, `starred`, `userRating` and `played` are the user's.
 So a track's Child is kept split around those keys — `head` (id … isVideo), `mid` (discNumber
 … type) and `tail` (the OpenSubsonic fields from bpm on) — per (track id, OpenSubsonic or
-legacy), and a list then reads only tracks.MARK_COLUMNS per entry (id, duration, the user's
+legacy), and a list then reads only tracks.MARK_FIELDS per entry (id, duration, the user's
 annotations) and reassembles each Child in the key order `shapes.song` writes. The parts are
 cut from `shapes.song`'s own output (`split`), so there is one definition of the shape;
 tests/unit/test_song_cache.py checks that every reassembly equals `shapes.song`.
@@ -30,38 +30,47 @@ from psycopg import AsyncConnection
 from orbsonic.library import tracks
 from subsonic_api import shapes
 
-Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+# (whole, head, mid, tail): `whole` is head + playCount + mid (+ tail with OpenSubsonic), the
+# Child of a reader without star, rating or last play, which needs only its playCount set.
+Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
+# A list entry: tracks.MARK_FIELDS (id, duration_ms, starred_at, rating, play_count, last_played).
+Mark = tuple[Any, ...]
 # The per-user keys of a Child, in the order shapes.song writes them (after "type").
 _USER_KEYS = frozenset({"starred", "userRating", "played"})
 MAX_ENTRIES = 40_000  # ≈ 8 × a 5,000-entry playlist in both flavours; then it starts over
 
 
-def split(song: dict[str, Any]) -> Parts:
-    """(head, mid, tail) of a Child from shapes.song: the keys before `playCount`, those after
-    it up to and including `type`, and the rest without the user's keys."""
+def split(song: dict[str, Any], os: bool) -> Parts:
+    """The parts of a Child from shapes.song(row, os): the keys before `playCount`, those
+    after it up to and including `type`, and the rest without the user's keys."""
     keys = list(song)
     i, j = keys.index("playCount"), keys.index("type")
-    return ({k: song[k] for k in keys[:i]}, {k: song[k] for k in keys[i + 1:j + 1]},
-            {k: song[k] for k in keys[j + 1:] if k not in _USER_KEYS})
+    head = {k: song[k] for k in keys[:i]}
+    mid = {k: song[k] for k in keys[i + 1:j + 1]}
+    tail = {k: song[k] for k in keys[j + 1:] if k not in _USER_KEYS}
+    whole = {**head, "playCount": 0, **mid, **(tail if os else {})}
+    return whole, head, mid, tail
 
 
-def assemble(parts: Parts, mark: dict[str, Any], os: bool) -> dict[str, Any]:
-    """The Child of `parts` for one reader: `mark` has play_count, starred_at, rating and
-    last_played (tracks.MARK_COLUMNS), placed where shapes.song places them."""
-    head, mid, tail = parts
+def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
+    """The Child of `parts` for one reader's `mark`, with playCount, starred, userRating and
+    played where shapes.song places them."""
+    _, _, starred, rating, plays, played = mark
+    if starred is None and not rating and (played is None or not os):
+        d = parts[0].copy()
+        d["playCount"] = plays  # an existing key: its place is kept
+        return d
+    _, head, mid, tail = parts
     d = head.copy()
-    d["playCount"] = mark["play_count"]
+    d["playCount"] = plays
     d.update(mid)
-    v = mark["starred_at"]
-    if v is not None:
-        d["starred"] = shapes.iso(v)
-    v = mark["rating"]
-    if v:
-        d["userRating"] = v
+    if starred is not None:
+        d["starred"] = shapes.iso(starred)
+    if rating:
+        d["userRating"] = rating
     if os:
-        v = mark["last_played"]
-        if v is not None:
-            d["played"] = shapes.iso(v)
+        if played is not None:
+            d["played"] = shapes.iso(played)
         d.update(tail)
     return d
 
@@ -90,9 +99,9 @@ class SongCache:
     def __len__(self) -> int:
         return len(self._parts)
 
-    async def songs(self, conn: AsyncConnection, marks: Sequence[dict[str, Any]], user_id: int,
+    async def songs(self, conn: AsyncConnection, marks: Sequence[Mark], user_id: int,
                     os: bool) -> list[dict[str, Any]]:
-        """The Children of `marks` (tracks.MARK_COLUMNS rows, in list order) for `user_id`:
+        """The Children of `marks` (tracks.MARK_FIELDS tuples, in list order) for `user_id`:
         kept parts where there are any, the others hydrated in one query (tracks.hydrate),
         shaped and kept. A mark whose track is gone by then is left out."""
         generation = self.generation()
@@ -100,7 +109,7 @@ class SongCache:
         found: dict[int, Parts] = {}
         missing: list[int] = []
         for m in marks:
-            tid = m["id"]
+            tid = m[0]
             if tid in found:
                 continue
             parts = known.get((tid, os))
@@ -111,11 +120,11 @@ class SongCache:
                 found[tid] = parts
         if missing:
             for row in await tracks.hydrate(conn, missing, user_id):
-                found[row["id"]] = split(shapes.song(row, os))
+                found[row["id"]] = split(shapes.song(row, os), os)
             if generation is not None and self.generation() == generation:
                 if len(self._parts) + len(missing) > self.max_entries:
                     self._parts.clear()
                 for tid in missing:
                     if found[tid] is not None:
                         self._parts[(tid, os)] = found[tid]
-        return [assemble(found[m["id"]], m, os) for m in marks if found[m["id"]] is not None]
+        return [assemble(found[m[0]], m, os) for m in marks if found[m[0]] is not None]

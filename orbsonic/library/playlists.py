@@ -300,16 +300,21 @@ async def with_entries(
 
     One statement (orbsonic.library.pages): the playlist row and its entries from one
     snapshot, in one round trip. A smart playlist has no stored entries: its rules are
-    evaluated and hydrated after (two more statements). With `marks`, stored entries are
-    tracks.MARK_COLUMNS only (subsonic_api.song_cache shapes the rest)."""
-    cols, joins = (tracks.MARK_COLUMNS, tracks.ANNOTATION_JOIN) if marks else (tracks.COLUMNS, tracks.JOINS)
-    query = f"""SELECT p.*, c.*
-                  FROM ({_SELECT_NO_COUNTS} WHERE p.id = %(id)s AND {_VISIBLE}) p
-                  LEFT JOIN LATERAL (
-                    SELECT 1 AS {pages.KIND}, e.position AS {pages.ORD}, {cols}
-                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{joins}
+    evaluated and hydrated after (two more statements).
+
+    With `marks`, the entries are tuples of tracks.MARK_FIELDS (id, duration, the reader's
+    annotations) instead of full rows: subsonic_api.song_cache shapes the rest."""
+    if marks:
+        child = f"""SELECT 1 AS {pages.KIND}, 0 AS {pages.ORD}, {tracks.mark_arrays("e.position")}
+                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{tracks.ANNOTATION_JOIN}
+                     WHERE e.playlist_id = p.id AND {READABLE}"""
+    else:
+        child = f"""SELECT 1 AS {pages.KIND}, e.position AS {pages.ORD}, {tracks.COLUMNS}
+                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{tracks.JOINS}
                      WHERE e.playlist_id = p.id AND {READABLE}
-                     ORDER BY e.position) c ON true"""
+                     ORDER BY e.position"""
+    query = f"""SELECT p.*, c.* FROM ({_SELECT_NO_COUNTS} WHERE p.id = %(id)s AND {_VISIBLE}) p
+                  LEFT JOIN LATERAL ({child}) c ON true"""
     args = {**_args(reader, id=playlist_id), "user": reader.id}  # %(user)s: tracks.JOINS
     found, (songs,) = await pages.fetch(conn, query, args)
     if found is None:
@@ -318,6 +323,13 @@ async def with_entries(
     if row.smart:
         ids = await entry_track_ids(conn, reader, row)
         songs = await tracks.hydrate(conn, ids, reader.id, folders_of(reader))
+        if marks:
+            songs = [tuple(s[f] for f in tracks.MARK_FIELDS) for s in songs]
+    elif marks:
+        arrays = songs[0]
+        songs = list(zip(*(arrays[f] for f in tracks.MARK_FIELDS))) if arrays["id"] else []
+    if marks:
+        return replace(row, song_count=len(songs), duration_ms=sum(s[1] for s in songs)), songs
     return replace(row, song_count=len(songs), duration_ms=sum(s["duration_ms"] for s in songs)), songs
 
 

@@ -52,8 +52,15 @@ JOINS = """
                       WHERE a.id = t.album_id LIMIT 1) al ON true""" + ANNOTATION_JOIN
 # What a song list needs per entry when the rest of each song is already shaped
 # (subsonic_api.song_cache): the id, the duration (playlist totals) and the user's annotations.
-MARK_COLUMNS = """t.id, t.duration_ms, an.starred_at, an.rating, coalesce(an.play_count, 0) AS play_count,
-       an.last_played"""
+MARK_FIELDS = ("id", "duration_ms", "starred_at", "rating", "play_count", "last_played")
+_MARK_EXPRS = ("t.id", "t.duration_ms", "an.starred_at", "an.rating", "coalesce(an.play_count, 0)",
+               "an.last_played")
+
+
+def mark_arrays(order: str) -> str:
+    """Select-list of one array per MARK_FIELDS, aggregated in `order` (one row for a whole
+    list: 6 arrays convert far faster than 5,000 rows). Over no rows each array is NULL."""
+    return ", ".join(f"array_agg({e} ORDER BY {order}) AS {f}" for e, f in zip(_MARK_EXPRS, MARK_FIELDS))
 _HYDRATE = f"SELECT {COLUMNS}\n  FROM tracks t{JOINS}"
 # genre_names: track_genres_pkey already yields a track's genres by position, and a scalar
 # lookup of each name keeps it that way (a join with genres built a hash table and a sort

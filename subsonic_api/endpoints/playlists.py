@@ -32,7 +32,7 @@ async def _playlist_payload(ctx: Ctx, playlist_id: int) -> Payload:
         entries = await cache.songs(ctx.conn, marks, ctx.user.id, ctx.os)
         if len(entries) != len(marks):  # a track left the library between the two reads
             kept = {e["id"] for e in entries}
-            ms = sum(m["duration_ms"] for m in marks if shapes.public_id("tr", m["id"]) in kept)
+            ms = sum(m[1] for m in marks if shapes.public_id("tr", m[0]) in kept)
             row = replace(row, song_count=len(entries), duration_ms=ms)
     d = shapes.playlist(row, writable=playlists.may_write(ctx.user, row), os=ctx.os)
     d["entry"] = entries
