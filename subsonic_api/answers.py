@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from orbsonic.kv import pgnotify
 from orbsonic.metrics import defs as metrics
+from subsonic_api.song_cache import SongCache
 
 CHANNEL = "orbsonic_answers"
 CACHED_METHODS = frozenset({"getArtists", "getIndexes"})
@@ -84,6 +85,8 @@ class AnswerCache:
         self._channel = channel
         self._generation = 0
         self._closed = False
+        # Shaped songs for large song lists, emptied by the same invalidations (song_cache.py).
+        self.songs = SongCache(self._fresh if channel is not None else None)
         if channel is not None:
             channel.subscribe(CHANNEL, self._on_message)
 
@@ -93,6 +96,7 @@ class AnswerCache:
             self._channel.close()
             self._closed = True
         self._entries.clear()
+        self.songs.invalidate()
 
     def _on_message(self, message: str) -> None:
         self._generation += 1
@@ -103,6 +107,7 @@ class AnswerCache:
             except ValueError:
                 pass
         self._entries.clear()
+        self.songs.invalidate()
 
     def forget_user(self, user_id: int) -> None:
         """Drop every answer of user `user_id` (their stars, ratings or plays changed)."""
@@ -115,6 +120,7 @@ class AnswerCache:
             return True
         if self._closed or not self._channel.drain():
             self._entries.clear()
+            self.songs.invalidate()
             self._generation += 1
             return False
         return True

@@ -19,8 +19,7 @@ from orbsonic.library.filters import Folders, YearRange, folder_list, in_folders
 
 KIND_ALBUM = 2
 
-_HYDRATE = """
-SELECT al.id, al.folder_id, al.name, al.sort_name, al.artist_id, al.artist_name, al.year,
+COLUMNS = """al.id, al.folder_id, al.name, al.sort_name, al.artist_id, al.artist_name, al.year,
        al.original_date, al.release_date, al.genre, al.compilation, al.mbid, al.release_types,
        al.record_labels, al.version, al.explicit_status, al.disc_titles, al.song_count, al.duration_ms, al.size, al.cover_kind,
        al.cover_mtime, al.directory_id, al.created_at,
@@ -34,11 +33,14 @@ SELECT al.id, al.folder_id, al.name, al.sort_name, al.artist_id, al.artist_name,
        CASE WHEN EXISTS (SELECT 1 FROM tracks t WHERE t.album_id = al.id AND t.moods <> '{}')
             THEN (SELECT array_agg(DISTINCT m ORDER BY m)
                     FROM tracks t, unnest(t.moods) m WHERE t.album_id = al.id AND t.moods <> '{}')
-            ELSE '{}' END AS moods
-  FROM albums al
+            ELSE '{}' END AS moods"""
+JOINS = """
   LEFT JOIN LATERAL (SELECT a.starred_at, a.rating, a.play_count, a.last_played FROM annotations a
                       WHERE a.user_id = %(user)s AND a.kind = 2 AND a.item_id = al.id LIMIT 1) an ON true
-"""  # LATERAL ... LIMIT 1: an index probe per row, never a hash of all annotations (tracks.py)
+"""
+_HYDRATE = f"SELECT {COLUMNS}\n  FROM albums al{JOINS}"
+# COLUMNS and JOINS are also composed into the one-statement pages (orbsonic.library.pages).
+# LATERAL ... LIMIT 1: an index probe per row, never a hash of all annotations (tracks.py)
 # moods: the distinct moods of the album's tracks (OpenSubsonic AlbumID3.moods), from the partial
 # index tracks_album_moods (only tracks that have moods). The EXISTS probe first: the aggregate's
 # sort costs ~25 µs per album even over no rows (14 of 15 ms for a 500-album page without moods).

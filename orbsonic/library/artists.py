@@ -12,7 +12,7 @@ from orbsonic.library.filters import Folders, folder_list
 
 KIND_ARTIST = 3
 
-_COLUMNS = """ar.id, ar.name, ar.sort_name, ar.index_letter, ar.mbid, ar.album_count, ar.song_count,
+COLUMNS = """ar.id, ar.name, ar.sort_name, ar.index_letter, ar.mbid, ar.album_count, ar.song_count,
        ar.roles, ar.cover_album_id, al.cover_kind AS cover_kind, al.cover_mtime AS cover_mtime,
        an.starred_at, an.rating"""
 # LATERAL ... LIMIT 1: one index probe per artist (see tracks.py), so getArtists walks the
@@ -33,7 +33,7 @@ def in_folders(folders: Folders) -> str:
     return "" if folders is None else _IN_FOLDERS
 
 
-def _from(folders: Folders) -> str:
+def from_clause(folders: Folders) -> str:
     """_FROM; with `folders`, an artist whose cover album is in another music folder has no
     cover (its coverArt id would name an album the user may not see)."""
     return _FROM.format(cover_folder="" if folders is None else "AND a.folder_id = ANY(%(folders)s)")
@@ -52,7 +52,7 @@ async def browse(conn: AsyncConnection, user_id: int, folders: Folders = None) -
                                  WHERE aa.artist_id = ar.id AND a2.folder_id = ANY(%(folders)s) OFFSET 0)"""
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
         await cur.execute(
-            f"""SELECT {_COLUMNS} {_from(folders)} WHERE ar.is_album_artist {folder}
+            f"""SELECT {COLUMNS} {from_clause(folders)} WHERE ar.is_album_artist {folder}
                  ORDER BY ar.sort_key, ar.id""",
             {"user": user_id, "folders": folder_list(folders)})
         return await cur.fetchall()
@@ -65,7 +65,7 @@ async def hydrate(conn: AsyncConnection, ids: Sequence[int], user_id: int,
     if not ids:
         return []
     async with conn.cursor(row_factory=dict_row, binary=True) as cur:
-        await cur.execute(f"SELECT {_COLUMNS} {_from(folders)} WHERE ar.id = ANY(%(ids)s) "
+        await cur.execute(f"SELECT {COLUMNS} {from_clause(folders)} WHERE ar.id = ANY(%(ids)s) "
                           + in_folders(folders),
                           {"user": user_id, "ids": list(ids), "folders": folder_list(folders)})
         rows = {r["id"]: r for r in await cur.fetchall()}

@@ -12,9 +12,9 @@ from orbsonic.library.filters import Folders, folder_list, in_folders
 
 KIND_DIRECTORY = 4
 
-_DIR_COLUMNS = """d.id, d.folder_id, d.parent_id, d.path, d.name, d.cover_kind, d.cover_mtime,
+DIR_COLUMNS = """d.id, d.folder_id, d.parent_id, d.path, d.name, d.cover_kind, d.cover_mtime,
        d.created_at, an.starred_at, an.rating, coalesce(an.play_count, 0) AS play_count"""
-_DIR_FROM = """FROM directories d
+DIR_FROM = """FROM directories d
   LEFT JOIN annotations an ON an.user_id = %(user)s AND an.kind = 4 AND an.item_id = d.id"""
 
 
@@ -35,7 +35,7 @@ async def directory(conn: AsyncConnection, dir_id: int, user_id: int,
                     folders: Folders = None) -> dict[str, Any] | None:
     """One directory row (with the user's annotation), or None (also outside `folders`)."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_DIR_COLUMNS} {_DIR_FROM} WHERE d.id = %(id)s"
+        await cur.execute(f"SELECT {DIR_COLUMNS} {DIR_FROM} WHERE d.id = %(id)s"
                           + in_folders("d.folder_id", folders),
                           {"user": user_id, "id": dir_id, "folders": folder_list(folders)})
         return await cur.fetchone()
@@ -45,7 +45,7 @@ async def subdirectories(conn: AsyncConnection, parent_id: int, user_id: int) ->
     """Child directories in name order (index directories_children)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {_DIR_COLUMNS} {_DIR_FROM} WHERE d.parent_id = %(id)s ORDER BY d.sort_key, d.id",
+            f"SELECT {DIR_COLUMNS} {DIR_FROM} WHERE d.parent_id = %(id)s ORDER BY d.sort_key, d.id",
             {"user": user_id, "id": parent_id})
         return await cur.fetchall()
 
@@ -58,7 +58,7 @@ async def top_directories(conn: AsyncConnection, user_id: int,
     folder = in_folders("r.folder_id", folders)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"""SELECT {_DIR_COLUMNS}, d.sort_key
+            f"""SELECT {DIR_COLUMNS}, d.sort_key
                   FROM directories r JOIN directories d ON d.parent_id = r.id
                   LEFT JOIN annotations an ON an.user_id = %(user)s AND an.kind = 4 AND an.item_id = d.id
                  WHERE r.parent_id IS NULL {folder}

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from orbsonic.auth.users import User
 from orbsonic.errors import BadParam, Conflict, IndexOutOfRange, NotAuthorized, NotFound
 from orbsonic.ids import public_id
-from orbsonic.library import shares, smart, tracks
+from orbsonic.library import pages, shares, smart, tracks
 
 GAP = 1024  # distance between neighbouring positions written here
 MAX_NAME = 1000  # characters, name and comment
@@ -292,17 +292,44 @@ async def delete(conn: AsyncConnection, user: User, playlist_id: int) -> None:
 
 
 async def with_entries(
-    conn: AsyncConnection, reader: User, playlist_id: int
+    conn: AsyncConnection, reader: User, playlist_id: int, *, marks: bool = False
 ) -> tuple[PlaylistRow, list[dict]]:
-    """getPlaylist: the playlist and its readable entries as full track rows, in order, with
-    song_count and duration_ms counted from them. Ids first, from the primary key index
-    alone (it carries track_id), then one hydrating query for all of them; entries whose
-    track left the library have no row, those outside the reader's folders are dropped.
-    Raises NotFound."""
-    row = await get(conn, reader, playlist_id, counts=False)
-    songs = await tracks.hydrate(conn, await entry_track_ids(conn, reader, row), reader.id)
-    if reader.folder_ids is not None:
-        songs = [s for s in songs if reader.may_read_folder(s["folder_id"])]
+    """getPlaylist: the playlist and its readable entries as full track rows (tracks.hydrate's
+    columns), in order, with song_count and duration_ms counted from them. Entries whose track
+    left the library, or is outside the reader's folders, are dropped. Raises NotFound.
+
+    One statement (orbsonic.library.pages): the playlist row and its entries from one
+    snapshot, in one round trip. A smart playlist has no stored entries: its rules are
+    evaluated and hydrated after (two more statements).
+
+    With `marks`, the entries are tuples of tracks.MARK_FIELDS (id, duration, the reader's
+    annotations) instead of full rows: subsonic_api.song_cache shapes the rest."""
+    if marks:
+        child = f"""SELECT 1 AS {pages.KIND}, 0 AS {pages.ORD}, {tracks.mark_arrays("e.position")}
+                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{tracks.ANNOTATION_JOIN}
+                     WHERE e.playlist_id = p.id AND {READABLE}"""
+    else:
+        child = f"""SELECT 1 AS {pages.KIND}, e.position AS {pages.ORD}, {tracks.COLUMNS}
+                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{tracks.JOINS}
+                     WHERE e.playlist_id = p.id AND {READABLE}
+                     ORDER BY e.position"""
+    query = f"""SELECT p.*, c.* FROM ({_SELECT_NO_COUNTS} WHERE p.id = %(id)s AND {_VISIBLE}) p
+                  LEFT JOIN LATERAL ({child}) c ON true"""
+    args = {**_args(reader, id=playlist_id), "user": reader.id}  # %(user)s: tracks.JOINS
+    found, (songs,) = await pages.fetch(conn, query, args)
+    if found is None:
+        raise NotFound("playlist", public_id("pl", playlist_id))
+    row = PlaylistRow(**found)
+    if row.smart:
+        ids = await entry_track_ids(conn, reader, row)
+        songs = await tracks.hydrate(conn, ids, reader.id, folders_of(reader))
+        if marks:
+            songs = [tuple(s[f] for f in tracks.MARK_FIELDS) for s in songs]
+    elif marks:
+        arrays = songs[0]
+        songs = list(zip(*(arrays[f] for f in tracks.MARK_FIELDS))) if arrays["id"] else []
+    if marks:
+        return replace(row, song_count=len(songs), duration_ms=sum(s[1] for s in songs)), songs
     return replace(row, song_count=len(songs), duration_ms=sum(s["duration_ms"] for s in songs)), songs
 
 

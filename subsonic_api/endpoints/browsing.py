@@ -8,7 +8,7 @@ from itertools import groupby
 from typing import Any
 
 from orbsonic.errors import NotFound
-from orbsonic.library import albums, artists, folders, genres, tracks
+from orbsonic.library import artists, folders, genres, pages, tracks
 from orbsonic.library.filters import Folders
 from orbsonic.library.indexing import IGNORED_ARTICLES, index_letter, sort_key
 from orbsonic.ids import public_id
@@ -71,31 +71,30 @@ async def get_music_directory(ctx: Ctx) -> Payload:
     kind, ident = ctx.params.id("id", "dr", "al", "ar")
     uid, scope = ctx.user.id, ctx.user.folder_ids
     if kind == "dr":
-        row = await folders.directory(ctx.conn, ident, uid, scope)
-        if row is None:
+        found = await pages.directory(ctx.conn, ident, uid, scope)
+        if found is None:
             raise NotFound("directory", ctx.params.get("id"))
-        subdirs = await folders.subdirectories(ctx.conn, ident, uid)
-        songs = await tracks.hydrate(ctx.conn, await tracks.ids_by_directory(ctx.conn, ident), uid)
+        row, subdirs, songs = found
         body = {"id": public_id("dr", ident), "name": row["name"] or ""}
         if row["parent_id"]:
             body["parent"] = public_id("dr", row["parent_id"])
         children = [shapes.directory_child(d, row["name"], ctx.os) for d in subdirs]
         children += [shapes.song(s, ctx.os) for s in songs]
     elif kind == "al":
-        row = await albums.get(ctx.conn, ident, uid, scope)
-        if row is None:
+        found_album = await pages.album(ctx.conn, ident, uid, scope)
+        if found_album is None:
             raise NotFound("album", ctx.params.get("id"))
+        row, songs = found_album
         body = {"id": public_id("al", ident), "name": row["name"] or ""}
         if row["artist_id"]:
             body["parent"] = public_id("ar", row["artist_id"])
-        songs = await tracks.hydrate(ctx.conn, await tracks.ids_by_album(ctx.conn, ident, scope), uid)
         children = [shapes.song(s, ctx.os) for s in songs]
     else:
-        row = await artists.get(ctx.conn, ident, uid, scope)
-        if row is None:
+        found_artist = await pages.artist(ctx.conn, ident, uid, scope)
+        if found_artist is None:
             raise NotFound("artist", ctx.params.get("id"))
+        row, rows = found_artist
         body = {"id": public_id("ar", ident), "name": row["name"] or ""}
-        rows = await albums.hydrate(ctx.conn, await albums.ids_by_artist(ctx.conn, ident, scope), uid)
         children = [shapes.album_child(a, ctx.os) for a in rows]
     if row.get("starred_at"):
         body["starred"] = shapes.iso(row["starred_at"])
@@ -119,11 +118,10 @@ async def get_artists(ctx: Ctx) -> Payload:
 @endpoint("getArtist", readonly=True)
 async def get_artist(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "ar")
-    scope = ctx.user.folder_ids
-    row = await artists.get(ctx.conn, ident, ctx.user.id, scope)
-    if row is None:
+    found = await pages.artist(ctx.conn, ident, ctx.user.id, ctx.user.folder_ids)
+    if found is None:
         raise NotFound("artist", ctx.params.get("id"))
-    rows = await albums.hydrate(ctx.conn, await albums.ids_by_artist(ctx.conn, ident, scope), ctx.user.id)
+    row, rows = found
     body = shapes.artist_id3(row, ctx.os)
     body["album"] = [shapes.album_id3(a, ctx.os) for a in rows]
     return Payload("artist", body)
@@ -132,11 +130,10 @@ async def get_artist(ctx: Ctx) -> Payload:
 @endpoint("getAlbum", readonly=True)
 async def get_album(ctx: Ctx) -> Payload:
     _, ident = ctx.params.id("id", "al")
-    scope = ctx.user.folder_ids
-    row = await albums.get(ctx.conn, ident, ctx.user.id, scope)
-    if row is None:
+    found = await pages.album(ctx.conn, ident, ctx.user.id, ctx.user.folder_ids)
+    if found is None:
         raise NotFound("album", ctx.params.get("id"))
-    songs = await tracks.hydrate(ctx.conn, await tracks.ids_by_album(ctx.conn, ident, scope), ctx.user.id)
+    row, songs = found
     body = shapes.album_id3(row, ctx.os)
     body["song"] = [shapes.song(s, ctx.os) for s in songs]
     return Payload("album", body)

@@ -4,6 +4,8 @@ ownership (or admin), checked in orbsonic.library.playlists."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from orbsonic.auth import users
 from orbsonic.errors import BadParam, IndexOutOfRange, NotAuthorized, NotFound
 from orbsonic.library import playlists
@@ -18,9 +20,22 @@ def _song_ids(ctx: Ctx, name: str) -> list[int]:
 
 
 async def _playlist_payload(ctx: Ctx, playlist_id: int) -> Payload:
-    row, songs = await playlists.with_entries(ctx.conn, ctx.user, playlist_id)
+    """The playlist and its entries. With the answer cache's song cache (song_cache.py): one
+    statement for the playlist and each entry's id, duration and the user's annotations, the
+    rest of each song from the cache (one more query for the tracks it does not hold yet)."""
+    cache = ctx.state.answers.songs if ctx.state.answers is not None else None
+    if cache is None:
+        row, rows = await playlists.with_entries(ctx.conn, ctx.user, playlist_id)
+        entries = [shapes.song(s, ctx.os) for s in rows]
+    else:
+        row, marks = await playlists.with_entries(ctx.conn, ctx.user, playlist_id, marks=True)
+        entries = await cache.songs(ctx.conn, marks, ctx.user.id, ctx.os)
+        if len(entries) != len(marks):  # a track left the library between the two reads
+            kept = {e["id"] for e in entries}
+            ms = sum(m[1] for m in marks if shapes.public_id("tr", m[0]) in kept)
+            row = replace(row, song_count=len(entries), duration_ms=ms)
     d = shapes.playlist(row, writable=playlists.may_write(ctx.user, row), os=ctx.os)
-    d["entry"] = [shapes.song(s, ctx.os) for s in songs]
+    d["entry"] = entries
     return Payload("playlist", d)
 
 

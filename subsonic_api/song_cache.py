@@ -1,0 +1,130 @@
+"""Songs kept shaped: the user-independent parts of each Child, for large song lists (issue 13,
+issue 7: a getPlaylist of 5,000 entries).
+
+Such a list spent most of its server time converting 45 columns per track from the database
+and shaping them (bench/songlists.py). Almost all of a Child depends only on the track, its
+album and its artists; only `playCount`, `starred`, `userRating` and `played` are the user's.
+So a track's Child is kept split around those keys — `head` (id … isVideo), `mid` (discNumber
+… type) and `tail` (the OpenSubsonic fields from bpm on) — per (track id, OpenSubsonic or
+legacy), and a list then reads only tracks.MARK_FIELDS per entry (id, duration, the user's
+annotations) and reassembles each Child in the key order `shapes.song` writes. The parts are
+cut from `shapes.song`'s own output (`split`), so there is one definition of the shape;
+tests/unit/test_song_cache.py checks that every reassembly equals `shapes.song`.
+
+Invalidation: the answer cache's (subsonic_api/answers.py): schema/0022's NOTIFY '*' on any
+change of the library tables (tracks, albums, artists, their links, genres), from any writer,
+to every worker and replica, empties it; a lost LISTEN connection empties it and keeps it from
+serving. A store is dropped when an invalidation came in while the rows were being read
+(`generation`). Without a LISTEN channel (an AnswerCache built with None) nothing is kept.
+The cached parts are shared between answers: callers get a fresh top-level dict per song and
+must not mutate the nested lists (rendering and `response.minimal` only read them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from orbsonic.library import tracks
+from subsonic_api import shapes
+
+# (whole, head, mid, tail): `whole` is head + playCount + mid (+ tail with OpenSubsonic), the
+# Child of a reader without star, rating or last play, which needs only its playCount set.
+Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
+# A list entry: tracks.MARK_FIELDS (id, duration_ms, starred_at, rating, play_count, last_played).
+Mark = tuple[Any, ...]
+# The per-user keys of a Child, in the order shapes.song writes them (after "type").
+_USER_KEYS = frozenset({"starred", "userRating", "played"})
+MAX_ENTRIES = 40_000  # ≈ 8 × a 5,000-entry playlist in both flavours; then it starts over
+
+
+def split(song: dict[str, Any], os: bool) -> Parts:
+    """The parts of a Child from shapes.song(row, os): the keys before `playCount`, those
+    after it up to and including `type`, and the rest without the user's keys."""
+    keys = list(song)
+    i, j = keys.index("playCount"), keys.index("type")
+    head = {k: song[k] for k in keys[:i]}
+    mid = {k: song[k] for k in keys[i + 1:j + 1]}
+    tail = {k: song[k] for k in keys[j + 1:] if k not in _USER_KEYS}
+    whole = {**head, "playCount": 0, **mid, **(tail if os else {})}
+    return whole, head, mid, tail
+
+
+def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
+    """The Child of `parts` for one reader's `mark`, with playCount, starred, userRating and
+    played where shapes.song places them."""
+    _, _, starred, rating, plays, played = mark
+    if starred is None and not rating and (played is None or not os):
+        d = parts[0].copy()
+        d["playCount"] = plays  # an existing key: its place is kept
+        return d
+    _, head, mid, tail = parts
+    d = head.copy()
+    d["playCount"] = plays
+    d.update(mid)
+    if starred is not None:
+        d["starred"] = shapes.iso(starred)
+    if rating:
+        d["userRating"] = rating
+    if os:
+        if played is not None:
+            d["played"] = shapes.iso(played)
+        d.update(tail)
+    return d
+
+
+class SongCache:
+    """Parts by (track id, os). `fresh`: drains the invalidations that have arrived and says
+    whether they are known (the answer cache's LISTEN connection is up); None: keep nothing."""
+
+    def __init__(self, fresh: Callable[[], bool] | None, max_entries: int = MAX_ENTRIES) -> None:
+        self._fresh = fresh
+        self.max_entries = max_entries
+        self._parts: dict[tuple[int, bool], Parts] = {}
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        """Forget every song (the library changed, or changes may have been missed)."""
+        self._generation += 1
+        self._parts.clear()
+
+    def generation(self) -> int | None:
+        """Take before reading rows; None when nothing may be served or kept now."""
+        if self._fresh is None or not self._fresh():
+            return None
+        return self._generation
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    async def songs(self, conn: AsyncConnection, marks: Sequence[Mark], user_id: int,
+                    os: bool) -> list[dict[str, Any]]:
+        """The Children of `marks` (tracks.MARK_FIELDS tuples, in list order) for `user_id`:
+        kept parts where there are any, the others hydrated in one query (tracks.hydrate),
+        shaped and kept. A mark whose track is gone by then is left out."""
+        generation = self.generation()
+        known = self._parts if generation is not None else {}
+        found: dict[int, Parts] = {}
+        missing: list[int] = []
+        for m in marks:
+            tid = m[0]
+            if tid in found:
+                continue
+            parts = known.get((tid, os))
+            if parts is None:
+                missing.append(tid)
+                found[tid] = None  # type: ignore[assignment]  # filled below or dropped
+            else:
+                found[tid] = parts
+        if missing:
+            for row in await tracks.hydrate(conn, missing, user_id):
+                found[row["id"]] = split(shapes.song(row, os), os)
+            if generation is not None and self.generation() == generation:
+                if len(self._parts) + len(missing) > self.max_entries:
+                    self._parts.clear()
+                for tid in missing:
+                    if found[tid] is not None:
+                        self._parts[(tid, os)] = found[tid]
+        return [assemble(found[m[0]], m, os) for m in marks if found[m[0]] is not None]
