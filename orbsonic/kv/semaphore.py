@@ -175,16 +175,22 @@ class PgSemaphore(_Shared):
         self._pool = pool
 
     async def _try(self, holder: str) -> bool:
-        async with self._pool.connection() as conn, conn.transaction():
-            # Serialise the count-then-insert of this name only (a row lock cannot guard a count).
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.name),))
-            await conn.execute("DELETE FROM kv_leases WHERE name = %s AND expires_at <= now()", (self.name,))
-            cur = await conn.execute(
-                """INSERT INTO kv_leases (name, holder, expires_at)
-                   SELECT %(name)s, %(holder)s, now() + make_interval(secs => %(ttl)s)
-                    WHERE (SELECT count(*) FROM kv_leases WHERE name = %(name)s) < %(limit)s
-                   RETURNING 1""",
-                {"name": self.name, "holder": holder, "ttl": self.ttl_s, "limit": self.limit})
+        # One round trip (pipeline mode): BEGIN, lock, delete, insert and COMMIT go out
+        # together, so the advisory lock that serialises every taker of this name is held
+        # for the server's work only, not for four client round trips (50 players pressing
+        # play at once queued behind each other's network waits).
+        async with self._pool.connection() as conn, conn.pipeline():
+            async with conn.transaction():
+                # Serialise the count-then-insert of this name only (a row lock cannot guard a count).
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.name),))
+                await conn.execute("DELETE FROM kv_leases WHERE name = %s AND expires_at <= now()",
+                                   (self.name,))
+                cur = await conn.execute(
+                    """INSERT INTO kv_leases (name, holder, expires_at)
+                       SELECT %(name)s, %(holder)s, now() + make_interval(secs => %(ttl)s)
+                        WHERE (SELECT count(*) FROM kv_leases WHERE name = %(name)s) < %(limit)s
+                       RETURNING 1""",
+                    {"name": self.name, "holder": holder, "ttl": self.ttl_s, "limit": self.limit})
             return await cur.fetchone() is not None
 
     async def _drop(self, holder: str) -> None:
