@@ -36,6 +36,7 @@ from subsonic_api.registry import ALL_METHODS
 from orbsonic.kv.semaphore import open_semaphore
 from orbsonic.errors import ConfigError
 from orbsonic.library import jukebox
+from orbsonic.library.cover_access import CoverAccess
 from orbsonic.scanner.launcher import ScanLauncher
 from orbsonic.state import AppState
 from orbsonic.transcode.cache import TranscodeCache
@@ -134,11 +135,12 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             auth_cache = None
             channel = PgChannel(database_url)
             answers = AnswerCache(channel)  # subscribes before the LISTEN connection opens
+            cover_access = CoverAccess(channel)
             if settings.auth_cache_ttl > 0:
                 auth_cache = CredentialCache(channel, ttl_s=settings.auth_cache_ttl)
             await asyncio.to_thread(channel.start)
             state = AppState(settings, pool, key, covers, scans, job_queue, transcoding,
-                             auth_cache=auth_cache, answers=answers)
+                             auth_cache=auth_cache, answers=answers, cover_access=cover_access)
             app.state.orbsonic = state
             # real-time events: PostgreSQL LISTEN, or Valkey pub/sub with VALKEY_URL (orbsonic/eventbus.py)
             app.state.events = await eventbus.started(database_url, settings.valkey_url)
@@ -163,6 +165,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 state.auth_cache.close()
             if state is not None and state.answers is not None:
                 state.answers.close()
+            if state is not None and state.cover_access is not None:
+                state.cover_access.close()
             await pool.close()
 
     # the web client's catch-all goes last: /rest, /api/v1, /healthz, /readyz, /share win

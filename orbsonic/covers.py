@@ -23,7 +23,8 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from orbsonic.errors import NotFound
 from orbsonic.ids import cover_id
 from orbsonic.metrics import defs as metrics
 from orbsonic.storage import Storage, StoredFile, storage_for
+from orbsonic.storage.base import ObjectInfo
 from orbsonic.storage.local import LocalFile, open_local
 
 log = logging.getLogger("orbsonic.covers")
@@ -149,6 +151,18 @@ async def find_source(conn: AsyncConnection, kind: str, item_id: int,
 
 
 _atomic_write = disk.atomic_write
+INLINE_MAX = 512 * 1024  # bytes: a cached cover up to this size is read whole on the fast path
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedCover:
+    """A cache entry read whole: `data` (None when the client's copy is current: a 304),
+    its `media_type` and the `info` (size, mtime, etag) of exactly those bytes."""
+
+    data: bytes | None
+    media_type: str
+    info: ObjectInfo
 
 
 class CoverCache:
@@ -182,6 +196,38 @@ class CoverCache:
                 continue
             disk.mark_used(path, st)
             return path
+        return None
+
+    def read_cached(self, canonical_id: str, size: int | None, webp: bool = False,
+                    current: Callable[[str], bool] | None = None) -> CachedCover | None:
+        """The cached entry for (cover id, size[, WebP]) as bytes, or None when there is none
+        or it is larger than INLINE_MAX (the caller streams it instead). No database, no
+        worker thread: one open, one fstat and one read of a small file the server wrote
+        (page-cached when hot), cheaper here than the hops to a thread. `current(etag)`
+        True means the client has these bytes: nothing is read (`data` None → 304). A hit
+        is marked as used for `prune`. `canonical_id` must be a parsed cover id."""
+        folder = f"{self.root}/{size or 'orig'}/{canonical_id}."
+        exts = (("webp",) if webp else ("jpg", "png")) if size else ("jpg", "png", "gif", "webp", "bmp")
+        for ext in exts:
+            try:
+                fd = os.open(folder + ext, _OPEN_FLAGS)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > INLINE_MAX:
+                    return None
+                info = ObjectInfo(f"{size or 'orig'}/{canonical_id}.{ext}", st.st_size, st.st_mtime_ns)
+                if st.st_atime < time.time() - disk.TOUCH_AFTER_S:
+                    disk.mark_used(Path(folder + ext), st)
+                if current is not None and current(info.etag):
+                    return CachedCover(None, _MIME[ext], info)
+                data = os.read(fd, st.st_size + 1)
+                if len(data) != st.st_size:  # rewritten under us (never in place: renames)
+                    return None
+                return CachedCover(data, _MIME[ext], info)
+            finally:
+                os.close(fd)
         return None
 
     def produce(self, source: CoverSource, canonical_id: str, size: int | None,
@@ -218,7 +264,10 @@ class CoverCache:
                 fh = stack.enter_context(source.open()) if original == source.path else original
                 img = stack.enter_context(Image.open(fh))
                 if max(img.size) <= size and img.format in _KEEP_FORMATS and not webp:
-                    return original
+                    # Already small enough: the original bytes, but as an entry of this
+                    # size, so that the next request finds it by name (the fast path).
+                    return self._keep_as_sized(fh, original, canonical_id, size,
+                                               "jpg" if img.format == "JPEG" else "png")
                 img.load()
                 if max(img.size) > size:
                     img.thumbnail((size, size), Image.Resampling.LANCZOS)
@@ -242,6 +291,28 @@ class CoverCache:
         path = self.root / str(size) / f"{canonical_id}.{ext}"
         disk.atomic_write(path, buf.getvalue())
         _count_resize()
+        return path
+
+    def _keep_as_sized(self, fh: Any, original: Path, canonical_id: str, size: int, ext: str) -> Path:
+        """The original as the entry `<size>/<id>.<ext>`: a hard link when the original is
+        itself a cache file (an extracted picture), else a copy of its bytes (a folder
+        image: never a link into a music folder, whose file may be rewritten in place)."""
+        path = self.root / str(size) / f"{canonical_id}.{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(fh, Path):
+            tmp = path.with_name(f".tmp-link-{canonical_id}.{ext}")
+            try:
+                tmp.unlink(missing_ok=True)
+                os.link(fh, tmp)
+                os.replace(tmp, path)
+                return path
+            except OSError:
+                tmp.unlink(missing_ok=True)
+            data = fh.read_bytes()
+        else:
+            fh.seek(0)
+            data = fh.read()
+        disk.atomic_write(path, data)
         return path
 
     def _original(self, source: CoverSource, canonical_id: str) -> Path | None:

@@ -31,3 +31,5 @@ class AppState:
     auth_cache: Any = None
     # Rendered getArtists/getIndexes answers (subsonic_api.answers.AnswerCache; None = not kept).
     answers: Any = None
+    # Cover visibility per folder set for getCoverArt's fast path (orbsonic.library.cover_access).
+    cover_access: Any = None

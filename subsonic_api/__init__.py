@@ -25,11 +25,11 @@ from orbsonic.config import Settings
 from orbsonic.errors import BadParam, NotAuthorized
 from orbsonic.state import AppState
 from subsonic_api import endpoints  # noqa: F401  (registers the handlers)
-from subsonic_api.auth import authenticate, check_version
+from subsonic_api.auth import authenticate, authenticate_cached, check_version
 from subsonic_api.errors import NotImplementedEndpoint, UnknownMethod, to_failure
 from subsonic_api.params import Params, parse_int
 from subsonic_api.answers import CACHED_METHODS, Answer, AnswerCache, answer_key, etag_matches, etag_of
-from subsonic_api.registry import ALL_METHODS, ENDPOINTS, Ctx, Handler
+from subsonic_api.registry import ALL_METHODS, ENDPOINTS, AfterRelease, Ctx, Endpoint, FastCtx, Handler
 from subsonic_api.response import Failure, Payload, render
 
 log = logging.getLogger("orbsonic.subsonic")
@@ -112,6 +112,8 @@ async def _call(request: Request, state: AppState, method: str,
             raise NotImplementedEndpoint(method) if method in ALL_METHODS else UnknownMethod(method)
         if ep.auth:
             check_version(params)
+            if ep.fast is not None and (answer := await _fast(request, state, ep, params)) is not None:
+                return answer
         async with state.pool.connection() as conn:
             user = None
             if ep.auth:
@@ -141,6 +143,8 @@ async def _call(request: Request, state: AppState, method: str,
             # Committed: this user's cached answers may show what the request changed. The
             # other processes learn it from schema/0022's NOTIFY.
             state.answers.forget_user(user.id)
+        if isinstance(result, AfterRelease):
+            return await result.build()  # the connection is back in the pool
         return result
     except SlowedFailure as exc:
         # Wait with the pooled connection back in the pool: slowed guesses must not starve it.
@@ -148,6 +152,17 @@ async def _call(request: Request, state: AppState, method: str,
         return to_failure(exc)
     except Exception as exc:  # noqa: BLE001  (the single mapping point, subsonic_api.errors)
         return to_failure(exc)
+
+
+async def _fast(request: Request, state: AppState, ep: Endpoint, params: Params) -> Response | None:
+    """The endpoint's fast path, when the credentials are cached and allow the method; None
+    sends the request down the ordinary path (which also gives every error)."""
+    user = await authenticate_cached(params, state.key, token_auth=state.settings.token_auth,
+                                     cache=state.auth_cache)
+    if user is None or (ep.admin and not user.is_admin) or (ep.role is not None and not user.has_role(ep.role)):
+        return None
+    assert ep.fast is not None
+    return await ep.fast(FastCtx(request, params, user, state))
 
 
 async def _cached(method: str, ctx: Ctx, handler: Handler, answers: AnswerCache) -> Response:

@@ -92,6 +92,24 @@ async def authenticate(conn: AsyncConnection, params: Params, key: SecretKey, *,
     return user
 
 
+async def authenticate_cached(params: Params, key: SecretKey, *, token_auth: bool,
+                              cache: CredentialCache | None) -> users.User | None:
+    """The user of the request's credentials when they are in the credential cache and
+    still check out (the constant-time comparison runs as in `authenticate`), else None —
+    a miss, a mismatch or no cache: the caller then runs `authenticate`, which counts a
+    failure and gives the exact error. Never touches the database."""
+    if cache is None or (ckey := _cache_key(params)) is None:
+        return None
+    cached = cache.lookup(ckey)
+    if cached is None:
+        return None
+    try:
+        # conn is unused when `cached` is given: the row is the cached one
+        return await _check_credentials(None, params, key, token_auth, cached=cached)  # type: ignore[arg-type]
+    except (AuthFailed, MissingParam):
+        return None
+
+
 def _cache_key(params: Params) -> bytes | None:
     """The credential-cache key of a well-formed set of credentials, else None (conflicts
     and missing parts always take the full path, for their exact error)."""

@@ -61,7 +61,35 @@ class Ctx:
     profile: ClientProfile = DEFAULT_PROFILE
 
 
-Handler = Callable[[Ctx], Awaitable[Payload | Response]]
+@dataclass(frozen=True, slots=True)
+class AfterRelease:
+    """A handler's answer that is built once the request's pooled connection is back in the
+    pool: `build()` → the Response (its exceptions become error envelopes as a handler's
+    do). For answers that wait on something else first — a transcoding slot and ffmpeg's
+    first bytes — so that waiting clients do not hold connections the slot's own store
+    (orbsonic.kv.semaphore.PgSemaphore) and every other request need. Honoured for
+    handlers that are not `readonly`."""
+
+    build: Callable[[], Awaitable[Response]]
+
+
+Handler = Callable[[Ctx], Awaitable[Payload | Response | AfterRelease]]
+
+
+@dataclass(frozen=True, slots=True)
+class FastCtx:
+    """What a fast path (`endpoint(fast=…)`) may use: no database connection. `user` comes
+    from the credential cache (orbsonic.auth.cache), already checked."""
+
+    request: Request
+    params: Params
+    user: User
+    state: AppState
+
+
+# A fast path answers from what the process already holds (a cache file, a cached user), or
+# returns None, and the request takes the ordinary path (one pooled connection, the handler).
+FastHandler = Callable[[FastCtx], Awaitable[Response | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +100,15 @@ class Endpoint:
     admin: bool = False
     role: str | None = None
     readonly: bool = False
+    fast: FastHandler | None = None
 
 
 ENDPOINTS: dict[str, Endpoint] = {}
 
 
 def endpoint(name: str, *, auth: bool = True, admin: bool = False,
-             role: str | None = None, readonly: bool = False) -> Callable[[Handler], Handler]:
+             role: str | None = None, readonly: bool = False,
+             fast: FastHandler | None = None) -> Callable[[Handler], Handler]:
     """Register a handler for Subsonic method `name` (served at /rest/name and name.view).
 
     `admin=True`: only admins (others get error 50). `role`: a Subsonic role the user must
@@ -88,6 +118,10 @@ def endpoint(name: str, *, auth: bool = True, admin: bool = False,
     atomicity with another), so it runs in autocommit — no BEGIN and COMMIT round trips
     (issue 13). Each statement then sees its own snapshot: a handler whose statements must
     agree (an album and its songs) reads them in one statement.
+    `fast`: tried first, before any pooled connection is taken, when the request's
+    credentials are in the credential cache and the roles allow the method; it answers
+    (a Response) or declines (None) and the handler runs as usual (issue 13: a cached cover
+    with no database round trip). It must give the same answer the handler would.
     """
     if name not in ALL_METHODS:
         raise ValueError(f"{name} is not a Subsonic method")
@@ -97,7 +131,7 @@ def endpoint(name: str, *, auth: bool = True, admin: bool = False,
     def register(fn: Handler) -> Handler:
         if name in ENDPOINTS:
             raise ValueError(f"{name} registered twice")
-        ENDPOINTS[name] = Endpoint(name, fn, auth, admin, role, readonly)
+        ENDPOINTS[name] = Endpoint(name, fn, auth, admin, role, readonly, fast)
         return fn
 
     return register

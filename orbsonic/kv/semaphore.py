@@ -173,19 +173,54 @@ class PgSemaphore(_Shared):
     def __init__(self, pool: AsyncConnectionPool, name: str, limit: int, ttl_s: float = 30.0) -> None:
         super().__init__(name, limit, ttl_s)
         self._pool = pool
+        self._pending: dict[str, asyncio.Future[bool]] = {}
+        self._taker: asyncio.Task[None] | None = None
 
     async def _try(self, holder: str) -> bool:
-        async with self._pool.connection() as conn, conn.transaction():
-            # Serialise the count-then-insert of this name only (a row lock cannot guard a count).
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.name),))
-            await conn.execute("DELETE FROM kv_leases WHERE name = %s AND expires_at <= now()", (self.name,))
-            cur = await conn.execute(
-                """INSERT INTO kv_leases (name, holder, expires_at)
-                   SELECT %(name)s, %(holder)s, now() + make_interval(secs => %(ttl)s)
-                    WHERE (SELECT count(*) FROM kv_leases WHERE name = %(name)s) < %(limit)s
-                   RETURNING 1""",
-                {"name": self.name, "holder": holder, "ttl": self.ttl_s, "limit": self.limit})
-            return await cur.fetchone() is not None
+        # Every taker of this process that arrives while a transaction is out joins the next
+        # one: 50 players pressing play at once cost a few transactions, not 50 queued
+        # behind one advisory lock (and 50 pooled connections).
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending[holder] = future
+        if self._taker is None or self._taker.done():
+            self._taker = asyncio.create_task(self._take_batches())
+        return await future
+
+    async def _take_batches(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            try:
+                granted = await self._try_many(list(batch))
+            except Exception as exc:  # noqa: BLE001  (each taker sees the store's failure)
+                for future in batch.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for holder, future in batch.items():
+                if not future.done():
+                    future.set_result(holder in granted)
+                elif holder in granted:  # its request went away meanwhile: give it back
+                    await self._release(holder)
+
+    async def _try_many(self, holders: list[str]) -> set[str]:
+        """Leases for as many of `holders` (in order) as there are free slots; the holders
+        granted. One round trip (pipeline mode): BEGIN, lock, delete, insert and COMMIT go
+        out together, so the advisory lock that serialises the takers of this name across
+        processes is held for the server's work only."""
+        async with self._pool.connection() as conn, conn.pipeline():
+            async with conn.transaction():
+                # Serialise the count-then-insert of this name only (a row lock cannot guard a count).
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.name),))
+                await conn.execute("DELETE FROM kv_leases WHERE name = %s AND expires_at <= now()",
+                                   (self.name,))
+                cur = await conn.execute(
+                    """INSERT INTO kv_leases (name, holder, expires_at)
+                       SELECT %(name)s, x.holder, now() + make_interval(secs => %(ttl)s)
+                         FROM unnest(%(holders)s::text[]) WITH ORDINALITY AS x(holder, n)
+                        WHERE x.n <= %(limit)s - (SELECT count(*) FROM kv_leases WHERE name = %(name)s)
+                       RETURNING holder""",
+                    {"name": self.name, "holders": holders, "ttl": self.ttl_s, "limit": self.limit})
+            return {row[0] for row in await cur.fetchall()}
 
     async def _drop(self, holder: str) -> None:
         async with self._pool.connection() as conn:

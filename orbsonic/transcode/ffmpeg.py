@@ -24,11 +24,18 @@ from collections.abc import Sequence
 from orbsonic.errors import TranscodeError
 from orbsonic.kv.semaphore import Lease, MemorySemaphore, Semaphore
 from orbsonic.transcode.decide import Format
+from orbsonic.transcode.spawn import Child, spawn
 
 log = logging.getLogger("orbsonic.transcode")
 READ_CHUNK = 64 * 1024
 FIRST_BYTE_TIMEOUT_S = 20.0  # a hung ffmpeg (unreadable input) is killed after this
 STALL_TIMEOUT_S = 60.0  # no output for this long while the client waits: killed
+# Niceness of an ffmpeg once its first bytes are out (`FfmpegProcess.started`). A fast reader
+# keeps ffmpeg encoding at full speed, and 50 of them at nice 0 took the cores from the server
+# and from every new ffmpeg still starting up: players pressing play then waited seconds
+# for a first byte. Running encodes are far ahead of real time; the start and the event loop
+# are what a listener waits on. Raising one's own niceness needs no privilege.
+RUNNING_NICE = 10
 
 
 @functools.lru_cache(maxsize=8)
@@ -127,7 +134,7 @@ def command(exe: str, input_path: str, target: Format, kbps: int, *, offset_s: i
 class FfmpegProcess:
     """One running ffmpeg. Read its output with `read`; always `close` it (idempotent)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, lease: Lease,
+    def __init__(self, proc: Child, lease: Lease,
                  registry: dict[int, FfmpegProcess]) -> None:
         self.proc = proc
         self.pid = proc.pid
@@ -150,6 +157,13 @@ class FfmpegProcess:
         """ffmpeg's last error lines (for logs and error envelopes, no paths of ours)."""
         lines = bytes(self._stderr).decode("utf-8", "replace").strip().splitlines()
         return lines[-1][:200] if lines else ""
+
+    def started(self) -> None:
+        """Its first bytes are out: from now on it runs at RUNNING_NICE (lower priority than
+        the server and than processes still starting). Best effort: a process already gone
+        or a platform without priorities keeps what it has."""
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, self.pid, RUNNING_NICE)
 
     async def read(self, timeout: float = STALL_TIMEOUT_S) -> bytes:
         """The next chunk of output (≤ 64 KB); b"" at the end. Raises TranscodeError when
@@ -182,6 +196,7 @@ class FfmpegProcess:
                     self.proc.kill()
             await self.proc.wait()
             self._stderr_task.cancel()
+            self.proc.close_pipes()
         finally:
             self._registry.pop(self.pid, None)
             await self._lease.release()
@@ -216,9 +231,7 @@ class Transcoder:
             raise TranscodeError(f"all {self.max_concurrent} transcoding slots are busy; "
                                  "try again shortly")
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, pass_fds=tuple(pass_fds))
+            proc = await spawn(args, pass_fds)  # not uvloop's fork of the server (spawn.py)
         except BaseException as exc:
             await lease.release()
             if isinstance(exc, OSError):

@@ -145,6 +145,7 @@ async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: So
         try:
             first = await proc.read(ffmpeg.FIRST_BYTE_TIMEOUT_S)
             if first:
+                proc.started()
                 return proc, first
             rc = await proc.finish()
         except BaseException:

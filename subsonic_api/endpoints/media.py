@@ -11,6 +11,8 @@ counts. `stream` transcodes when the source is not acceptable as it is
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 
 import anyio
 from starlette.responses import RedirectResponse, Response
@@ -26,7 +28,7 @@ from orbsonic.storage.local import open_local
 from orbsonic.storage.s3 import S3File
 from orbsonic.transcode.decide import Source, decide, parse_format
 from orbsonic.transcode.response import transcode_response
-from subsonic_api.registry import Ctx, endpoint
+from subsonic_api.registry import AfterRelease, Ctx, FastCtx, endpoint
 
 _PRIVATE = {"Cache-Control": "private, max-age=86400"}
 
@@ -74,7 +76,7 @@ async def _episode(ctx: Ctx, episode_id: int, *, attachment: bool) -> Response:
 
 
 @endpoint("stream", role="stream")
-async def stream(ctx: Ctx) -> Response:
+async def stream(ctx: Ctx) -> Response | AfterRelease:
     """The song as it is, or transcoded per `format`/`maxBitRate`/`timeOffset`, the user's
     max bitrate and the client's profile (orbsonic.transcode.decide). A podcast episode's
     streamId (`pe-…`) sends the downloaded episode."""
@@ -82,14 +84,25 @@ async def stream(ctx: Ctx) -> Response:
         return await _episode(ctx, episode_id, attachment=False)
     info, fh = await open_track(ctx)
     try:
-        response = await _transcoded(ctx, info, fh)
+        transcode = _transcoded(ctx, info, fh)
     except BaseException:
         fh.close()
         raise
-    if response is None:
+    if transcode is None:
         return _original(fh, info["content_type"])
-    fh.close()  # ffmpeg holds its own copy of the descriptor; a cache hit needs none
-    return response
+    # Waiting for a slot and ffmpeg's first bytes happens with the connection back in the pool.
+    return AfterRelease(closing(fh, transcode))
+
+
+def closing(fh: StoredFile, build: Callable[[], Awaitable[Response]]) -> Callable[[], Awaitable[Response]]:
+    """`build`, then `fh` closed whatever happens (ffmpeg holds its own copy of the
+    descriptor; a cache hit needs none)."""
+    async def run() -> Response:
+        try:
+            return await build()
+        finally:
+            fh.close()
+    return run
 
 
 def _offset_s(ctx: Ctx) -> int:
@@ -106,9 +119,10 @@ def _offset_s(ctx: Ctx) -> int:
     return int(value)
 
 
-async def _transcoded(ctx: Ctx, info: dict, fh: StoredFile) -> Response | None:
-    """The transcode answer for `stream`, or None to send the file as it is (the decision
-    says so, or no ffmpeg is installed: originals rather than errors)."""
+def _transcoded(ctx: Ctx, info: dict, fh: StoredFile) -> Callable[[], Awaitable[Response]] | None:
+    """What builds the transcode answer for `stream`, or None to send the file as it is
+    (the decision says so, or no ffmpeg is installed: originals rather than errors).
+    Raises BadParam for a bad `timeOffset` or `maxBitRate`."""
     p = ctx.params
     source = source_of(info, fh)
     duration_ms = source.duration_ms
@@ -121,9 +135,8 @@ async def _transcoded(ctx: Ctx, info: dict, fh: StoredFile) -> Response | None:
     service = ctx.state.transcoding
     if not decision.transcode or service is None or not service.transcoder.available:
         return None
-    return await transcode_response(service, info["id"], fh, source, decision,
-                                    head=ctx.request.method == "HEAD",
-                                    estimate=p.bool("estimateContentLength"))
+    head, estimate = ctx.request.method == "HEAD", p.bool("estimateContentLength")
+    return lambda: transcode_response(service, info["id"], fh, source, decision, head=head, estimate=estimate)
 
 
 @endpoint("download", role="download")
@@ -146,7 +159,47 @@ def _original(fh: StoredFile, media_type: str, **kw: str) -> Response:
     return RangeResponse(fh, media_type, headers=_PRIVATE, **kw)
 
 
-@endpoint("getCoverArt", readonly=True)
+async def cover_art_fast(fx: FastCtx) -> Response | None:
+    """getCoverArt from the cover cache with no database round trip and no worker thread
+    (issue 13): a versioned cover id (its version is the cache key, so the bytes are the
+    image that id names forever) whose entry exists at the asked size, for a user who may
+    see the item — every user when they have all folders, else as `cover_access`
+    remembers from an earlier query. Anything else (unversioned or playlist ids, a miss, a
+    Range or HEAD request, a visibility not known yet) → None: `get_cover_art` answers."""
+    request = fx.request
+    if request.method != "GET" or "range" in request.headers:
+        return None
+    try:
+        kind, ident, canonical = parse_cover_id(fx.params.get("id"))
+        size = fx.params.opt_int("size")
+    except BadParam:
+        return None
+    if size is not None and (size <= 0 or size >= MAX_SIZE):
+        size = None
+    if kind == "pl" or "_" not in canonical:
+        return None
+    folders = fx.user.folder_ids
+    if folders is not None and kind != "pc":
+        access = fx.state.cover_access
+        if access is None or access.known(folders, kind, ident) is not True:
+            return None
+    webp = bool(size) and _accepts_webp(request.headers.get("accept", ""))
+    none_match = request.headers.get("if-none-match", "")
+    hit = fx.state.covers.read_cached(canonical, size, webp,
+                                      (lambda etag: _etag_matches(none_match, etag)) if none_match else None)
+    if hit is None:
+        return None
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": hit.info.etag,
+               "Last-Modified": formatdate(hit.info.mtime, usegmt=True)}
+    if size:
+        headers["Vary"] = "Accept"
+    if hit.data is None:
+        return Response(status_code=304, headers=headers)
+    headers["Accept-Ranges"] = "bytes"
+    return Response(hit.data, media_type=hit.media_type, headers=headers)
+
+
+@endpoint("getCoverArt", readonly=True, fast=cover_art_fast)
 async def get_cover_art(ctx: Ctx) -> Response:
     """`id` is a coverArt id (OpenSubsonic: never a song/album id). `size` in px resizes
     (aspect kept, longest side = size) and caches; no size sends the original.
@@ -155,7 +208,7 @@ async def get_cover_art(ctx: Ctx) -> Response:
     Airsonic and Navidrome serve covers to every user), but the item must be in the
     user's music folders (else 70)."""
     kind, ident, canonical = parse_cover_id_or_404(ctx.params.str("id"))
-    if not await folders.cover_visible(ctx.conn, kind, ident, ctx.user.folder_ids):
+    if not await _visible(ctx, kind, ident):
         raise NotFound("cover art", canonical)
     size = ctx.params.opt_int("size")
     if size is not None and (size <= 0 or size >= MAX_SIZE):
@@ -199,6 +252,19 @@ async def get_cover_art(ctx: Ctx) -> Response:
         fh.close()
         return Response(status_code=304, headers={**headers, "ETag": fh.info.etag})
     return RangeResponse(fh, media_type(path), headers=headers)
+
+
+async def _visible(ctx: Ctx, kind: str, ident: int) -> bool:
+    """May the user see the cover of (kind, ident)? Asked of the database for a user with
+    some folders only, and the answer kept for the fast path (orbsonic.library.cover_access)."""
+    user_folders = ctx.user.folder_ids
+    access = ctx.state.cover_access
+    if user_folders is None or access is None or kind in ("pl", "pc"):
+        return await folders.cover_visible(ctx.conn, kind, ident, user_folders)
+    generation = access.generation()
+    visible = await folders.cover_visible(ctx.conn, kind, ident, user_folders)
+    access.remember(user_folders, kind, ident, visible, generation)
+    return visible
 
 
 def _accepts_webp(accept: str) -> bool:

@@ -21,8 +21,8 @@ from orbsonic.transcode import hls as hls_text
 from orbsonic.transcode.decide import Decision
 from orbsonic.transcode.profiles import SourceInfo, decide_for_client, parse_params, transcode_details
 from orbsonic.transcode.response import transcode_response
-from subsonic_api.endpoints.media import open_track, source_of
-from subsonic_api.registry import Ctx, endpoint
+from subsonic_api.endpoints.media import closing, open_track, source_of
+from subsonic_api.registry import AfterRelease, Ctx, endpoint
 from subsonic_api.response import Payload
 
 MAX_BODY = 256 * 1024  # a ClientInfo is a few KB
@@ -75,7 +75,7 @@ async def get_transcode_decision(ctx: Ctx) -> Payload:
 
 
 @endpoint("getTranscodeStream", role="stream")
-async def get_transcode_stream(ctx: Ctx) -> Response:
+async def get_transcode_stream(ctx: Ctx) -> Response | AfterRelease:
     """The stream a decision promised. Errors: 400 (bad parameters), 404 (no such song),
     503 (no transcoding slot; Retry-After), 415 (a source ffmpeg cannot decode)."""
     try:
@@ -103,15 +103,18 @@ async def get_transcode_stream(ctx: Ctx) -> Response:
         else:
             kbps = target.clamp(kbps)
         decision = Decision(target, kbps, offset, "transcodeParams", channels)
-        try:
-            response = await transcode_response(service, info["id"], fh, source, decision,
-                                                head=ctx.request.method == "HEAD")
-        except TranscodeError as exc:
-            busy = "busy" in str(exc)
-            return PlainTextResponse(f"cannot transcode: {exc}", 503 if busy else 415,
-                                     headers={"Retry-After": "5"} if busy else None)
-        fh.close()
-        return response
+        head = ctx.request.method == "HEAD"
+
+        async def build() -> Response:
+            try:
+                return await transcode_response(service, info["id"], fh, source, decision, head=head)
+            except TranscodeError as exc:
+                busy = "busy" in str(exc)
+                return PlainTextResponse(f"cannot transcode: {exc}", 503 if busy else 415,
+                                         headers={"Retry-After": "5"} if busy else None)
+
+        # the slot and ffmpeg's first bytes are awaited with the connection back in the pool
+        return AfterRelease(closing(fh, build))
     except BaseException:
         fh.close()
         raise
@@ -121,7 +124,7 @@ _CREDENTIALS = ("u", "p", "t", "s", "apiKey", "v", "c")
 
 
 @endpoint("hls", role="stream")
-async def hls(ctx: Ctx) -> Response:
+async def hls(ctx: Ctx) -> Response | AfterRelease:
     """`hls.m3u8`: a media playlist of 10 s AAC/MPEG-TS segments (one `bitRate`), a master
     playlist (several), or with `segment=N` that segment, transcoded on demand."""
     info, fh = await open_track(ctx)
@@ -136,6 +139,7 @@ async def hls(ctx: Ctx) -> Response:
         if segment is None:
             text = (hls_text.master_playlist(query, rates) if len(rates) > 1
                     else hls_text.media_playlist(query, duration_ms, rates[0]))
+            fh.close()
             return Response(text, media_type=hls_text.PLAYLIST_TYPE,
                             headers={"Cache-Control": "private, no-cache"})
         if not 0 <= segment < hls_text.segment_count(duration_ms):
@@ -145,7 +149,10 @@ async def hls(ctx: Ctx) -> Response:
             raise TranscodeError("no ffmpeg on this server")
         start, length = hls_text.segment_span(duration_ms, segment)
         decision = Decision(hls_text.SEGMENT_FORMAT, rates[0], start, "hls", 0, length)
-        return await transcode_response(service, info["id"], fh, source_of(info, fh), decision,
-                                        head=ctx.request.method == "HEAD")
-    finally:
-        fh.close()  # ffmpeg has its own copy of the descriptor
+        source, head = source_of(info, fh), ctx.request.method == "HEAD"
+        deferred = AfterRelease(closing(fh, lambda: transcode_response(
+            service, info["id"], fh, source, decision, head=head)))
+    except BaseException:
+        fh.close()
+        raise
+    return deferred  # the segment is made with the connection back in the pool; fh closed after
