@@ -155,6 +155,15 @@ async def playable(conn: AsyncConnection, episode_id: int) -> Episode:
     return row
 
 
+async def audio_url(conn: AsyncConnection, episode_id: int) -> str:
+    """The enclosure URL of an episode, as the feed gave it. Raises NotFound."""
+    row = await (await conn.execute("SELECT audio_url FROM podcast_episodes WHERE id = %s",
+                                    (episode_id,))).fetchone()
+    if row is None:
+        raise NotFound("podcast episode", episode_id)
+    return str(row[0])
+
+
 async def channel_ids(conn: AsyncConnection) -> list[int]:
     """Every channel id, ascending."""
     cur = await conn.execute("SELECT id FROM podcast_channels ORDER BY id")

@@ -240,7 +240,7 @@ CASES: list[Case] = [
     Case("download", lambda c: {"id": PODCASTS["episode"]}, "podcast episode", role="download", binary=True),
     Case("getCoverArt", lambda c: {"id": PODCASTS["cover"], "size": 32}, "podcast channel", binary=True),
     Case("refreshPodcasts", role="podcast"),
-    Case("createPodcastChannel", lambda c: {"url": f"http://127.0.0.1:9/{c.who.name}.xml"}, role="podcast",
+    Case("createPodcastChannel", lambda c: {"url": f"http://{c.who.name}.invalid/feed.xml"}, role="podcast",
          once=True),
     Case("downloadPodcastEpisode", lambda c: {"id": PODCASTS["other_episode"]}, role="podcast"),
     Case("deletePodcastEpisode", lambda c: {"id": PODCASTS["other_episode"]}, role="podcast"),
