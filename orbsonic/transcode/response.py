@@ -54,9 +54,10 @@ def _headers(decision: Decision) -> dict[str, str]:
             "X-Transcode": f"{decision.target.name}; bitrate={decision.kbps}" if decision.target else "raw"}
 
 
-async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile, source: Source,
+async def transcode_response(service: Transcoding, track_id: int | str, fh: StoredFile, source: Source,
                              decision: Decision, *, head: bool = False, estimate: bool = False) -> Response:
-    """The response for a transcode of the opened file `fh` (track `track_id`).
+    """The response for a transcode of the opened file `fh` (track `track_id`, or `pe<id>`
+    for a podcast episode).
 
     Raises TranscodeError (→ error envelope) when no slot frees up in time or ffmpeg fails
     before its first byte. `fh` may be closed by the caller as soon as this returns.
@@ -123,7 +124,7 @@ async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
     return None, None
 
 
-async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: Source, decision: Decision,
+async def _start(service: Transcoding, track_id: int | str, fh: StoredFile, source: Source, decision: Decision,
                  producer: Producer | None) -> tuple[ffmpeg.FfmpegProcess, bytes]:
     """ffmpeg started and its first chunk read. With a `producer`, ffmpeg writes the cache
     entry itself (a seekable file: tags, cover, gapless header) besides the pipe. A source

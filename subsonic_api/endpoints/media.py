@@ -11,6 +11,7 @@ counts. `stream` transcodes when the source is not acceptable as it is
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import anyio
 from starlette.responses import Response
@@ -61,26 +62,49 @@ def _episode_id(ctx: Ctx) -> int | None:
     return None
 
 
+_EPISODE_CODECS = {"mp3": "mp3", "m4a": "aac", "mp4": "aac", "aac": "aac", "ogg": "vorbis", "oga": "vorbis",
+                   "opus": "opus", "flac": "flac"}
+
+
+def episode_source(row: Any, fh: LocalFile) -> Source:
+    """The decision's view of a downloaded podcast episode. The codec is the one its suffix
+    names (podcast .m4a is AAC; a WAV has none: always transcoded when a format is asked);
+    the bitrate as probed at download, else from size/duration."""
+    suffix = (row.suffix or "").lower()
+    duration_ms = row.duration_ms or (row.feed_duration_s or 0) * 1000
+    bitrate = row.bitrate or (fh.info.size * 8 // duration_ms if duration_ms else 0)
+    return Source(suffix, _EPISODE_CODECS.get(suffix, ""), bitrate, duration_ms)
+
+
 async def _episode(ctx: Ctx, episode_id: int, *, attachment: bool) -> Response:
-    """A downloaded podcast episode as it is, with Range (no transcoding: episodes are already
-    compressed for listening; `format`/`maxBitRate` are ignored for them)."""
+    """A downloaded podcast episode: as it is with Range for `download`; for `stream`, as it
+    is or transcoded per `format`/`maxBitRate`/`timeOffset` exactly as a song (the cache key
+    is the episode's, `pe<id>`)."""
     row, fh = await podcast_service.open_episode(ctx.conn, ctx.state.settings.data_dir, episode_id)
-    if not attachment:
+    if attachment:
+        return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE,
+                             filename=row.file_key.rsplit("/", 1)[-1], disposition="attachment")
+    try:
+        response = await _transcoded(ctx, f"pe{episode_id}", fh, episode_source(row, fh))
+    except BaseException:
+        fh.close()
+        raise
+    if response is None:
         return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE)
-    return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE,
-                         filename=row.file_key.rsplit("/", 1)[-1], disposition="attachment")
+    fh.close()
+    return response
 
 
 @endpoint("stream", role="stream")
 async def stream(ctx: Ctx) -> Response:
     """The song as it is, or transcoded per `format`/`maxBitRate`/`timeOffset`, the user's
     max bitrate and the client's profile (orbsonic.transcode.decide). A podcast episode's
-    streamId (`pe-…`) sends the downloaded episode."""
+    streamId (`pe-…`) sends the downloaded episode, transcoded by the same rules."""
     if (episode_id := _episode_id(ctx)) is not None:
         return await _episode(ctx, episode_id, attachment=False)
     info, fh = await open_track(ctx)
     try:
-        response = await _transcoded(ctx, info, fh)
+        response = await _transcoded(ctx, info["id"], fh, source_of(info, fh))
     except BaseException:
         fh.close()
         raise
@@ -104,22 +128,22 @@ def _offset_s(ctx: Ctx) -> int:
     return int(value)
 
 
-async def _transcoded(ctx: Ctx, info: dict, fh: LocalFile) -> Response | None:
-    """The transcode answer for `stream`, or None to send the file as it is (the decision
-    says so, or no ffmpeg is installed: originals rather than errors)."""
+async def _transcoded(ctx: Ctx, item: int | str, fh: LocalFile, source: Source) -> Response | None:
+    """The transcode answer for `stream` of `item` (a track id, or `pe<id>` for a podcast
+    episode: its cache key), or None to send the file as it is (the decision says so, or no
+    ffmpeg is installed: originals rather than errors)."""
     p = ctx.params
-    source = source_of(info, fh)
     duration_ms = source.duration_ms
     offset = _offset_s(ctx)
     if offset and duration_ms and offset * 1000 >= duration_ms:
-        raise BadParam("timeOffset", f"{offset} s is past the end of the song ({duration_ms // 1000} s)")
+        raise BadParam("timeOffset", f"{offset} s is past the end ({duration_ms // 1000} s)")
     decision = decide(source, fmt=parse_format(p.get("format")),
                       max_kbps=p.int("maxBitRate", 0, lo=0, hi=100_000),
                       user_max_kbps=ctx.user.max_bitrate or 0, profile=ctx.profile, offset_s=offset)
     service = ctx.state.transcoding
     if not decision.transcode or service is None or not service.transcoder.available:
         return None
-    return await transcode_response(service, info["id"], fh, source, decision,
+    return await transcode_response(service, item, fh, source, decision,
                                     head=ctx.request.method == "HEAD",
                                     estimate=p.bool("estimateContentLength"))
 
