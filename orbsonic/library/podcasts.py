@@ -146,6 +146,17 @@ async def episode(conn: AsyncConnection, episode_id: int) -> Episode:
     return row
 
 
+async def episodes_by_id(conn: AsyncConnection, episode_ids: list[int]) -> dict[int, Episode]:
+    """The episodes of `episode_ids` that exist, by id."""
+    if not episode_ids:
+        return {}
+    async with conn.cursor(row_factory=class_row(Episode)) as cur:
+        await cur.execute(f"""SELECT {_EPISODE_COLS} FROM podcast_episodes e
+                                JOIN podcast_channels c ON c.id = e.channel_id
+                               WHERE e.id = ANY(%s) ORDER BY e.id""", (list(set(episode_ids)),))
+        return {row.id: row for row in await cur.fetchall()}
+
+
 async def playable(conn: AsyncConnection, episode_id: int) -> Episode:
     """A downloaded episode (status completed, a file): what stream/download send. NotFound
     for an unknown episode or one not (or no longer) downloaded."""

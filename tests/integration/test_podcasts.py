@@ -396,7 +396,7 @@ def test_ids_of_the_wrong_kind_are_70(pod: Pod) -> None:
     assert len(pod.channels()) == 1
     # episode ids never collide with track ids: a pe- id is not accepted where a song is meant
     pod.api.fail("getSong", 70, id=episode)
-    pod.api.fail("scrobble", 70, id=episode)
+    pod.api.fail("scrobble", 70, id=channel["id"])  # a channel is not played (an episode is: below)
 
 
 def test_roles_and_legacy_clients(pod: Pod) -> None:
@@ -570,3 +570,46 @@ def test_episodes_are_transcoded_like_songs(pod: Pod, tmp_path: Path) -> None:
     assert "past the end" in pod.api.fail("stream", 0, id=ep["streamId"], timeOffset="60")["message"]
     # download: the original whatever is asked
     assert pod.api.raw("download", id=ep["streamId"], format="opus").content == original
+
+
+def test_episodes_are_scrobbled_and_reported_like_songs(pod: Pod) -> None:
+    """scrobble (notice and submission) and OpenSubsonic reportPlayback mediaType=podcast take
+    an episode's id; getNowPlaying shows it to every user (XSD-valid: a Child of type podcast)."""
+    serve_show(pod)
+    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
+    pod.run_jobs()
+    first = pod.channels()[0]["episode"][1]
+    pod.write("downloadPodcastEpisode", id=first["id"])
+    pod.run_jobs()
+    ep = pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
+    alice = pod.api.as_user(*ALICE)
+
+    pod.write("scrobble", Subsonic(pod.api.http, client="PodPlayer"), id=ep["streamId"], submission="false")
+    [entry] = alice.ok("getNowPlaying")["nowPlaying"]["entry"]
+    assert entry["id"] == ep["id"] and entry["type"] == "podcast" and entry["title"] == "First Steps"
+    assert entry["playerName"] == "PodPlayer" and entry["username"] == pod.api.user
+    assert b"<entry " in Subsonic(pod.api.http, client="DSub", version="1.2.0").raw("getNowPlaying", fmt="xml").content
+
+    # a play, sent twice (an offline batch): counted once; with an unknown song in the batch
+    pod.write("scrobble", id=[ep["streamId"], "tr-zzzz"], time=["1700000000000", "1700000000000"])
+    pod.write("scrobble", id=ep["streamId"], time="1700000000000")
+    [(episode_id,)] = q(pod.url, "SELECT id FROM podcast_episodes WHERE guid = 'ep-1'")
+    assert q(pod.url, "SELECT episode_id, client FROM podcast_play_history") == [(episode_id, "pytest")]
+    assert q(pod.url, "SELECT count(*) FROM play_history") == [(0,)]
+    assert q(pod.url, "SELECT count(*) FROM scrobble_outbox") == [(0,)]  # not forwarded
+
+    # reportPlayback: podcast ids with mediaType=podcast only
+    tempus = Subsonic(pod.api.http, client="Tempus")
+    tempus.ok("reportPlayback", mediaId=ep["id"], mediaType="podcast", positionMs="1500", state="playing")
+    live = {e["playerName"]: e for e in pod.api.ok("getNowPlaying")["nowPlaying"]["entry"]}
+    assert live["Tempus"]["id"] == ep["id"] and live["Tempus"]["state"] == "playing"
+    assert live["Tempus"]["positionMs"] >= 1500
+    pod.api.fail("reportPlayback", 70, mediaId=ep["id"], mediaType="song", positionMs="0", state="playing")
+    pod.api.fail("reportPlayback", 70, mediaId="tr-1", mediaType="podcast", positionMs="0", state="playing")
+    pod.api.fail("reportPlayback", 70, mediaId="pe-zzzzzz", mediaType="podcast", positionMs="0", state="playing")
+    tempus.ok("reportPlayback", mediaId=ep["id"], mediaType="podcast", positionMs="6000", state="stopped")
+    assert "Tempus" not in {e.get("playerName") for e in pod.api.ok("getNowPlaying")["nowPlaying"].get("entry", [])}
+    # deleting the channel ends its now-playing entries and play history
+    pod.write("deletePodcastChannel", id=pod.channels()[0]["id"])
+    assert pod.api.ok("getNowPlaying")["nowPlaying"].get("entry", []) == []
+    assert q(pod.url, "SELECT count(*) FROM podcast_play_history") == [(0,)]
