@@ -25,7 +25,7 @@ from orbsonic.errors import TranscodeError
 from orbsonic.http.ranges import RangeResponse, until_disconnect
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
-from orbsonic.transcode import ffmpeg
+from orbsonic.transcode import ffmpeg, mp3head
 from orbsonic.transcode.cache import Follower, Producer, TranscodeCache, entry_key
 from orbsonic.transcode.decide import Decision, Format, Source
 
@@ -89,12 +89,28 @@ async def transcode_response(service: Transcoding, track_id: int | str, fh: Stor
         if answer is not None:
             return answer
     try:
+        head = await _mp3_head(fh, source, decision)
         proc, first = await _start(service, track_id, fh, source, decision, producer)
     except BaseException:
         if producer is not None:
             producer.abort()
         raise
-    return LiveResponse(proc, first, producer, target.content_type, headers, length)
+    return LiveResponse(proc, first, producer, target.content_type, headers, length, head)
+
+
+async def _mp3_head(fh: StoredFile, source: Source, decision: Decision) -> mp3head.HeadFixer | None:
+    """For a live MP3: the fixer that gives the piped stream its picture's ID3v2 size and,
+    for a whole-file transcode, the LAME/Info gapless frame (orbsonic/transcode/mp3head.py)."""
+    target = decision.target
+    if target is None or target.container != "mp3":
+        return None
+    whole = decision.offset_s == 0 and decision.duration_s == 0
+    samples = None
+    if whole:
+        out_rate = 48000 if source.sample_rate > target.max_rate_hz else source.sample_rate
+        samples = await asyncio.to_thread(mp3head.source_samples, fh, source.duration_ms, source.sample_rate,
+                                          out_rate)
+    return mp3head.HeadFixer(samples, gapless=whole)
 
 
 async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
@@ -159,8 +175,10 @@ class LiveResponse(Response):
     ffmpeg is killed and reaped when the response ends."""
 
     def __init__(self, proc: ffmpeg.FfmpegProcess, first: bytes, producer: Producer | None,
-                 media_type: str, headers: dict[str, str], length: int | None) -> None:
+                 media_type: str, headers: dict[str, str], length: int | None,
+                 head: mp3head.HeadFixer | None = None) -> None:
         self.proc, self.first, self.producer, self.length = proc, first, producer, length
+        self.head = head
         self.status_code = 200
         self.media_type = media_type
         self.background = None
@@ -175,18 +193,25 @@ class LiveResponse(Response):
                 self.producer.abort()  # no-op after a commit
             await self.proc.close()
 
+    async def _send(self, send: Send, chunk: bytes, sent: int) -> int:
+        if self.length is not None:
+            chunk = chunk[:max(0, self.length - sent)]
+        if chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        return sent + len(chunk)
+
     async def _body(self, send: Send) -> None:
         sent = 0
-        chunk = self.first
-        while chunk:
-            if self.length is not None:
-                chunk = chunk[:max(0, self.length - sent)]
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sent += len(chunk)
-            chunk = await self.proc.read()
+        data = self.first
+        while data:
+            sent = await self._send(send, self.head.feed(data) if self.head else data, sent)
+            data = await self.proc.read()
+        if self.head is not None:
+            sent = await self._send(send, self.head.finish(), sent)
         rc = await self.proc.finish()
         if rc == 0 and self.producer is not None:
+            if self.head is not None:  # the entry's LAME tag readable by LAME-only readers too
+                await asyncio.to_thread(mp3head.relabel, self.producer.part)
             self.producer.commit()
         elif rc != 0:
             log.warning("ffmpeg exited %s mid-stream: %s", rc, self.proc.error_text)
