@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -25,13 +27,16 @@ from orbsonic.errors import TranscodeError
 from orbsonic.http.ranges import RangeResponse, until_disconnect
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
-from orbsonic.transcode import ffmpeg, mp3head
+from orbsonic.transcode import ffmpeg, itunsmpb, mp3head
 from orbsonic.transcode.cache import Follower, Producer, TranscodeCache, entry_key
 from orbsonic.transcode.decide import Decision, Format, Source
 
 log = logging.getLogger("orbsonic.transcode")
 FOLLOW_POLL_S = 0.05
 PRODUCER_WAIT_TRIES = 20  # × FOLLOW_POLL_S: how long a producer may take to create its .part
+# What a finished cache entry gets before it is committed (blocking, run in a thread):
+# MP3: ffmpeg's Lavc LAME tag relabelled for LAME-only readers; MP4: iTunSMPB gapless info.
+_FINISH_ENTRY: dict[str, Callable[[Path], object]] = {"mp3": mp3head.relabel, "ipod": itunsmpb.add}
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,8 @@ async def transcode_response(service: Transcoding, track_id: int | str, fh: Stor
         if producer is not None:
             producer.abort()
         raise
-    return LiveResponse(proc, first, producer, target.content_type, headers, length, head)
+    return LiveResponse(proc, first, producer, target.content_type, headers, length, head,
+                        _FINISH_ENTRY.get(target.container))
 
 
 async def _mp3_head(fh: StoredFile, source: Source, decision: Decision) -> mp3head.HeadFixer | None:
@@ -176,9 +182,10 @@ class LiveResponse(Response):
 
     def __init__(self, proc: ffmpeg.FfmpegProcess, first: bytes, producer: Producer | None,
                  media_type: str, headers: dict[str, str], length: int | None,
-                 head: mp3head.HeadFixer | None = None) -> None:
+                 head: mp3head.HeadFixer | None = None,
+                 finish_entry: Callable[[Path], object] | None = None) -> None:
         self.proc, self.first, self.producer, self.length = proc, first, producer, length
-        self.head = head
+        self.head, self.finish_entry = head, finish_entry
         self.status_code = 200
         self.media_type = media_type
         self.background = None
@@ -210,8 +217,8 @@ class LiveResponse(Response):
             sent = await self._send(send, self.head.finish(), sent)
         rc = await self.proc.finish()
         if rc == 0 and self.producer is not None:
-            if self.head is not None:  # the entry's LAME tag readable by LAME-only readers too
-                await asyncio.to_thread(mp3head.relabel, self.producer.part)
+            if self.finish_entry is not None:
+                await asyncio.to_thread(self.finish_entry, self.producer.part)
             self.producer.commit()
         elif rc != 0:
             log.warning("ffmpeg exited %s mid-stream: %s", rc, self.proc.error_text)

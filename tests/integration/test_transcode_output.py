@@ -190,13 +190,24 @@ def test_m4a_cached_and_piped(lib: Lib) -> None:
     assert data.find(b"moov") < data.find(b"mdat")  # index first: playable from the start
     # the encoder delay is in an edit list: decoders trim it (within one AAC frame)
     assert abs(decoded_samples(entry) - SAMPLES) <= 1024
+    # and in iTunSMPB (Apple's players): priming 1024, the padding, exactly the source's samples
+    from mutagen.mp4 import MP4
+
+    smpb = MP4(entry).tags["----:com.apple.iTunes:iTunSMPB"][0].decode().split()
+    assert len(smpb) == 12 and int(smpb[1], 16) == 1024 and int(smpb[3], 16) == SAMPLES, smpb
+    frames = int(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-count_packets",
+                                 "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(entry)],
+                                check=True, capture_output=True, text=True).stdout.strip())
+    assert frames * 1024 == int(smpb[1], 16) + int(smpb[2], 16) + SAMPLES
+    assert MP4(live).tags is not None and "----:com.apple.iTunes:iTunSMPB" not in MP4(live).tags  # see below
     # the pipe: fragmented MP4 (an empty moov first), with the tags, Content-Type audio/mp4
     r = lib.stream(format="m4a", maxBitRate=192)
     assert r.headers["content-type"] == "audio/mp4"
     pinfo = probe(live)
     assert pinfo["audio"]["codec_name"] == "aac" and _has_tags(pinfo)
     assert b"moof" in live.read_bytes()
-    # a fragmented MP4 carries no edit list for the priming samples: within two frames
+    # a fragmented MP4 carries no edit list for the priming samples (nor iTunSMPB: its moov
+    # goes out before the end is known): within two frames
     assert 0 <= decoded_samples(live) - SAMPLES <= 2 * 1024
 
 
