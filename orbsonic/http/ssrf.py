@@ -163,7 +163,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
-                          socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+                          socket_options: typing.Iterable[typing.Any] | None = None
+                          ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = await checked_addresses(host, port, self.policy)
         except Unresolvable as exc:
@@ -171,7 +172,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:
             try:
-                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                return await self.inner.connect_tcp(address, port, timeout=timeout,
+                                                    local_address=local_address,
                                                     socket_options=socket_options)
             except httpcore.ConnectError as exc:  # this address is down: the next checked one
                 last = exc
@@ -194,9 +196,9 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         super().__init__(trust_env=False)
         ssl_context = httpx.create_ssl_context(trust_env=False)
         # The pool httpx built, rebuilt with the guarded backend (httpx takes no backend itself).
-        self._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_context, network_backend=_GuardedBackend(policy),
-                                                  max_connections=10, max_keepalive_connections=5,
-                                                  keepalive_expiry=5.0)
+        self._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_context,
+                                                  network_backend=_GuardedBackend(policy), max_connections=10,
+                                                  max_keepalive_connections=5, keepalive_expiry=5.0)
 
 
 def guarded_client(policy: AddressPolicy, **kwargs: typing.Any) -> httpx.AsyncClient:

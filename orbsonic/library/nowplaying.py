@@ -132,8 +132,8 @@ async def _now(conn: AsyncConnection) -> datetime:
 async def _locked(conn: AsyncConnection, user_id: int, client: str) -> Player | None:
     async with conn.cursor(row_factory=class_row(Player)) as cur:
         await cur.execute(
-            """SELECT id, user_id, client, track_id, episode_id, state, position_ms, playback_rate, reported_at,
-                      session_start, listened_ms, scrobbled, expires_at
+            """SELECT id, user_id, client, track_id, episode_id, state, position_ms, playback_rate,
+                      reported_at, session_start, listened_ms, scrobbled, expires_at
                  FROM now_playing WHERE user_id = %s AND client = %s FOR UPDATE""", (user_id, client))
         return await cur.fetchone()
 
@@ -171,8 +171,8 @@ async def _upsert(conn: AsyncConnection, user_id: int, client: str, media: Media
                session_start = excluded.session_start, listened_ms = excluded.listened_ms,
                scrobbled = excluded.scrobbled, expires_at = excluded.expires_at
            WHERE now_playing.reported_at <= excluded.reported_at""",
-        (user_id, client, *media.columns, state, position_ms, rate, now, session_start, listened_ms, scrobbled,
-         expires_at))
+        (user_id, client, *media.columns, state, position_ms, rate, now, session_start, listened_ms,
+         scrobbled, expires_at))
 
 
 def _expiry(now: datetime, state: str, duration_ms: int, position_ms: int, rate: float,
@@ -256,7 +256,8 @@ async def entries(conn: AsyncConnection, user_folders: Sequence[int] | None = No
     """Live entries of every user, most recently updated first (index now_playing_live);
     tracks outside `user_folders` (the viewer's folders, None = all) are left out, podcast
     episodes (outside every folder) are shown to all."""
-    folder = "" if user_folders is None else " AND (n.episode_id IS NOT NULL OR t.folder_id = ANY(%(folders)s))"
+    folder = ("" if user_folders is None
+              else " AND (n.episode_id IS NOT NULL OR t.folder_id = ANY(%(folders)s))")
     async with conn.cursor(row_factory=class_row(Entry)) as cur:
         await cur.execute(
             f"""SELECT n.id AS player_id, u.username, n.client, n.track_id, n.episode_id, n.state,

@@ -143,7 +143,8 @@ async def record_episodes(conn: AsyncConnection, user_id: int, plays: Sequence[t
     return Recorded(added, len(keep) - added, unknown)
 
 
-async def episode_history(conn: AsyncConnection, user_id: int, limit: int = 50) -> list[tuple[int, datetime, str]]:
+async def episode_history(conn: AsyncConnection, user_id: int,
+                          limit: int = 50) -> list[tuple[int, datetime, str]]:
     """The user's latest episode plays, newest first: (episode id, time, client)."""
     cur = await conn.execute(
         "SELECT episode_id, played_at, client FROM podcast_play_history WHERE user_id = %s"

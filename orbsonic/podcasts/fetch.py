@@ -58,8 +58,8 @@ async def _get(url: str, policy: AddressPolicy, *, deadline_s: float) -> AsyncIt
     timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
     try:
         with anyio.fail_after(deadline_s):
-            async with guarded_client(policy, follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=timeout,
-                                      headers={"User-Agent": USER_AGENT}) as client:
+            async with guarded_client(policy, follow_redirects=True, max_redirects=MAX_REDIRECTS,
+                                      timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
                 async with client.stream("GET", url) as response:
                     if response.status_code >= 400:
                         raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".strip()

@@ -86,7 +86,8 @@ async def refresh(context: Any, channel_id: int) -> str:
     if channel is None:
         return "gone"
     try:
-        fetched = await fetch(channel.url, settings.podcast_feed_max_mb * 1024 * 1024, address_policy(settings))
+        max_bytes = settings.podcast_feed_max_mb * 1024 * 1024
+        fetched = await fetch(channel.url, max_bytes, address_policy(settings))
         feed = parse(fetched.data, fetched.url)
     except (FetchError, FeedError) as exc:
         log.info("podcast channel %d (%s): %s", channel_id, channel.url, exc)

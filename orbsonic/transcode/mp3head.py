@@ -65,9 +65,9 @@ def info_frame(header: bytes, samples: int | None) -> bytes | None:
         return None
     kbps, rate = _BITRATES[bitrate_index], _RATES[rate_index]
     mono = (header[3] >> 6) == 3
-    # No CRC, no padding slot: a frame of exactly 144 * bitrate / rate bytes.
-    head = bytes([0xFF, 0xFB, header[2] & 0xFC, header[3]])
-    size = 144_000 * kbps // rate
+    # No CRC; the padding slot as in `header` (the frame replaces one of that size).
+    head = bytes([0xFF, 0xFB, header[2] & 0xFE, header[3]])
+    size = frame_size(head)
     side = 17 if mono else 32
     frame = bytearray(size)
     frame[0:4] = head
@@ -89,6 +89,27 @@ def info_frame(header: bytes, samples: int | None) -> bytes | None:
     # music length (bytes), music CRC: unknown up front, left 0
     frame[lame + 34:lame + 36] = _crc16(bytes(frame[:lame + 34])).to_bytes(2, "little")
     return bytes(frame)
+
+
+def frame_size(header: bytes) -> int:
+    """Bytes of the MPEG-1 Layer III frame that starts with `header` (0 when not one)."""
+    if len(header) < 4 or header[0] != 0xFF or (header[1] & 0xFE) != 0xFA:
+        return 0
+    bitrate_index, rate_index = header[2] >> 4, (header[2] >> 2) & 3
+    if not 0 < bitrate_index < 15 or rate_index == 3:
+        return 0
+    return 144_000 * _BITRATES[bitrate_index] // _RATES[rate_index] + ((header[2] >> 1) & 1)
+
+
+def _finished(frame: bytes) -> bool:
+    """Whether `frame` is an Info/Xing frame with its LAME delay and padding filled in."""
+    side = 17 if (frame[3] >> 6) == 3 else 32
+    pos = 4 + side
+    if frame[pos:pos + 4] not in (b"Info", b"Xing"):
+        return False
+    flags = int.from_bytes(frame[pos + 4:pos + 8], "big")
+    lame = pos + 8 + 4 * bool(flags & 1) + 4 * bool(flags & 2) + 100 * bool(flags & 4) + 4 * bool(flags & 8)
+    return any(frame[lame + 21:lame + 24])
 
 
 def _id3_end(buf: bytes | bytearray) -> int | None:
@@ -124,11 +145,16 @@ def _syncsafe(n: int) -> bytes:
 
 
 class HeadFixer:
-    """Rewrites the head of a piped MP3 as it passes (`feed` each chunk, then `finish`):
-    bytes are held back only until the first audio frame's header has arrived."""
+    """Rewrites the head of an MP3 as it passes (`feed` each chunk, then `finish`): bytes
+    are held back only until the first audio frame has arrived. A piped stream gets the Info
+    frame inserted; a growing cache entry (its ID3v2 tag already right) gets ffmpeg's
+    zero-filled placeholder frame filled in; a finished file's own Info frame is kept."""
 
-    def __init__(self, samples: int | None, *, gapless: bool = True) -> None:
-        self.samples, self.gapless = samples, gapless
+    def __init__(self, samples: int | None, *, gapless: bool = True, in_file: bool = False) -> None:
+        """`samples`: the stream's sample count per channel (None: unknown); `gapless`: add
+        the Info frame (a whole-file transcode); `in_file`: the stream is ffmpeg's seekable
+        file (a growing cache entry), whose first frame may be its zero-filled placeholder."""
+        self.samples, self.gapless, self.in_file = samples, gapless, in_file
         self.buf = bytearray()
         self.done = False
 
@@ -145,6 +171,10 @@ class HeadFixer:
         self.done = True
         self.buf = bytearray()
         return out
+
+    def for_file(self) -> HeadFixer:
+        """A fresh fixer with the same numbers, for ffmpeg's growing cache file."""
+        return HeadFixer(self.samples, gapless=self.gapless, in_file=True)
 
     def finish(self) -> bytes:
         """What is still held back at the end of the stream (sent unchanged)."""
@@ -171,8 +201,22 @@ class HeadFixer:
             audio = end
         if len(buf) < audio + 4:
             return None
-        info = info_frame(bytes(buf[audio:audio + 4]), self.samples) if self.gapless else None
-        return tag + (info or b"") + bytes(buf[audio:])
+        header = bytes(buf[audio:audio + 4])
+        size = frame_size(header)
+        if not self.gapless or not size:
+            return tag + bytes(buf[audio:])
+        if len(buf) < audio + size:
+            return None
+        info = info_frame(header, self.samples)
+        if info is None:
+            return tag + bytes(buf[audio:])
+        if self.in_file:
+            if _finished(bytes(buf[audio:audio + size])):
+                return tag + bytes(buf[audio:])  # a finished file's own frame: kept
+            # the Info frame ffmpeg reserves in a seekable file (a cache entry being written,
+            # followed by a second client) holds zeros until the end: filled in now
+            return tag + info + bytes(buf[audio + size:])
+        return tag + info + bytes(buf[audio:])
 
 
 def source_samples(fh: Any, duration_ms: int, source_rate: int, out_rate: int) -> int | None:

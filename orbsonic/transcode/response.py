@@ -89,12 +89,12 @@ async def transcode_response(service: Transcoding, track_id: int | str, fh: Stor
         return Response(b"", media_type=target.content_type,
                         headers=headers | ({"Content-Length": str(length)} if length is not None else {}))
     producer = None
+    head = await _mp3_head(fh, source, decision)
     if cacheable:
-        producer, answer = await _produce_or_follow(cache, key, target, headers)
+        producer, answer = await _produce_or_follow(cache, key, target, headers, head)
         if answer is not None:
             return answer
     try:
-        head = await _mp3_head(fh, source, decision)
         proc, first = await _start(service, track_id, fh, source, decision, producer)
     except BaseException:
         if producer is not None:
@@ -119,8 +119,8 @@ async def _mp3_head(fh: StoredFile, source: Source, decision: Decision) -> mp3he
     return mp3head.HeadFixer(samples, gapless=whole)
 
 
-async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
-                             headers: dict[str, str]) -> tuple[Producer | None, Response | None]:
+async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format, headers: dict[str, str],
+                             head: mp3head.HeadFixer | None = None) -> tuple[Producer | None, Response | None]:
     """Become the producer of `key` (→ (producer, None)), or the answer that follows the
     entry another request produces or serves the entry it just finished (→ (None, answer));
     (None, None) when this request must transcode for itself, uncached.
@@ -138,7 +138,7 @@ async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
             return None, None
         follower = cache.follow(key, target.suffix)
         if follower is not None:
-            return None, FollowResponse(follower, target.content_type, headers)
+            return None, FollowResponse(follower, target.content_type, headers, head and head.for_file())
         hit = cache.lookup(key, target.suffix)  # finished between our looks
         if hit is not None:
             return None, RangeResponse(open_local(hit), target.content_type, headers=headers)
@@ -146,8 +146,8 @@ async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
     return None, None
 
 
-async def _start(service: Transcoding, track_id: int | str, fh: StoredFile, source: Source, decision: Decision,
-                 producer: Producer | None) -> tuple[ffmpeg.FfmpegProcess, bytes]:
+async def _start(service: Transcoding, track_id: int | str, fh: StoredFile, source: Source,
+                 decision: Decision, producer: Producer | None) -> tuple[ffmpeg.FfmpegProcess, bytes]:
     """ffmpeg started and its first chunk read. With a `producer`, ffmpeg writes the cache
     entry itself (a seekable file: tags, cover, gapless header) besides the pipe. A source
     whose picture the muxer refuses is transcoded again without it. Raises TranscodeError."""
@@ -234,8 +234,9 @@ class LiveResponse(Response):
 class FollowResponse(Response):
     """Stream a cache entry that another request is still writing, as it grows."""
 
-    def __init__(self, follower: Follower, media_type: str, headers: dict[str, str]) -> None:
-        self.follower = follower
+    def __init__(self, follower: Follower, media_type: str, headers: dict[str, str],
+                 head: mp3head.HeadFixer | None = None) -> None:
+        self.follower, self.head = follower, head
         self.status_code = 200
         self.media_type = media_type
         self.background = None
@@ -254,14 +255,22 @@ class FollowResponse(Response):
             chunk = await asyncio.to_thread(self.follower.read)
             if chunk:
                 idle = 0.0
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await self._send(send, chunk)
                 continue
             if await asyncio.to_thread(self.follower.producer_done):
                 while rest := await asyncio.to_thread(self.follower.read):
-                    await send({"type": "http.response.body", "body": rest, "more_body": True})
+                    await self._send(send, rest)
                 break
             idle += FOLLOW_POLL_S
             if idle > ffmpeg.STALL_TIMEOUT_S:
                 break
             await asyncio.sleep(FOLLOW_POLL_S)
+        if self.head is not None and (rest := self.head.finish()):
+            await send({"type": "http.response.body", "body": rest, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send(self, send: Send, chunk: bytes) -> None:
+        if self.head is not None:
+            chunk = self.head.feed(chunk)
+        if chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -169,12 +169,13 @@ async def report_playback(ctx: Ctx) -> Payload:
 @endpoint("getNowPlaying")
 async def get_now_playing(ctx: Ctx) -> Payload:
     """Every user's live players, newest report first; songs outside the caller's folders
-    are left out; a podcast episode is a PodcastEpisode entry (a Child, `type` podcast). OpenSubsonic clients also get state, positionMs (extrapolated while
-    playing) and playbackRate."""
+    are left out; a podcast episode is shown as a Child of `type` podcast. OpenSubsonic
+    clients also get state, positionMs (extrapolated while playing) and playbackRate."""
     live = await nowplaying.entries(ctx.conn, ctx.user.folder_ids)
     track_ids = list({e.track_id for e in live if e.track_id is not None})
     rows = {r["id"]: r for r in await tracks.hydrate(ctx.conn, track_ids, ctx.user.id)}
-    episodes = await podcasts.episodes_by_id(ctx.conn, [e.episode_id for e in live if e.episode_id is not None])
+    episodes = await podcasts.episodes_by_id(ctx.conn,
+                                             [e.episode_id for e in live if e.episode_id is not None])
     out = []
     for e in live:
         if e.episode_id is not None:

@@ -364,7 +364,7 @@ def _add_podcasts(conn: psycopg.Connection[Any], data_dir: Path) -> None:
                     OVERRIDING SYSTEM VALUE VALUES
                     (1, 1, 'a', 'Downloaded', 'http://127.0.0.1:9/a.mp3', 'completed', '1/1.mp3', 4002,
                      'audio/mpeg', 'mp3', now()),
-                    (2, 1, 'b', 'Not yet', 'http://podcast.invalid/b.mp3', 'new', NULL, NULL, NULL, NULL, now())""")
+                    (2, 1, 'b', 'Not yet', 'http://pod.invalid/b.mp3', 'new', NULL, NULL, NULL, NULL, now())""")
     conn.execute("SELECT setval(pg_get_serial_sequence('podcast_channels', 'id'), 100)")
     conn.execute("SELECT setval(pg_get_serial_sequence('podcast_episodes', 'id'), 100)")
     PODCASTS.update(channel=public_id("pc", 1), episode=public_id("pe", 1), other_episode=public_id("pe", 2),

@@ -479,7 +479,8 @@ def test_redirects_and_enclosures_into_refused_networks(fresh_db: str, tmp_path:
     inner = FeedHost("127.0.0.2")
     try:
         with pod_server(fresh_db, tmp_path, monkeypatch, audio_files, "127.0.0.1/32") as pod:
-            inner.routes["/show.xml"] = Route(rss(inner, "Inner", [Ep("x", "X", "/a.mp3", "Mon, 01 Jan 2024")]))
+            inner_ep = Ep("x", "X", "/a.mp3", "Mon, 01 Jan 2024 10:00:00 GMT")
+            inner.routes["/show.xml"] = Route(rss(inner, "Inner", [inner_ep]))
             inner.routes["/a.mp3"] = Route(pod.audio["one"], content_type="audio/mpeg")
             pod.host.routes["/hop.xml"] = Route(status=302, headers={"Location": inner.url("/show.xml")})
             pod.write("createPodcastChannel", url=pod.host.url("/hop.xml"))  # the first hop is allowed
@@ -497,9 +498,10 @@ def test_redirects_and_enclosures_into_refused_networks(fresh_db: str, tmp_path:
             eps = [Ep("direct", "Direct", "/a.mp3", "Mon, 01 Jan 2024 10:00:00 GMT"),
                    Ep("hop", "Hop", "/audio/hop.mp3", "Mon, 02 Jan 2024 10:00:00 GMT"),
                    Ep("ok", "Ok", "/audio/ok.mp3", "Mon, 03 Jan 2024 10:00:00 GMT")]
-            body = rss(pod.host, "Mixed", eps).replace(pod.host.url("/a.mp3").encode(), inner.url("/a.mp3").encode())
-            body = body.replace(b"<channel><title>", f'<channel><itunes:image href="{inner.url("/c.png")}"/><title>'
-                                .encode())
+            body = rss(pod.host, "Mixed", eps)
+            body = body.replace(pod.host.url("/a.mp3").encode(), inner.url("/a.mp3").encode())
+            image = f'<itunes:image href="{inner.url("/c.png")}"/>'.encode()
+            body = body.replace(b"<channel><title>", b"<channel>" + image + b"<title>")
             pod.host.routes["/mixed.xml"] = Route(body)
             pod.write("createPodcastChannel", url=pod.host.url("/mixed.xml"))
             pod.run_jobs()
@@ -525,12 +527,14 @@ def test_redirects_and_enclosures_into_refused_networks(fresh_db: str, tmp_path:
 def _probe(data: bytes, tmp: Path) -> dict[str, Any]:
     path = tmp / f"probe-{len(data)}-{hash(data) & 0xFFFF}"
     path.write_bytes(data)
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,bit_rate:format=duration",
-                          "-of", "json", str(path)], check=True, capture_output=True).stdout
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                          "stream=codec_name,bit_rate:format=duration", "-of", "json", str(path)],
+                         check=True, capture_output=True).stdout
     import json
 
     info = json.loads(out)
-    return {"codec": info["streams"][0]["codec_name"], "bit_rate": int(info["streams"][0].get("bit_rate") or 0),
+    stream = info["streams"][0]
+    return {"codec": stream["codec_name"], "bit_rate": int(stream.get("bit_rate") or 0),
             "duration": float(info["format"].get("duration") or 0)}
 
 
@@ -558,7 +562,8 @@ def test_episodes_are_transcoded_like_songs(pod: Pod, tmp_path: Path) -> None:
     # a lower bitrate: MP3 at 32 kbit/s
     r = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32")
     got = _probe(r.content, tmp_path)
-    assert r.headers["x-transcode"].startswith("mp3") and got["codec"] == "mp3" and got["bit_rate"] == 32000, got
+    assert r.headers["x-transcode"].startswith("mp3")
+    assert got["codec"] == "mp3" and got["bit_rate"] == 32000, got
     # the second request is served from the cache, with a length and Range
     again = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32")
     assert again.headers.get("accept-ranges") == "bytes" and int(again.headers["content-length"]) > 0
@@ -588,7 +593,8 @@ def test_episodes_are_scrobbled_and_reported_like_songs(pod: Pod) -> None:
     [entry] = alice.ok("getNowPlaying")["nowPlaying"]["entry"]
     assert entry["id"] == ep["id"] and entry["type"] == "podcast" and entry["title"] == "First Steps"
     assert entry["playerName"] == "PodPlayer" and entry["username"] == pod.api.user
-    assert b"<entry " in Subsonic(pod.api.http, client="DSub", version="1.2.0").raw("getNowPlaying", fmt="xml").content
+    dsub = Subsonic(pod.api.http, client="DSub", version="1.2.0")
+    assert b"<entry " in dsub.raw("getNowPlaying", fmt="xml").content
 
     # a play, sent twice (an offline batch): counted once; with an unknown song in the batch
     pod.write("scrobble", id=[ep["streamId"], "tr-zzzz"], time=["1700000000000", "1700000000000"])
@@ -606,9 +612,11 @@ def test_episodes_are_scrobbled_and_reported_like_songs(pod: Pod) -> None:
     assert live["Tempus"]["positionMs"] >= 1500
     pod.api.fail("reportPlayback", 70, mediaId=ep["id"], mediaType="song", positionMs="0", state="playing")
     pod.api.fail("reportPlayback", 70, mediaId="tr-1", mediaType="podcast", positionMs="0", state="playing")
-    pod.api.fail("reportPlayback", 70, mediaId="pe-zzzzzz", mediaType="podcast", positionMs="0", state="playing")
+    pod.api.fail("reportPlayback", 70, mediaId="pe-zzzzzz", mediaType="podcast", positionMs="0",
+                 state="playing")
     tempus.ok("reportPlayback", mediaId=ep["id"], mediaType="podcast", positionMs="6000", state="stopped")
-    assert "Tempus" not in {e.get("playerName") for e in pod.api.ok("getNowPlaying")["nowPlaying"].get("entry", [])}
+    live_now = pod.api.ok("getNowPlaying")["nowPlaying"].get("entry", [])
+    assert "Tempus" not in {e.get("playerName") for e in live_now}
     # deleting the channel ends its now-playing entries and play history
     pod.write("deletePodcastChannel", id=pod.channels()[0]["id"])
     assert pod.api.ok("getNowPlaying")["nowPlaying"].get("entry", []) == []

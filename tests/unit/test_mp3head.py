@@ -89,3 +89,27 @@ def test_what_it_does_not_know_passes_unchanged(tmp_path: Path) -> None:
     short = b"ID3"
     assert _fix(short, 100) == short
     assert mp3head.frames_for(0) == 1 and mp3head.padding_for(0) == 1152 - 576
+
+
+def test_the_placeholder_of_a_growing_file_is_filled(tmp_path: Path) -> None:
+    """What a follower reads of a cache entry ffmpeg still writes: the ID3v2 tag, then a
+    zero-filled frame reserved for the Info frame. Filled in, at the same length; in a pipe,
+    a zero frame is audio and an Info frame is inserted before it."""
+    done = _mp3(tmp_path, 44100, 2.0, pipe=False)
+    audio = 10 + ((done[6] << 21) | (done[7] << 14) | (done[8] << 7) | done[9])
+    size = mp3head.frame_size(done[audio:audio + 4])
+    # ffmpeg's placeholder: the Info tag and flags, zero counts, no delay/padding yet
+    lame = audio + 36 + 8 + 4 + 4 + 100 + 4
+    growing = (done[:audio + 44] + bytes(lame + 21 - audio - 44) + bytes(3) + done[lame + 24:audio + size]
+               + done[audio + size:])
+    assert len(growing) == len(done) and not mp3head._finished(growing[audio:audio + size])
+    fixer = mp3head.HeadFixer(88200).for_file()
+    filled = b"".join(fixer.feed(growing[i:i + 100]) for i in range(0, len(growing), 100)) + fixer.finish()
+    assert len(filled) == len(done) and filled[audio + 36:audio + 40] == b"Info"
+    assert _delay_padding(filled)[:2] == _delay_padding(done)[:2]
+    # a finished file's own frame is kept as it is
+    fixer = mp3head.HeadFixer(88200).for_file()
+    assert fixer.feed(done) + fixer.finish() == done
+    # the pipe fixer never takes a zero frame for a placeholder
+    piped = mp3head.HeadFixer(88200)
+    assert len(piped.feed(growing) + piped.finish()) == len(growing) + size

@@ -57,7 +57,8 @@ def test_every_resolved_address_is_checked() -> None:
     # localhost resolves (here) to loopback only: refused as a whole, allowed when listed
     with pytest.raises(BlockedAddress, match="localhost"):
         asyncio.run(checked_addresses("localhost", 80, STRICT))
-    assert asyncio.run(checked_addresses("localhost", 80, AddressPolicy.parse(["127.0.0.0/8"]))) == ["127.0.0.1"]
+    loopback = AddressPolicy.parse(["127.0.0.0/8"])
+    assert asyncio.run(checked_addresses("localhost", 80, loopback)) == ["127.0.0.1"]
     with pytest.raises(BlockedAddress):
         asyncio.run(check_url("http://127.0.0.1:9/feed.xml", STRICT))
     asyncio.run(check_url("http://feed.invalid/x.xml", STRICT))  # unresolvable: the fetch decides
