@@ -268,7 +268,7 @@ def _trip_user(r: Runner) -> None:
 
 
 def _trip_podcast(r: Runner) -> None:
-    url = f"http://127.0.0.1:9/conformance-{secrets.token_hex(4)}.xml"  # nothing listens on port 9
+    url = f"http://conformance-{secrets.token_hex(4)}.invalid/feed.xml"  # .invalid never resolves (RFC 6761)
     r.expect_ok("createPodcastChannel", {"url": url})
     channels = _list(r.expect_ok("getPodcasts", {"includeEpisodes": "false"}).get("podcasts", {}).get("channel"))
     mine = [c for c in channels if c.get("url") == url]

@@ -125,6 +125,17 @@ def _sizes(value: Any) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _allow_networks(value: Any) -> tuple[str, ...]:
+    from orbsonic.http.ssrf import AddressPolicy
+
+    items = _names(value)
+    try:
+        AddressPolicy.parse(items)
+    except ValueError as exc:
+        raise ConfigError(f"podcast_allow_networks: not `private` or a CIDR network: {exc}") from None
+    return items
+
+
 def _valkey_url(value: Any) -> str:
     text = str(value).strip()
     scheme = text.partition("://")[0].lower()
@@ -297,6 +308,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("podcast_episode_max_mb", "ORBSONIC_PODCAST_EPISODE_MAX_MB", int,
             "Largest podcast episode downloaded (into `DATA_DIR/podcasts`), in MB; a larger one ends "
             "as `error`. Default `1000`."),
+    Setting("podcast_allow_networks", "ORBSONIC_PODCAST_ALLOW_NETWORKS", _allow_networks,
+            "Non-public addresses podcast feeds, images and episodes may be fetched from (comma-separated): "
+            "`private` (every loopback, private and link-local address, for feeds on your LAN) and/or CIDR "
+            "networks (`192.168.1.0/24`). Every other loopback, private, link-local, multicast or reserved "
+            "address is refused, at every redirect hop. Default: none."),
     Setting("client_profiles", "ORBSONIC_CLIENT_PROFILES", _client_profiles,
             "Per-client behaviour, keyed on the client name `c` (a prefix, any case) or a `user_agent` "
             "substring: `legacy`, `api_version`, `minimal`, `format`, `max_bitrate`, `direct` (see "
@@ -405,6 +421,7 @@ class Settings:
     podcast_refresh_interval: int = 3600  # seconds
     podcast_feed_max_mb: int = 10
     podcast_episode_max_mb: int = 1000
+    podcast_allow_networks: tuple[str, ...] = ()
     client_profiles: tuple[Any, ...] = ()  # orbsonic.clients.ClientProfile, from the setting
     lastfm_api_key: str = ""
     lastfm_api_secret: str = ""

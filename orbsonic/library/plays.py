@@ -120,6 +120,38 @@ async def record(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int,
     return Recorded(added, len(keep) - added, unknown, int(row[2]) if row else 0)
 
 
+async def record_episodes(conn: AsyncConnection, user_id: int, plays: Sequence[tuple[int, datetime]], *,
+                          client: str = "") -> Recorded:
+    """Record plays (podcast episode id, time) of a user in podcast_play_history; unknown
+    episodes are skipped and reported (NotFound when none is known), a play already there
+    (same user, episode and time) is not counted again. Episodes are not forwarded."""
+    if not plays:
+        return Recorded(0, 0, ())
+    cur = await conn.execute("SELECT id FROM podcast_episodes WHERE id = ANY(%s)", ([e for e, _ in plays],))
+    known = {r[0] for r in await cur.fetchall()}
+    unknown = tuple(dict.fromkeys(e for e, _ in plays if e not in known))
+    keep = list(dict.fromkeys((e, at) for e, at in plays if e in known))
+    if not keep:
+        raise NotFound("podcast episode", unknown[0] if unknown else None)
+    async with conn.transaction():
+        cur = await conn.execute(
+            """INSERT INTO podcast_play_history (user_id, episode_id, played_at, client)
+               SELECT %s, e, at, %s FROM unnest(%s::bigint[], %s::timestamptz[]) AS i(e, at) ORDER BY e, at
+               ON CONFLICT DO NOTHING""",
+            (user_id, client[:200], [e for e, _ in keep], [at for _, at in keep]))
+    added = max(0, cur.rowcount)
+    return Recorded(added, len(keep) - added, unknown)
+
+
+async def episode_history(conn: AsyncConnection, user_id: int,
+                          limit: int = 50) -> list[tuple[int, datetime, str]]:
+    """The user's latest episode plays, newest first: (episode id, time, client)."""
+    cur = await conn.execute(
+        "SELECT episode_id, played_at, client FROM podcast_play_history WHERE user_id = %s"
+        " ORDER BY played_at DESC, episode_id DESC LIMIT %s", (user_id, limit))
+    return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+
 async def history(conn: AsyncConnection, user_id: int, limit: int = 50) -> list[tuple[int, datetime, str]]:
     """The user's latest plays, newest first: (track id, time, client) (index play_history_recent)."""
     cur = await conn.execute(

@@ -146,6 +146,17 @@ async def episode(conn: AsyncConnection, episode_id: int) -> Episode:
     return row
 
 
+async def episodes_by_id(conn: AsyncConnection, episode_ids: list[int]) -> dict[int, Episode]:
+    """The episodes of `episode_ids` that exist, by id."""
+    if not episode_ids:
+        return {}
+    async with conn.cursor(row_factory=class_row(Episode)) as cur:
+        await cur.execute(f"""SELECT {_EPISODE_COLS} FROM podcast_episodes e
+                                JOIN podcast_channels c ON c.id = e.channel_id
+                               WHERE e.id = ANY(%s) ORDER BY e.id""", (list(set(episode_ids)),))
+        return {row.id: row for row in await cur.fetchall()}
+
+
 async def playable(conn: AsyncConnection, episode_id: int) -> Episode:
     """A downloaded episode (status completed, a file): what stream/download send. NotFound
     for an unknown episode or one not (or no longer) downloaded."""
@@ -153,6 +164,15 @@ async def playable(conn: AsyncConnection, episode_id: int) -> Episode:
     if row.status != "completed" or not row.file_key:
         raise NotFound("downloaded podcast episode", episode_id)
     return row
+
+
+async def audio_url(conn: AsyncConnection, episode_id: int) -> str:
+    """The enclosure URL of an episode, as the feed gave it. Raises NotFound."""
+    row = await (await conn.execute("SELECT audio_url FROM podcast_episodes WHERE id = %s",
+                                    (episode_id,))).fetchone()
+    if row is None:
+        raise NotFound("podcast episode", episode_id)
+    return str(row[0])
 
 
 async def channel_ids(conn: AsyncConnection) -> list[int]:

@@ -1,5 +1,7 @@
 """HTTP for podcasts with httpx: a feed or image into memory, an episode onto disk, each with
 a connect/read timeout, an overall deadline, a size cap and at most MAX_REDIRECTS redirects.
+Every connection, redirect hops included, goes through the SSRF guard (orbsonic/http/ssrf.py):
+an address of the server's own networks is refused unless the policy allows it.
 
 A feed that does not answer, answers 404, redirects in a loop or grows past its cap raises
 `FetchError` with a message fit for PodcastChannel.errorMessage; nothing is half-written (an
@@ -19,6 +21,7 @@ import anyio
 import httpx
 
 from orbsonic import SERVER_NAME, __version__
+from orbsonic.http.ssrf import AddressPolicy, BlockedAddress, guarded_client
 
 MAX_REDIRECTS = 5
 CONNECT_TIMEOUT_S = 10.0
@@ -49,18 +52,21 @@ class Downloaded:
 
 
 @asynccontextmanager
-async def _get(url: str, *, deadline_s: float) -> AsyncIterator[httpx.Response]:
-    """A streamed GET of `url` (2xx only), within `deadline_s` seconds overall."""
+async def _get(url: str, policy: AddressPolicy, *, deadline_s: float) -> AsyncIterator[httpx.Response]:
+    """A streamed GET of `url` (2xx only), within `deadline_s` seconds overall, reaching only
+    addresses `policy` allows (at every redirect hop)."""
     timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
     try:
         with anyio.fail_after(deadline_s):
-            async with httpx.AsyncClient(follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=timeout,
-                                         headers={"User-Agent": USER_AGENT}) as client:
+            async with guarded_client(policy, follow_redirects=True, max_redirects=MAX_REDIRECTS,
+                                      timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
                 async with client.stream("GET", url) as response:
                     if response.status_code >= 400:
                         raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".strip()
                                          + f" from {_host(str(response.url))}")
                     yield response
+    except BlockedAddress as exc:
+        raise FetchError(f"refused: {exc}") from None
     except TimeoutError:
         raise FetchError(f"no complete answer from {_host(url)} within {deadline_s:.0f} s") from None
     except httpx.TooManyRedirects:
@@ -88,9 +94,9 @@ def _check_length(response: httpx.Response, max_bytes: int) -> None:
         raise FetchError(f"larger than {max_bytes // (1024 * 1024)} MB ({int(declared)} bytes)")
 
 
-async def fetch(url: str, max_bytes: int, *, deadline_s: float = 120.0) -> Fetched:
+async def fetch(url: str, max_bytes: int, policy: AddressPolicy, *, deadline_s: float = 120.0) -> Fetched:
     """The body of `url` in memory, at most `max_bytes`. Raises FetchError."""
-    async with _get(url, deadline_s=deadline_s) as response:
+    async with _get(url, policy, deadline_s=deadline_s) as response:
         _check_length(response, max_bytes)
         body = bytearray()
         async for chunk in response.aiter_bytes():
@@ -100,7 +106,7 @@ async def fetch(url: str, max_bytes: int, *, deadline_s: float = 120.0) -> Fetch
         return Fetched(str(response.url), response.headers.get("content-type", ""), bytes(body))
 
 
-async def download(url: str, directory: Path, name: str, max_bytes: int, *,
+async def download(url: str, directory: Path, name: str, max_bytes: int, policy: AddressPolicy, *,
                    deadline_s: float = 6 * 3600.0) -> Downloaded:
     """Write the body of `url` to `directory/name` (created), at most `max_bytes`: into a
     temporary file first, renamed into place once complete. Raises FetchError (the temporary
@@ -110,7 +116,7 @@ async def download(url: str, directory: Path, name: str, max_bytes: int, *,
     done = False
     try:
         with os.fdopen(fd, "wb") as out:
-            async with _get(url, deadline_s=deadline_s) as response:
+            async with _get(url, policy, deadline_s=deadline_s) as response:
                 _check_length(response, max_bytes)
                 size = 0
                 async for chunk in response.aiter_bytes(256 * 1024):

@@ -13,13 +13,29 @@ from typing import Any
 import anyio
 from psycopg import AsyncConnection
 
+from orbsonic.errors import BadParam
+from orbsonic.http.ssrf import BlockedAddress, check_url
 from orbsonic.library import podcasts
+from orbsonic.library.radio import check_url as check_http_url
 from orbsonic.podcasts import tasks
 
 
-async def subscribe(conn: AsyncConnection, job_app: Any, url: str, user_id: int | None) -> int:
+async def _refuse_blocked(param: str, url: str, settings: Any) -> None:
+    """BadParam when `url`'s host resolves to an address the SSRF guard refuses (a host that
+    does not resolve yet passes: the fetch checks again at every hop)."""
+    try:
+        await check_url(url, tasks.address_policy(settings))
+    except BlockedAddress as exc:
+        raise BadParam(param, f"refused: {exc}") from None
+
+
+async def subscribe(conn: AsyncConnection, job_app: Any, settings: Any, url: str, user_id: int | None) -> int:
     """createPodcastChannel: add the channel (status new) and queue its first refresh; returns
-    its id. Raises BadParam for a URL that is not absolute http(s)."""
+    its id. Raises BadParam for a URL that is not absolute http(s), or whose host resolves to
+    an address of the server's own networks (orbsonic/http/ssrf.py; setting
+    podcast_allow_networks)."""
+    url = check_http_url("url", url)
+    await _refuse_blocked("url", url, settings)
     channel_id = await podcasts.create_channel(conn, url, user_id)
     await conn.commit()
     await tasks.defer_refresh(job_app, channel_id)
@@ -42,9 +58,12 @@ async def refresh_all(conn: AsyncConnection, job_app: Any) -> int:
     return len(ids)
 
 
-async def download(conn: AsyncConnection, job_app: Any, episode_id: int) -> bool:
+async def download(conn: AsyncConnection, job_app: Any, settings: Any, episode_id: int) -> bool:
     """downloadPodcastEpisode: mark it downloading and queue the download (False when it is
-    already downloaded: nothing queued). Raises NotFound."""
+    already downloaded: nothing queued). Raises NotFound, or BadParam when the enclosure's
+    host resolves to a refused address (the download job checks every hop again)."""
+    url = await podcasts.audio_url(conn, episode_id)
+    await _refuse_blocked("id", url, settings)
     if not await podcasts.request_download(conn, episode_id):
         return False
     await conn.commit()

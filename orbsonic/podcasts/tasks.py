@@ -28,6 +28,7 @@ import anyio
 
 from orbsonic import jobs
 from orbsonic.errors import NotFound
+from orbsonic.http.ssrf import AddressPolicy
 from orbsonic.library import podcasts
 from orbsonic.podcasts.feed import FeedError, parse
 from orbsonic.podcasts.fetch import FetchError, download, fetch
@@ -51,6 +52,11 @@ def _settings() -> Any:
     from orbsonic.config import load_settings
 
     return load_settings()
+
+
+def address_policy(settings: Any) -> AddressPolicy:
+    """The SSRF guard's policy from the setting `podcast_allow_networks` (checked at load)."""
+    return AddressPolicy.parse(settings.podcast_allow_networks)
 
 
 def _pool(context: Any) -> Any:
@@ -80,7 +86,8 @@ async def refresh(context: Any, channel_id: int) -> str:
     if channel is None:
         return "gone"
     try:
-        fetched = await fetch(channel.url, settings.podcast_feed_max_mb * 1024 * 1024)
+        max_bytes = settings.podcast_feed_max_mb * 1024 * 1024
+        fetched = await fetch(channel.url, max_bytes, address_policy(settings))
         feed = parse(fetched.data, fetched.url)
     except (FetchError, FeedError) as exc:
         log.info("podcast channel %d (%s): %s", channel_id, channel.url, exc)
@@ -94,15 +101,15 @@ async def refresh(context: Any, channel_id: int) -> str:
         return "gone"
     log.info("podcast channel %d: %d new episode(s)", channel_id, added)
     if feed.image_url and (feed.image_url != channel.image_url or not channel.image_key):
-        await _store_image(pool, channel_id, feed.image_url, settings.data_dir)
+        await _store_image(pool, channel_id, feed.image_url, settings)
     return "completed"
 
 
-async def _store_image(pool: Any, channel_id: int, url: str, data_dir: Path) -> None:
+async def _store_image(pool: Any, channel_id: int, url: str, settings: Any) -> None:
     """Fetch and keep a channel's image as DATA_DIR/podcasts/<channel>/cover.<ext>. A missing or
     broken image is logged and leaves the channel without a (new) cover, nothing else."""
     try:
-        fetched = await fetch(url, MAX_IMAGE_BYTES, deadline_s=60.0)
+        fetched = await fetch(url, MAX_IMAGE_BYTES, address_policy(settings), deadline_s=60.0)
         suffix = await anyio.to_thread.run_sync(_image_suffix, fetched.data)
     except (FetchError, ValueError) as exc:
         log.info("podcast channel %d: no cover from %s: %s", channel_id, url, exc)
@@ -110,7 +117,7 @@ async def _store_image(pool: Any, channel_id: int, url: str, data_dir: Path) -> 
     from orbsonic.storage.local import LocalStorage
 
     key = f"{channel_id}/cover.{suffix}"
-    storage = LocalStorage(podcasts.podcast_dir(data_dir))
+    storage = LocalStorage(podcasts.podcast_dir(settings.data_dir))
     await anyio.to_thread.run_sync(storage.put, key, fetched.data)
     async with pool.connection() as conn, conn.transaction():
         await podcasts.set_image(conn, channel_id, key, int(time.time()))
@@ -192,7 +199,7 @@ async def download_episode(context: Any, episode_id: int) -> str:
     name = f"{episode_id}.{suffix}"
     try:
         got = await download(pending.audio_url, root / str(pending.channel_id), name,
-                             settings.podcast_episode_max_mb * 1024 * 1024)
+                             settings.podcast_episode_max_mb * 1024 * 1024, address_policy(settings))
         duration_ms, bitrate = await anyio.to_thread.run_sync(_probe, got.path)
     except (FetchError, ValueError) as exc:
         (root / str(pending.channel_id) / name).unlink(missing_ok=True)

@@ -26,8 +26,9 @@ from pathlib import Path
 from orbsonic.cache import disk
 
 
-def entry_key(track_id: int, size: int, mtime_ns: int, fmt: str, kbps: int) -> str:
-    """The cache key of a transcode (hex)."""
+def entry_key(track_id: int | str, size: int, mtime_ns: int, fmt: str, kbps: int) -> str:
+    """The cache key of a transcode (hex). `track_id`: a track id, or `pe<id>` for a podcast
+    episode (never equal to a track id's text)."""
     # v2: entries written by ffmpeg into a seekable file (cover, gapless header)
     raw = f"v2:{track_id}:{size}:{mtime_ns}:{fmt}:{kbps}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]

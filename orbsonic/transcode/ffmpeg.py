@@ -57,9 +57,10 @@ def find_ffmpeg(setting: str = "") -> str | None:
 
 # What each muxer keeps besides the audio (ffmpeg 5.1). An attached picture goes into MP3
 # (ID3v2 APIC), FLAC (PICTURE block) and MP4 (covr); the Ogg muxer takes none. ID3v2 with
-# an APIC needs a seek back to write its size, so a piped MP3 carries tags without it.
+# an APIC needs a seek back to write its size: on a pipe the size leaves the picture out,
+# which orbsonic/transcode/mp3head.py corrects as the stream passes (with the Info frame).
 _PICTURE = frozenset({"mp3", "flac", "ipod"})
-_PIPE_PICTURE = frozenset({"flac", "ipod"})
+_PIPE_PICTURE = frozenset({"mp3", "flac", "ipod"})
 # Muxer options for a seekable file (the cache entry) and for a pipe. The MP3 muxer writes
 # its Xing/LAME frame (frame count, encoder delay and padding: gapless) only to seekable
 # output; MP4 needs a fragmented layout with an empty moov to be written to a pipe, and

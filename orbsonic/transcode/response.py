@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -26,14 +28,17 @@ from orbsonic.http.ranges import RangeResponse, until_disconnect
 from orbsonic.storage import pass_fds
 from orbsonic.storage.base import StoredFile
 from orbsonic.storage.local import open_local
-from orbsonic.transcode import ffmpeg
 from orbsonic.metrics import defs as metrics
+from orbsonic.transcode import ffmpeg, itunsmpb, mp3head
 from orbsonic.transcode.cache import Follower, Producer, TranscodeCache, entry_key
 from orbsonic.transcode.decide import Decision, Format, Source
 
 log = logging.getLogger("orbsonic.transcode")
 FOLLOW_POLL_S = 0.05
 PRODUCER_WAIT_TRIES = 20  # × FOLLOW_POLL_S: how long a producer may take to create its .part
+# What a finished cache entry gets before it is committed (blocking, run in a thread):
+# MP3: ffmpeg's Lavc LAME tag relabelled for LAME-only readers; MP4: iTunSMPB gapless info.
+_FINISH_ENTRY: dict[str, Callable[[Path], object]] = {"mp3": mp3head.relabel, "ipod": itunsmpb.add}
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,10 @@ def _headers(decision: Decision) -> dict[str, str]:
             "X-Transcode": f"{decision.target.name}; bitrate={decision.kbps}" if decision.target else "raw"}
 
 
-async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile, source: Source,
+async def transcode_response(service: Transcoding, track_id: int | str, fh: StoredFile, source: Source,
                              decision: Decision, *, head: bool = False, estimate: bool = False) -> Response:
-    """The response for a transcode of the opened file `fh` (track `track_id`).
+    """The response for a transcode of the opened file `fh` (track `track_id`, or `pe<id>`
+    for a podcast episode).
 
     Raises TranscodeError (→ error envelope) when no slot frees up in time or ffmpeg fails
     before its first byte. `fh` may be closed by the caller as soon as this returns.
@@ -86,8 +92,9 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
         return Response(b"", media_type=target.content_type,
                         headers=headers | ({"Content-Length": str(length)} if length is not None else {}))
     producer = None
+    head = await _mp3_head(fh, source, decision)
     if cacheable:
-        producer, answer = await _produce_or_follow(cache, key, target, headers)
+        producer, answer = await _produce_or_follow(cache, key, target, headers, head)
         if answer is not None:
             return answer
     try:
@@ -96,11 +103,27 @@ async def transcode_response(service: Transcoding, track_id: int, fh: StoredFile
         if producer is not None:
             producer.abort()
         raise
-    return LiveResponse(proc, first, producer, target.content_type, headers, length)
+    return LiveResponse(proc, first, producer, target.content_type, headers, length, head,
+                        _FINISH_ENTRY.get(target.container))
 
 
-async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
-                             headers: dict[str, str]) -> tuple[Producer | None, Response | None]:
+async def _mp3_head(fh: StoredFile, source: Source, decision: Decision) -> mp3head.HeadFixer | None:
+    """For a live MP3: the fixer that gives the piped stream its picture's ID3v2 size and,
+    for a whole-file transcode, the LAME/Info gapless frame (orbsonic/transcode/mp3head.py)."""
+    target = decision.target
+    if target is None or target.container != "mp3":
+        return None
+    whole = decision.offset_s == 0 and decision.duration_s == 0
+    samples = None
+    if whole:
+        out_rate = 48000 if source.sample_rate > target.max_rate_hz else source.sample_rate
+        samples = await asyncio.to_thread(mp3head.source_samples, fh, source.duration_ms, source.sample_rate,
+                                          out_rate)
+    return mp3head.HeadFixer(samples, gapless=whole)
+
+
+async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format, headers: dict[str, str],
+                             head: mp3head.HeadFixer | None = None) -> tuple[Producer | None, Response | None]:
     """Become the producer of `key` (→ (producer, None)), or the answer that follows the
     entry another request produces or serves the entry it just finished (→ (None, answer));
     (None, None) when this request must transcode for itself, uncached.
@@ -118,7 +141,7 @@ async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
             return None, None
         follower = cache.follow(key, target.suffix)
         if follower is not None:
-            return None, FollowResponse(follower, target.content_type, headers)
+            return None, FollowResponse(follower, target.content_type, headers, head and head.for_file())
         hit = cache.lookup(key, target.suffix)  # finished between our looks
         if hit is not None:
             return None, RangeResponse(open_local(hit), target.content_type, headers=headers)
@@ -126,8 +149,8 @@ async def _produce_or_follow(cache: TranscodeCache, key: str, target: Format,
     return None, None
 
 
-async def _start(service: Transcoding, track_id: int, fh: StoredFile, source: Source, decision: Decision,
-                 producer: Producer | None) -> tuple[ffmpeg.FfmpegProcess, bytes]:
+async def _start(service: Transcoding, track_id: int | str, fh: StoredFile, source: Source,
+                 decision: Decision, producer: Producer | None) -> tuple[ffmpeg.FfmpegProcess, bytes]:
     """ffmpeg started and its first chunk read. With a `producer`, ffmpeg writes the cache
     entry itself (a seekable file: tags, cover, gapless header) besides the pipe. A source
     whose picture the muxer refuses is transcoded again without it. Raises TranscodeError."""
@@ -163,8 +186,11 @@ class LiveResponse(Response):
     ffmpeg is killed and reaped when the response ends."""
 
     def __init__(self, proc: ffmpeg.FfmpegProcess, first: bytes, producer: Producer | None,
-                 media_type: str, headers: dict[str, str], length: int | None) -> None:
+                 media_type: str, headers: dict[str, str], length: int | None,
+                 head: mp3head.HeadFixer | None = None,
+                 finish_entry: Callable[[Path], object] | None = None) -> None:
         self.proc, self.first, self.producer, self.length = proc, first, producer, length
+        self.head, self.finish_entry = head, finish_entry
         self.status_code = 200
         self.media_type = media_type
         self.background = None
@@ -179,18 +205,25 @@ class LiveResponse(Response):
                 self.producer.abort()  # no-op after a commit
             await self.proc.close()
 
+    async def _send(self, send: Send, chunk: bytes, sent: int) -> int:
+        if self.length is not None:
+            chunk = chunk[:max(0, self.length - sent)]
+        if chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        return sent + len(chunk)
+
     async def _body(self, send: Send) -> None:
         sent = 0
-        chunk = self.first
-        while chunk:
-            if self.length is not None:
-                chunk = chunk[:max(0, self.length - sent)]
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sent += len(chunk)
-            chunk = await self.proc.read()
+        data = self.first
+        while data:
+            sent = await self._send(send, self.head.feed(data) if self.head else data, sent)
+            data = await self.proc.read()
+        if self.head is not None:
+            sent = await self._send(send, self.head.finish(), sent)
         rc = await self.proc.finish()
         if rc == 0 and self.producer is not None:
+            if self.finish_entry is not None:
+                await asyncio.to_thread(self.finish_entry, self.producer.part)
             self.producer.commit()
         elif rc != 0:
             log.warning("ffmpeg exited %s mid-stream: %s", rc, self.proc.error_text)
@@ -206,8 +239,9 @@ class LiveResponse(Response):
 class FollowResponse(Response):
     """Stream a cache entry that another request is still writing, as it grows."""
 
-    def __init__(self, follower: Follower, media_type: str, headers: dict[str, str]) -> None:
-        self.follower = follower
+    def __init__(self, follower: Follower, media_type: str, headers: dict[str, str],
+                 head: mp3head.HeadFixer | None = None) -> None:
+        self.follower, self.head = follower, head
         self.status_code = 200
         self.media_type = media_type
         self.background = None
@@ -226,14 +260,22 @@ class FollowResponse(Response):
             chunk = await asyncio.to_thread(self.follower.read)
             if chunk:
                 idle = 0.0
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await self._send(send, chunk)
                 continue
             if await asyncio.to_thread(self.follower.producer_done):
                 while rest := await asyncio.to_thread(self.follower.read):
-                    await send({"type": "http.response.body", "body": rest, "more_body": True})
+                    await self._send(send, rest)
                 break
             idle += FOLLOW_POLL_S
             if idle > ffmpeg.STALL_TIMEOUT_S:
                 break
             await asyncio.sleep(FOLLOW_POLL_S)
+        if self.head is not None and (rest := self.head.finish()):
+            await send({"type": "http.response.body", "body": rest, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send(self, send: Send, chunk: bytes) -> None:
+        if self.head is not None:
+            chunk = self.head.feed(chunk)
+        if chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})

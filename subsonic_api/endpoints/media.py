@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from typing import Any
 
 import anyio
 from starlette.responses import RedirectResponse, Response
@@ -65,26 +66,48 @@ def _episode_id(ctx: Ctx) -> int | None:
     return None
 
 
-async def _episode(ctx: Ctx, episode_id: int, *, attachment: bool) -> Response:
-    """A downloaded podcast episode as it is, with Range (no transcoding: episodes are already
-    compressed for listening; `format`/`maxBitRate` are ignored for them)."""
+_EPISODE_CODECS = {"mp3": "mp3", "m4a": "aac", "mp4": "aac", "aac": "aac", "ogg": "vorbis", "oga": "vorbis",
+                   "opus": "opus", "flac": "flac"}
+
+
+def episode_source(row: Any, fh: StoredFile) -> Source:
+    """The decision's view of a downloaded podcast episode. The codec is the one its suffix
+    names (podcast .m4a is AAC; a WAV has none: always transcoded when a format is asked);
+    the bitrate as probed at download, else from size/duration."""
+    suffix = (row.suffix or "").lower()
+    duration_ms = row.duration_ms or (row.feed_duration_s or 0) * 1000
+    bitrate = row.bitrate or (fh.info.size * 8 // duration_ms if duration_ms else 0)
+    return Source(suffix, _EPISODE_CODECS.get(suffix, ""), bitrate, duration_ms)
+
+
+async def _episode(ctx: Ctx, episode_id: int, *, attachment: bool) -> Response | AfterRelease:
+    """A downloaded podcast episode: as it is with Range for `download`; for `stream`, as it
+    is or transcoded per `format`/`maxBitRate`/`timeOffset` exactly as a song (the cache key
+    is the episode's, `pe<id>`)."""
     row, fh = await podcast_service.open_episode(ctx.conn, ctx.state.settings.data_dir, episode_id)
-    if not attachment:
+    if attachment:
+        return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE,
+                             filename=row.file_key.rsplit("/", 1)[-1], disposition="attachment")
+    try:
+        transcode = _transcoded(ctx, f"pe{episode_id}", fh, episode_source(row, fh))
+    except BaseException:
+        fh.close()
+        raise
+    if transcode is None:
         return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE)
-    return RangeResponse(fh, row.content_type or "audio/mpeg", headers=_PRIVATE,
-                         filename=row.file_key.rsplit("/", 1)[-1], disposition="attachment")
+    return AfterRelease(closing(fh, transcode))
 
 
 @endpoint("stream", role="stream")
 async def stream(ctx: Ctx) -> Response | AfterRelease:
     """The song as it is, or transcoded per `format`/`maxBitRate`/`timeOffset`, the user's
     max bitrate and the client's profile (orbsonic.transcode.decide). A podcast episode's
-    streamId (`pe-…`) sends the downloaded episode."""
+    streamId (`pe-…`) sends the downloaded episode, transcoded by the same rules."""
     if (episode_id := _episode_id(ctx)) is not None:
         return await _episode(ctx, episode_id, attachment=False)
     info, fh = await open_track(ctx)
     try:
-        transcode = _transcoded(ctx, info, fh)
+        transcode = _transcoded(ctx, info["id"], fh, source_of(info, fh))
     except BaseException:
         fh.close()
         raise
@@ -119,16 +142,16 @@ def _offset_s(ctx: Ctx) -> int:
     return int(value)
 
 
-def _transcoded(ctx: Ctx, info: dict, fh: StoredFile) -> Callable[[], Awaitable[Response]] | None:
-    """What builds the transcode answer for `stream`, or None to send the file as it is
-    (the decision says so, or no ffmpeg is installed: originals rather than errors).
-    Raises BadParam for a bad `timeOffset` or `maxBitRate`."""
+def _transcoded(ctx: Ctx, item: int | str, fh: StoredFile, source: Source) -> Callable[[], Awaitable[Response]] | None:
+    """What builds the transcode answer for `stream` of `item` (a track id, or `pe<id>` for a
+    podcast episode: its cache key), or None to send the file as it is (the decision says
+    so, or no ffmpeg is installed: originals rather than errors). Raises BadParam for a bad
+    `timeOffset` or `maxBitRate`."""
     p = ctx.params
-    source = source_of(info, fh)
     duration_ms = source.duration_ms
     offset = _offset_s(ctx)
     if offset and duration_ms and offset * 1000 >= duration_ms:
-        raise BadParam("timeOffset", f"{offset} s is past the end of the song ({duration_ms // 1000} s)")
+        raise BadParam("timeOffset", f"{offset} s is past the end ({duration_ms // 1000} s)")
     decision = decide(source, fmt=parse_format(p.get("format")),
                       max_kbps=p.int("maxBitRate", 0, lo=0, hi=100_000),
                       user_max_kbps=ctx.user.max_bitrate or 0, profile=ctx.profile, offset_s=offset)
@@ -136,7 +159,7 @@ def _transcoded(ctx: Ctx, info: dict, fh: StoredFile) -> Callable[[], Awaitable[
     if not decision.transcode or service is None or not service.transcoder.available:
         return None
     head, estimate = ctx.request.method == "HEAD", p.bool("estimateContentLength")
-    return lambda: transcode_response(service, info["id"], fh, source, decision, head=head, estimate=estimate)
+    return lambda: transcode_response(service, item, fh, source, decision, head=head, estimate=estimate)
 
 
 @endpoint("download", role="download")

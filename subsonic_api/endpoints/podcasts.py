@@ -111,9 +111,10 @@ async def refresh_podcasts(ctx: Ctx) -> Payload:
 
 @endpoint("createPodcastChannel", role="podcast")
 async def create_podcast_channel(ctx: Ctx) -> Payload:
-    """Subscribe to feed `url` (absolute http(s)); the channel is `new` until its first
-    refresh has run, then `completed` or `error`."""
-    await service.subscribe(ctx.conn, ctx.state.jobs, ctx.params.str("url"), ctx.user.id)
+    """Subscribe to feed `url` (absolute http(s), not resolving to the server's own networks:
+    error 0 otherwise); the channel is `new` until its first refresh has run, then
+    `completed` or `error`."""
+    await service.subscribe(ctx.conn, ctx.state.jobs, ctx.state.settings, ctx.params.str("url"), ctx.user.id)
     return Payload()
 
 
@@ -126,7 +127,7 @@ async def delete_podcast_channel(ctx: Ctx) -> Payload:
 @endpoint("downloadPodcastEpisode", role="podcast")
 async def download_podcast_episode(ctx: Ctx) -> Payload:
     """Queue the download of an episode (it is `downloading` at once, `completed` or `error` after)."""
-    await service.download(ctx.conn, ctx.state.jobs, ctx.params.id("id", "pe")[1])
+    await service.download(ctx.conn, ctx.state.jobs, ctx.state.settings, ctx.params.id("id", "pe")[1])
     return Payload()
 
 

@@ -240,7 +240,7 @@ CASES: list[Case] = [
     Case("download", lambda c: {"id": PODCASTS["episode"]}, "podcast episode", role="download", binary=True),
     Case("getCoverArt", lambda c: {"id": PODCASTS["cover"], "size": 32}, "podcast channel", binary=True),
     Case("refreshPodcasts", role="podcast"),
-    Case("createPodcastChannel", lambda c: {"url": f"http://127.0.0.1:9/{c.who.name}.xml"}, role="podcast",
+    Case("createPodcastChannel", lambda c: {"url": f"http://{c.who.name}.invalid/feed.xml"}, role="podcast",
          once=True),
     Case("downloadPodcastEpisode", lambda c: {"id": PODCASTS["other_episode"]}, role="podcast"),
     Case("deletePodcastEpisode", lambda c: {"id": PODCASTS["other_episode"]}, role="podcast"),
@@ -364,7 +364,7 @@ def _add_podcasts(conn: psycopg.Connection[Any], data_dir: Path) -> None:
                     OVERRIDING SYSTEM VALUE VALUES
                     (1, 1, 'a', 'Downloaded', 'http://127.0.0.1:9/a.mp3', 'completed', '1/1.mp3', 4002,
                      'audio/mpeg', 'mp3', now()),
-                    (2, 1, 'b', 'Not yet', 'http://127.0.0.1:9/b.mp3', 'new', NULL, NULL, NULL, NULL, now())""")
+                    (2, 1, 'b', 'Not yet', 'http://pod.invalid/b.mp3', 'new', NULL, NULL, NULL, NULL, now())""")
     conn.execute("SELECT setval(pg_get_serial_sequence('podcast_channels', 'id'), 100)")
     conn.execute("SELECT setval(pg_get_serial_sequence('podcast_episodes', 'id'), 100)")
     PODCASTS.update(channel=public_id("pc", 1), episode=public_id("pe", 1), other_episode=public_id("pe", 2),

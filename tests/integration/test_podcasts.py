@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,7 +42,8 @@ class FeedHost:
     """A threaded http.server on 127.0.0.1 serving `routes` (path → Route); every request's path
     is recorded in `hits`."""
 
-    def __init__(self) -> None:
+    def __init__(self, bind: str = "127.0.0.1") -> None:
+        self.bind = bind
         self.routes: dict[str, Route] = {}
         self.hits: list[str] = []
         host = self
@@ -78,13 +80,13 @@ class FeedHost:
                 self.end_headers()
                 self.wfile.write(route.body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((bind, 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        return f"http://{self.bind}:{self.server.server_address[1]}{path}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -167,9 +169,11 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             "three": make_mp3(d / "three.mp3", 2, 880)}
 
 
-@pytest.fixture
-def pod(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        audio_files: dict[str, bytes]) -> Iterator[Pod]:
+@contextmanager
+def pod_server(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, audio: dict[str, bytes],
+               allow: str) -> Iterator[Pod]:
+    """The app and the worker's environment with podcast_allow_networks = `allow`, and a feed
+    host on 127.0.0.1."""
     from starlette.testclient import TestClient
 
     data = tmp_path / "data"
@@ -177,14 +181,24 @@ def pod(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     # The worker reads its settings from the environment, as `orbsonic worker` does.
     monkeypatch.setenv("ORBSONIC_DATA_DIR", str(data))
     monkeypatch.setenv("ORBSONIC_PODCAST_FEED_MAX_MB", "1")
+    monkeypatch.setenv("ORBSONIC_PODCAST_ALLOW_NETWORKS", allow)
     monkeypatch.delenv("ORBSONIC_CONFIG", raising=False)
-    add_users(fresh_db, data)
+    add_users(db, data)
     host = FeedHost()
+    allowed = tuple(a.strip() for a in allow.split(",") if a.strip())
     try:
-        with TestClient(make_app(fresh_db, data)) as http:
-            yield Pod(fresh_db, data, Subsonic(http), host, audio_files)
+        with TestClient(make_app(db, data, podcast_allow_networks=allowed)) as http:
+            yield Pod(db, data, Subsonic(http), host, audio)
     finally:
         host.close()
+
+
+@pytest.fixture
+def pod(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        audio_files: dict[str, bytes]) -> Iterator[Pod]:
+    """The feed host is on loopback: the fake feed needs private networks allowed."""
+    with pod_server(fresh_db, tmp_path, monkeypatch, audio_files, "private") as p:
+        yield p
 
 
 def serve_show(pod: Pod, path: str = "/show.xml", episodes: list[Ep] | None = None) -> list[Ep]:
@@ -382,7 +396,7 @@ def test_ids_of_the_wrong_kind_are_70(pod: Pod) -> None:
     assert len(pod.channels()) == 1
     # episode ids never collide with track ids: a pe- id is not accepted where a song is meant
     pod.api.fail("getSong", 70, id=episode)
-    pod.api.fail("scrobble", 70, id=episode)
+    pod.api.fail("scrobble", 70, id=channel["id"])  # a channel is not played (an episode is: below)
 
 
 def test_roles_and_legacy_clients(pod: Pod) -> None:
@@ -433,3 +447,177 @@ async def _run_task(url: str, name: str) -> None:
     app = jobs.make_app(url)
     async with app.open_async():
         await jobs.defer(app, name, timestamp=0)
+
+
+def test_feeds_on_the_servers_own_networks_are_refused(fresh_db: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        audio_files: dict[str, bytes]) -> None:
+    """podcast_allow_networks empty (the default): a loopback, private, link-local, multicast
+    or reserved feed URL is refused with an error envelope, nothing is stored or fetched."""
+    with pod_server(fresh_db, tmp_path, monkeypatch, audio_files, "") as pod:
+        serve_show(pod)
+        port = pod.host.server.server_address[1]
+        refused = {pod.host.url("/show.xml"): "loopback", f"http://localhost:{port}/show.xml": "loopback",
+                   f"http://[::1]:{port}/show.xml": "loopback", "http://[::ffff:127.0.0.1]/x.xml": "loopback",
+                   "http://169.254.169.254/latest/meta-data/": "link-local", "http://10.1.2.3/feed": "private",
+                   "http://192.168.1.10/feed": "private", "http://224.0.0.1/feed": "multicast",
+                   "http://0.0.0.0/feed": "unspecified", "http://240.0.0.1/feed": "reserved",
+                   "http://100.64.0.1/feed": "not globally routable"}
+        for url, kind in refused.items():
+            error = pod.api.fail("createPodcastChannel", 0, url=url)
+            assert "url" in error["message"] and kind in error["message"], (url, error)
+        assert pod.channels() == []
+        assert pod.host.hits == []
+
+
+def test_redirects_and_enclosures_into_refused_networks(fresh_db: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        audio_files: dict[str, bytes]) -> None:
+    """Only 127.0.0.1 allowed: a feed there that redirects to 127.0.0.2 (loopback, not
+    allowed) marks its channel `error` without a connection to 127.0.0.2; an enclosure on
+    127.0.0.2 is refused by downloadPodcastEpisode, one that redirects there by the job."""
+    inner = FeedHost("127.0.0.2")
+    try:
+        with pod_server(fresh_db, tmp_path, monkeypatch, audio_files, "127.0.0.1/32") as pod:
+            inner_ep = Ep("x", "X", "/a.mp3", "Mon, 01 Jan 2024 10:00:00 GMT")
+            inner.routes["/show.xml"] = Route(rss(inner, "Inner", [inner_ep]))
+            inner.routes["/a.mp3"] = Route(pod.audio["one"], content_type="audio/mpeg")
+            pod.host.routes["/hop.xml"] = Route(status=302, headers={"Location": inner.url("/show.xml")})
+            pod.write("createPodcastChannel", url=pod.host.url("/hop.xml"))  # the first hop is allowed
+            pod.run_jobs()
+            [channel] = pod.channels()
+            assert channel["status"] == "error", channel
+            assert "refused" in channel["errorMessage"] and "127.0.0.2" in channel["errorMessage"]
+            assert "loopback" in channel["errorMessage"]
+            assert inner.hits == []  # never connected to
+            pod.write("deletePodcastChannel", id=channel["id"])
+
+            # a feed on the allowed host whose enclosures and image live on the refused one
+            pod.host.routes["/audio/hop.mp3"] = Route(status=301, headers={"Location": inner.url("/a.mp3")})
+            pod.host.routes["/audio/ok.mp3"] = Route(pod.audio["two"], content_type="audio/mpeg")
+            eps = [Ep("direct", "Direct", "/a.mp3", "Mon, 01 Jan 2024 10:00:00 GMT"),
+                   Ep("hop", "Hop", "/audio/hop.mp3", "Mon, 02 Jan 2024 10:00:00 GMT"),
+                   Ep("ok", "Ok", "/audio/ok.mp3", "Mon, 03 Jan 2024 10:00:00 GMT")]
+            body = rss(pod.host, "Mixed", eps)
+            body = body.replace(pod.host.url("/a.mp3").encode(), inner.url("/a.mp3").encode())
+            image = f'<itunes:image href="{inner.url("/c.png")}"/>'.encode()
+            body = body.replace(b"<channel><title>", b"<channel>" + image + b"<title>")
+            pod.host.routes["/mixed.xml"] = Route(body)
+            pod.write("createPodcastChannel", url=pod.host.url("/mixed.xml"))
+            pod.run_jobs()
+            [channel] = pod.channels()
+            assert channel["status"] == "completed" and "coverArt" not in channel  # the image was refused
+            got = {e["title"]: e for e in channel["episode"]}
+            error = pod.api.fail("downloadPodcastEpisode", 0, id=got["Direct"]["id"])
+            assert "127.0.0.2" in error["message"] and "loopback" in error["message"]
+            pod.write("downloadPodcastEpisode", id=got["Hop"]["id"])
+            pod.write("downloadPodcastEpisode", id=got["Ok"]["id"])
+            pod.run_jobs()
+            got = {e["title"]: e for e in pod.channels()[0]["episode"]}
+            assert got["Direct"]["status"] == "new"
+            assert got["Hop"]["status"] == "error"
+            [(message,)] = q(pod.url, "SELECT error_message FROM podcast_episodes WHERE guid = 'hop'")
+            assert "refused" in message and "127.0.0.2" in message, message
+            assert got["Ok"]["status"] == "completed"
+            assert inner.hits == []
+    finally:
+        inner.close()
+
+
+def _probe(data: bytes, tmp: Path) -> dict[str, Any]:
+    path = tmp / f"probe-{len(data)}-{hash(data) & 0xFFFF}"
+    path.write_bytes(data)
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                          "stream=codec_name,bit_rate:format=duration", "-of", "json", str(path)],
+                         check=True, capture_output=True).stdout
+    import json
+
+    info = json.loads(out)
+    stream = info["streams"][0]
+    return {"codec": stream["codec_name"], "bit_rate": int(stream.get("bit_rate") or 0),
+            "duration": float(info["format"].get("duration") or 0)}
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
+def test_episodes_are_transcoded_like_songs(pod: Pod, tmp_path: Path) -> None:
+    """stream of a downloaded episode honours format, maxBitRate and timeOffset (the 6 s
+    episode is a 64 kbit/s mono MP3); download always sends the original."""
+    serve_show(pod)
+    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
+    pod.run_jobs()
+    first = pod.channels()[0]["episode"][1]
+    pod.write("downloadPodcastEpisode", id=first["id"])
+    pod.run_jobs()
+    ep = pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
+    original = pod.audio["one"]
+    # within the limit and already MP3: the original, with Range
+    for params in ({}, {"format": "mp3", "maxBitRate": "128"}, {"format": "raw", "maxBitRate": "32"}):
+        r = pod.api.raw("stream", id=ep["streamId"], **params)
+        assert r.status_code == 200 and r.content == original, params
+    # another codec
+    r = pod.api.raw("stream", id=ep["streamId"], format="opus")
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/ogg" and r.content != original
+    got = _probe(r.content, tmp_path)
+    assert got["codec"] == "opus" and abs(got["duration"] - 6.0) < 0.2, got
+    # a lower bitrate: MP3 at 32 kbit/s
+    r = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32")
+    got = _probe(r.content, tmp_path)
+    assert r.headers["x-transcode"].startswith("mp3")
+    assert got["codec"] == "mp3" and got["bit_rate"] == 32000, got
+    # the second request is served from the cache, with a length and Range
+    again = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32")
+    assert again.headers.get("accept-ranges") == "bytes" and int(again.headers["content-length"]) > 0
+    part = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32", headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and len(part.content) == 100
+    # timeOffset (transcodeOffset): the rest of the episode; past its end: an error envelope
+    r = pod.api.raw("stream", id=ep["streamId"], format="mp3", maxBitRate="32", timeOffset="4")
+    assert abs(_probe(r.content, tmp_path)["duration"] - 2.0) < 0.3
+    assert "past the end" in pod.api.fail("stream", 0, id=ep["streamId"], timeOffset="60")["message"]
+    # download: the original whatever is asked
+    assert pod.api.raw("download", id=ep["streamId"], format="opus").content == original
+
+
+def test_episodes_are_scrobbled_and_reported_like_songs(pod: Pod) -> None:
+    """scrobble (notice and submission) and OpenSubsonic reportPlayback mediaType=podcast take
+    an episode's id; getNowPlaying shows it to every user (XSD-valid: a Child of type podcast)."""
+    serve_show(pod)
+    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
+    pod.run_jobs()
+    first = pod.channels()[0]["episode"][1]
+    pod.write("downloadPodcastEpisode", id=first["id"])
+    pod.run_jobs()
+    ep = pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
+    alice = pod.api.as_user(*ALICE)
+
+    pod.write("scrobble", Subsonic(pod.api.http, client="PodPlayer"), id=ep["streamId"], submission="false")
+    [entry] = alice.ok("getNowPlaying")["nowPlaying"]["entry"]
+    assert entry["id"] == ep["id"] and entry["type"] == "podcast" and entry["title"] == "First Steps"
+    assert entry["playerName"] == "PodPlayer" and entry["username"] == pod.api.user
+    dsub = Subsonic(pod.api.http, client="DSub", version="1.2.0")
+    assert b"<entry " in dsub.raw("getNowPlaying", fmt="xml").content
+
+    # a play, sent twice (an offline batch): counted once; with an unknown song in the batch
+    pod.write("scrobble", id=[ep["streamId"], "tr-zzzz"], time=["1700000000000", "1700000000000"])
+    pod.write("scrobble", id=ep["streamId"], time="1700000000000")
+    [(episode_id,)] = q(pod.url, "SELECT id FROM podcast_episodes WHERE guid = 'ep-1'")
+    assert q(pod.url, "SELECT episode_id, client FROM podcast_play_history") == [(episode_id, "pytest")]
+    assert q(pod.url, "SELECT count(*) FROM play_history") == [(0,)]
+    assert q(pod.url, "SELECT count(*) FROM scrobble_outbox") == [(0,)]  # not forwarded
+
+    # reportPlayback: podcast ids with mediaType=podcast only
+    tempus = Subsonic(pod.api.http, client="Tempus")
+    tempus.ok("reportPlayback", mediaId=ep["id"], mediaType="podcast", positionMs="1500", state="playing")
+    live = {e["playerName"]: e for e in pod.api.ok("getNowPlaying")["nowPlaying"]["entry"]}
+    assert live["Tempus"]["id"] == ep["id"] and live["Tempus"]["state"] == "playing"
+    assert live["Tempus"]["positionMs"] >= 1500
+    pod.api.fail("reportPlayback", 70, mediaId=ep["id"], mediaType="song", positionMs="0", state="playing")
+    pod.api.fail("reportPlayback", 70, mediaId="tr-1", mediaType="podcast", positionMs="0", state="playing")
+    pod.api.fail("reportPlayback", 70, mediaId="pe-zzzzzz", mediaType="podcast", positionMs="0",
+                 state="playing")
+    tempus.ok("reportPlayback", mediaId=ep["id"], mediaType="podcast", positionMs="6000", state="stopped")
+    live_now = pod.api.ok("getNowPlaying")["nowPlaying"].get("entry", [])
+    assert "Tempus" not in {e.get("playerName") for e in live_now}
+    # deleting the channel ends its now-playing entries and play history
+    pod.write("deletePodcastChannel", id=pod.channels()[0]["id"])
+    assert pod.api.ok("getNowPlaying")["nowPlaying"].get("entry", []) == []
+    assert q(pod.url, "SELECT count(*) FROM podcast_play_history") == [(0,)]

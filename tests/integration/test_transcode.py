@@ -286,6 +286,14 @@ def test_a_follower_gets_the_whole_entry(lib: Lib) -> None:
     assert hashes[0] == hashes[1] == hashes[2] and len(hashes[0]) > LONG_S * 38
     assert lib.transcoder.started == started + 1  # transcoded once: the others followed or hit
     assert abs(ffprobe(results[0], lib.tmp)["duration"] - LONG_S) < 0.05
+    # each carries the LAME/Info frame: the producer's pipe (inserted), a follower (ffmpeg's
+    # zero-filled placeholder filled in) or the finished entry; a decoder skips 576 + 529
+    for n, data in enumerate(results):
+        path = lib.tmp / f"follower-{n}.mp3"
+        path.write_bytes(data)
+        start = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=start_time", "-of", "csv=p=0",
+                                str(path)], check=True, capture_output=True, text=True).stdout.strip()
+        assert start == "0.025057", (n, start)
 
 
 # ---------------------------------------------------------------------------- bad input

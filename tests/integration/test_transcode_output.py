@@ -144,16 +144,33 @@ def test_mp3_cache_entry_is_complete_and_gapless(lib: Lib) -> None:
     assert len(info["pictures"]) == 1 and info["pictures"][0]["codec_name"] == "png"  # ID3v2 APIC
     assert entry.read_bytes()[3] == 3  # ID3v2.3
     lame = lame_frame(entry.read_bytes())
-    assert lame["encoder"].startswith((b"Lavc", b"LAME")) and lame["delay"] > 0 and lame["padding"] > 0, lame
+    assert lame["encoder"] == b"LAME3.100" and lame["delay"] > 0 and lame["padding"] > 0, lame
     # frame count, delay and padding account for exactly the source's samples ...
     assert lame["frames"] * 1152 - lame["delay"] - lame["padding"] == SAMPLES, lame
     # ... so a gapless decoder outputs the source's length, not a sample more
     assert decoded_samples(entry) == SAMPLES
-    # the pipe: same codec and bitrate, the tags (a piped ID3v2 cannot hold the picture:
-    # its size is written by seeking back), within two frames of the source
+    # the pipe carries the same: tags, the picture (its ID3v2 size corrected as it passes) and a
+    # LAME/Info frame written up front with the delay and padding of the source's sample count
+    # (orbsonic/transcode/mp3head.py), so it too decodes to exactly the source's length
     pinfo = probe(live)
-    assert pinfo["audio"]["codec_name"] == "mp3" and _has_tags(pinfo) and not pinfo["pictures"]
-    assert 0 <= decoded_samples(live) - SAMPLES <= 2 * 1152
+    assert pinfo["audio"]["codec_name"] == "mp3" and _has_tags(pinfo)
+    assert len(pinfo["pictures"]) == 1 and pinfo["pictures"][0]["codec_name"] == "png"
+    plame = lame_frame(live.read_bytes())
+    assert plame["tag"] == b"Info" and plame["encoder"] == b"LAME3.100"
+    assert [plame[k] for k in ("frames", "delay", "padding")] == [lame[k] for k in ("frames", "delay", "padding")]
+    assert decoded_samples(live) == SAMPLES
+    # ffprobe: the decoder skips delay + 529 samples in both (start_time 1105 / 44100 s)
+    assert pinfo["audio"]["start_time"] == info["audio"]["start_time"] == "0.025057"
+    assert pinfo["audio"]["duration"] == info["audio"]["duration"]
+    # mutagen (a LAME-only reader: ffmpeg's `Lavc` tag in the entry is relabelled `LAME3.100`)
+    from mutagen.mp3 import MP3
+
+    for path in (live, entry):
+        got = MP3(path)
+        assert got.info.encoder_info.startswith("LAME 3.100") and got.info.length == SECONDS, path
+        assert "APIC:" in (got.tags or {}), path
+    half = entry.stat().st_size // 2
+    assert live.read_bytes()[-half:] == entry.read_bytes()[-half:]  # the same audio
 
 
 def test_a_cached_entry_is_what_the_next_client_gets(lib: Lib) -> None:
@@ -174,13 +191,24 @@ def test_m4a_cached_and_piped(lib: Lib) -> None:
     assert data.find(b"moov") < data.find(b"mdat")  # index first: playable from the start
     # the encoder delay is in an edit list: decoders trim it (within one AAC frame)
     assert abs(decoded_samples(entry) - SAMPLES) <= 1024
+    # and in iTunSMPB (Apple's players): priming 1024, the padding, exactly the source's samples
+    from mutagen.mp4 import MP4
+
+    smpb = MP4(entry).tags["----:com.apple.iTunes:iTunSMPB"][0].decode().split()
+    assert len(smpb) == 12 and int(smpb[1], 16) == 1024 and int(smpb[3], 16) == SAMPLES, smpb
+    frames = int(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-count_packets",
+                                 "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(entry)],
+                                check=True, capture_output=True, text=True).stdout.strip())
+    assert frames * 1024 == int(smpb[1], 16) + int(smpb[2], 16) + SAMPLES
+    assert MP4(live).tags is not None and "----:com.apple.iTunes:iTunSMPB" not in MP4(live).tags  # see below
     # the pipe: fragmented MP4 (an empty moov first), with the tags, Content-Type audio/mp4
     r = lib.stream(format="m4a", maxBitRate=192)
     assert r.headers["content-type"] == "audio/mp4"
     pinfo = probe(live)
     assert pinfo["audio"]["codec_name"] == "aac" and _has_tags(pinfo)
     assert b"moof" in live.read_bytes()
-    # a fragmented MP4 carries no edit list for the priming samples: within two frames
+    # a fragmented MP4 carries no edit list for the priming samples (nor iTunSMPB: its moov
+    # goes out before the end is known): within two frames
     assert 0 <= decoded_samples(live) - SAMPLES <= 2 * 1024
 
 
