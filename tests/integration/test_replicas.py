@@ -214,7 +214,7 @@ def test_a_replica_killed_with_sigkill_leaves_the_other_serving_everything(clust
     a, b = cluster.a, cluster.b
     login = a.api("POST", "/auth/login", json={"username": "admin", "password": PASSWORD}).json()
     songs = _first_song(a)
-    a.ok("savePlayQueue", id=songs[:2])
+    a.ok("savePlayQueue", id=songs[:2], current=songs[0])
     a.stop(signal.SIGKILL)
     assert b.ok("ping")["status"] == "ok"
     assert b.api("GET", "/me", login["accessToken"]).status_code == 200
