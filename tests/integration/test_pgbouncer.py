@@ -109,7 +109,9 @@ def test_the_server_works_through_pgbouncer_transaction_pooling(bouncer: tuple[P
                                                                 tmp_path: Path) -> None:
     pgb, direct = bouncer
     music = tmp_path / "music"
-    shutil.copytree(test_library[0], music)
+    music.mkdir()
+    for artist in sorted(p for p in test_library[0].iterdir() if p.is_dir())[:4]:
+        shutil.copytree(artist, music / artist.name)
     env = base_env(tmp_path / "data", pgb.url, ORBSONIC_DATABASE_DIRECT_URL=direct,
                    ORBSONIC_JOB_STALLED_AFTER="5")
     server = Replica(env, music, tmp_path / "serve.log")  # its own job worker child, on the direct URL
