@@ -2,9 +2,10 @@
 that `orbsonic serve` starts so that one machine needs nothing else.
 
 A worker listens on every queue (or the ones named), runs up to `concurrency` jobs at once, and
-on start re-queues the jobs of workers that died mid-job (procrastinate's heartbeats mark them
-stalled after `STALLED_AFTER_S`), so killing a worker loses nothing: its jobs run again
-elsewhere. Tasks must therefore be idempotent.
+on start and then every half `stalled_after_s` re-queues the jobs of workers that died mid-job
+(procrastinate's heartbeats mark them stalled after `stalled_after_s`, the setting
+`job_stalled_after`, default `STALLED_AFTER_S`), so killing a worker loses nothing: its jobs run
+again on a worker still alive. Tasks must therefore be idempotent.
 """
 
 from __future__ import annotations
