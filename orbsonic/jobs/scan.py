@@ -75,8 +75,8 @@ async def scan_library(folders: list[str], full: bool = False) -> int:
 async def workers_alive(conn: AsyncConnection[Any]) -> bool:
     """True when a job worker sent a heartbeat within ALIVE_S."""
     cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => %s))",
-        (ALIVE_S,))
+        """SELECT EXISTS (SELECT 1 FROM procrastinate_workers
+                           WHERE last_heartbeat > now() - make_interval(secs => %s))""", (ALIVE_S,))
     row = await cur.fetchone()
     return bool(row and row[0])
 

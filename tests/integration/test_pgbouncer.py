@@ -25,8 +25,10 @@ import pytest
 from tests.conftest import clone_db
 from tests.integration.replicas import PASSWORD, Replica, base_env, free_port, wait_until
 
-PGBOUNCER = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
-pytestmark = pytest.mark.skipif(PGBOUNCER is None, reason="pgbouncer is not installed (apt-get install pgbouncer)")
+PGBOUNCER = shutil.which("pgbouncer") or next(
+    (p for p in ("/usr/sbin/pgbouncer",) if os.path.exists(p)), None)
+pytestmark = pytest.mark.skipif(PGBOUNCER is None,
+                                reason="pgbouncer is not installed (apt-get install pgbouncer)")
 
 
 class PgBouncer:

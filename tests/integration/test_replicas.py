@@ -8,6 +8,7 @@ The tests of this module share one cluster and run in file order (the last ones 
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import threading
@@ -107,7 +108,8 @@ def test_logout_everywhere_on_one_replica_holds_on_the_other(cluster: Cluster) -
 
 def test_an_api_key_revoked_on_one_replica_is_refused_by_the_other(cluster: Cluster) -> None:
     a, b = cluster.a, cluster.b
-    token = a.api("POST", "/auth/login", json={"username": "admin", "password": PASSWORD}).json()["accessToken"]
+    login = a.api("POST", "/auth/login", json={"username": "admin", "password": PASSWORD})
+    token = login.json()["accessToken"]
     created = b.api("POST", "/api-keys", token, json={"name": "replica test"})
     assert created.status_code == 201, created.text
     key, key_id = created.json()["key"], created.json()["id"]
@@ -200,14 +202,17 @@ def test_a_killed_worker_s_scan_is_run_again_by_another(cluster: Cluster) -> Non
         wait_until(lambda: conn.execute("SELECT 1 FROM procrastinate_jobs WHERE task_name = 'scan.library'"
                                         " AND status = 'doing'").fetchone(), what="the scan job to start")
     w1.stop(signal.SIGKILL)
-    cluster.start_worker("w2")
+    cluster.start_worker("w2")  # (w1's scanner died with it: PR_SET_PDEATHSIG)
     after = wait_until(lambda: (s := b.ok("getScanStatus")["scanStatus"]) and not s["scanning"]
                        and s["count"] > before and s["count"], timeout=180, what="the re-run scan")
     assert after > before
     with psycopg.connect(cluster.db) as conn:
-        left = conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = 'scan.library'"
-                            " AND status <> 'succeeded' GROUP BY 1").fetchall()
+        left = conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name ="
+                            " 'scan.library' AND status <> 'succeeded' GROUP BY 1").fetchall()
     assert left == []
+    w2 = cluster.workers[-1]
+    assert re.search(r"re-queued \d+ job\(s\) of stopped workers", w2.output()), w2.output()
+    assert "scan job: scanner started" in w2.output()
 
 
 def test_a_replica_killed_with_sigkill_leaves_the_other_serving_everything(cluster: Cluster) -> None:
