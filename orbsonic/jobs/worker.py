@@ -68,7 +68,8 @@ async def run(conninfo: str, *, concurrency: int = 2, queues: Iterable[str] | No
                 queues=list(queues) if queues else None, concurrency=concurrency, wait=wait,
                 name=name or f"orbsonic-{os.getpid()}", install_signal_handlers=install_signal_handlers,
                 delete_jobs="successful", listen_notify=True, fetch_job_polling_interval=5.0,
-                update_heartbeat_interval=max(stalled_after_s / 6, 0.5),
+                # often enough for `stalled_after_s`, and for orbsonic.jobs.scan.ALIVE_S (30 s)
+                update_heartbeat_interval=min(max(stalled_after_s / 6, 0.5), 10.0),
                 stalled_worker_timeout=stalled_after_s)
         finally:
             if chore is not None:
