@@ -227,3 +227,37 @@ def test_a_replica_killed_with_sigkill_leaves_the_other_serving_everything(clust
     assert b.ok("getAlbumList2", type="newest")["albumList2"]["album"]
     b.ok("startScan")  # the job queue still takes work, and the worker still runs it
     wait_until(lambda: not b.ok("getScanStatus")["scanStatus"]["scanning"], timeout=120, what="the scan")
+
+
+def test_a_replica_killed_while_its_own_job_worker_scans_loses_no_scan(
+        pg: Any, template_url: str, test_library: tuple[Path, Any], tmp_path: Path) -> None:
+    """The default set-up (each `serve` runs a job worker child): the replica whose worker holds
+    the scan job is SIGKILLed; its worker stops with it, and the scan is finished or run again
+    by the other replica's worker. The other replica answers throughout."""
+    db = clone_db(pg, template_url)
+    music = _library(test_library[0], tmp_path / "music", 6)
+    valkey = ValkeyServer(tmp_path).start()
+    env = {"VALKEY_URL": valkey.url, "ORBSONIC_JOB_STALLED_AFTER": STALLED_AFTER}
+    replicas: list[Replica] = []
+    try:
+        replicas = [Replica(base_env(tmp_path / n, db, **env), music, tmp_path / f"{n}.log") for n in "ab"]
+        wait_until(lambda: _workers_alive(db) >= 2, what="both job workers")
+        assert replicas[0].ok("startScan")["scanStatus"]["scanning"]
+        holder = wait_until(lambda: next((r for r in replicas if "scan job: scanner started" in r.output()),
+                                         None), timeout=60, what="a worker to take the scan job")
+        other = replicas[1 - replicas.index(holder)]
+        holder.stop(signal.SIGKILL)
+        assert other.ok("ping")["status"] == "ok"
+        done = wait_until(lambda: (s := other.ok("getScanStatus")["scanStatus"]) and not s["scanning"]
+                          and s["count"] > 0 and s, timeout=180, what="the scan to be finished")
+        with psycopg.connect(db) as conn:
+            left = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'scan.library'"
+                                " AND status <> 'succeeded'").fetchone()
+            tracks = conn.execute("SELECT count(*) FROM tracks").fetchone()
+        assert left == (0,)
+        assert tracks is not None and done["count"] == tracks[0] > 0
+        assert other.ok("getAlbumList2", type="newest")["albumList2"]["album"]
+    finally:
+        for r in replicas:
+            r.stop()
+        valkey.stop()
