@@ -51,6 +51,16 @@ log = logging.getLogger("orbsonic")
 PLANNER_OPTIONS = "-c random_page_cost=1.1"
 
 
+def pooled_connection_options(settings: Settings) -> dict[str, Any]:
+    """psycopg connect options of the request pool. Behind a transaction-pooling PgBouncer
+    (`database_direct_url` set) a connection's session is not ours: no prepared statements
+    (PgBouncer 1.18 cannot route them) and no startup `options` (PgBouncer refuses them; set
+    random_page_cost on the database or server instead, see compose.yml)."""
+    if settings.database_direct_url:
+        return {"prepare_threshold": None}
+    return {"options": PLANNER_OPTIONS}
+
+
 async def _scan_triggers(state: AppState) -> None:
     """Run the configured scan triggers until cancelled."""
     s = state.settings
@@ -114,11 +124,13 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
         # Pool fails fast while PostgreSQL is down and serves again as soon as it is back
         # (orbsonic/db/pool.py, issue 6 §1).
         pool = Pool(database_url, min_size=2, max_size=20, open=False, name="orbsonic",
-                    kwargs={"options": PLANNER_OPTIONS, **(pool_kwargs or {})})
+                    kwargs={**pooled_connection_options(settings), **(pool_kwargs or {})})
         await pool.open(wait=True, timeout=30)
         tasks: list[asyncio.Task[None]] = []
         state: AppState | None = None
-        scans = ScanLauncher(database_url, settings.music_folders)
+        # LISTEN and the scanner's lock need a session: not a transaction-pooling PgBouncer.
+        session_url = settings.database_direct_url or database_url
+        scans = ScanLauncher(session_url, settings.music_folders)
         try:
             key = SecretKey.load_or_create(settings.secret_key, settings.data_dir)
             async with pool.connection() as conn:
@@ -131,9 +143,10 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                 Transcoder(find_ffmpeg(settings.ffmpeg), slots, settings.transcode_queue_wait_s),
                 TranscodeCache(settings.transcode_cache_dir, settings.transcode_cache_size_mb * 1024 * 1024))
             job_queue = await jobs.open_app(pool)
+            scans.jobs, scans.pool = job_queue, pool  # scans are jobs while a worker is alive
             # Invalidations reach every worker and replica through the database (LISTEN).
             auth_cache = None
-            channel = PgChannel(database_url)
+            channel = PgChannel(session_url)
             answers = AnswerCache(channel)  # subscribes before the LISTEN connection opens
             cover_access = CoverAccess(channel)
             if settings.auth_cache_ttl > 0:
@@ -143,7 +156,7 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
                              auth_cache=auth_cache, answers=answers, cover_access=cover_access)
             app.state.orbsonic = state
             # real-time events: PostgreSQL LISTEN, or Valkey pub/sub with VALKEY_URL (orbsonic/eventbus.py)
-            app.state.events = await eventbus.started(database_url, settings.valkey_url)
+            app.state.events = await eventbus.started(session_url, settings.valkey_url)
             if background:
                 tasks = [asyncio.create_task(_scan_triggers(state)),
                          asyncio.create_task(_housekeeping(state))]

@@ -412,7 +412,8 @@ def cmd_scan(s: Settings, args: argparse.Namespace) -> int:
         if not args.log_progress:  # the server checked them before it started this scan
             s = _usable_folders(s, url)
         try:
-            report = scan(url, s.music_folders, full=args.full, progress=progress,
+            # The scanner holds a session-level lock: not through a transaction-pooling PgBouncer.
+            report = scan(s.database_direct_url or url, s.music_folders, full=args.full, progress=progress,
                           options=options_from_settings(s))
         finally:
             if bar is not None:
@@ -542,7 +543,10 @@ def cmd_worker(s: Settings, args: argparse.Namespace) -> int:
     if args.config:
         os.environ["ORBSONIC_CONFIG"] = str(_path(args.config))
     with database(s) as url:
-        return worker.main(url, args.concurrency or s.job_concurrency, args.parent_pid)
+        # The scan job's scanner and the tasks find the database here (embedded: no DATABASE_URL).
+        os.environ.setdefault("DATABASE_URL", url)
+        return worker.main(s.database_direct_url or url, args.concurrency or s.job_concurrency,
+                           args.parent_pid, s.job_stalled_after)
 
 
 def cmd_analysis(s: Settings, args: argparse.Namespace) -> int:
@@ -578,7 +582,7 @@ def cmd_audit(s: Settings, args: argparse.Namespace) -> int:
 def cmd_migrate(s: Settings, args: argparse.Namespace) -> int:
     _check_data_dir(s, "migrate")
     with database(s, apply_migrations=False) as url:
-        applied = migrate(url)
+        applied = migrate(s.database_direct_url or url)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 

@@ -359,6 +359,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metrics_token", "ORBSONIC_METRICS_TOKEN", str,
             "Bearer token that `GET /metrics` (Prometheus) requires when set, from any address. "
             "Default: empty, and `/metrics` answers only loopback clients (403 for others)."),
+    Setting("database_direct_url", "ORBSONIC_DATABASE_DIRECT_URL", str,
+            "PostgreSQL URL that bypasses a transaction-pooling PgBouncer, for what needs a session "
+            "of its own: migrations, LISTEN, the scanner's lock, job workers. When set, `DATABASE_URL` "
+            "is taken to be the pooler: request connections use no prepared statements and no "
+            "startup options. Default: none (`DATABASE_URL` for everything)."),
+    Setting("job_stalled_after", "ORBSONIC_JOB_STALLED_AFTER", parse_timeout_s,
+            "A running job whose worker sent no heartbeat for this long (a killed worker) is run "
+            "again by another worker (`60`, `2m`; bare numbers are seconds). Default `60s`."),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 # TOML spellings that differ from the attribute name.
@@ -439,6 +447,14 @@ class Settings:
     s3_presign_ttl: int = 3600  # seconds
     log_format: str = "text"
     metrics_token: str = ""
+    database_direct_url: str = ""
+    job_stalled_after: int = 60  # seconds
+
+    @property
+    def session_url(self) -> str:
+        """The URL for connections that need a session (LISTEN, locks, migrations, workers):
+        `database_direct_url`, else `database_url`."""
+        return self.database_direct_url or self.database_url
 
     @property
     def cover_cache_dir(self) -> Path:

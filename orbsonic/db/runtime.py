@@ -19,8 +19,8 @@ def database(settings: Settings, *, apply_migrations: bool = True, supervise: bo
     With `supervise`, an embedded server that dies meanwhile is restarted on the same port
     (orbsonic.db.supervisor). Raises EmbeddedPostgresError, DatabaseTooNew."""
     if settings.database_url:
-        if apply_migrations:
-            migrate(settings.database_url)
+        if apply_migrations:  # a session of its own (a transaction-pooling PgBouncer may sit on DATABASE_URL)
+            migrate(settings.session_url)
         yield settings.database_url
         return
     pg = EmbeddedPostgres(settings.data_dir / "pgdata")

@@ -36,7 +36,7 @@ TASK_MODULES: list[str] = ["orbsonic.jobs.housekeeping", "orbsonic.analysis.wave
                            "orbsonic.analysis.loudness", "orbsonic.covers", "orbsonic.library.changes",
                            "orbsonic.podcasts.tasks",
                            "orbsonic.integrations.refresh", "orbsonic.integrations.forwarding",
-                           "orbsonic.analysis.sonic_jobs"]
+                           "orbsonic.analysis.sonic_jobs", "orbsonic.jobs.scan"]
 
 
 @dataclass(frozen=True)

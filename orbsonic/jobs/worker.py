@@ -2,9 +2,10 @@
 that `orbsonic serve` starts so that one machine needs nothing else.
 
 A worker listens on every queue (or the ones named), runs up to `concurrency` jobs at once, and
-on start re-queues the jobs of workers that died mid-job (procrastinate's heartbeats mark them
-stalled after `STALLED_AFTER_S`), so killing a worker loses nothing: its jobs run again
-elsewhere. Tasks must therefore be idempotent.
+on start and then every half `stalled_after_s` re-queues the jobs of workers that died mid-job
+(procrastinate's heartbeats mark them stalled after `stalled_after_s`, the setting
+`job_stalled_after`, default `STALLED_AFTER_S`), so killing a worker loses nothing: its jobs run
+again on a worker still alive. Tasks must therefore be idempotent.
 """
 
 from __future__ import annotations
@@ -41,16 +42,38 @@ async def requeue_stalled(app: procrastinate.App, seconds: float = STALLED_AFTER
     return len(stalled)
 
 
+async def _requeue_every(app: procrastinate.App, stalled_after_s: float) -> None:
+    """Re-queue the jobs of dead workers while this worker runs, not only when it starts: a
+    SIGKILLed worker's job must not wait for the next worker start (the replica test)."""
+    while True:
+        await asyncio.sleep(max(stalled_after_s / 2, 1.0))
+        try:
+            await requeue_stalled(app, stalled_after_s)
+        except Exception as exc:  # noqa: BLE001  (a chore: the database may be away for a while)
+            log.warning("could not look for stalled jobs: %s", exc)
+
+
 async def run(conninfo: str, *, concurrency: int = 2, queues: Iterable[str] | None = None,
-              wait: bool = True, name: str | None = None, install_signal_handlers: bool = True) -> None:
-    """Run jobs until stopped (SIGINT/SIGTERM), or with wait=False until the queues are empty."""
+              wait: bool = True, name: str | None = None, install_signal_handlers: bool = True,
+              stalled_after_s: float = STALLED_AFTER_S) -> None:
+    """Run jobs until stopped (SIGINT/SIGTERM), or with wait=False until the queues are empty.
+    `conninfo` needs a session (LISTEN: not a transaction-pooling PgBouncer). A job whose
+    worker sent no heartbeat for `stalled_after_s` (s) runs again here."""
     app = jobs.make_app(conninfo)
     async with app.open_async():
-        await requeue_stalled(app)
-        await app.run_worker_async(
-            queues=list(queues) if queues else None, concurrency=concurrency, wait=wait,
-            name=name or f"orbsonic-{os.getpid()}", install_signal_handlers=install_signal_handlers,
-            delete_jobs="successful", listen_notify=True, fetch_job_polling_interval=5.0)
+        await requeue_stalled(app, stalled_after_s)
+        chore = asyncio.create_task(_requeue_every(app, stalled_after_s)) if wait else None
+        try:
+            await app.run_worker_async(
+                queues=list(queues) if queues else None, concurrency=concurrency, wait=wait,
+                name=name or f"orbsonic-{os.getpid()}", install_signal_handlers=install_signal_handlers,
+                delete_jobs="successful", listen_notify=True, fetch_job_polling_interval=5.0,
+                # often enough for `stalled_after_s`, and for orbsonic.jobs.scan.ALIVE_S (30 s)
+                update_heartbeat_interval=min(max(stalled_after_s / 6, 0.5), 10.0),
+                stalled_worker_timeout=stalled_after_s)
+        finally:
+            if chore is not None:
+                chore.cancel()
 
 
 class WorkerProcess:
@@ -86,8 +109,8 @@ async def _until_orphaned(parent_pid: int, every_s: float = 1.0) -> None:
         await asyncio.sleep(every_s)
 
 
-async def _run_child(conninfo: str, concurrency: int, parent_pid: int) -> None:
-    work = asyncio.create_task(run(conninfo, concurrency=concurrency))
+async def _run_child(conninfo: str, concurrency: int, parent_pid: int, stalled_after_s: float) -> None:
+    work = asyncio.create_task(run(conninfo, concurrency=concurrency, stalled_after_s=stalled_after_s))
     watch = asyncio.create_task(_until_orphaned(parent_pid))
     done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
     if watch not in done:
@@ -103,11 +126,12 @@ async def _run_child(conninfo: str, concurrency: int, parent_pid: int) -> None:
     os._exit(0)
 
 
-def main(conninfo: str, concurrency: int, parent_pid: int | None = None) -> int:
+def main(conninfo: str, concurrency: int, parent_pid: int | None = None,
+         stalled_after_s: float = STALLED_AFTER_S) -> int:
     """`orbsonic worker`: run jobs until SIGINT/SIGTERM (or, as serve's child, until the server
-    process `parent_pid` is gone); exit status 0."""
+    process `parent_pid` is gone); exit status 0. `stalled_after_s`: see `run`."""
     if parent_pid is None:
-        asyncio.run(run(conninfo, concurrency=concurrency))
+        asyncio.run(run(conninfo, concurrency=concurrency, stalled_after_s=stalled_after_s))
     else:
-        asyncio.run(_run_child(conninfo, concurrency, parent_pid))
+        asyncio.run(_run_child(conninfo, concurrency, parent_pid, stalled_after_s))
     return 0

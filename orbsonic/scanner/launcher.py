@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from psycopg import AsyncConnection
@@ -72,22 +73,48 @@ async def register_folders(conn: AsyncConnection, folders: Sequence[Path]) -> No
 
 
 class ScanLauncher:
-    """Spawns scanner processes for this server. `database_url` and the music folders are
-    passed to the child through its environment."""
+    """Starts scans for this server: as a `scan.library` job when a job worker is alive and
+    the launcher has the job queue (`jobs`, a procrastinate App, and `pool`: set by the app
+    lifespan), so that concurrent requests on any replica queue one scan (orbsonic/jobs/scan.py);
+    else as a scanner process of its own. `database_url` (a URL with a session: the scanner
+    holds a session-level lock) and the music folders are passed to the child through its
+    environment."""
 
     def __init__(self, database_url: str, music_folders: Sequence[Path], env: dict[str, str] | None = None):
         self.database_url = database_url
         self.music_folders = list(music_folders)
         self.env = dict(os.environ if env is None else env)
         self._proc: asyncio.subprocess.Process | None = None
+        self.jobs: Any = None
+        self.pool: Any = None
 
     @property
     def child_running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 
-    async def start(self, full: bool = False) -> bool:
-        """Start a scan unless this server's previous one is still running. Returns True
-        when a process was started (it exits at once if another replica is scanning)."""
+    async def start(self, full: bool = False, conn: AsyncConnection | None = None) -> bool:
+        """Start a scan unless one is queued or running (a job), or this server's previous
+        child still runs. Returns True when a job was queued or a process started (a process
+        exits at once if another replica is scanning). `conn`: the request's connection, whose
+        transaction then holds the enqueue lock until it commits; default a pooled one."""
+        if self.jobs is not None and self.pool is not None and not self.child_running:
+            if conn is None:
+                async with self.pool.connection() as own:
+                    return await self._start(own, full)
+            return await self._start(conn, full)
+        return await self._spawn(full)
+
+    async def _start(self, conn: AsyncConnection, full: bool) -> bool:
+        from orbsonic.jobs import scan as scan_job
+
+        if await scan_job.workers_alive(conn):
+            queued = await scan_job.enqueue(conn, self.jobs, self.music_folders, full)
+            if queued:
+                log.info("scan queued%s", " (full)" if full else "")
+            return queued
+        return await self._spawn(full)
+
+    async def _spawn(self, full: bool) -> bool:
         if self.child_running:
             return False
         env = dict(self.env, DATABASE_URL=self.database_url,
@@ -100,10 +127,15 @@ class ScanLauncher:
         return True
 
     async def status(self, conn: AsyncConnection) -> ScanState:
+        from orbsonic.jobs import scan as scan_job
+
         state = await read_state(conn)
         if not state.scanning and self.child_running:
             # Started but not yet holding the lock: report it as running, clients poll.
             return ScanState(True, 0, "starting", None)
+        if not state.scanning and (job := await scan_job.pending(conn)) is not None:
+            # Queued, or taken by a worker whose scanner does not hold the lock yet.
+            return ScanState(True, 0, "queued" if job == "todo" else "starting", None)
         return state
 
     async def wait(self) -> int | None:

@@ -59,6 +59,6 @@ async def start_scan(ctx: Ctx) -> Payload:
     """Start an incremental scan unless one runs (on this or another replica);
     `fullScan=true` re-reads every file."""
     full = ctx.params.bool("fullScan")
-    if await ctx.state.scans.start(full=full):
+    if await ctx.state.scans.start(full=full, conn=ctx.conn):
         await audit.record(ctx.conn, ctx.user.username, "scan.start", details={"full": full})
     return await _scan_status(ctx)
