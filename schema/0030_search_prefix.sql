@@ -8,8 +8,3 @@ CREATE INDEX tracks_search_prefix ON tracks ((left(search_text, 256) COLLATE "C"
 CREATE INDEX albums_search_prefix ON albums ((left(search_text, 256) COLLATE "C"), id);
 CREATE INDEX artists_search_prefix ON artists ((left(search_text, 256) COLLATE "C"), id);
 CREATE INDEX artists_by_sort_key ON artists (sort_key, id);
--- More most-common-element statistics on the tsvectors: the planner's estimate of how
--- many rows a word prefix matches (walk the sort index, or bitmap and sort) comes from them.
-ALTER TABLE tracks ALTER COLUMN tsv SET STATISTICS 1000;
-ALTER TABLE albums ALTER COLUMN tsv SET STATISTICS 1000;
-ALTER TABLE artists ALTER COLUMN tsv SET STATISTICS 1000;

@@ -111,13 +111,15 @@ def prefix_range(prefix: str) -> tuple[str, str | None]:
 # The "words" tier walks the sort index (stopping at the page) when its matches are
 # common, and collects then sorts them (GIN bitmap) when they are rare. The density f of
 # the matches — the product of each word's share of rows, from the tsvector's most-common
-# elements in pg_stats, as the planner estimates it — decides: a walk visits ~(offset +
-# limit) / f rows, each ~5x the cost of collecting one of the f * rows matches (measured at
-# 100k tracks), so walk when f^2 * rows >= WALK_FACTOR * (offset + limit). A walk reads at
-# most WALK_BUDGET times the rows it expects (words that rarely occur together); falling
-# short, the tier is collected instead. The planner's own choice is not used: it walks far
-# too often (a word in 1 % of 100k tracks: a 20 ms walk instead of a 1 ms collect).
-WALK_FACTOR = 5
+# elements in pg_stats, as the planner estimates it — decides: a walk visits about
+# (offset + limit) / f rows, a collect f * rows, and a visited row costs about the same
+# either way once the table outgrows memory (1M tracks; at 100k, in memory, a walked row
+# costs ~5x a collected one, but both sides take a few ms there), so: walk when
+# f^2 * rows >= WALK_FACTOR * (offset + limit). A walk reads at most WALK_BUDGET times
+# the rows it expects (words that rarely occur together); falling short, the tier is
+# collected instead. The planner's own choice is not used: it walks far too often (a word
+# in 1 % of 100k tracks: a 20 ms walk instead of a 1 ms collect).
+WALK_FACTOR = 1
 WALK_BUDGET = 4
 STATS_TTL_S = 60.0  # how long a process reuses a table's tsvector statistics
 
@@ -150,8 +152,9 @@ class _WordStats:
 _STATS: dict[tuple[str, int, str, str], tuple[_WordStats | None, float]] = {}
 
 
-async def _word_stats(conn: AsyncConnection, table: str) -> _WordStats | None:
-    """The table's tsvector statistics (reused for STATS_TTL_S), None before its first ANALYZE."""
+async def word_stats(conn: AsyncConnection, table: str) -> _WordStats | None:
+    """The tsvector statistics of `table` ("tracks", "albums", "artists"), reused for
+    STATS_TTL_S; None before its first ANALYZE (every page is then collected)."""
     info = conn.info
     key = (info.host, info.port, info.dbname, table)
     now = time.monotonic()
@@ -173,6 +176,11 @@ async def _word_stats(conn: AsyncConnection, table: str) -> _WordStats | None:
         stats = _WordStats([e for e, _ in pairs], cumulative, float(row[1][len(row[0])]), float(row[2]))
     _STATS[key] = (stats, now)
     return stats
+
+
+def clear_stats_cache() -> None:
+    """Forget the cached statistics (tests; a process sees a new ANALYZE at once)."""
+    _STATS.clear()
 
 
 @dataclass(frozen=True)
@@ -244,7 +252,7 @@ async def search_ids(conn: AsyncConnection, table: str, query: str, offset: int,
     lo, hi = prefix_range(query)
     args: dict[str, Any] = {"tsq": _tsquery(words), "q": query, "lo": lo, "hi": hi,
                             "folders": folder_list(folders)}
-    stats = await _word_stats(conn, table)
+    stats = await word_stats(conn, table)
     f = stats.density(words) if stats is not None else 0.0
     walk = stats is not None and f * f * stats.rows >= WALK_FACTOR * (offset + limit)
     ids: list[int] = []
