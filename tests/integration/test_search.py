@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import Subsonic
 from tests.integration.conftest import (
     album_of,
+    fold,
     EXTRA_ARTIST,
     Library,
     bulk_up,
@@ -117,6 +118,23 @@ def test_text_query_paging(api):
         assert pages == [s["id"] for s in full["song"]], count
     r = search(api, query="the", artistCount=1, albumCount=0, songCount=0)
     assert len(r["artist"]) == 1 and not r["album"] and not r["song"]
+
+
+@pytest.mark.parametrize("query", ["the", "s", "ro"])
+def test_names_starting_with_the_query_come_first(api, query):
+    """Relevance: every match whose name starts with the query (a song: its title) comes
+    before every match that only has a word starting with it; the first ones by name."""
+    r = search(api, query=query, artistCount=200, albumCount=200, songCount=200)
+    both = 0
+    for kind, key in (("artist", "name"), ("album", "name"), ("song", "title")):
+        names = [fold(x[key]) for x in r[kind]]
+        flags = [n.startswith(query) for n in names]
+        assert flags == sorted(flags, reverse=True), (kind, names)
+        starting = [n for n in names if n.startswith(query)]
+        if kind == "artist":  # an artist's text is its name alone
+            assert starting == sorted(starting), starting
+        both += any(flags) and not all(flags)
+    assert both, r  # the library has both kinds of match for these queries
 
 
 def test_special_characters_are_not_patterns(api):
