@@ -221,10 +221,12 @@ class CoverCache:
                 if st.st_atime < time.time() - disk.TOUCH_AFTER_S:
                     disk.mark_used(Path(folder + ext), st)
                 if current is not None and current(info.etag):
+                    metrics.cache_lookup("cover", True)
                     return CachedCover(None, _MIME[ext], info)
                 data = os.read(fd, st.st_size + 1)
                 if len(data) != st.st_size:  # rewritten under us (never in place: renames)
                     return None
+                metrics.cache_lookup("cover", True)  # the fast path's hits count as the full path's
                 return CachedCover(data, _MIME[ext], info)
             finally:
                 os.close(fd)
