@@ -71,6 +71,7 @@ async function flow(name, deps, fn) {
       current.url = lastPage.url();
       current.pending = [...pending.values()].slice(0, 20).map((p) => p.replace(/token=[^&]+/, "token=…"));
       current.events = [...evlog.values()];
+      current.evCalls = await lastPage.evaluate(() => window.__evCalls).catch(() => null);
       await lastPage.screenshot({ path: `${shots}/failed-${name}.png` }).catch(() => {});
     }
   }
@@ -83,6 +84,24 @@ async function newPage(ctx) {
   watch(page);
   lastPage ??= page;
   await page.addInitScript(TAP_INIT);
+  // diagnostics of a failed flow: when and from where each /events fetch was made
+  await page.addInitScript(() => {
+    const f = window.fetch;
+    window.__evCalls = [];
+    window.fetch = function (u, i) {
+      if (String(u).includes("/events")) window.__evCalls.push([Math.round(performance.now()), new Error().stack.split("\n").slice(2, 6).join(" | ")]);
+      return f.call(this, u, i);
+    };
+    const set = Storage.prototype.setItem, rm = Storage.prototype.removeItem;
+    Storage.prototype.setItem = function (k, v) {
+      if (k === "orb.tokens") window.__evCalls.push([Math.round(performance.now()), "tokens saved | " + new Error().stack.split("\n").slice(2, 5).join(" | ")]);
+      return set.call(this, k, v);
+    };
+    Storage.prototype.removeItem = function (k) {
+      if (k === "orb.tokens") window.__evCalls.push([Math.round(performance.now()), "tokens removed | " + new Error().stack.split("\n").slice(2, 5).join(" | ")]);
+      return rm.call(this, k);
+    };
+  });
   return page;
 }
 
@@ -124,7 +143,18 @@ async function playAndMeasure(page, albumName, badge) {
     document.addEventListener("click", () => { window.__tClickEvent ??= performance.now(); }, { capture: true, once: true });
   });
   await page.getByRole("button", { name: "▶ Play" }).click();
-  await page.waitForFunction(() => window.__tap.firstSoundAt !== null, null, { timeout: 8000 });
+  try {
+    await page.waitForFunction(() => window.__tap.firstSoundAt !== null, null, { timeout: 8000 });
+  } catch (e) {
+    const st = await page.evaluate(() => {
+      const p = window.__orbPlayer, s = p.state, el = p.engine && p.engine.el;
+      return { tier: s.tier, loading: s.loading, playing: s.playing, error: s.error, track: s.track && s.track.title, position: p.positionMs(),
+        clicked: window.__tClickEvent !== null, ctx: p.engine && p.engine.ctx && p.engine.ctx.state,
+        el: el && { paused: el.paused, readyState: el.readyState, currentTime: el.currentTime, error: el.error && el.error.message },
+        marks: performance.getEntriesByType("mark").filter((m) => m.name.startsWith("orb:")).map((m) => [m.name, Math.round(m.startTime - window.__tClick)]) };
+    }).catch(() => null);
+    throw new Error(`${e.message} — player: ${JSON.stringify(st)}`);
+  }
   const clickToSoundMs = await page.evaluate(() => window.__tap.firstSoundAt - window.__tClick);
   // where the time went: the engine's orb:* marks since the click, and the first sound
   const phases = await page.evaluate(() => Object.fromEntries([
