@@ -304,6 +304,11 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
   await flow("logout-everywhere", ["login"], async () => {
+    // After every flow's queue changes the page still holds ONE events stream: a leaked one
+    // per queue event used up Chromium's 6 connections per host, and the logout below (like
+    // every later request) then never left the browser.
+    const open = [...evlog.values()].filter((e) => e[0] === "p1" && e[2] === null).length;
+    if (open !== 1) throw new Error(`the page holds ${open} open /events streams`);
     const c2 = await browser.newContext();
     const p2 = await newPage(c2);
     await login(p2);
