@@ -57,15 +57,16 @@ def chromium(npm: str) -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
 
 
-def run_node(script: str, *args: str, timeout: float = 240) -> dict[str, Any]:
-    """Run a webclient/e2e script; returns its last stdout line as JSON."""
+def run_node(script: str, *args: str, timeout: float = 240, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a webclient/e2e script (with `env` added to the environment); returns its last
+    stdout line as JSON."""
     r = subprocess.run(
         ["node", script, *args],
         cwd=WEB,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "CHROMIUM": CHROMIUM},
+        env={**os.environ, "CHROMIUM": CHROMIUM, **(env or {})},
     )
     if os.environ.get("ORB_DEBUG"):  # the page's console lines (e2e scripts print them then)
         print(r.stderr[-20000:])

@@ -101,7 +101,7 @@ def test_performance_figures_measured(e2e_run: dict[str, Any]) -> None:
     from. Tests assert behaviour, not timings (a loaded CI machine is not a benchmark): this
     checks that each flow played and produced its figure, and leaves the budgets to the report."""
     flows = e2e_run["flows"]
-    metrics = ("fcpMs", "clickToSoundMs", "seekToSoundMs", "tier", "badge", "analysis")
+    metrics = ("fcpMs", "clickToSoundMs", "eventToSoundMs", "phases", "seekToSoundMs", "tier", "badge", "analysis")
     figures = {n: {k: f[k] for k in metrics if k in f} for n, f in flows.items()}
     budgets = {"first-paint": ("fcpMs", 1000), "play-flac-24-96": ("clickToSoundMs", 300),
                "seek-exact": ("seekToSoundMs", 200)}

@@ -84,6 +84,7 @@ def play_pair(
     tier: str = "",
     crossfade: float = 0,
     hz2: float = 0,
+    warm: bool = False,
 ) -> dict[str, Any]:
     """Play the sine pair through the engine; `gap` > 0 claims the first file is that many
     samples longer than it is, < 0 shorter (the negative controls: a gap or a cut the check
@@ -123,7 +124,7 @@ def play_pair(
     with LiveServer(app) as server:
         out = run_node(
             "e2e/engine.mjs", server.url, str(tmp_path / "tracks.json"), "441", decoder, tier,
-            str(crossfade), str(hz2 or ""),
+            str(crossfade), str(hz2 or ""), env={"ORB_ENGINE_WARM": "1"} if warm else None,
         )
     print(json.dumps(out))
     return out
@@ -186,6 +187,60 @@ def test_gapless_sine_across_two_files_on_the_mse_tier(
     assert an["maxResidual"] < 0.02, an
     assert an["minRms"] > 0.5 * an["peak"] / 2**0.5 * 0.8, an
     assert abs(out["seek"]["position"] - out["seek"]["target"]) < 1000 / rate + 1e-6, out["seek"]
+
+
+def _start(r: tuple[str, str | None]) -> int | None:
+    """The first byte of a logged request's Range (None: no Range, e.g. the seek index)."""
+    return int(r[1].split("=")[1].split("-")[0]) if r[1] else None
+
+
+def _end(r: tuple[str, str | None]) -> float:
+    """One past the last byte of a logged Range (infinite for `bytes=N-`: to the end)."""
+    last = (r[1] or "").split("-")[-1]
+    return int(last) + 1 if last else float("inf")
+
+
+@pytest.mark.parametrize("tier", ["mse", "webaudio"])
+def test_a_start_fetches_the_header_with_the_first_chunk(
+    tmp_path: Path, webclient_build: Path, chromium: str, tier: str
+) -> None:
+    """Click-to-sound (issue 10): a start from 0 waits for two requests, not three — the seek
+    index, then ONE range from byte 0 holding the header block and the first chunk — and the
+    first chunk is not fetched a second time."""
+    out = play_pair(tmp_path, webclient_build, 96000, 24, 5.0, 201_011, decoder="", tier=tier)
+    assert not out["pageErrors"] and not out["errors"], out
+    assert out["tier"] == tier and out["reached"] == 1 and out["gapless"] is True, out
+    reqs = out["startRequests"]["untilSound"]
+    first_track = [r for r in reqs if "sine96000_a" in r[0]]
+    assert first_track[0][0].endswith(".seek") and first_track[0][1] is None, reqs
+    assert first_track[1][1] is not None and _start(first_track[1]) == 0, reqs
+    lead_end = _end(first_track[1])
+    audio = [r for r in first_track[1:] if r[1]]
+    # every later range of the track starts past the bytes the first request brought
+    assert all((_start(r) or 0) >= lead_end for r in audio[1:]), reqs
+    assert len({r[1] for r in audio}) == len(audio), reqs  # no range asked twice
+    an = out["analysis"]
+    assert an["maxResidual"] < 0.02 and an["minRms"] > 0.5 * an["peak"] / 2**0.5 * 0.8, an
+
+
+@pytest.mark.parametrize("tier", ["mse", "webaudio"])
+def test_a_warmed_start_waits_for_no_request(
+    tmp_path: Path, webclient_build: Path, chromium: str, tier: str
+) -> None:
+    """Player.warm (what an album view or a hovered Play button calls) fetches the seek index,
+    header and first chunk ahead: the play itself then requests nothing of them, only later
+    chunks, and still plays gaplessly into the next track."""
+    out = play_pair(tmp_path, webclient_build, 96000, 24, 5.0, 201_011, decoder="", tier=tier, warm=True)
+    assert not out["pageErrors"] and not out["errors"], out
+    assert out["tier"] == tier and out["reached"] == 1 and out["gapless"] is True, out
+    before, after = out["startRequests"]["before"], out["startRequests"]["untilSound"]
+    assert [r[0].rsplit("/", 1)[1] for r in before] == ["sine96000_a.flac.seek", "sine96000_a.flac"], before
+    assert _start(before[1]) == 0, before
+    lead_end = _end(before[1])
+    mine = [r for r in after if "sine96000_a" in r[0]]
+    assert all(r[1] is not None and (_start(r) or 0) >= lead_end for r in mine), after
+    an = out["analysis"]
+    assert an["maxResidual"] < 0.02 and an["minRms"] > 0.5 * an["peak"] / 2**0.5 * 0.8, an
 
 
 @pytest.mark.parametrize(("tier", "crossfade"), [("webaudio", 1.0), ("webaudio", 0.0), ("html5", 1.5)])

@@ -3,7 +3,8 @@
 //   node e2e/engine.mjs <baseUrl> <tracks.json> <sineHz> [decoder] [tier] [crossfadeS hz2]
 // (a decoder, native or wasm, implies the Web Audio tier; tier: mse, webaudio or html5;
 // with hz2 the second track is a sine of that frequency and `mix` measures their overlap)
-// Prints one JSON line: {tier, decoder, analysis, clickToSoundMs, seek}.
+// ORB_ENGINE_WARM=1: Player.warm(first track) before the play, as a shown Play button does.
+// Prints one JSON line: {tier, decoder, analysis, clickToSoundMs, seek, startRequests}.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { LAUNCH_ARGS, TAP_INIT } from "./tap.mjs";
@@ -19,18 +20,31 @@ try {
   await page.addInitScript(TAP_INIT);
   await page.goto(base + "/");
   await page.waitForFunction(() => window.__orbEngine);
-  const out = await page.evaluate(async ({ tracks, hz, decoder, forceTier, crossfade, hz2 }) => {
+  const out = await page.evaluate(async ({ warm, tracks, hz, decoder, forceTier, crossfade, hz2 }) => {
     const { Player, Queue } = window.__orbEngine;
-    const p = new Player({ fetch: (u, i) => fetch(u, i), mediaUrl: (u) => u, output: window.__orbOutput, report: () => {}, tier: forceTier || (decoder ? "webaudio" : null), ...(decoder ? { decoder } : {}) });
+    // every request the engine makes: [ms since page start, url, Range]
+    const requests = [];
+    const logged = (u, i) => { requests.push([performance.now(), u, new Headers(i && i.headers).get("Range")]); return fetch(u, i); };
+    const p = new Player({ fetch: logged, mediaUrl: (u) => u, output: window.__orbOutput, report: () => {}, tier: forceTier || (decoder ? "webaudio" : null), ...(decoder ? { decoder } : {}) });
     const errs = [];
     if (crossfade) await p.setCrossfade(crossfade);
     p.subscribe((s) => { if (s.error) errs.push(s.error); });
+    const until = (f, ms) => new Promise((res) => { const s = performance.now(); const iv = setInterval(() => { if (f() || performance.now() - s > ms) { clearInterval(iv); res(f()); } }, 20); });
+    if (warm) {
+      // what a Play button shown (or hovered) does before the click: fetch the start's bytes
+      p.warm(tracks[0]);
+      await until(() => requests.length >= 2, 5000);
+      await new Promise((r) => setTimeout(r, 500));
+    }
     window.__tap.armed = true;
     const t0 = performance.now();
     await p.playQueue(Queue.of(tracks), 0, true);
-    const until = (f, ms) => new Promise((res) => { const s = performance.now(); const iv = setInterval(() => { if (f() || performance.now() - s > ms) { clearInterval(iv); res(f()); } }, 20); });
     await until(() => window.__tap.firstSoundAt !== null, 5000);
     const clickToSoundMs = window.__tap.firstSoundAt === null ? null : window.__tap.firstSoundAt - t0;
+    const sound = window.__tap.firstSoundAt ?? Infinity;
+    // the requests of the start: before the click (warm) and between the click and the sound
+    const startRequests = { before: requests.filter((r) => r[0] < t0).map((r) => [r[1], r[2]]),
+      untilSound: requests.filter((r) => r[0] >= t0 && r[0] <= sound).map((r) => [r[1], r[2]]) };
     const tier = p.state.tier, decoderKind = p.engine && p.engine.decoderKind, bitDepth = p.engine && p.engine.decodedBitDepth, gapless = p.state.gapless, badge = p.state.badge;
     const last = tracks.length - 1;
     const total = tracks.reduce((a, t) => a + t.durationMs, 0);
@@ -48,8 +62,8 @@ try {
     await until(() => window.__tap.firstSoundAt !== null, 3000);
     const seekToSoundMs = window.__tap.firstSoundAt === null ? null : window.__tap.firstSoundAt - ts;
     await p.stop();
-    return { mix, crossfade: p.crossfade, tier, decoder: decoderKind, decodedBitDepth: bitDepth, gapless, badge, reached, clickToSoundMs, analysis, seek: { target, position: seekPos, seekToSoundMs }, errors: errs, contexts: window.__tap.contexts };
-  }, { tracks, hz: Number(hz), decoder: decoder || null, forceTier: forceTier || null, crossfade: Number(crossfade || 0), hz2: Number(hz2 || 0) });
+    return { startRequests, mix, crossfade: p.crossfade, tier, decoder: decoderKind, decodedBitDepth: bitDepth, gapless, badge, reached, clickToSoundMs, analysis, seek: { target, position: seekPos, seekToSoundMs }, errors: errs, contexts: window.__tap.contexts };
+  }, { warm: !!process.env.ORB_ENGINE_WARM, tracks, hz: Number(hz), decoder: decoder || null, forceTier: forceTier || null, crossfade: Number(crossfade || 0), hz2: Number(hz2 || 0) });
   out.pageErrors = errors;
   console.log(JSON.stringify(out));
 } finally {

@@ -16,11 +16,23 @@ let current = null;
 const only = process.env.ORB_E2E_ONLY ? process.env.ORB_E2E_ONLY.split(",") : null;
 let lastPage = null;
 
-const pending = new Map(); // request → "METHOD url" (what a failed flow was waiting on)
+const pending = new Map(); // request → "pPAGE METHOD url" (what a failed flow was waiting on)
+let pages = 0;
+const evlog = new Map(); // /events request → [page, start ms, end ms, how, flow] (diagnostics)
+const T0 = Date.now();
 function watch(page) {
-  page.on("request", (r) => pending.set(r, `${r.method()} ${r.url().replace(base, "")}`));
-  page.on("requestfinished", (r) => pending.delete(r));
-  page.on("requestfailed", (r) => pending.delete(r));
+  const tag = `p${++pages}`;
+  page.on("request", (r) => {
+    pending.set(r, `${tag} ${r.method()} ${r.url().replace(base, "")}`);
+    if (r.url().includes("/events")) evlog.set(r, [tag, Date.now() - T0, null, null, current && Object.keys(flows).at(-1)]);
+  });
+  const end = (how) => (r) => {
+    pending.delete(r);
+    const e = evlog.get(r);
+    if (e) { e[2] = Date.now() - T0; e[3] = how === "failed" ? `failed ${r.failure()?.errorText}` : how; }
+  };
+  page.on("requestfinished", end("finished"));
+  page.on("requestfailed", end("failed"));
   page.on("pageerror", (e) => current && (current.pageErrors ??= []).push(String(e)));
   page.on("console", (m) => { if (m.type() === "error" && current) (current.consoleErrors ??= []).push(m.text()); });
   page.on("response", async (r) => {
@@ -57,7 +69,9 @@ async function flow(name, deps, fn) {
     current.error = String(e && e.message ? e.message : e).slice(0, 800);
     if (lastPage) {
       current.url = lastPage.url();
-      current.pending = [...pending.values()].slice(0, 20);
+      current.pending = [...pending.values()].slice(0, 20).map((p) => p.replace(/token=[^&]+/, "token=…"));
+      current.events = [...evlog.values()];
+      current.evCalls = await lastPage.evaluate(() => window.__evCalls).catch(() => null);
       await lastPage.screenshot({ path: `${shots}/failed-${name}.png` }).catch(() => {});
     }
   }
@@ -70,6 +84,24 @@ async function newPage(ctx) {
   watch(page);
   lastPage ??= page;
   await page.addInitScript(TAP_INIT);
+  // diagnostics of a failed flow: when and from where each /events fetch was made
+  await page.addInitScript(() => {
+    const f = window.fetch;
+    window.__evCalls = [];
+    window.fetch = function (u, i) {
+      if (String(u).includes("/events")) window.__evCalls.push([Math.round(performance.now()), new Error().stack.split("\n").slice(2, 6).join(" | ")]);
+      return f.call(this, u, i);
+    };
+    const set = Storage.prototype.setItem, rm = Storage.prototype.removeItem;
+    Storage.prototype.setItem = function (k, v) {
+      if (k === "orb.tokens") window.__evCalls.push([Math.round(performance.now()), "tokens saved | " + new Error().stack.split("\n").slice(2, 5).join(" | ")]);
+      return set.call(this, k, v);
+    };
+    Storage.prototype.removeItem = function (k) {
+      if (k === "orb.tokens") window.__evCalls.push([Math.round(performance.now()), "tokens removed | " + new Error().stack.split("\n").slice(2, 5).join(" | ")]);
+      return rm.call(this, k);
+    };
+  });
   return page;
 }
 
@@ -103,13 +135,37 @@ async function playAndMeasure(page, albumName, badge) {
   // silence first: what played before must not count as this click's sound
   await page.evaluate(() => window.__orbPlayer.stop());
   await page.waitForTimeout(200);
-  await page.evaluate(() => { window.__tap.firstSoundAt = null; window.__tClick = performance.now(); });
+  // __tClick: before Playwright's click (which first waits for the button to be stable over
+  // animation frames, scrolls and hovers: tens of ms under load); the capture listener
+  // notes when the click event itself reaches the page.
+  await page.evaluate(() => {
+    window.__tap.firstSoundAt = null; window.__tClick = performance.now(); window.__tClickEvent = null;
+    document.addEventListener("click", () => { window.__tClickEvent ??= performance.now(); }, { capture: true, once: true });
+  });
   await page.getByRole("button", { name: "▶ Play" }).click();
-  await page.waitForFunction(() => window.__tap.firstSoundAt !== null, null, { timeout: 8000 });
+  try {
+    await page.waitForFunction(() => window.__tap.firstSoundAt !== null, null, { timeout: 8000 });
+  } catch (e) {
+    const st = await page.evaluate(() => {
+      const p = window.__orbPlayer, s = p.state, el = p.engine && p.engine.el;
+      return { tier: s.tier, loading: s.loading, playing: s.playing, error: s.error, track: s.track && s.track.title, position: p.positionMs(),
+        clicked: window.__tClickEvent !== null, ctx: p.engine && p.engine.ctx && p.engine.ctx.state,
+        el: el && { paused: el.paused, readyState: el.readyState, currentTime: el.currentTime, error: el.error && el.error.message },
+        marks: performance.getEntriesByType("mark").filter((m) => m.name.startsWith("orb:")).map((m) => [m.name, Math.round(m.startTime - window.__tClick)]) };
+    }).catch(() => null);
+    throw new Error(`${e.message} — player: ${JSON.stringify(st)}`);
+  }
   const clickToSoundMs = await page.evaluate(() => window.__tap.firstSoundAt - window.__tClick);
+  // where the time went: the engine's orb:* marks since the click, and the first sound
+  const phases = await page.evaluate(() => Object.fromEntries([
+    ...performance.getEntriesByType("mark").filter((m) => m.name.startsWith("orb:") && m.startTime >= window.__tClick)
+      .map((m) => [m.name.slice(4), Math.round(m.startTime - window.__tClick)]),
+    ["click", Math.round(window.__tClickEvent - window.__tClick)],
+    ["sound", Math.round(window.__tap.firstSoundAt - window.__tClick)]]));
+  const eventToSoundMs = await page.evaluate(() => window.__tap.firstSoundAt - window.__tClickEvent);
   await page.getByTestId("format-badge").filter({ hasText: badge }).waitFor({ timeout: 5000 });
   const tier = await page.evaluate(() => window.__orbPlayer.state.tier);
-  return { clickToSoundMs, tier, badge: await page.getByTestId("format-badge").textContent() };
+  return { clickToSoundMs, eventToSoundMs, phases, tier, badge: await page.getByTestId("format-badge").textContent() };
 }
 
 try {
@@ -248,6 +304,11 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
   await flow("logout-everywhere", ["login"], async () => {
+    // After every flow's queue changes the page still holds ONE events stream: a leaked one
+    // per queue event used up Chromium's 6 connections per host, and the logout below (like
+    // every later request) then never left the browser.
+    const open = [...evlog.values()].filter((e) => e[0] === "p1" && e[2] === null).length;
+    if (open !== 1) throw new Error(`the page holds ${open} open /events streams`);
     const c2 = await browser.newContext();
     const p2 = await newPage(c2);
     await login(p2);

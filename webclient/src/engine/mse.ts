@@ -20,7 +20,7 @@
 import CodecParser from "codec-parser";
 import { Equaliser } from "./eq";
 import { initSegment, mediaSegment, runStreamInfo, streamInfoOf, type FlacSample } from "./fmp4";
-import { MetaCache, type StreamInfoHeaders, type TrackMeta } from "./meta";
+import { MetaCache, firstChunk, type StreamInfoHeaders, type TrackMeta } from "./meta";
 import { lookup, planChunks, type FrameChunk } from "./seekindex";
 import type { Track } from "./types";
 import type { TierDeps } from "./webaudio";
@@ -71,6 +71,7 @@ export class MseTier {
   readonly eq = new Equaliser();
 
   private el: HTMLAudioElement | null = null;
+  private graphP: Promise<void> | null = null;
   private ctx: AudioContext | null = null;
   private gain: GainNode | null = null;
   private gainValue = 1;
@@ -93,7 +94,7 @@ export class MseTier {
   private endedFired = false;
 
   constructor(private readonly deps: TierDeps) {
-    this.metas = new MetaCache((u, i) => deps.fetch(u, i));
+    this.metas = new MetaCache((u, i) => deps.fetch(u, i), FIRST_CHUNK_S);
   }
 
   get current(): Track | null {
@@ -120,7 +121,16 @@ export class MseTier {
    * the file's (the browser decodes at the file's rate and resamples once, into the context,
    * where a context at the file's rate would be resampled once at the output instead), so
    * a change of rate between tracks costs no rebuild (most of the start latency). */
-  private async graph(): Promise<void> {
+  private graph(): Promise<void> {
+    // One build at a time: warm() and a load may both ask for it.
+    this.graphP ??= this.buildGraph().catch((e: unknown) => {
+      this.graphP = null;
+      throw e;
+    });
+    return this.graphP;
+  }
+
+  private async buildGraph(): Promise<void> {
     if (this.ctx) return;
     const ctx = new AudioContext({ latencyHint: "interactive" });
     const gain = ctx.createGain();
@@ -136,6 +146,7 @@ export class MseTier {
         this.onended();
       }
     });
+    el.addEventListener("playing", () => mark("playing"));
     el.addEventListener("error", () => {
       if (el === this.el && el.error) this.onerror(new Error(`MSE audio error ${el.error.code}: ${el.error.message}`));
     });
@@ -146,6 +157,7 @@ export class MseTier {
   }
 
   private async teardownGraph(): Promise<void> {
+    this.graphP = null;
     this.resetSource();
     const ctx = this.ctx;
     this.ctx = null;
@@ -170,7 +182,7 @@ export class MseTier {
   }
 
   /** A fresh MediaSource with one FLAC SourceBuffer on the element. */
-  private async openSource(): Promise<void> {
+  private async openSource(gen: number): Promise<void> {
     this.resetSource();
     const el = this.el as HTMLAudioElement;
     const ms = new MediaSource();
@@ -178,6 +190,8 @@ export class MseTier {
     const opened = new Promise<void>((res) => ms.addEventListener("sourceopen", () => res(), { once: true }));
     el.src = url;
     await opened;
+    // A newer load replaced this MediaSource while it opened: leave that one's in place.
+    if (gen !== this.gen) return;
     const sb = ms.addSourceBuffer(MSE_FLAC);
     sb.mode = "segments";
     this.ms = ms;
@@ -189,22 +203,41 @@ export class MseTier {
     const meta = await this.metas.get(track);
     const ix = meta.ix;
     const rate = ix.sampleRate;
-    const from = lookup(ix, skip);
-    const first = planChunks(ix, from, Math.round(rate * FIRST_CHUNK_S))[0];
+    const first = firstChunk(ix, skip, FIRST_CHUNK_S);
     const chunks = first ? [first, ...planChunks(ix, lookup(ix, first.firstSample + first.samples), rate * CHUNK_S)] : [];
     const uniq = chunks.filter((c, i) => i === 0 || c.firstSample > (chunks[i - 1] as FrameChunk).firstSample);
     return { track, meta, rate, start, skip, chunks: uniq, next: 0 };
+  }
+
+  /** Fetch `track`'s seek index, header and first chunk ahead of a play (a hover, an album
+   * opened): the click then starts on bytes already here. */
+  warm(track: Track): void {
+    this.metas.warm(track);
+    // The element and its (still suspended) context too: the first play of a page spends
+    // most of its start building them. The click resumes the context (a user gesture).
+    this.graph().catch(() => {});
   }
 
   /** Start `track` at `startMs` (exact sample), replacing whatever plays. */
   async load(track: Track, startMs: number, autoplay: boolean): Promise<StreamInfoHeaders> {
     const gen = ++this.gen;
     this.endedFired = false;
-    const meta = await this.metas.get(track);
+    for (const m of MARKS) performance.clearMarks(`orb:mse:${m}`); // (only the last start's)
+    mark("load");
+    // Click-to-sound: the meta requests, the element's new MediaSource and the context's
+    // resume all run at once (each used to wait for the one before).
+    const metaP = this.metas.get(track);
+    metaP.catch(() => {}); // (awaited below; a failure before that must not go unhandled)
+    await this.graph();
+    if (gen !== this.gen) return (await metaP).info;
+    const resumed = this.ctx?.state !== "running" && autoplay ? (this.ctx as AudioContext).resume() : null;
+    resumed?.catch(() => {});
+    await this.openSource(gen);
+    mark("source-open");
+    const meta = await metaP;
+    mark("meta");
     if (gen !== this.gen) return meta.info;
     const rate = meta.ix.sampleRate;
-    await this.graph();
-    await this.openSource();
     const skip = Math.max(0, Math.min(meta.ix.totalSamples, Math.round((startMs / 1000) * rate)));
     const seg = await this.segment(track, 0, skip);
     if (gen !== this.gen) return meta.info;
@@ -212,12 +245,12 @@ export class MseTier {
     const el = this.el as HTMLAudioElement;
     // The first fragment must be in before currentTime can be set and play() resolve.
     await this.pumpOnce(gen, seg);
+    mark("appended");
     if (gen !== this.gen) return meta.info;
     el.currentTime = skip / rate;
-    if (this.ctx?.state !== "running") {
-      if (autoplay) await this.ctx?.resume();
-      else void this.ctx?.resume();
-    }
+    if (resumed) await resumed;
+    else if (this.ctx?.state !== "running") void this.ctx?.resume();
+    mark("resumed");
     // Not awaited: the position reads the target until the element starts (as on the Web
     // Audio tier), and a refused play() (autoplay policy) is reported, not thrown.
     if (autoplay) el.play().catch((e: unknown) => gen === this.gen && this.onerror(e));
@@ -383,19 +416,16 @@ export class MseTier {
   private async appendChunk(gen: number, seg: Seg): Promise<void> {
     const chunk = seg.chunks[seg.next] as FrameChunk;
     seg.next++;
-    const range = `bytes=${chunk.byteStart}-${chunk.byteEnd === null ? "" : chunk.byteEnd - 1}`;
-    const r = await this.deps.fetch(seg.track.streamUrl, { headers: { Range: range } });
-    if (r.status !== 206) throw new Error(`stream range: HTTP ${r.status}`);
-    const bytes = new Uint8Array(await r.arrayBuffer());
+    const bytes = await this.metas.bytes(seg.track, chunk);
     this.fetched += bytes.length;
     if (gen !== this.gen || !this.segs.includes(seg) || !this.sb) return;
     const frames = splitFrames(seg.meta.header, bytes);
     const sb = this.sb;
-    if (!this.initFor) {
-      // One init segment for the whole run (runStreamInfo): tracks joined by canChain share it.
-      await this.op(() => sb.appendBuffer(initSegment(runStreamInfo(streamInfoOf(seg.meta.header))) as Uint8Array<ArrayBuffer>));
-      this.initFor = seg;
-    }
+    // One init segment for the whole run (runStreamInfo): tracks joined by canChain share it.
+    // It goes in the same appendBuffer as the first fragment (one byte stream: the spec's
+    // parser takes an init segment followed by a media segment), one updateend less to wait.
+    const init = this.initFor ? null : initSegment(runStreamInfo(streamInfoOf(seg.meta.header)));
+    this.initFor ??= seg;
     const end = seg.start + seg.meta.ix.totalSamples / seg.rate;
     const winStart = seg.start + seg.skip / seg.rate;
     if (sb.timestampOffset !== seg.start) sb.timestampOffset = seg.start;
@@ -407,7 +437,8 @@ export class MseTier {
       sb.appendWindowStart = winStart;
       sb.appendWindowEnd = end;
     }
-    const frag = mediaSegment(this.seq++, chunk.firstSample, frames);
+    const media = mediaSegment(this.seq++, chunk.firstSample, frames);
+    const frag = init ? concat(init, media) : media;
     try {
       await this.op(() => sb.appendBuffer(frag as Uint8Array<ArrayBuffer>));
     } catch (e) {
@@ -417,7 +448,7 @@ export class MseTier {
       await this.op(() => sb.remove(0, Math.max(0.001, el.currentTime - 1)));
       await this.op(() => sb.appendBuffer(frag as Uint8Array<ArrayBuffer>));
     }
-    this.appended.push([seg.start + (chunk.firstSample + chunk.samples) / seg.rate, frag.length]);
+    this.appended.push([seg.start + (chunk.firstSample + chunk.samples) / seg.rate, media.length]);
   }
 
   positionMs(): number {
@@ -457,6 +488,20 @@ export class MseTier {
     this.resetSource();
     if (this.ctx?.state === "running") await this.ctx.suspend().catch(() => {});
   }
+}
+
+/** A User Timing mark `orb:mse:<name>` (the e2e run reads them to say where a start's time
+ * goes; a mark costs about a microsecond). */
+const MARKS = ["load", "source-open", "meta", "appended", "resumed", "playing"] as const;
+function mark(name: (typeof MARKS)[number]): void {
+  performance.mark(`orb:mse:${name}`);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }
 
 /** The FLAC frames of a chunk (whole frames cut at seek-index points), with their block

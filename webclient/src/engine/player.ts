@@ -100,6 +100,17 @@ export class Player {
     if (mseFlac() && !this.deps.tier) void this.mseTier().catch(() => {});
   }
 
+  /** Fetch what starting `track` needs (seek index, header, first chunk) before it is asked
+   * to play: the UI calls this when a Play control is shown, hovered or focused, so the
+   * click starts on bytes already here. Only the range tiers have anything to fetch. */
+  warm(track: Track | null | undefined): void {
+    if (!track) return;
+    const canPlay = this.deps.canPlay ?? ((m: string) => new Audio().canPlayType(m));
+    const tier = planPlayback(track, canPlay, this.caps()).tier;
+    if (tier === "webaudio") this.web.warm(track);
+    else if (tier === "mse") void this.mseTier().then((t) => t.warm(track), () => {});
+  }
+
   private caps(): Capabilities {
     return {
       webAudio: typeof AudioContext !== "undefined",

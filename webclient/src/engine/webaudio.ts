@@ -73,7 +73,7 @@ export class WebAudioTier {
   private retired: Segment[] = [];
 
   constructor(private readonly deps: TierDeps) {
-    this.metas = new MetaCache((u, i) => deps.fetch(u, i));
+    this.metas = new MetaCache((u, i) => deps.fetch(u, i), FIRST_CHUNK_S);
   }
 
   get rate(): number | null {
@@ -145,6 +145,11 @@ export class WebAudioTier {
     const fade = ctx.createGain();
     fade.connect(this.gain as GainNode);
     return { track, ix, header, rate, originFrame, skip, chunks: uniq, next: 0, sources: [], info, fade };
+  }
+
+  /** Fetch `track`'s seek index, header and first chunk ahead of a play (meta.ts). */
+  warm(track: Track): void {
+    this.metas.warm(track);
   }
 
   /** Start `track` at `startMs` (exact sample), replacing whatever plays. */
@@ -289,10 +294,7 @@ export class WebAudioTier {
         if (!seg) break;
         const chunk = seg.chunks[seg.next] as FrameChunk;
         seg.next++;
-        const range = `bytes=${chunk.byteStart}-${chunk.byteEnd === null ? "" : chunk.byteEnd - 1}`;
-        const r = await this.deps.fetch(seg.track.streamUrl, { headers: { Range: range } });
-        if (r.status !== 206) throw new Error(`stream range: HTTP ${r.status}`);
-        const frames = new Uint8Array(await r.arrayBuffer());
+        const frames = await this.metas.bytes(seg.track, chunk);
         const decoder = this.decoder;
         if (gen !== this.gen || !decoder) break;
         const out = await decoder.decode(seg.header, frames);

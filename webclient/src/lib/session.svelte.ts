@@ -75,26 +75,39 @@ player.subscribe((s) => {
   }
 });
 
+let lastReported: string | null = null;
 function reportPlayback(): void {
   const t = ps.s.track;
-  if (!session.me) return;
+  // "stopped" names the track that stopped (POST /playback needs a trackId): nothing
+  // played yet, nothing to report.
+  const trackId = t?.id ?? lastReported;
+  if (!session.me || !trackId) return;
+  lastReported = trackId;
   void api("POST", "/playback", {
     deviceId,
     deviceName,
-    trackId: t?.id ?? null,
+    trackId,
     positionMs: Math.round(player.positionMs()),
     state: t ? (ps.s.playing ? "playing" : "paused") : "stopped",
   }).catch(() => {});
 }
 
 let saveTimer: ReturnType<typeof setTimeout> | null = null;
+/** Local queue edits (play, edit) so far: a server queue fetched for a `queue` event is
+ * applied only when no edit came in between. */
+let localEdits = 0;
+/** PUT /queue requests not answered yet. */
+let savesInFlight = 0;
 /** Write the whole queue (PUT /queue), debounced: one request per burst of edits. */
 export function saveQueue(): void {
   if (saveTimer) clearTimeout(saveTimer);
   saveTimer = setTimeout(() => {
     saveTimer = null;
     const q = player.queue;
-    void api<ServerQueue>("PUT", "/queue", { trackIds: q.trackIds(), currentIndex: q.current, positionMs: Math.round(player.positionMs()) }).catch(toastError);
+    savesInFlight++;
+    void api<ServerQueue>("PUT", "/queue", { trackIds: q.trackIds(), currentIndex: q.current, positionMs: Math.round(player.positionMs()) })
+      .catch(toastError)
+      .finally(() => savesInFlight--);
   }, 300);
 }
 
@@ -113,11 +126,13 @@ setInterval(() => {
 
 /** Replace the queue with `tracks`, start at `index`. */
 export async function playTracks(tracks: Track[], index = 0): Promise<void> {
+  localEdits++;
   await player.playQueue(Queue.of(tracks, index));
   saveQueue();
 }
 
 export async function editQueue(f: (q: Queue) => Queue): Promise<void> {
+  localEdits++;
   await player.updateQueue(f(player.queue));
   saveQueue();
 }
@@ -157,22 +172,36 @@ async function listen(): Promise<void> {
       delay = 1000;
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += value;
-        let i: number;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          let ev = "message";
-          let data = "";
-          for (const line of block.split("\n")) {
-            if (line.startsWith("event:")) ev = line.slice(6).trim();
-            else if (line.startsWith("data:")) data += line.slice(5).trim();
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i: number;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let ev = "message";
+            let data = "";
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event:")) ev = line.slice(6).trim();
+              else if (line.startsWith("data:")) data += line.slice(5).trim();
+            }
+            // One bad event must not end the feed (and reconnect with this one still open).
+            if (data) {
+              try {
+                onEvent(ev, data);
+              } catch (e) {
+                console.warn("event", ev, "not handled:", e);
+              }
+            }
           }
-          if (data) onEvent(ev, data);
         }
+      } finally {
+        // Whatever ends the loop, release the response: an abandoned stream keeps its
+        // connection, and Chromium gives a host 6 (HTTP/1.1), after which every request of
+        // the page waits for one — the "log out everywhere" that never went out.
+        reader.cancel().catch(() => {});
       }
     } catch {
       if (ctl.signal.aborted) return;
@@ -193,17 +222,35 @@ function onEvent(ev: string, data: string): void {
     session.remote = d.state === "stopped" ? null : { deviceName: String(d.deviceName ?? "another device"), trackId: String(d.trackId ?? ""), state: String(d.state) };
   } else if (ev === "takeover" && d.deviceId !== deviceId && ps.s.playing) {
     void player.pause();
-  } else if (ev === "queue" && !ps.s.playing) {
-    const sq = d as unknown as ServerQueue;
-    const mine = player.queue;
-    const same = Array.isArray(sq.entries) && sq.currentIndex === mine.current &&
-      JSON.stringify(sq.entries.map((e) => e.track.id)) === JSON.stringify(mine.trackIds());
-    if (Array.isArray(sq.entries) && !same) {
-      void player.playQueue(Queue.of(sq.entries.map((e) => e.track), sq.currentIndex ?? 0), sq.positionMs ?? 0, false);
-    }
+  } else if (ev === "queue") {
+    void followQueue(d as unknown as QueueEvent);
   } else if (ev === "scan") {
     session.scan = { scanning: Boolean(d.scanning), count: Number(d.count ?? 0) };
   }
+}
+
+/** `event: queue` (docs/native-api.md "Real-time"): the Queue with a `trackId` per entry
+ * instead of the Track. */
+interface QueueEvent {
+  entries?: { index: number; trackId: string }[];
+  currentIndex: number | null;
+  positionMs?: number;
+}
+
+/** Another device changed the queue: when this one is idle, load it (GET /queue has the
+ * tracks). Not while this device plays, starts a track (a play in progress would be replaced
+ * by a paused load of the old queue) or has a write of its own pending or in flight (the
+ * event may be the echo of an older write than what is shown here); and a local edit made
+ * while GET /queue runs wins over its answer. */
+async function followQueue(ev: QueueEvent): Promise<void> {
+  const busy = () => ps.s.playing || ps.s.loading || saveTimer !== null || savesInFlight > 0;
+  if (!Array.isArray(ev.entries) || busy()) return;
+  const mine = player.queue;
+  if (ev.currentIndex === mine.current && JSON.stringify(ev.entries.map((e) => e.trackId)) === JSON.stringify(mine.trackIds())) return;
+  const edits = localEdits;
+  const sq = await api<ServerQueue>("GET", "/queue").catch(() => null);
+  if (!sq || !Array.isArray(sq.entries) || edits !== localEdits || busy()) return;
+  await player.playQueue(Queue.of(sq.entries.map((e) => e.track), sq.currentIndex ?? 0), sq.positionMs ?? 0, false);
 }
 
 export function startSession(): void {
