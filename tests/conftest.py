@@ -225,6 +225,21 @@ def dsub(app_http: Any) -> Subsonic:
     return Subsonic(app_http, client="DSub", version="1.2.0")
 
 
+def wait_ready(url: str, alive: Any, output: Any, timeout_s: float = 90) -> None:
+    """Poll `url`/readyz until it answers 200. `alive()` False (the server process died) or
+    the timeout fails the test with `output()` (the server's log)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert alive(), output()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the server did not get ready:\n" + output()
+        time.sleep(0.2)
+
+
 class LiveServer:
     """uvicorn serving an app in a background thread on 127.0.0.1:<random port>."""
 

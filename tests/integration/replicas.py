@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, wait_ready
 
 PASSWORD = "replica-admin-pw"
 
@@ -74,16 +74,7 @@ class Replica(Process):
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(["serve", str(music), "--host", "127.0.0.1", "--port", str(self.port), "--no-scan"],
                          env, log)
-        deadline = time.monotonic() + 120
-        while True:
-            assert self.alive(), self.output()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not get ready:\n" + self.output()
-            time.sleep(0.2)
+        wait_ready(self.url, self.alive, self.output, 120)
 
     def rest(self, method: str, *, auth: dict[str, str] | None = None, **params: Any) -> dict[str, Any]:
         """The `subsonic-response` object of a Subsonic call (admin password auth by default)."""

@@ -6,14 +6,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, wait_ready
 
 
 def orbsonic(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -74,16 +73,7 @@ def _serve(env: dict[str, str], port: int, folder: Path) -> subprocess.Popen[str
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server not ready")
+    wait_ready(url, lambda: proc.poll() is None, lambda: proc.stdout.read() if proc.stdout else "", 60)
 
 
 def _free_port() -> int:

@@ -29,7 +29,7 @@ import uvicorn
 from conformance import validate_response
 from orbsonic.http.server import MAX_HEAD_BYTES, OrbsonicH11Protocol, OrbsonicHttpToolsProtocol, server_config
 from subsonic_api import MAX_FORM_BYTES
-from tests.conftest import ADMIN, ALICE, SECRET, add_users, clone_db, make_app, make_settings
+from tests.conftest import ADMIN, ALICE, SECRET, add_users, clone_db, make_app, make_settings, wait_ready
 
 HEADER_TIMEOUT = 1
 BODY_TIMEOUT = 2
@@ -391,16 +391,7 @@ def test_serve_with_workers_uses_these_limits(fresh_db: str, tmp_path: Path) -> 
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            alive = proc.poll() is None and time.monotonic() < deadline
-            assert alive, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready(url, lambda: proc.poll() is None, lambda: proc.stdout.read() if proc.stdout else "", 60)
         answer = raw_request(port, get_head(MAX_HEAD_BYTES + 6 * 1024))
         assert answer.startswith(b"HTTP/1.1 431 ") and b'status="failed"' in answer, answer[:200]
         with socket.create_connection(("127.0.0.1", port)) as s:

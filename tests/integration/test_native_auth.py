@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import psycopg
 import pytest
@@ -33,7 +32,7 @@ from starlette.testclient import TestClient
 
 from orbsonic.auth import tokens, users
 from orbsonic.auth.passwords import SecretKey
-from tests.conftest import ADMIN, ALICE, SECRET, Subsonic, add_users, clone_db, make_app
+from tests.conftest import ADMIN, ALICE, SECRET, Subsonic, add_users, clone_db, make_app, wait_ready
 from tests.integration.native_client import Native
 
 
@@ -492,16 +491,7 @@ def test_revocation_is_seen_by_the_other_worker(fresh_db: str, tmp_path: Path) -
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     conns: list[Conn] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            alive = proc.poll() is None and time.monotonic() < deadline
-            assert alive, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready(f"http://127.0.0.1:{port}", lambda: proc.poll() is None, lambda: proc.stdout.read() if proc.stdout else "", 60)
         # Open connections until two different worker processes hold one each.
         by_worker: dict[int, Conn] = {}
         for _ in range(200):

@@ -27,7 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from tests.conftest import ADMIN, SECRET, LiveServer, Subsonic, clone_db, make_app
+from tests.conftest import ADMIN, SECRET, LiveServer, Subsonic, clone_db, make_app, wait_ready
 
 TOKEN = "s3cret-metrics-token"
 
@@ -164,16 +164,7 @@ class Serve:
         self.wait_ready()
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.proc.poll() is None, self.output()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not get ready:\n" + self.output()
-            time.sleep(0.2)
+        wait_ready(self.url, lambda: self.proc.poll() is None, self.output)
 
     def output(self) -> str:
         self.fh.flush()

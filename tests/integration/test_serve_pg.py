@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from orbsonic.db.embedded import EmbeddedPostgres
-from tests.conftest import SECRET
+from tests.conftest import SECRET, wait_ready
 
 PASSWORD = "pw"
 # A request that hangs on a dead database waited 30 s before; these bounds tell the two apart.
@@ -55,16 +55,7 @@ class Serve:
         self.proc = subprocess.Popen([sys.executable, "-m", "orbsonic", "serve", str(music), "--host",
                                       "127.0.0.1", "--port", str(self.port), "--no-scan"], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.proc.poll() is None, self.proc.communicate()[0]
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not get ready"
-            time.sleep(0.2)
+        wait_ready(self.url, lambda: self.proc.poll() is None, lambda: self.proc.communicate(timeout=5)[0])
 
     def call(self, method: str = "getAlbumList2") -> dict[str, object]:
         r = httpx.get(f"{self.url}/rest/{method}", timeout=FAST_S * 4,
