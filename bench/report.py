@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from bench import transcode
+from bench.report_native import native_section, native_targets
+from bench.tables import api_table as _api_table
+from bench.tables import fmt as _f
+from bench.tables import kb as _kb
+from bench.tables import rps as _rps
+from bench.tables import table as _table
 
 LOADGEN = (
     "bench/load.py: a small asyncio HTTP/1.1 client (standard library only), closed loop, one "
@@ -12,22 +18,6 @@ LOADGEN = (
     '`status="ok"`, exact byte counts for ranges). It runs on the same 2 cores as the server; its '
     "own CPU use is the *load gen CPU* column (% of one core), next to the server's and PostgreSQL's."
 )
-
-
-def _f(v: Any, digits: int = 1) -> str:
-    if v is None or v == "":
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.{digits}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    out += ["| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows]
-    return [*out, ""]
 
 
 def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -461,58 +451,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(L)
 
 
-def _kb(r: dict[str, Any]) -> str:
-    ok = r["requests"] - r["errors"]
-    return f"{r.get('bytes', 0) / 1000 / ok:,.1f}" if ok > 0 else "–"
-
-
-def _rps(r: dict[str, Any]) -> str:
-    if r["errors"] and r["errors"] >= r["requests"]:
-        return "error"
-    return f"{r['rps']:,.1f}" + (f" ({r['errors']} err)" if r["errors"] else "")
-
-
-def _api_table(sc: dict[str, Any]) -> list[str]:
-    rows = []
-    for name, v in sc.items():
-        a, b = v.get("c1", {}), v.get("c16", {})
-        rows.append(
-            [
-                name,
-                a.get("p50_ms"),
-                a.get("p95_ms"),
-                a.get("p99_ms"),
-                a.get("rps"),
-                b.get("p50_ms"),
-                b.get("p95_ms"),
-                b.get("p99_ms"),
-                b.get("rps"),
-                (a.get("errors") or 0) + (b.get("errors") or 0),
-                f"{a.get('client_cpu_pct', 0):.0f} / {b.get('client_cpu_pct', 0):.0f}",
-                f"{a.get('server_cpu_pct', 0):.0f} / {b.get('server_cpu_pct', 0):.0f}",
-                f"{a.get('db_cpu_pct', 0):.0f} / {b.get('db_cpu_pct', 0):.0f}",
-            ]
-        )
-    return _table(
-        [
-            "endpoint",
-            "c=1 p50 ms",
-            "p95",
-            "p99",
-            "req/s",
-            "c=16 p50 ms",
-            "p95",
-            "p99",
-            "req/s",
-            "errors",
-            "load gen CPU % (c1/c16)",
-            "server CPU %",
-            "PostgreSQL CPU %",
-        ],
-        rows,
-    )
-
-
 def maneki_section(peer: dict[str, Any]) -> list[str]:
     """Orbsonic vs maneki per scenario: p50/p95 and req/s at c=1 and c=16, and the ratio
     (issue 13: ≥ 1.5×); "n/c" where the answers are not comparable (errors or empty)."""
@@ -546,71 +484,3 @@ def maneki_section(peer: dict[str, Any]) -> list[str]:
     if errs:
         L += ["", f"maneki errors: {errs}"]
     return [*L, ""]
-
-
-def _native_groups(sc: dict[str, Any]) -> dict[str, list[str]]:
-    return {
-        "page": [k for k in sc if k.startswith("native ") and k.endswith(" page")],
-        "search": [k for k in sc if k.startswith("native search ")],
-        "sync": [k for k in sc if k.startswith("native sync")],
-        "stream": [k for k in sc if k.startswith("native stream")],
-    }
-
-
-def native_targets(nat: dict[str, Any], at: str) -> list[tuple[str, str, bool | None]]:
-    """Issue 9's native API targets: (target, measured, met)."""
-    sc = nat.get("scenarios", {})
-    out: list[tuple[str, str, bool | None]] = []
-    if not sc:
-        return out
-    g = _native_groups(sc)
-
-    def errors(names: list[str]) -> int:
-        return sum(sc[k][c]["errors"] for k in names for c in sc[k])
-
-    for key, label, limit in (
-        ("page", "Native library page (tracks/albums/artists, first and deep) ≤ 10 ms p50", 10),
-        ("search", "Native search-as-you-type ≤ 20 ms p50 for any prefix", 20),
-        ("sync", "Native delta sync of 1,000 changes ≤ 50 ms (p50)", 50),
-    ):
-        names = g[key]
-        if names:
-            worst = max(names, key=lambda k: sc[k]["c1"]["p50_ms"])
-            v = sc[worst]["c1"]["p50_ms"]
-            out.append((label + at, f"worst {v:.2f} ms ({worst})", v <= limit and not errors(names)))
-    if g["stream"]:
-        v = sc[g["stream"][0]]["c1"]["ttfb_p50_ms"]
-        out.append(("Native stream (Range) time to first byte ≤ 5 ms (p50)" + at, f"{v:.2f} ms",
-                    v <= 5 and not errors(g["stream"])))
-    rt = nat.get("realtime")
-    if rt:
-        out.append(("Real-time event client → client ≤ 50 ms p99 (loopback)" + at,
-                    f"p99 {rt['p99_ms']:.1f} ms, p50 {rt['p50_ms']:.1f} ms ({rt['received']} of "
-                    f"{rt['rounds']} round trips, {rt['lost']} lost)", rt["p99_ms"] <= 50 and not rt["lost"]))
-    return out
-
-
-def native_section(nat: dict[str, Any], tracks: int) -> list[str]:
-    """The "Native API" section: the scenarios' table and the real-time round trips."""
-    L = [f"## Native API ({tracks:,} tracks)", ""]
-    L += _api_table(nat.get("scenarios", {}))
-    walked = nat.get("library", {})
-    L += [
-        "`/api/v1` with an API key (`Authorization: Bearer`). Pages of 50 (the web client's), deep pages "
-        f"start at a cursor about 90 % into the list (walked: {walked}); search prefixes are the library's "
-        "own word prefixes, *common* the most frequent of their length, *rare* ones that begin one or two "
-        "words (20 results per kind); `native stream (Range)` asks `Range: bytes=0-65535` of a track "
-        "(206; its time to first byte is the target); `native sync` reads back, as one page "
-        "(`GET /sync?since=…&limit=1000`), the changes of starring that many tracks through Subsonic.",
-        "",
-    ]
-    rt = nat.get("realtime")
-    if rt:
-        L += [
-            f"Real-time: client A `POST /playback`, client B's `GET /events` stream receives it, "
-            f"{rt['rounds']} sequential round trips on one server (PostgreSQL LISTEN/NOTIFY): p50 "
-            f"{rt['p50_ms']:.2f} ms, p99 {rt['p99_ms']:.2f} ms, max {rt['max_ms']:.2f} ms, {rt['lost']} lost "
-            "(measured from A sending to B having the event).",
-            "",
-        ]
-    return L

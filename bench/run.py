@@ -34,12 +34,11 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from bench import report
 from bench.api import Api, Library, Scenario, auth_query, discover, scenarios, seed_annotations, seed_reads
 from bench.library import big_stream_file, ensure_library
 from bench.load import TreeSampler, cpu_seconds, run_load
+from bench.machine import disk_read_mb, machine_info
 from bench.streams import range_streams, single_stream, track_sizes
 from bench.target import BenchCluster, Orbsonic, free_port, wait_http
 from bench.transcode import transcode_folder, transcode_phase
@@ -57,59 +57,6 @@ HOST = "127.0.0.1"
 
 def log(msg: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------- machine
-
-
-def machine_info(work: Path) -> dict[str, Any]:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kb = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem_kb = int(line.split()[1])
-    disk = "?"
-    try:
-        out = (
-            subprocess.run(["df", "-hT", str(work)], capture_output=True, text=True)
-            .stdout.splitlines()[-1]
-            .split()
-        )
-        dev = out[0]
-        rot = "?"
-        name = Path(dev).name.rstrip("0123456789")
-        rot_file = Path(f"/sys/block/{name}/queue/rotational")
-        if rot_file.is_file():
-            rot = "rotational" if rot_file.read_text().strip() == "1" else "non-rotational"
-        disk = f"{dev} ({out[1]}, {out[2]}, {rot})"
-    except (OSError, IndexError):
-        pass
-    commit = (
-        subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        or "?"
-    )
-    dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cores": os.cpu_count(),
-        "ram_gib": round(mem_kb / 1024 / 1024, 1),
-        "cpu": cpu,
-        "disk": disk,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "commit": commit + ("+local changes" if dirty else ""),
-        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
-    }
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -187,14 +134,6 @@ async def run_setup(port: int, sc: Scenario) -> None:
 
 
 # ---------------------------------------------------------------------------- Orbsonic, main library
-
-
-def disk_read_mb() -> float:
-    """MB read from block devices so far, machine-wide (/proc/vmstat pgpgin is in KiB)."""
-    for line in Path("/proc/vmstat").read_text().splitlines():
-        if line.startswith("pgpgin "):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def warm_page_cache(root: Path) -> dict[str, float]:

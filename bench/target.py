@@ -114,7 +114,7 @@ class Orbsonic:
         cmd = [sys.executable, "-m", "orbsonic", "scan", "--quiet", *map(str, folders)]
         if full:
             cmd.append("--full")
-        from bench.run import disk_read_mb
+        from bench.machine import disk_read_mb
 
         d0 = disk_read_mb()
         t0 = time.perf_counter()
