@@ -538,17 +538,22 @@ def _probe(data: bytes, tmp: Path) -> dict[str, Any]:
             "duration": float(info["format"].get("duration") or 0)}
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
-def test_episodes_are_transcoded_like_songs(pod: Pod, tmp_path: Path) -> None:
-    """stream of a downloaded episode honours format, maxBitRate and timeOffset (the 6 s
-    episode is a 64 kbit/s mono MP3); download always sends the original."""
+def downloaded_episode(pod: Pod) -> dict[str, Any]:
+    """The show's second episode, subscribed to and downloaded (jobs run): its podcastEpisode."""
     serve_show(pod)
     pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
     pod.run_jobs()
     first = pod.channels()[0]["episode"][1]
     pod.write("downloadPodcastEpisode", id=first["id"])
     pod.run_jobs()
-    ep = pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
+    return pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
+def test_episodes_are_transcoded_like_songs(pod: Pod, tmp_path: Path) -> None:
+    """stream of a downloaded episode honours format, maxBitRate and timeOffset (the 6 s
+    episode is a 64 kbit/s mono MP3); download always sends the original."""
+    ep = downloaded_episode(pod)
     original = pod.audio["one"]
     # within the limit and already MP3: the original, with Range
     for params in ({}, {"format": "mp3", "maxBitRate": "128"}, {"format": "raw", "maxBitRate": "32"}):
@@ -580,13 +585,7 @@ def test_episodes_are_transcoded_like_songs(pod: Pod, tmp_path: Path) -> None:
 def test_episodes_are_scrobbled_and_reported_like_songs(pod: Pod) -> None:
     """scrobble (notice and submission) and OpenSubsonic reportPlayback mediaType=podcast take
     an episode's id; getNowPlaying shows it to every user (XSD-valid: a Child of type podcast)."""
-    serve_show(pod)
-    pod.write("createPodcastChannel", url=pod.host.url("/show.xml"))
-    pod.run_jobs()
-    first = pod.channels()[0]["episode"][1]
-    pod.write("downloadPodcastEpisode", id=first["id"])
-    pod.run_jobs()
-    ep = pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
+    ep = downloaded_episode(pod)
     alice = pod.api.as_user(*ALICE)
 
     pod.write("scrobble", Subsonic(pod.api.http, client="PodPlayer"), id=ep["streamId"], submission="false")
