@@ -70,6 +70,11 @@ _EPISODE_CODECS = {"mp3": "mp3", "m4a": "aac", "mp4": "aac", "aac": "aac", "ogg"
                    "opus": "opus", "flac": "flac"}
 
 
+def episode_codec(suffix: str) -> str:
+    """The codec a podcast file's suffix names ("" when unknown: a WAV, an odd suffix)."""
+    return _EPISODE_CODECS.get(suffix.lower(), "")
+
+
 def episode_source(row: Any, fh: StoredFile) -> Source:
     """The decision's view of a downloaded podcast episode. The codec is the one its suffix
     names (podcast .m4a is AAC; a WAV has none: always transcoded when a format is asked);
@@ -77,7 +82,7 @@ def episode_source(row: Any, fh: StoredFile) -> Source:
     suffix = (row.suffix or "").lower()
     duration_ms = row.duration_ms or (row.feed_duration_s or 0) * 1000
     bitrate = row.bitrate or (fh.info.size * 8 // duration_ms if duration_ms else 0)
-    return Source(suffix, _EPISODE_CODECS.get(suffix, ""), bitrate, duration_ms)
+    return Source(suffix, episode_codec(suffix), bitrate, duration_ms)
 
 
 async def _episode(ctx: Ctx, episode_id: int, *, attachment: bool) -> Response | AfterRelease:

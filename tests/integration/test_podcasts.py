@@ -524,20 +524,6 @@ def test_redirects_and_enclosures_into_refused_networks(fresh_db: str, tmp_path:
         inner.close()
 
 
-def _probe(data: bytes, tmp: Path) -> dict[str, Any]:
-    path = tmp / f"probe-{len(data)}-{hash(data) & 0xFFFF}"
-    path.write_bytes(data)
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
-                          "stream=codec_name,bit_rate:format=duration", "-of", "json", str(path)],
-                         check=True, capture_output=True).stdout
-    import json
-
-    info = json.loads(out)
-    stream = info["streams"][0]
-    return {"codec": stream["codec_name"], "bit_rate": int(stream.get("bit_rate") or 0),
-            "duration": float(info["format"].get("duration") or 0)}
-
-
 def downloaded_episode(pod: Pod) -> dict[str, Any]:
     """The show's second episode, subscribed to and downloaded (jobs run): its podcastEpisode."""
     serve_show(pod)
@@ -547,39 +533,6 @@ def downloaded_episode(pod: Pod) -> dict[str, Any]:
     pod.write("downloadPodcastEpisode", id=first["id"])
     pod.run_jobs()
     return pod.api.ok("getPodcastEpisode", id=first["id"])["podcastEpisode"]
-
-
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
-def test_episodes_are_transcoded_like_songs(pod: Pod, tmp_path: Path) -> None:
-    """stream of a downloaded episode honours format, maxBitRate and timeOffset (the 6 s
-    episode is a 64 kbit/s mono MP3); download always sends the original."""
-    ep = downloaded_episode(pod)
-    original = pod.audio["one"]
-    # within the limit and already MP3: the original, with Range
-    for params in ({}, {"format": "mp3", "maxBitRate": "128"}, {"format": "raw", "maxBitRate": "32"}):
-        r = pod.api.raw("stream", id=ep["streamId"], **params)
-        assert r.status_code == 200 and r.content == original, params
-    # another codec
-    r = pod.api.raw("stream", id=ep["streamId"], format="opus")
-    assert r.status_code == 200 and r.headers["content-type"] == "audio/ogg" and r.content != original
-    got = _probe(r.content, tmp_path)
-    assert got["codec"] == "opus" and abs(got["duration"] - 6.0) < 0.2, got
-    # a lower bitrate: MP3 at 32 kbit/s
-    r = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32")
-    got = _probe(r.content, tmp_path)
-    assert r.headers["x-transcode"].startswith("mp3")
-    assert got["codec"] == "mp3" and got["bit_rate"] == 32000, got
-    # the second request is served from the cache, with a length and Range
-    again = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32")
-    assert again.headers.get("accept-ranges") == "bytes" and int(again.headers["content-length"]) > 0
-    part = pod.api.raw("stream", id=ep["streamId"], maxBitRate="32", headers={"Range": "bytes=0-99"})
-    assert part.status_code == 206 and len(part.content) == 100
-    # timeOffset (transcodeOffset): the rest of the episode; past its end: an error envelope
-    r = pod.api.raw("stream", id=ep["streamId"], format="mp3", maxBitRate="32", timeOffset="4")
-    assert abs(_probe(r.content, tmp_path)["duration"] - 2.0) < 0.3
-    assert "past the end" in pod.api.fail("stream", 0, id=ep["streamId"], timeOffset="60")["message"]
-    # download: the original whatever is asked
-    assert pod.api.raw("download", id=ep["streamId"], format="opus").content == original
 
 
 def test_episodes_are_scrobbled_and_reported_like_songs(pod: Pod) -> None:
