@@ -136,6 +136,19 @@ def _allow_networks(value: Any) -> tuple[str, ...]:
     return items
 
 
+def _dns_servers(value: Any) -> tuple[str, ...]:
+    from orbsonic.http.ssrf import parse_dns_server
+
+    items = _names(value)
+    for item in items:
+        try:
+            parse_dns_server(item)
+        except ValueError as exc:
+            raise ConfigError(f"podcast_dns_servers: not an IP address with an optional port: {exc}"
+                              ) from None
+    return items
+
+
 def _valkey_url(value: Any) -> str:
     text = str(value).strip()
     scheme = text.partition("://")[0].lower()
@@ -313,6 +326,11 @@ SETTINGS: tuple[Setting, ...] = (
             "`private` (every loopback, private and link-local address, for feeds on your LAN) and/or CIDR "
             "networks (`192.168.1.0/24`). Every other loopback, private, link-local, multicast or reserved "
             "address is refused, at every redirect hop. Default: none."),
+    Setting("podcast_dns_servers", "ORBSONIC_PODCAST_DNS_SERVERS", _dns_servers,
+            "DNS servers the podcast fetcher resolves feed, image and episode hosts with, instead of the "
+            "system resolver (comma-separated `address` or `address:port`, IPv6 as `[address]:port`), e.g. "
+            "a filtering resolver. Each connection resolves once and connects to the address it checked. "
+            "Default: none (the system resolver)."),
     Setting("client_profiles", "ORBSONIC_CLIENT_PROFILES", _client_profiles,
             "Per-client behaviour, keyed on the client name `c` (a prefix, any case) or a `user_agent` "
             "substring: `legacy`, `api_version`, `minimal`, `format`, `max_bitrate`, `direct` (see "
@@ -430,6 +448,7 @@ class Settings:
     podcast_feed_max_mb: int = 10
     podcast_episode_max_mb: int = 1000
     podcast_allow_networks: tuple[str, ...] = ()
+    podcast_dns_servers: tuple[str, ...] = ()
     client_profiles: tuple[Any, ...] = ()  # orbsonic.clients.ClientProfile, from the setting
     lastfm_api_key: str = ""
     lastfm_api_secret: str = ""

@@ -17,10 +17,14 @@ through the server. So every connection the guarded client makes is checked here
 
 Refused: loopback, private (RFC 1918, ULA), link-local, carrier-grade NAT, multicast,
 unspecified, reserved and every other range that is not globally routable (`ipaddress`'s
-`is_global`); IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
-`AddressPolicy.allowed` lists exceptions for feeds on the LAN: `private` (every loopback,
-private and link-local address) and/or CIDR networks, from the setting
-`podcast_allow_networks`.
+`is_global`); IPv4-mapped and 6to4 IPv6 addresses are judged as the IPv4 address they
+carry (NAT64's 64:ff9b::/96 and IPv4-compatible ::a.b.c.d are reserved: refused).
+`AddressPolicy` lists exceptions for feeds on the LAN: `private` (every loopback, private
+and link-local address) and/or CIDR networks, from the setting `podcast_allow_networks`;
+and, from the setting `podcast_dns_servers`, the DNS servers host names are resolved with
+(dnspython, A and AAAA) instead of the system resolver. Host spellings the system resolver
+takes for an IPv4 address (`2130706433`, `0177.0.0.1`, `0x7f.1`, `127.1`) resolve to that
+address and are judged as it; the DNS servers take them for names.
 """
 
 from __future__ import annotations
@@ -58,11 +62,13 @@ class AddressPolicy:
 
     private: bool = False
     networks: tuple[IPNetwork, ...] = ()
+    dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port); () = the system resolver
 
     @classmethod
-    def parse(cls, items: Iterable[str]) -> AddressPolicy:
-        """From the setting's items: `private` and/or CIDRs (`192.168.1.0/24`, `10.0.0.5`,
-        `fd00::/8`). Raises ValueError for an item that is neither."""
+    def parse(cls, items: Iterable[str], dns_servers: Iterable[str] = ()) -> AddressPolicy:
+        """From the settings' items: `private` and/or CIDRs (`192.168.1.0/24`, `10.0.0.5`,
+        `fd00::/8`), and DNS servers (`9.9.9.9`, `127.0.0.1:5353`, `[::1]:53`). Raises
+        ValueError for an item that is none of these."""
         private = False
         networks: list[IPNetwork] = []
         for item in items:
@@ -73,13 +79,14 @@ class AddressPolicy:
                 private = True
             else:
                 networks.append(ipaddress.ip_network(item, strict=False))
-        return cls(private, tuple(networks))
+        return cls(private, tuple(networks), tuple(parse_dns_server(d) for d in dns_servers if d.strip()))
 
     def refusal(self, address: str) -> str | None:
         """Why `address` (a literal IP) may not be reached, or None when it may."""
         ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        if isinstance(ip, ipaddress.IPv6Address):
+            # an IPv4 address carried in IPv6 (mapped, or 6to4's 2002::/16) is judged as itself
+            ip = ip.ipv4_mapped or ip.sixtofour or ip
         if any(ip in net for net in self.networks):
             return None
         kind = _kind(ip)
@@ -88,6 +95,24 @@ class AddressPolicy:
         if self.private and kind in ("loopback", "private", "link-local"):
             return None
         return kind
+
+
+def parse_dns_server(text: str) -> tuple[str, int]:
+    """(address, port) of `9.9.9.9`, `127.0.0.1:5353`, `2620:fe::fe` or `[::1]:53` (port 53
+    when absent). Raises ValueError."""
+    text = text.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r} is not [IPv6]:port")
+        port = rest[1:] or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    address = str(ipaddress.ip_address(host))
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: the port is not 1-65535")
+    return address, int(port)
 
 
 def _kind(ip: IPAddress) -> str | None:
@@ -109,14 +134,17 @@ def _kind(ip: IPAddress) -> str | None:
     return None
 
 
-async def resolve(host: str, port: int) -> list[str]:
+async def resolve(host: str, port: int, dns_servers: tuple[tuple[str, int], ...] = ()) -> list[str]:
     """Every address `host` resolves to (a literal IP resolves to itself), in resolver
-    order, deduplicated. Raises Unresolvable."""
+    order, deduplicated: one resolution, through `dns_servers` when given (A and AAAA),
+    else the system resolver. Raises Unresolvable."""
     try:
         ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
         return [host.strip("[]")]
     except ValueError:
         pass
+    if dns_servers:
+        return await _resolve_with(host, dns_servers)
     try:
         with anyio.fail_after(RESOLVE_TIMEOUT_S):
             infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -125,10 +153,27 @@ async def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+async def _resolve_with(host: str, dns_servers: tuple[tuple[str, int], ...]) -> list[str]:
+    """The A and AAAA addresses of `host` asked of `dns_servers` (no cache: each call is
+    one resolution). Raises Unresolvable."""
+    import dns.asyncresolver
+    import dns.exception
+    import dns.nameserver
+
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = [dns.nameserver.Do53Nameserver(a, p) for a, p in dns_servers]
+    resolver.lifetime = RESOLVE_TIMEOUT_S
+    try:
+        answer = await resolver.resolve_name(host, family=socket.AF_UNSPEC)
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise Unresolvable(f"{host} does not resolve ({type(exc).__name__})") from None
+    return list(dict.fromkeys(answer.addresses()))
+
+
 async def checked_addresses(host: str, port: int, policy: AddressPolicy) -> list[str]:
     """The addresses of `host`, all of them allowed by `policy`. Raises BlockedAddress
     (one refused address is enough) or Unresolvable."""
-    addresses = await resolve(host, port)
+    addresses = await resolve(host, port, policy.dns_servers)
     for address in addresses:
         why = policy.refusal(address)
         if why is not None:

@@ -55,8 +55,9 @@ def _settings() -> Any:
 
 
 def address_policy(settings: Any) -> AddressPolicy:
-    """The SSRF guard's policy from the setting `podcast_allow_networks` (checked at load)."""
-    return AddressPolicy.parse(settings.podcast_allow_networks)
+    """The SSRF guard's policy from the settings `podcast_allow_networks` and
+    `podcast_dns_servers` (both checked at load)."""
+    return AddressPolicy.parse(settings.podcast_allow_networks, settings.podcast_dns_servers)
 
 
 def _pool(context: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -38,11 +39,15 @@ class Route:
     stream_bytes: int = 0  # > 0: send this many bytes with no Content-Length (a huge feed)
 
 
+class _HTTP6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class FeedHost:
     """A threaded http.server on 127.0.0.1 serving `routes` (path → Route); every request's path
     is recorded in `hits`."""
 
-    def __init__(self, bind: str = "127.0.0.1") -> None:
+    def __init__(self, bind: str = "127.0.0.1", port: int = 0) -> None:
         self.bind = bind
         self.routes: dict[str, Route] = {}
         self.hits: list[str] = []
@@ -80,13 +85,19 @@ class FeedHost:
                 self.end_headers()
                 self.wfile.write(route.body)
 
-        self.server = ThreadingHTTPServer((bind, 0), Handler)
+        server_class = _HTTP6Server if ":" in bind else ThreadingHTTPServer
+        self.server = server_class((bind, port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
     def url(self, path: str) -> str:
-        return f"http://{self.bind}:{self.server.server_address[1]}{path}"
+        host = f"[{self.bind}]" if ":" in self.bind else self.bind
+        return f"http://{host}:{self.port}{path}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -171,9 +182,9 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 @contextmanager
 def pod_server(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, audio: dict[str, bytes],
-               allow: str) -> Iterator[Pod]:
-    """The app and the worker's environment with podcast_allow_networks = `allow`, and a feed
-    host on 127.0.0.1."""
+               allow: str, dns: str = "") -> Iterator[Pod]:
+    """The app and the worker's environment with podcast_allow_networks = `allow` (and
+    podcast_dns_servers = `dns`), and a feed host on 127.0.0.1."""
     from starlette.testclient import TestClient
 
     data = tmp_path / "data"
@@ -182,12 +193,15 @@ def pod_server(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, audio: 
     monkeypatch.setenv("ORBSONIC_DATA_DIR", str(data))
     monkeypatch.setenv("ORBSONIC_PODCAST_FEED_MAX_MB", "1")
     monkeypatch.setenv("ORBSONIC_PODCAST_ALLOW_NETWORKS", allow)
+    monkeypatch.setenv("ORBSONIC_PODCAST_DNS_SERVERS", dns)
     monkeypatch.delenv("ORBSONIC_CONFIG", raising=False)
     add_users(db, data)
     host = FeedHost()
     allowed = tuple(a.strip() for a in allow.split(",") if a.strip())
     try:
-        with TestClient(make_app(db, data, podcast_allow_networks=allowed)) as http:
+        servers = tuple(d.strip() for d in dns.split(",") if d.strip())
+        app = make_app(db, data, podcast_allow_networks=allowed, podcast_dns_servers=servers)
+        with TestClient(app) as http:
             yield Pod(db, data, Subsonic(http), host, audio)
     finally:
         host.close()

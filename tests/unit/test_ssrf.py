@@ -62,3 +62,30 @@ def test_every_resolved_address_is_checked() -> None:
     with pytest.raises(BlockedAddress):
         asyncio.run(check_url("http://127.0.0.1:9/feed.xml", STRICT))
     asyncio.run(check_url("http://feed.invalid/x.xml", STRICT))  # unresolvable: the fetch decides
+
+
+def test_dns_servers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orbsonic.http.ssrf import parse_dns_server
+
+    assert parse_dns_server("9.9.9.9") == ("9.9.9.9", 53)
+    assert parse_dns_server(" 127.0.0.1:5353 ") == ("127.0.0.1", 5353)
+    assert parse_dns_server("2620:fe::fe") == ("2620:fe::fe", 53)
+    assert parse_dns_server("[::1]:5300") == ("::1", 5300)
+    for bad in ("dns.example", "1.2.3.4:0", "1.2.3.4:x", "[::1", "[::1]x", "1.2.3.4:70000"):
+        with pytest.raises(ValueError):
+            parse_dns_server(bad)
+    assert AddressPolicy.parse([], ["127.0.0.1:5353"]).dns_servers == (("127.0.0.1", 5353),)
+    monkeypatch.delenv("ORBSONIC_CONFIG", raising=False)
+    monkeypatch.setenv("ORBSONIC_PODCAST_DNS_SERVERS", "127.0.0.1:5353, [::1]")
+    assert load_settings().podcast_dns_servers == ("127.0.0.1:5353", "[::1]")
+    monkeypatch.setenv("ORBSONIC_PODCAST_DNS_SERVERS", "resolver.lan")
+    with pytest.raises(ConfigError, match="podcast_dns_servers"):
+        load_settings()
+
+
+def test_ipv4_carried_in_ipv6_is_judged_as_itself() -> None:
+    assert STRICT.refusal("2002:7f00:1::") == "loopback"  # 6to4 of 127.0.0.1
+    assert STRICT.refusal("2002:a00:1::1") == "private"  # 6to4 of 10.0.0.1
+    assert STRICT.refusal("64:ff9b::7f00:1") == "reserved"  # NAT64
+    assert STRICT.refusal("::127.0.0.1") == "reserved"  # IPv4-compatible (deprecated)
+    assert STRICT.refusal("2002:808:808::1") is None  # 6to4 of 8.8.8.8
