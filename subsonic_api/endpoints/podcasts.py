@@ -5,7 +5,8 @@ downloadPodcastEpisode, deletePodcastEpisode (docs/subsonic-spec.md §3 Podcast,
 Reads are open to every user (podcasts are one server-wide list, not in a music folder);
 writes need podcastRole (spec §3: "Needs podcastRole", refreshPodcasts included). Channels are
 `pc-…`, episodes `pe-…`: an episode's `streamId` is its own id, which `stream` and `download`
-take like a song id (subsonic_api/endpoints/media.py). A track id given for an episode, or
+take like a song id (subsonic_api/endpoints/media.py), and `hls` and getTranscodeDecision /
+getTranscodeStream with mediaType=podcast too (transcoding.py). A track id given for an episode, or
 the reverse, names nothing: 70.
 """
 
