@@ -1,6 +1,14 @@
 """A/B of the small per-user reads (issue 13): `python -m bench.ab_reads --work DIR
 [--tracks 10000] [--seconds 3] [--side NAME=SRC[:cache_mb]] ...`.
 
+Run it from a directory that holds no Orbsonic source (the work dir), with PYTHONPATH naming
+this checkout: `python -m orbsonic` puts the working directory first on sys.path, ahead of
+the side's SRC. For example (main against this branch, with and without the answer cache):
+
+    git archive main | tar -x -C W/main-src; git archive HEAD | tar -x -C W/branch-src
+    cd W && PYTHONPATH=<checkout> <checkout>/.venv/bin/python -m bench.ab_reads --work W \
+        --side main=W/main-src --side branch=W/branch-src --side branch-miss=W/branch-src:0
+
 Each side is an Orbsonic source tree (SRC: a checkout or a `git archive` of a branch, put
 first on PYTHONPATH) served with `ORBSONIC_ANSWER_CACHE_MB=cache_mb` when given (`0`: every
 request a miss); each gets its own database scanned from the same library in the work dir's
