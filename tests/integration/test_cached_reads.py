@@ -255,3 +255,20 @@ def test_a_lost_listener_serves_no_kept_answer(two: Any) -> None:
         conn.execute("UPDATE albums SET name = 'Renamed Unheard' WHERE id = %s",
                      (parse_id(album["id"], "al")[1],))
     _settled(lambda: _ok(a, "getAlbum", id=album["id"])["album"]["name"], "Renamed Unheard")
+
+
+def test_a_native_write_shows_at_once_in_the_same_process(two: Any) -> None:
+    from tests.integration.native_client import api_key_for
+    from tests.integration.test_native_playlists import Checked
+
+    a, _, url = two
+    album = _an_album(a)
+    song = _song_of(a, album)
+    assert not _ok(a, "getPlayQueue")["playQueue"].get("entry")
+    assert "starred" not in _ok(a, "getSong", id=song["id"])["song"]
+    n = Checked(a, api_key_for(url, ADMIN[0]))
+    n.ok("PUT", "/queue", json={"trackIds": [song["id"]], "currentIndex": 0, "positionMs": 10})
+    n.ok("PUT", f"/stars/{song['id']}", 204, route="/stars/{item_id}")
+    # No wait: the native dispatcher drops the user's kept answers after its commit.
+    assert [e["id"] for e in _ok(a, "getPlayQueue")["playQueue"]["entry"]] == [song["id"]]
+    assert "starred" in _ok(a, "getSong", id=song["id"])["song"]
