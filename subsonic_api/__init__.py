@@ -205,7 +205,7 @@ async def _cached(method: str, ctx: Ctx, handler: Handler, answers: AnswerCache)
     key = _key(method, ctx.user, p, prof)
     answer = answers.lookup(key)
     if answer is None:
-        generation = answers.generation()
+        generation = answers.generation(ctx.user.id)
         result = await handler(ctx)
         if not isinstance(result, Payload):
             return result  # type: ignore[return-value]

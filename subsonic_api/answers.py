@@ -106,8 +106,14 @@ class AnswerCache:
         self.max_bytes = max_bytes
         self.bytes = 0  # the cost of the entries kept (bodies + ENTRY_OVERHEAD each)
         self._entries: OrderedDict[tuple[object, ...], Answer] = OrderedDict()
+        # The keys of each user's entries: a write drops one user's answers without a walk
+        # over everyone's (a scrobble per song played, from every user, in every process).
+        self._by_user: dict[object, set[tuple[object, ...]]] = {}
         self._channel = channel
-        self._generation = 0
+        self._generation = 0  # library-wide invalidations (and lost listeners) so far
+        # Per-user invalidations so far: one user's write does not void the answers other
+        # users are building at that moment.
+        self._user_generation: dict[object, int] = {}
         self._closed = False
         # Shaped songs for large song lists, emptied by the same invalidations (song_cache.py).
         self.songs = SongCache(self._fresh if channel is not None else None)
@@ -124,24 +130,33 @@ class AnswerCache:
 
     def _clear(self) -> None:
         self._entries.clear()
+        self._by_user.clear()
         self.bytes = 0
 
+    def _drop(self, key: tuple[object, ...]) -> None:
+        self.bytes -= _cost(self._entries.pop(key))
+        keys = self._by_user.get(key[1])
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_user[key[1]]
+
     def _on_message(self, message: str) -> None:
-        self._generation += 1
         if message.startswith("u:"):
             try:
                 self.forget_user(int(message[2:]))
                 return
             except ValueError:
                 pass
+        self._generation += 1
         self._clear()
         self.songs.invalidate()
 
     def forget_user(self, user_id: int) -> None:
         """Drop every answer of user `user_id` (their stars, ratings or plays changed)."""
-        self._generation += 1
-        for key in [k for k in self._entries if k[1] == user_id]:
-            self.bytes -= _cost(self._entries.pop(key))
+        self._user_generation[user_id] = self._user_generation.get(user_id, 0) + 1
+        for key in list(self._by_user.get(user_id, ())):
+            self._drop(key)
 
     def _fresh(self) -> bool:
         if self._channel is None:
@@ -153,10 +168,10 @@ class AnswerCache:
             return False
         return True
 
-    def generation(self) -> int:
-        """Take before building an answer; pass to `store`."""
+    def generation(self, user_id: object = None) -> tuple[int, int]:
+        """Take before building an answer of user `user_id`; pass to `store`."""
         self._fresh()
-        return self._generation
+        return self._generation, self._user_generation.get(user_id, 0)
 
     def lookup(self, key: tuple[object, ...]) -> Answer | None:
         """The cached answer for `key`, or None (absent, or invalidations unknown)."""
@@ -166,15 +181,16 @@ class AnswerCache:
         metrics.cache_lookup("answer", answer is not None)
         return answer
 
-    def store(self, key: tuple[object, ...], answer: Answer, generation: int) -> None:
-        """Keep `answer` unless an invalidation arrived since `generation` was taken."""
-        if not self._fresh() or generation != self._generation or _cost(answer) * 4 > self.max_bytes:
+    def store(self, key: tuple[object, ...], answer: Answer, generation: tuple[int, int]) -> None:
+        """Keep `answer` (of the user key[1]) unless an invalidation of the library or of
+        that user arrived since `generation` was taken."""
+        if not self._fresh() or generation != (self._generation, self._user_generation.get(key[1], 0)) \
+                or _cost(answer) * 4 > self.max_bytes:
             return
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.bytes -= _cost(old)
+        if key in self._entries:
+            self._drop(key)
         self._entries[key] = answer
+        self._by_user.setdefault(key[1], set()).add(key)
         self.bytes += _cost(answer)
         while self.bytes > self.max_bytes:
-            _, dropped = self._entries.popitem(last=False)
-            self.bytes -= _cost(dropped)
+            self._drop(next(iter(self._entries)))
