@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.side:
             name, _, rest = spec.partition("=")
             src, _, cache = rest.partition(":")
-            env = {"PYTHONPATH": os.pathsep.join([str(Path(src).resolve()), os.environ.get("PYTHONPATH", "")])}
+            path = [str(Path(src).resolve()), os.environ.get("PYTHONPATH", "")]
+            env = {"PYTHONPATH": os.pathsep.join(path)}
             if cache:
                 env["ORBSONIC_ANSWER_CACHE_MB"] = cache
             url = cluster.fresh_database(f"ab_{name}".replace("-", "_"))
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             for c in ("c1", "c16"):
                 r = res.get(sc, {}).get(c)
                 if r:
-                    print(f"{sc:18s} {name:14s} {c[1:]:>3s} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['rps']:8.1f}"
+                    print(f"{sc:18s} {name:14s} {c[1:]:>3s} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f}"
+                          f" {r['rps']:8.1f}"
                           f" {_per_request(r, 'server_cpu_pct'):>10s} {_per_request(r, 'db_cpu_pct'):>10s}")
     print(f"\n{time.perf_counter() - t0:.0f} s in all")
     return 0

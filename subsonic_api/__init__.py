@@ -172,8 +172,8 @@ async def _fast(request: Request, state: AppState, ep: Endpoint, params: Params)
 def _key(method: str, user: User, params: Params, prof: ClientProfile) -> tuple[object, ...]:
     # The client profile shapes the answer (flavour, version, minimal songs) and may come from
     # the User-Agent rather than `c`: it is part of the key.
-    return answer_key(method, user.id, user.folder_ids,
-                      [*params.pairs(), ("\0profile", f"{prof.opensubsonic}/{prof.api_version}/{prof.minimal}")])
+    flavour = f"{prof.opensubsonic}/{prof.api_version}/{prof.minimal}"
+    return answer_key(method, user.id, user.folder_ids, [*params.pairs(), ("\0profile", flavour)])
 
 
 def _answer_response(request: Request, answer: Answer) -> Response:
@@ -191,7 +191,8 @@ async def _kept(request: Request, state: AppState, ep: Endpoint, method: str,
     own rules hold: no hit while its LISTEN connection is down (subsonic_api/answers.py)."""
     user = await authenticate_cached(params, state.key, token_auth=state.settings.token_auth,
                                      cache=state.auth_cache)
-    if user is None or (ep.admin and not user.is_admin) or (ep.role is not None and not user.has_role(ep.role)):
+    if user is None or (ep.admin and not user.is_admin) \
+            or (ep.role is not None and not user.has_role(ep.role)):
         return None
     answer = state.answers.lookup(_key(method, user, params, client_profile(request, state, params)))
     return None if answer is None else _answer_response(request, answer)

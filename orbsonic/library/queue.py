@@ -107,8 +107,8 @@ async def get_with_songs(conn: AsyncConnection, user: User) -> tuple[PlayQueue, 
     head, songs = found
     current = head["current_index"]
     visible_index = next((n for n, s in enumerate(songs) if s["queue_idx"] == current), None)
-    q = PlayQueue([s["id"] for s in songs], visible_index,
-                  head["position_ms"] if visible_index is not None else 0, head["changed_at"], head["changed_by"])
+    position = head["position_ms"] if visible_index is not None else 0
+    q = PlayQueue([s["id"] for s in songs], visible_index, position, head["changed_at"], head["changed_by"])
     return q, songs
 
 

@@ -164,7 +164,8 @@ def test_folder_access_and_role_changes_drop_the_users_answers(two: Any) -> None
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE users SET can_share = NOT can_share WHERE username = %s", (ALICE[0],))
     # (generation(): takes in what has arrived, as every lookup does)
-    _settled(lambda: kept.generation() is not None and any(_is_alice(url, k[1]) for k in kept._entries), False)
+    _settled(lambda: kept.generation() is not None
+             and any(_is_alice(url, k[1]) for k in kept._entries), False)
     # A deleted user gets no kept answer.
     _ok(a, "getSong", ALICE, id=_song_of(a, album)["id"])
     _ok(a, "deleteUser", username=ALICE[0])
@@ -185,7 +186,8 @@ def test_public_playlist_edit_by_another_user_is_seen(two: Any) -> None:
     created = _ok(a, "createPlaylist", name="shared mix", songId=ids[:1])["playlist"]
     _ok(a, "updatePlaylist", playlistId=created["id"], public="true")
     for http in (a, b):
-        assert [e["id"] for e in _ok(http, "getPlaylist", ALICE, id=created["id"])["playlist"]["entry"]] == ids[:1]
+        entries = _ok(http, "getPlaylist", ALICE, id=created["id"])["playlist"]["entry"]
+        assert [e["id"] for e in entries] == ids[:1]
         assert created["id"] in [p["id"] for p in _ok(http, "getPlaylists", ALICE)["playlists"]["playlist"]]
     _ok(a, "updatePlaylist", playlistId=created["id"], songIdToAdd=ids[1], name="renamed mix")
     for http in (a, b):
@@ -236,7 +238,8 @@ def test_a_retag_and_rescan_reaches_every_kept_answer(rescannable: Any) -> None:
     assert scan(url, [root], workers=2).updated == 1
     for http in (a, b):
         _settled(lambda http=http: _ok(http, "getSong", id=song_id)["song"]["title"], "Starálfur (remaster)")
-        _settled(lambda http=http: next(s["title"] for s in _ok(http, "getAlbum", id=album_id)["album"]["song"]
+        _settled(lambda http=http: next(s["title"] for s in
+                                        _ok(http, "getAlbum", id=album_id)["album"]["song"]
                                         if s["id"] == song_id), "Starálfur (remaster)")
         _settled(lambda http=http: [s["id"] for s in _ok(http, "search3", query="remaster")
                                     ["searchResult3"].get("song", [])], [song_id])
