@@ -213,6 +213,13 @@ async def seed_annotations(api: Api, lib: Library, seed: int = 1) -> dict[str, A
             lib.list_counts[kind] = n
         except RuntimeError:
             lib.list_counts[kind] = -1  # type not supported
+    # What getStarred2 lists after the seeding (artists + albums + songs): a peer that lists far
+    # fewer answers a different question (bench/report.py marks it not comparable).
+    try:
+        starred = (await api.call("getStarred2")).get("starred2", {})
+        lib.list_counts["starred2"] = sum(len(_as_list(starred.get(k))) for k in ("artist", "album", "song"))
+    except RuntimeError:
+        lib.list_counts["starred2"] = -1
     if not done["refused"]:
         del done["refused"]
     return done

@@ -158,9 +158,25 @@ def empty_on_peer(peer: dict[str, Any], name: str, who: str = "supysonic") -> bo
     return counts.get(kind, 1) == 0
 
 
+# Scenario → the library's list count (bench/api.py seed_annotations) that says how many
+# entries its answer lists.
+LISTED = {"getStarred2": "starred2"}
+
+
+def fewer_on_peer(peer: dict[str, Any], name: str, who: str) -> bool:
+    """A list the peer answered with less than half of Orbsonic's entries (maneki's getStarred2:
+    4 KB against 395 KB): a smaller answer, not a faster one."""
+    kind = LISTED.get(name)
+    if kind is None:
+        return False
+    ours = peer["orbsonic"].get("library", {}).get("list_counts", {}).get(kind)
+    theirs = peer[who].get("library", {}).get("list_counts", {}).get(kind)
+    return ours is not None and theirs is not None and ours > 0 and theirs * 2 < ours
+
+
 def ratio_rows(peer: dict[str, Any], who: str = "supysonic") -> list[tuple[str, dict[str, float | None]]]:
     """(scenario, {"c1": ratio, "c16": ratio}) of Orbsonic/`who` requests/s; None where
-    either side had errors or the peer's list was empty (not comparable)."""
+    either side had errors or the peer's list was empty or far shorter (not comparable)."""
     o, s = peer["orbsonic"]["scenarios"], peer[who]["scenarios"]
     rows = []
     for name in o:
@@ -176,6 +192,7 @@ def ratio_rows(peer: dict[str, Any], who: str = "supysonic") -> list[tuple[str, 
                 and not b["errors"]
                 and b["rps"] > 0
                 and not empty_on_peer(peer, name, who)
+                and not fewer_on_peer(peer, name, who)
             )
             r[c] = a["rps"] / b["rps"] if ok else None  # type: ignore[index]
         rows.append((name, r))
@@ -453,7 +470,7 @@ def markdown(res: dict[str, Any]) -> str:
 
 def maneki_section(peer: dict[str, Any]) -> list[str]:
     """Orbsonic vs maneki per scenario: p50/p95 and req/s at c=1 and c=16, and the ratio
-    (issue 13: ≥ 1.5×); "n/c" where the answers are not comparable (errors or empty)."""
+    (issue 13: ≥ 1.5×); "n/c" where the answers are not comparable (errors, empty, far fewer entries)."""
     o, m = peer["orbsonic"]["scenarios"], peer["maneki"]["scenarios"]
     ratios = dict(ratio_rows(peer, "maneki"))
     rows = []
@@ -477,7 +494,8 @@ def maneki_section(peer: dict[str, Any]) -> list[str]:
          f"maneki ran on {peer.get('maneki_python')}; ready (startup scan) after "
          f"{peer.get('maneki_scan', {}).get('seconds_to_ready')} s. Seeded reads: Orbsonic "
          f"{peer['orbsonic'].get('seeded_reads')}, maneki {peer['maneki'].get('seeded_reads')}. "
-         "n/c: not comparable (errors on either side, or an empty list on maneki).", ""]
+         "n/c: not comparable (errors on either side, an empty list on maneki, or a list with "
+         "less than half of Orbsonic's entries, e.g. getStarred2).", ""]
     L += _table(head, rows)
     errs = {n: {c: m[n][c]["errors"] for c in m[n] if m[n][c] and m[n][c]["errors"]} for n in m}
     errs = {n: e for n, e in errs.items() if e}

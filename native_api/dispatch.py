@@ -176,9 +176,14 @@ async def _run(r: NativeRoute, request: Request, state: AppState) -> Response:
             result = await r.handler(ctx)
             response = result if isinstance(result, Response) else json_response(result, r.status)
             await idempotency.store(conn, user.id, key, response)
-            return response
-        result = await r.handler(ctx)
-    return result if isinstance(result, Response) else json_response(result, r.status)
+        else:
+            result = await r.handler(ctx)
+            response = result if isinstance(result, Response) else json_response(result, r.status)
+    if user is not None and r.method in WRITE_METHODS and state.answers is not None:
+        # Committed: this user's kept Subsonic answers (subsonic_api/answers.py) may show what
+        # the request changed; other processes learn it from the NOTIFY of schema/0022/0033.
+        state.answers.forget_user(user.id)
+    return response
 
 
 def _endpoint(routes: dict[str, NativeRoute]) -> Any:

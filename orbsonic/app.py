@@ -147,7 +147,9 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             # Invalidations reach every worker and replica through the database (LISTEN).
             auth_cache = None
             channel = PgChannel(session_url)
-            answers = AnswerCache(channel)  # subscribes before the LISTEN connection opens
+            answers = None  # subscribes before the LISTEN connection opens
+            if settings.answer_cache_mb > 0:
+                answers = AnswerCache(channel, max_bytes=settings.answer_cache_mb * 1024 * 1024)
             cover_access = CoverAccess(channel)
             if settings.auth_cache_ttl > 0:
                 auth_cache = CredentialCache(channel, ttl_s=settings.auth_cache_ttl)

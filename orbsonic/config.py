@@ -243,6 +243,10 @@ SETTINGS: tuple[Setting, ...] = (
             "password/token check still runs on every request). Any change of the user or an API "
             "key drops it at once on every worker (PostgreSQL NOTIFY). `0` turns the cache off. "
             "Default `30`."),
+    Setting("answer_cache_mb", "ORBSONIC_ANSWER_CACHE_MB", int,
+            "Upper bound, in MB per worker process, of the rendered read answers kept in memory "
+            "(getAlbum, getArtist, getSong, searches, the play queue …; dropped on every worker when "
+            "the library or the user's data changes). `0` turns the cache off. Default `64`."),
     Setting("login_max_failures", "ORBSONIC_LOGIN_MAX_FAILURES", int,
             "Consecutive failed logins for one user name or one client address after which its "
             "logins are refused (error 40) for `login_lockout`. `0` turns the limit off. Default `10`."),
@@ -422,6 +426,7 @@ class Settings:
     body_timeout: int = 60
     trusted_proxies: str = "127.0.0.1,::1"
     auth_cache_ttl: int = 30  # seconds
+    answer_cache_mb: int = 64
     login_max_failures: int = 10
     login_lockout: int = 900
     login_delay_ms: int = 250

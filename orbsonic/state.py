@@ -29,7 +29,7 @@ class AppState:
     transcoding: Transcoding | None = None
     # Verified credentials (orbsonic.auth.cache.CredentialCache; None = every request queries).
     auth_cache: Any = None
-    # Rendered getArtists/getIndexes answers (subsonic_api.answers.AnswerCache; None = not kept).
+    # Rendered per-user read answers (subsonic_api.answers.AnswerCache; None = not kept).
     answers: Any = None
     # Cover visibility per folder set for getCoverArt's fast path (orbsonic.library.cover_access).
     cover_access: Any = None

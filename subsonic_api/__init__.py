@@ -21,6 +21,7 @@ from starlette.types import Message, Receive
 from orbsonic import clients
 from orbsonic.auth.ratelimit import Policy, SlowedFailure
 from orbsonic.clients import ClientProfile
+from orbsonic.auth.users import User
 from orbsonic.config import Settings
 from orbsonic.errors import BadParam, NotAuthorized
 from orbsonic.state import AppState
@@ -114,6 +115,9 @@ async def _call(request: Request, state: AppState, method: str,
             check_version(params)
             if ep.fast is not None and (answer := await _fast(request, state, ep, params)) is not None:
                 return answer
+            if state.answers is not None and method in CACHED_METHODS \
+                    and (kept := await _kept(request, state, ep, method, params)) is not None:
+                return kept
         async with state.pool.connection() as conn:
             user = None
             if ep.auth:
@@ -165,18 +169,44 @@ async def _fast(request: Request, state: AppState, ep: Endpoint, params: Params)
     return await ep.fast(FastCtx(request, params, user, state))
 
 
+def _key(method: str, user: User, params: Params, prof: ClientProfile) -> tuple[object, ...]:
+    # The client profile shapes the answer (flavour, version, minimal songs) and may come from
+    # the User-Agent rather than `c`: it is part of the key.
+    flavour = f"{prof.opensubsonic}/{prof.api_version}/{prof.minimal}"
+    return answer_key(method, user.id, user.folder_ids, [*params.pairs(), ("\0profile", flavour)])
+
+
+def _answer_response(request: Request, answer: Answer) -> Response:
+    headers = {"ETag": answer.etag}
+    if etag_matches(request.headers.get("if-none-match", ""), answer.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type=answer.media_type, headers=headers)
+
+
+async def _kept(request: Request, state: AppState, ep: Endpoint, method: str,
+                params: Params) -> Response | None:
+    """A kept answer served with no pool checkout, when the credentials are in the
+    credential cache and allow the method; None sends the request down the ordinary path
+    (a miss, any error, the credentials to verify against the database). The answer cache's
+    own rules hold: no hit while its LISTEN connection is down (subsonic_api/answers.py)."""
+    user = await authenticate_cached(params, state.key, token_auth=state.settings.token_auth,
+                                     cache=state.auth_cache)
+    if user is None or (ep.admin and not user.is_admin) \
+            or (ep.role is not None and not user.has_role(ep.role)):
+        return None
+    answer = state.answers.lookup(_key(method, user, params, client_profile(request, state, params)))
+    return None if answer is None else _answer_response(request, answer)
+
+
 async def _cached(method: str, ctx: Ctx, handler: Handler, answers: AnswerCache) -> Response:
     """The handler's answer rendered, from `answers` when kept there (subsonic_api/answers.py);
     with an ETag, and 304 for a matching If-None-Match."""
     p = ctx.params
-    # The client profile shapes the answer (flavour, version, minimal songs) and may come from
-    # the User-Agent rather than `c`: it is part of the key.
     prof = ctx.profile
-    key = answer_key(method, ctx.user.id, ctx.user.folder_ids,
-                     [*p.pairs(), ("\0profile", f"{prof.opensubsonic}/{prof.api_version}/{prof.minimal}")])
+    key = _key(method, ctx.user, p, prof)
     answer = answers.lookup(key)
     if answer is None:
-        generation = answers.generation()
+        generation = answers.generation(ctx.user.id)
         result = await handler(ctx)
         if not isinstance(result, Payload):
             return result  # type: ignore[return-value]
@@ -185,10 +215,7 @@ async def _cached(method: str, ctx: Ctx, handler: Handler, answers: AnswerCache)
         body = bytes(rendered.body)
         answer = Answer(body, rendered.media_type or "", etag_of(body))
         answers.store(key, answer, generation)
-    headers = {"ETag": answer.etag}
-    if etag_matches(ctx.request.headers.get("if-none-match", ""), answer.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(answer.body, media_type=answer.media_type, headers=headers)
+    return _answer_response(ctx.request, answer)
 
 
 def login_limits(s: Settings) -> Policy:

@@ -151,3 +151,22 @@ async def directory(conn: AsyncConnection, dir_id: int, user_id: int,
     parent, (subdirs, songs) = await fetch(conn, query, {"id": dir_id, "user": user_id,
                                                          "folders": folder_list(folders)}, kinds=2)
     return None if parent is None else (parent, subdirs, songs)
+
+
+async def play_queue(conn: AsyncConnection, user_id: int,
+                     folders: Folders = None) -> tuple[Row, list[Row]] | None:
+    """getPlayQueue / getPlayQueueByIndex: the user's play_queues row (current_index,
+    position_ms, changed_at, changed_by) and its entries whose track is in the library and in
+    `folders`, in queue order, each a track row (tracks.hydrate's columns) with its stored
+    index as `queue_idx` (duplicates each their own row); None when the user never saved a
+    queue. Formerly three statements (queue head, entry ids, hydrated songs)."""
+    query = f"""SELECT p.*, c.*
+                  FROM (SELECT q.user_id, q.current_index, q.position_ms, q.changed_at, q.changed_by
+                          FROM play_queues q WHERE q.user_id = %(user)s) p
+                  LEFT JOIN LATERAL (
+                    SELECT 1 AS {KIND}, e.idx AS {ORD}, e.idx AS queue_idx, {tracks.COLUMNS}
+                      FROM play_queue_entries e JOIN tracks t ON t.id = e.track_id{tracks.JOINS}
+                     WHERE e.user_id = p.user_id {in_folders("t.folder_id", folders)}
+                     ORDER BY e.idx) c ON true"""
+    parent, (songs,) = await fetch(conn, query, {"user": user_id, "folders": folder_list(folders)})
+    return None if parent is None else (parent, songs)

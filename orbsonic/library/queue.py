@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 
 from orbsonic.auth.users import User
 from orbsonic.errors import IndexOutOfRange
+from orbsonic.library import pages
 from orbsonic.library.playlists import READABLE, folders_of, require_tracks
 
 MAX_CLIENT = 200  # characters of the client name kept as changedBy
@@ -94,6 +96,20 @@ async def get(conn: AsyncConnection, user: User) -> PlayQueue:
         changed_at,
         changed_by,
     )
+
+
+async def get_with_songs(conn: AsyncConnection, user: User) -> tuple[PlayQueue, list[dict[str, Any]]]:
+    """`get` and the visible entries' track rows (tracks.hydrate's columns, one per entry)
+    in one statement (orbsonic.library.pages.play_queue), for getPlayQueue(ByIndex)."""
+    found = await pages.play_queue(conn, user.id, user.folder_ids)
+    if found is None:
+        return PlayQueue([], None, 0, user.created_at, ""), []
+    head, songs = found
+    current = head["current_index"]
+    visible_index = next((n for n, s in enumerate(songs) if s["queue_idx"] == current), None)
+    position = head["position_ms"] if visible_index is not None else 0
+    q = PlayQueue([s["id"] for s in songs], visible_index, position, head["changed_at"], head["changed_by"])
+    return q, songs
 
 
 # --- Edits (the native API: docs/native-api.md "Queue") -----------------------------------

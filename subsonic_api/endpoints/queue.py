@@ -24,8 +24,7 @@ def _client(ctx: Ctx) -> str:
 
 
 async def _queue_payload(ctx: Ctx, *, by_index: bool) -> Payload:
-    q = await queue.get(ctx.conn, ctx.user)
-    songs = await tracks.hydrate(ctx.conn, q.track_ids, ctx.user.id)
+    q, songs = await queue.get_with_songs(ctx.conn, ctx.user)
     key = "playQueueByIndex" if by_index else "playQueue"
     return Payload(key, shapes.play_queue(q, ctx.user.username, songs, by_index=by_index, os=ctx.os))
 

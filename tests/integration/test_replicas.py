@@ -172,6 +172,25 @@ def test_the_play_queue_saved_on_one_replica_is_read_on_the_other(cluster: Clust
     assert queue["current"] == songs[1] and queue["position"] == 1234
 
 
+def test_kept_answers_of_the_other_replica_follow_a_queue_save_and_a_star(cluster: Cluster) -> None:
+    # getPlayQueue and getSong are kept rendered per user (subsonic_api/answers.py): B's kept
+    # answers must follow A's writes (NOTIFY orbsonic_answers of schema/0022, 0033).
+    a, b = cluster.a, cluster.b
+    songs = _first_song(a)[:3]
+    a.ok("savePlayQueue", id=songs[:1], current=songs[0])
+    wait_until(lambda: [e["id"] for e in b.ok("getPlayQueue")["playQueue"].get("entry", [])] == songs[:1],
+               timeout=5, what="B's queue of one song")
+    assert "starred" not in b.ok("getSong", id=songs[2])["song"]
+    b.ok("getPlayQueue"), b.ok("getSong", id=songs[2])  # both kept on B now
+    a.ok("savePlayQueue", id=songs, current=songs[2], position=99)
+    a.ok("star", id=songs[2])
+    wait_until(lambda: [e["id"] for e in b.ok("getPlayQueue")["playQueue"].get("entry", [])] == songs,
+               timeout=5, what="B's queue after A's save")
+    wait_until(lambda: "starred" in b.ok("getSong", id=songs[2])["song"], timeout=5, what="B's star")
+    a.ok("unstar", id=songs[2])
+    wait_until(lambda: "starred" not in b.ok("getSong", id=songs[2])["song"], timeout=5, what="B's unstar")
+
+
 def test_a_playlist_made_on_one_replica_is_seen_and_changed_on_the_other(cluster: Cluster) -> None:
     a, b = cluster.a, cluster.b
     songs = _first_song(b)
