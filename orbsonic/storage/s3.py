@@ -254,6 +254,19 @@ class S3Storage:
         except Exception as exc:  # noqa: BLE001
             raise translate(exc, base) from None
 
+    def names(self, prefix: str = "") -> list[str]:
+        """Names of the objects directly below `prefix` (one LIST, not recursive; sub-prefixes
+        left out). Raises StorageUnavailable."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        if prefix:
+            base += prefix.strip("/") + "/"
+        try:
+            return [obj.object_name[len(base):]
+                    for obj in self.client.list_objects(self.bucket, prefix=base or None, recursive=False)
+                    if not obj.is_dir and not obj.object_name.endswith("/")]
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, base) from None
+
     def check(self) -> None:
         """Raise StorageUnavailable unless the bucket exists and answers (one request)."""
         if not self._call(self.bucket, self.client.bucket_exists, self.bucket):
