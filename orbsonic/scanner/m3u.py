@@ -148,8 +148,9 @@ def _playlist_files(root: str, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator
                     subdirs.append(entry.path)
                 elif entry.name.lower().endswith(suffixes) and entry.is_file():
                     fst = entry.stat()
-                    yield PlaylistFile(entry.path, os.path.relpath(entry.path, root).replace(os.sep, "/"),
-                                       fst.st_size, fst.st_mtime_ns, functools.partial(open, entry.path, "rb"))
+                    rel = os.path.relpath(entry.path, root).replace(os.sep, "/")
+                    yield PlaylistFile(entry.path, rel, fst.st_size, fst.st_mtime_ns,
+                                       functools.partial(open, entry.path, "rb"))
             except OSError:
                 continue
         stack.extend(reversed(subdirs))

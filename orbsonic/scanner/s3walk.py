@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 from orbsonic.scanner.images import AUDIO_SUFFIXES, IMAGE_SUFFIXES, cover_names, find_folder_image
+from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, suffix_of
 from orbsonic.storage import s3
 
