@@ -19,7 +19,6 @@ answer is made of local data and whatever stale row there is (orbsonic/integrati
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +34,7 @@ from orbsonic.errors import NotFound
 from orbsonic.ids import fold
 from orbsonic.library.filters import Folders, folder_list
 from orbsonic.scanner.images import IMAGE_SUFFIXES
-from orbsonic.storage.local import LocalStorage, folder_storage
+from orbsonic.storage import Storage, StorageUnavailable, storage_for
 
 log = logging.getLogger("orbsonic.metadata")
 
@@ -125,11 +124,11 @@ async def artist_folder(conn: AsyncConnection, artist_id: int, name: str,
     return None
 
 
-def _read_note(storage: LocalStorage, rel: str) -> str:
+def _read_note(storage: Storage, rel: str) -> str:
     try:
         with storage.open(rel) as fh:
             raw = fh.read(MAX_NOTE_BYTES)
-    except NotFound:
+    except (NotFound, StorageUnavailable):
         return ""
     try:
         text = raw.decode("utf-8-sig")
@@ -143,10 +142,10 @@ def read_folder(root: str, rel: str, image_stems: Sequence[str], sidecars: Seque
     """List one folder: its image named after `image_stems` (in that order, any case) and its
     first non-empty sidecar of `sidecars`. Files are opened through the folder's storage, so
     a link leaving the music folder is neither shown nor read. Blocking."""
-    storage = folder_storage(root, outside_roots)
+    storage = storage_for(root, outside_roots)
     try:
-        names = sorted(e.name for e in os.scandir(storage.path_of(rel)) if not e.name.startswith("._"))
-    except (OSError, NotFound):
+        names = sorted(n for n in storage.names(rel) if not n.startswith("._"))
+    except (NotFound, StorageUnavailable):  # an S3 store that is down: no local files this time
         return LocalFiles(root, None, 0, "")
     by_lower: dict[str, str] = {}
     for n in names:
@@ -159,7 +158,7 @@ def read_folder(root: str, rel: str, image_stems: Sequence[str], sidecars: Seque
                 key = f"{rel}/{n}"
                 try:
                     info = storage.stat(key)
-                except NotFound:
+                except (NotFound, StorageUnavailable):
                     continue
                 image, mtime = key, info.mtime_ns // 1_000_000_000
                 break

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, BinaryIO
 
 from orbsonic.scanner.encodings import redecode
 from orbsonic.scanner.model import LyricsEntry
@@ -206,18 +206,32 @@ def _decode(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def from_sidecars(audio_path: str, names: Sequence[str]) -> tuple[list[LyricsEntry], list[str]]:
+def _open_local(audio_path: str, name: str) -> BinaryIO:
+    return open(os.path.join(os.path.dirname(audio_path), name), "rb")
+
+
+def from_sidecars(audio_path: str, names: Sequence[str],
+                  open_sidecar: Callable[[str, str], BinaryIO] = _open_local
+                  ) -> tuple[list[LyricsEntry], list[str]]:
     """(entries, warnings) of the sidecar files `names` (already matched to the audio file,
-    in its directory). A sidecar that cannot be read is a warning, not an error."""
-    folder = os.path.dirname(audio_path)
+    in its directory). `open_sidecar(audio_path, name)` opens one (default: the local file
+    next to the audio file; an S3 folder passes its storage's open). A sidecar that cannot be
+    read (OSError, NotFound: e.g. gone since the listing) is a warning, not an error; other
+    exceptions (orbsonic.storage.StorageUnavailable) escape, so that the caller keeps what the
+    library holds rather than dropping lyrics it could not read."""
+    from orbsonic.errors import NotFound
+
     entries: list[LyricsEntry] = []
     warnings: list[str] = []
-    for name, lang in matching_sidecars(os.path.basename(audio_path), names):
+    for name, lang in matching_sidecars(audio_path.rpartition("/")[2], names):
         try:
-            with open(os.path.join(folder, name), "rb") as fh:
+            with open_sidecar(audio_path, name) as fh:
                 data = fh.read(MAX_SIDECAR_BYTES + 1)
         except OSError as exc:
             warnings.append(f"lyrics {name}: {exc.strerror or exc}")
+            continue
+        except NotFound:
+            warnings.append(f"lyrics {name}: gone since the listing")
             continue
         if len(data) > MAX_SIDECAR_BYTES:
             warnings.append(f"lyrics {name}: larger than {MAX_SIDECAR_BYTES} bytes, ignored")

@@ -16,21 +16,26 @@
 * A location that names no track is skipped and logged; a file that cannot be read is
   logged. Nothing here fails a scan: each file is imported under its own savepoint.
 * Files that vanish leave their playlist in place (an unmounted disk must not delete them).
+* An `s3://` folder's playlist files are listed and read through its storage (size and
+  ETag-derived mtime as for audio); the store being down changes nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 import psycopg
 
 from orbsonic.library.playlists import GAP
+from orbsonic.storage.s3 import StorageUnavailable, is_s3
 
 log = logging.getLogger("orbsonic.scanner")
 
@@ -91,10 +96,36 @@ def _in_folder(path: str, roots: Sequence[tuple[int, str]]) -> tuple[int, str] |
     return None
 
 
-def _playlist_files(root: str, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator[str]:
-    """Playlist files (`suffixes`; orbsonic/scanner/nsp.py asks for .nsp) below a music folder, hidden entries skipped, in a stable order.
-    Directory symlinks are followed as the scanner's walk does, with a (device, inode) guard
-    against loops; unreadable directories are skipped."""
+@dataclass(frozen=True)
+class PlaylistFile:
+    """A playlist file found in a music folder: `path` (absolute, or `s3:/bucket/prefix/key`
+    for an S3 folder: the form `import_playlists` resolves relative entries against), `rel`
+    (relative to the folder), `size` in bytes, `mtime_ns` (an S3 object's LastModified with its
+    ETag folded in, orbsonic.storage.s3), and `opener` that opens its bytes."""
+
+    path: str
+    rel: str
+    size: int
+    mtime_ns: int
+    opener: Callable[[], BinaryIO]
+
+    def read(self, limit: int) -> bytes:
+        """The file's bytes. Raises ValueError above `limit`, NotFound / OSError when it is gone."""
+        if self.size > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        with self.opener() as fh:
+            return fh.read(limit + 1)[:limit]
+
+
+def _playlist_files(root: str, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator[PlaylistFile]:
+    """Playlist files (`suffixes`; orbsonic/scanner/nsp.py asks for .nsp) below a music folder
+    (a directory or `s3://bucket/prefix`), hidden entries skipped, in a stable order. Locally,
+    directory symlinks are followed as the scanner's walk does, with a (device, inode) guard
+    against loops; unreadable directories are skipped. An S3 folder is listed through its
+    storage; StorageUnavailable escapes (the caller skips the folder, nothing removed)."""
+    if is_s3(root):
+        yield from _s3_playlist_files(root, suffixes)
+        return
     seen: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -116,10 +147,33 @@ def _playlist_files(root: str, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator
                 if entry.is_dir():
                     subdirs.append(entry.path)
                 elif entry.name.lower().endswith(suffixes) and entry.is_file():
-                    yield entry.path
+                    fst = entry.stat()
+                    rel = os.path.relpath(entry.path, root).replace(os.sep, "/")
+                    yield PlaylistFile(entry.path, rel, fst.st_size, fst.st_mtime_ns,
+                                       functools.partial(open, entry.path, "rb"))
             except OSError:
                 continue
         stack.extend(reversed(subdirs))
+
+
+def _s3_playlist_files(url: str, suffixes: tuple[str, ...]) -> Iterator[PlaylistFile]:
+    from orbsonic.storage import s3
+
+    storage = s3.folder_storage(url)
+    found = [obj for obj in storage.walk()
+             if obj.key.lower().endswith(suffixes)
+             and not any(p.startswith(".") or not p for p in obj.key.split("/"))]
+    base = os.path.normpath(url)
+    for obj in sorted(found, key=lambda o: o.key):
+        yield PlaylistFile(f"{base}/{obj.key}", obj.key, obj.size, obj.mtime_ns,
+                           functools.partial(storage.open, obj.key))
+
+
+def source_of(root: str, folders: Sequence[tuple[int, Path | str]], folder_id: int) -> str:
+    """The music folder to list for `folder_id`: the s3:// URL as configured (`root` is its
+    normalised form), else the local `root`."""
+    original = str(dict(folders)[folder_id])
+    return original if is_s3(original) else root
 
 
 def _resolve(conn: psycopg.Connection, wanted: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -147,24 +201,19 @@ def _import_file(
     conn: psycopg.Connection,
     owner_id: int,
     folder_id: int,
-    root: str,
-    path: str,
+    pf: PlaylistFile,
     roots: Sequence[tuple[int, str]],
     existing: dict[str, tuple[int, int, int]],
     library_changed: bool,
     report: ImportReport,
 ) -> None:
-    rel = os.path.relpath(path, root).replace(os.sep, "/")
-    st = os.stat(path)
+    rel, path, st = pf.rel, pf.path, pf
     known = existing.get(rel)
-    file_changed = known is None or known[1:] != (st.st_size, st.st_mtime_ns)
+    file_changed = known is None or known[1:] != (st.size, st.mtime_ns)
     if not file_changed and not library_changed:
         report.unchanged += 1
         return
-    if st.st_size > MAX_BYTES:
-        raise ValueError(f"larger than {MAX_BYTES} bytes")
-    with open(path, "rb") as fh:
-        text = decode(fh.read())
+    text = decode(pf.read(MAX_BYTES))
     base = os.path.dirname(path)
     entries: list[tuple[str, tuple[int, str] | None]] = []
     for location in locations(text):
@@ -198,7 +247,7 @@ def _import_file(
                 """INSERT INTO playlists (owner_id, name, public, source_folder_id, source_path, source_size,
                                           source_mtime_ns, comment)
                    VALUES (%s, %s, true, %s, %s, %s, %s, '') RETURNING id""",
-                (owner_id, Path(rel).stem, folder_id, rel, st.st_size, st.st_mtime_ns),
+                (owner_id, Path(rel).stem, folder_id, rel, st.size, st.mtime_ns),
             )
             row = cur.fetchone()
             assert row is not None
@@ -208,7 +257,7 @@ def _import_file(
             playlist_id = known[0]
             conn.execute(
                 "UPDATE playlists SET source_size = %s, source_mtime_ns = %s WHERE id = %s",
-                (st.st_size, st.st_mtime_ns, playlist_id),
+                (st.size, st.mtime_ns, playlist_id),
             )
             # Compared with what the file gave last time (the entries with a source), so that a
             # rescan does not undo entries appended through the API while the file is unchanged.
@@ -232,7 +281,7 @@ def _import_file(
 
 
 def import_playlists(
-    conn: psycopg.Connection, folders: Sequence[tuple[int, Path]], *, library_changed: bool
+    conn: psycopg.Connection, folders: Sequence[tuple[int, Path | str]], *, library_changed: bool
 ) -> ImportReport:
     """Import or refresh the playlist files of these music folders (see the module doc).
     Runs inside the scan's transaction, each file under a savepoint; never raises for a
@@ -253,15 +302,17 @@ def import_playlists(
             (folder_id,),
         )
         existing = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
-        for path in _playlist_files(root):
-            try:
-                with conn.transaction():
-                    _import_file(
-                        conn, owner_id, folder_id, root, path, roots, existing, library_changed, report
-                    )
-            except Exception as exc:  # noqa: BLE001  (one bad playlist file never fails a scan)
-                report.failed.append(f"{path}: {exc}")
-                log.warning("cannot import playlist %s: %s", path, exc)
+        try:
+            for pf in _playlist_files(source_of(root, folders, folder_id)):
+                try:
+                    with conn.transaction():
+                        _import_file(conn, owner_id, folder_id, pf, roots, existing, library_changed, report)
+                except Exception as exc:  # noqa: BLE001  (one bad playlist file never fails a scan)
+                    report.failed.append(f"{pf.path}: {exc}")
+                    log.warning("cannot import playlist %s: %s", pf.path, exc)
+        except StorageUnavailable as exc:  # the listing failed: nothing changes this time
+            report.failed.append(f"{root}: {exc.reason}")
+            log.warning("playlist files of %s: cannot be listed (%s)", root, exc.reason)
     if report.imported or report.updated or report.failed:
         log.info(
             "playlists: %d imported, %d updated, %d unchanged, %d missing entries skipped, %d failed",

@@ -32,7 +32,8 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from orbsonic.library.smart import MAX_LIMIT, MAX_RULES, Rule, Rules
-from orbsonic.scanner.m3u import _playlist_files
+from orbsonic.scanner.m3u import PlaylistFile, _playlist_files, source_of
+from orbsonic.storage.s3 import StorageUnavailable
 
 log = logging.getLogger("orbsonic.scanner")
 
@@ -170,21 +171,16 @@ def _import_file(
     conn: psycopg.Connection,
     owner_id: int,
     folder_id: int,
-    root: str,
-    path: str,
+    pf: PlaylistFile,
     existing: dict[str, tuple[int, int, int]],
     report: NspReport,
 ) -> None:
-    rel = os.path.relpath(path, root).replace(os.sep, "/")
-    st = os.stat(path)
+    rel, st = pf.rel, pf
     known = existing.get(rel)
-    if known is not None and known[1:] == (st.st_size, st.st_mtime_ns):
+    if known is not None and known[1:] == (st.size, st.mtime_ns):
         report.unchanged += 1
         return
-    if st.st_size > MAX_BYTES:
-        raise ValueError(f"larger than {MAX_BYTES} bytes")
-    with open(path, "rb") as fh:
-        text = fh.read().decode("utf-8-sig")
+    text = pf.read(MAX_BYTES).decode("utf-8-sig")
     name, comment, rules, skipped = parse(text, rel)
     for reason in skipped:
         log.warning("smart playlist %s", reason)
@@ -204,8 +200,8 @@ def _import_file(
                 stored,
                 folder_id,
                 rel,
-                st.st_size,
-                st.st_mtime_ns,
+                st.size,
+                st.mtime_ns,
             ),
         )
         report.imported += 1
@@ -213,12 +209,12 @@ def _import_file(
         conn.execute(
             """UPDATE playlists SET rules = %s, source_size = %s, source_mtime_ns = %s, changed_at = now()
                 WHERE id = %s""",
-            (stored, st.st_size, st.st_mtime_ns, known[0]),
+            (stored, st.size, st.mtime_ns, known[0]),
         )
         report.updated += 1
 
 
-def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int, Path]]) -> NspReport:
+def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int, Path | str]]) -> NspReport:
     """Import or refresh the .nsp files of these music folders (module docstring). Runs inside
     the scan's transaction; never raises for a bad file. Waits for an admin user to exist."""
     report = NspReport()
@@ -232,13 +228,17 @@ def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int
             (folder_id,),
         )
         existing = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
-        for path in _playlist_files(root, SUFFIXES):
-            try:
-                with conn.transaction():
-                    _import_file(conn, row[0], folder_id, root, path, existing, report)
-            except Exception as exc:  # noqa: BLE001  (one bad playlist file never fails a scan)
-                report.failed.append(f"{path}: {exc}")
-                log.warning("cannot import smart playlist %s: %s", path, exc)
+        try:
+            for pf in _playlist_files(source_of(root, folders, folder_id), SUFFIXES):
+                try:
+                    with conn.transaction():
+                        _import_file(conn, row[0], folder_id, pf, existing, report)
+                except Exception as exc:  # noqa: BLE001  (one bad playlist file never fails a scan)
+                    report.failed.append(f"{pf.path}: {exc}")
+                    log.warning("cannot import smart playlist %s: %s", pf.path, exc)
+        except StorageUnavailable as exc:  # the listing failed: nothing changes this time
+            report.failed.append(f"{root}: {exc.reason}")
+            log.warning("smart playlist files of %s: cannot be listed (%s)", root, exc.reason)
     if report.imported or report.updated or report.failed:
         log.info(
             "smart playlists: %d imported, %d updated, %d unchanged, %d rules skipped, %d failed",

@@ -4,8 +4,8 @@ One LIST request per 1,000 objects and no other request: an object's size and it
 `mtime_ns` (LastModified in whole seconds, with the ETag folded into the nanoseconds:
 orbsonic.storage.s3) are what the scanner's diff compares, as it compares a local file's
 stat. Directories are the '/'-separated prefixes of the keys; a directory's mtime is that
-of its newest object. Hidden names (".*") are skipped as on disk; lyrics sidecars are not
-read from S3 (not supported yet).
+of its newest object. Hidden names (".*") are skipped as on disk; lyrics sidecars (.lrc,
+.txt) are noted per directory with their size and mtime, as the local walk does.
 
 The listing is all or nothing for the caller: `StorageUnavailable` escapes (store down,
 missing bucket, refused keys), even part-way through, and the scanner then removes nothing.
@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterator
 
 from orbsonic.scanner.images import AUDIO_SUFFIXES, IMAGE_SUFFIXES, cover_names, find_folder_image
+from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, suffix_of
 from orbsonic.storage import s3
 
@@ -56,6 +57,8 @@ def walk_s3(url: str, dirs_out: dict[str, WalkedDir], stats: WalkStats) -> Itera
             yield WalkedFile(obj.key, rel_dir, obj.size, obj.mtime_ns)
         elif suffix in IMAGE_SUFFIXES:
             images.setdefault(rel_dir, []).append((name, obj.mtime_ns // 1_000_000_000))
+        elif suffix in SIDECAR_SUFFIXES:  # matched to the audio files by the scanner
+            _dir(dirs_out, rel_dir, stats).sidecars.append((name, obj.size, obj.mtime_ns))
         else:
             stats.skipped += 1
     names = cover_names()

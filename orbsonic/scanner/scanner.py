@@ -81,11 +81,18 @@ def _read_item(item: tuple[str, str | None], options: ScanOptions | None = None)
     added after the embedded ones, or the reason the file cannot be indexed."""
     path, sig = item
     if is_s3(path):
-        return _read_s3(path, options)
-    info = _read_one(path, options)
+        return _read_s3(path, options, sig)
+    return _with_sidecars(_read_one(path, options), path, sig)
+
+
+def _with_sidecars(info: TrackInfo | str, path: str, sig: str | None,
+                   open_sidecar: Callable[[str, str], Any] | None = None) -> TrackInfo | str:
+    """`info` with the lyrics of the sidecars named in `sig` added after the embedded ones
+    (orbsonic.scanner.lyrics.from_sidecars; `open_sidecar` opens one, default locally)."""
     if isinstance(info, TrackInfo) and sig:
         names = [line.split("\t", 1)[0] for line in sig.split("\n")]
-        entries, warnings = lyrics.from_sidecars(path, names)
+        entries, warnings = (lyrics.from_sidecars(path, names, open_sidecar) if open_sidecar
+                             else lyrics.from_sidecars(path, names))
         info.lyrics_entries = (*info.lyrics_entries, *entries)
         info.lyrics_sig = sig
         info.warnings += warnings
@@ -103,16 +110,22 @@ def _read_one(path: str, options: ScanOptions | None = None) -> TrackInfo | str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _read_s3(url: str, options: ScanOptions | None) -> TrackInfo | str:
+def _read_s3(url: str, options: ScanOptions | None, sig: str | None = None) -> TrackInfo | str:
     """Worker: TrackInfo of an S3 object read through ranged GETs (orbsonic.storage.s3.S3File:
-    only what mutagen asks for, with a small read-ahead), or why it cannot be indexed."""
+    only what mutagen asks for, with a small read-ahead) with its lyrics sidecars read through
+    the same storage, or why it cannot be indexed. The store failing during a sidecar read
+    fails the file (the library keeps what it had), as it does during the audio read."""
     from orbsonic.errors import NotFound
     from orbsonic.scanner.tags import read_track
     from orbsonic.storage.s3 import open_url
 
+    def open_sidecar(audio_url: str, name: str) -> Any:
+        return open_url(f"{audio_url.rpartition('/')[0]}/{name}")
+
     try:
         with open_url(url) as fh:
-            return read_track(url, options, fh=fh)
+            info = read_track(url, options, fh=fh)
+        return _with_sidecars(info, url, sig, open_sidecar)
     except UnreadableFile as exc:
         return exc.reason or "unreadable"
     except NotFound:
@@ -236,9 +249,8 @@ def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = Fals
                 refresh.refresh_artists_and_genres(conn)
                 refresh.mark_changed(conn)
             conn.execute("TRUNCATE scan_touched")
-            local = [(i, r) for i, r in targets if not is_s3(r)]  # playlist files: local folders only
-            m3u.import_playlists(conn, local, library_changed=report.changed)
-            nsp.import_smart_playlists(conn, local)
+            m3u.import_playlists(conn, targets, library_changed=report.changed)
+            nsp.import_smart_playlists(conn, targets)
             report.folders = len(targets)
             _status(conn, phase="idle", finished_at=_now(), removed=report.removed,
                     error="; ".join(report.errors)[:2000] or None)
@@ -313,8 +325,9 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         return
     else:
         walked = walk(str(root), dirs, stats)
-    files = ((f.path, f.dir_path, f.size, f.mtime_ns)
-             for f in lyrics_sidecars(walked, dirs, sidecars))
+    if not is_s3(root):
+        walked = lyrics_sidecars(walked, dirs, sidecars)
+    files = ((f.path, f.dir_path, f.size, f.mtime_ns) for f in walked)
     try:
         writer.load_walk(conn, files)
     except StorageUnavailable as exc:
@@ -326,7 +339,7 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     if is_s3(root) and stats.files == 0:  # an empty prefix, like an unmounted disk
         _skip_folder(root, "is empty", report)
         return
-    writer.load_sidecars(conn, sidecars)
+    writer.load_sidecars(conn, _s3_sidecars(conn, dirs) if is_s3(root) else sidecars)
     report.errors += stats.errors[:100]
     # Parts of the tree could not be read: add and update, but remove no track at or below
     # them (writer.diff) and no directory this time.
@@ -377,14 +390,8 @@ def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
 
     def flush() -> None:
         node = dirs.get(current) if current is not None else None
-        if node is None or not node.sidecars:
-            return
-        stats = {name: (size, mtime) for name, size, mtime in node.sidecars}
-        for audio in names:
-            matched = lyrics.matching_sidecars(audio, list(stats))
-            if matched:
-                sig = "\n".join(f"{n}\t{stats[n][0]}\t{stats[n][1]}" for n, _lang in matched)
-                out.append((f"{current}/{audio}" if current else audio, sig))
+        if node is not None and current is not None:
+            out.extend(sidecar_sigs(current, names, node.sidecars))
 
     for f in files:
         if f.dir_path != current:
@@ -393,6 +400,36 @@ def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
         names.append(f.path.rpartition("/")[2])
         yield f
     flush()
+
+
+def sidecar_sigs(dir_path: str, audio_names: Sequence[str],
+                 sidecars: Sequence[tuple[str, int, int]]) -> Iterator[tuple[str, str]]:
+    """(audio path, signature) of the audio files `audio_names` of directory `dir_path` that
+    have lyrics sidecars among `sidecars` ((name, bytes, mtime_ns)). The signature lists each
+    matched sidecar's name, size and mtime: a changed, added or removed sidecar changes it."""
+    if not sidecars:
+        return
+    stats = {name: (size, mtime) for name, size, mtime in sidecars}
+    for audio in audio_names:
+        matched = lyrics.matching_sidecars(audio, list(stats))
+        if matched:
+            sig = "\n".join(f"{n}\t{stats[n][0]}\t{stats[n][1]}" for n, _lang in matched)
+            yield (f"{dir_path}/{audio}" if dir_path else audio, sig)
+
+
+def _s3_sidecars(conn: psycopg.Connection, dirs: dict[str, WalkedDir]) -> list[tuple[str, str]]:
+    """(audio path, signature) of an S3 folder's tracks with lyrics sidecars. An S3 listing is
+    in key order, so a directory's objects are not listed together (a sub-prefix can sort
+    between them): the audio files of the few directories holding sidecars are read back from
+    the walk loaded in scan_files instead of being held in memory during the listing."""
+    with_sidecars = [p for p, d in dirs.items() if d.sidecars]
+    if not with_sidecars:
+        return []
+    by_dir: dict[str, list[str]] = {}
+    for path, dir_path in conn.execute("SELECT path, dir_path FROM scan_files WHERE dir_path = ANY(%s)"
+                                       " ORDER BY path", (with_sidecars,)):
+        by_dir.setdefault(dir_path, []).append(path.rpartition("/")[2])
+    return [row for d, names in by_dir.items() for row in sidecar_sigs(d, names, dirs[d].sidecars)]
 
 
 def _write(conn: psycopg.Connection, folder_id: int, root: Path | str, rows: list[tuple[Any, ...]],

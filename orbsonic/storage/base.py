@@ -78,6 +78,11 @@ class Storage(Protocol):
         are not followed)."""
         ...
 
+    def names(self, prefix: str = "") -> list[str]:
+        """Names of the objects directly below `prefix` (not recursive). Raises NotFound
+        (local: no such directory) or StorageUnavailable (S3)."""
+        ...
+
     def put(self, key: str, data: bytes | BinaryIO) -> ObjectInfo:
         """Store `data` under `key` atomically (readers see the old object or the whole new
         one, never a part)."""

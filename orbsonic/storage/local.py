@@ -146,6 +146,14 @@ class LocalStorage:
                     key = os.path.relpath(path, self.root).replace(os.sep, "/")
                     yield ObjectInfo(key, st.st_size, st.st_mtime_ns)
 
+    def names(self, prefix: str = "") -> list[str]:
+        """Names of the entries directly in the directory `prefix` (the root for ""): what
+        `open` may then be asked for (it applies the rules). Raises NotFound."""
+        try:
+            return [e.name for e in os.scandir(self.path_of(prefix) if prefix else self.root)]
+        except OSError:
+            raise NotFound("directory", prefix) from None
+
     # ------------------------------------------------------------ writing
 
     def put(self, key: str, data: bytes | BinaryIO) -> ObjectInfo:

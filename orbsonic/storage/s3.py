@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any, BinaryIO
 
@@ -90,10 +90,17 @@ class S3Config:
 
     @classmethod
     def from_settings(cls, settings: Any) -> S3Config:
-        """The S3 part of orbsonic.config.Settings."""
-        return cls(endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
-                   secret_key=settings.s3_secret_key, region=settings.s3_region, secure=settings.s3_secure,
-                   redirect=settings.s3_redirect, presign_ttl_s=settings.s3_presign_ttl)
+        """The S3 part of orbsonic.config.Settings: each field from the setting `s3_<field>`
+        (`presign_ttl_s` from `s3_presign_ttl`, seconds); `timeout_s` has no setting. Named once
+        here, so a field and its setting cannot drift apart (tests/unit/test_s3_settings.py
+        also checks the defaults agree)."""
+        return cls(**{f.name: getattr(settings, setting_of(f.name)) for f in fields(cls)
+                      if hasattr(settings, setting_of(f.name))})
+
+
+def setting_of(field_name: str) -> str:
+    """The orbsonic.config setting an S3Config field comes from (`presign_ttl_s` → `s3_presign_ttl`)."""
+    return "s3_" + field_name.removesuffix("_s")
 
 
 _config: S3Config | None = None
@@ -251,6 +258,19 @@ class S3Storage:
                     continue
                 yield _info(obj.object_name[len(self.prefix) + 1 if self.prefix else 0:],  # type: ignore[misc]
                             obj.size, obj.last_modified, obj.etag)
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, base) from None
+
+    def names(self, prefix: str = "") -> list[str]:
+        """Names of the objects directly below `prefix` (one LIST, not recursive; sub-prefixes
+        left out). Raises StorageUnavailable."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        if prefix:
+            base += prefix.strip("/") + "/"
+        try:
+            return [obj.object_name[len(base):]
+                    for obj in self.client.list_objects(self.bucket, prefix=base or None, recursive=False)
+                    if not obj.is_dir and not obj.object_name.endswith("/")]
         except Exception as exc:  # noqa: BLE001
             raise translate(exc, base) from None
 

@@ -33,3 +33,17 @@ def test_parse_url() -> None:
     assert normalize_url("s3://b/") == "s3://b"
     with pytest.raises(ValueError):
         parse_url("http://b/x")
+
+
+def test_s3_config_fields_are_the_s3_settings() -> None:
+    """Every `s3_*` setting is an S3Config field (named by setting_of) with the same default,
+    and every S3Config field but the timeout (not a setting) comes from one."""
+    from dataclasses import MISSING, fields
+
+    from orbsonic.config import Settings
+    from orbsonic.storage.s3 import setting_of
+
+    settings = {f.name: f.default for f in fields(Settings) if f.name.startswith("s3_")}
+    config = {setting_of(f.name): f.default for f in fields(S3Config) if f.name != "timeout_s"}
+    assert MISSING not in settings.values()
+    assert config == settings
