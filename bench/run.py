@@ -356,11 +356,15 @@ def run_sql(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace)
     url = cluster.fresh_database(f"bench_sql_{n}")
     orb = Orbsonic(url, work / f"orbsonic-data-sql-{n}", workers=args.workers)
     orb.reset_data_dir()
-    subprocess.run([sys.executable, "-m", "orbsonic", "migrate"], env=orb.env(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log(f"generating a library of {n} tracks in SQL ...")
-    stats = sqllib.generate(url, n, work / f"sql-music-{n}", seed=args.seed, log=log)
-    out: dict[str, Any] = {"tracks": n, "generation": stats.as_dict()}
+
+    def migrate(_url: str) -> None:
+        subprocess.run([sys.executable, "-m", "orbsonic", "migrate"], env=orb.env(), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    log(f"a library of {n} tracks in SQL (cached between runs) ...")
+    stats, cached = sqllib.cached_database(url, n, work / f"sql-music-{n}", seed=args.seed,
+                                           migrate=migrate, log=log)
+    out: dict[str, Any] = {"tracks": n, "generation": stats, "generation_cached": cached}
     orb.serve()
     try:
         log(f"Orbsonic serving the SQL library of {n} tracks on port {orb.port}; measuring ...")
