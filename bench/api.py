@@ -282,7 +282,7 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
     out.append(Scenario("search3 text", [p("search3", query=w) for w in lib.words]))
     if lib.search_empty:
         n = lib.tracks
-        song_offsets = [0, 50_000, 90_000] if n >= 100_000 else [0, n // 2, int(n * 0.9)]
+        song_offsets = [0, n // 2, int(n * 0.9)]  # 100k: 0, 50,000, 90,000; 1M: 0, 500,000, 900,000
         if peer_set:
             song_offsets = [0, int(n * 0.9) - 500]
         for off in song_offsets:
