@@ -365,15 +365,21 @@ def run_sql(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace)
     stats, cached = sqllib.cached_database(url, n, work / f"sql-music-{n}", seed=args.seed,
                                            migrate=migrate, log=log)
     out: dict[str, Any] = {"tracks": n, "generation": stats, "generation_cached": cached}
-    orb.serve()
-    try:
-        log(f"Orbsonic serving the SQL library of {n} tracks on port {orb.port}; measuring ...")
-        out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed, peer_set=False,
-                                         streams=False, clients=args.clients,
-                                         stream_seconds=args.stream_seconds,
-                                         playlist_size=args.playlist_size, no_files=True)))
-    finally:
-        orb.stop()
+    if not args.sql_probe_only:
+        orb.serve()
+        try:
+            log(f"Orbsonic serving the SQL library of {n} tracks on port {orb.port}; measuring ...")
+            out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed, peer_set=False,
+                                             streams=False, clients=args.clients,
+                                             stream_seconds=args.stream_seconds,
+                                             playlist_size=args.playlist_size, no_files=True)))
+        finally:
+            orb.stop()
+    if not args.no_sql_probe:  # the server-side figures, with the server stopped (bench/sqlprobe.py)
+        from bench import sqlprobe
+
+        log("server-side figures of the SQL behind the scenarios ...")
+        out["server"] = sqlprobe.probe(url, log=log)
     return out
 
 
@@ -505,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(bench/sqllib.py; e.g. 1000000)")
     p.add_argument("--sql-only", action="store_true",
                    help="only the SQL library (with --sql-tracks): no file library, no peer")
+    p.add_argument("--sql-probe-only", action="store_true",
+                   help="with --sql-tracks: only the server-side figures of the SQL library (bench/sqlprobe.py), "
+                        "no HTTP scenarios")
+    p.add_argument("--no-sql-probe", action="store_true", help="with --sql-tracks: no bench/sqlprobe.py figures")
     p.add_argument("--playlist-size", type=int,
                    help="entries of the getPlaylist scenario's playlist (default 5000, quick 500)")
     p.add_argument("--transcode-clients", type=int, default=50,
