@@ -1,3 +1,6 @@
+-- Two changes for the API at 1M tracks (issue 12): block counts of track ids, and covering
+-- primary keys of the track link tables.
+--
 -- Tracks per block of 1,024 ids and music folder, kept by triggers: the deep pages of
 -- search3 "" (every track in id order, OFFSET paging: client-compat §4.5) start at their
 -- block instead of walking the primary key through the whole offset. At 1M tracks an
@@ -56,3 +59,14 @@ CREATE TRIGGER track_id_blocks_del AFTER DELETE ON tracks REFERENCING OLD TABLE 
     FOR EACH STATEMENT EXECUTE FUNCTION track_id_blocks_count();
 CREATE TRIGGER track_id_blocks_trunc AFTER TRUNCATE ON tracks
     FOR EACH STATEMENT EXECUTE FUNCTION track_id_blocks_clear();
+
+-- Hydrating songs (orbsonic.library.tracks.COLUMNS) looks up each track's artists and genres
+-- by the primary keys of the link tables, then reads the heap for artist_id / genre_id: with
+-- them INCLUDEd the lookups are index-only. 50 random songs at 1M tracks (getRandomSongs,
+-- a working set larger than shared_buffers): 460 → 251 buffers read, 10.0 → 6.1 ms.
+CREATE UNIQUE INDEX track_artists_key ON track_artists (track_id, role, position) INCLUDE (artist_id);
+ALTER TABLE track_artists DROP CONSTRAINT track_artists_pkey,
+    ADD CONSTRAINT track_artists_pkey PRIMARY KEY USING INDEX track_artists_key;
+CREATE UNIQUE INDEX track_genres_key ON track_genres (track_id, position) INCLUDE (genre_id);
+ALTER TABLE track_genres DROP CONSTRAINT track_genres_pkey,
+    ADD CONSTRAINT track_genres_pkey PRIMARY KEY USING INDEX track_genres_key;
