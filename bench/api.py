@@ -340,9 +340,10 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
         out.append(Scenario("findSonicPath", [p("findSonicPath", startSongId=a, endSongId=b, count=25)
                                               for a, b in pairs]))
     if not peer_set and lib.songs:  # issue 11 discovery: instant mixes and top songs, local data only
-        out.append(Scenario("getSimilarSongs", [p("getSimilarSongs", id=s, count=50) for s in lib.songs[:100]]))
-        out.append(Scenario("getSimilarSongs2", [p("getSimilarSongs2", id=a, count=50)
-                                                 for a in rng.sample(lib.artists, min(100, len(lib.artists)))]))
+        out.append(Scenario("getSimilarSongs",
+                            [p("getSimilarSongs", id=s, count=50) for s in lib.songs[:100]]))
+        some = rng.sample(lib.artists, min(100, len(lib.artists)))
+        out.append(Scenario("getSimilarSongs2", [p("getSimilarSongs2", id=a, count=50) for a in some]))
         names = rng.sample(lib.artist_names, min(100, len(lib.artist_names)))
         out.append(Scenario("getTopSongs", [p("getTopSongs", artist=a, count=50) for a in names]))
     if not peer_set:  # playbackReport is an OpenSubsonic extension: Orbsonic only

@@ -369,8 +369,8 @@ def run_sql(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace)
         orb.serve()
         try:
             log(f"Orbsonic serving the SQL library of {n} tracks on port {orb.port}; measuring ...")
-            out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed, peer_set=False,
-                                             streams=False, clients=args.clients,
+            out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed,
+                                             peer_set=False, streams=False, clients=args.clients,
                                              stream_seconds=args.stream_seconds,
                                              playlist_size=args.playlist_size, no_files=True)))
         finally:
@@ -512,9 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sql-only", action="store_true",
                    help="only the SQL library (with --sql-tracks): no file library, no peer")
     p.add_argument("--sql-probe-only", action="store_true",
-                   help="with --sql-tracks: only the server-side figures of the SQL library (bench/sqlprobe.py), "
-                        "no HTTP scenarios")
-    p.add_argument("--no-sql-probe", action="store_true", help="with --sql-tracks: no bench/sqlprobe.py figures")
+                   help="with --sql-tracks: only the server-side figures of the SQL library "
+                        "(bench/sqlprobe.py), no HTTP scenarios")
+    p.add_argument("--no-sql-probe", action="store_true",
+                   help="with --sql-tracks: no bench/sqlprobe.py figures")
     p.add_argument("--playlist-size", type=int,
                    help="entries of the getPlaylist scenario's playlist (default 5000, quick 500)")
     p.add_argument("--transcode-clients", type=int, default=50,

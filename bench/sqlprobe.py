@@ -61,7 +61,8 @@ async def _measure(url: str, call: Call, rounds: int) -> dict[str, float]:
             setattr(conn, "explained_ms", 0.0)
             await call(conn)
             explained.append(getattr(conn, "explained_ms"))
-    return {"wall_ms": round(statistics.median(walls), 2), "db_exec_ms": round(statistics.median(explained), 2)}
+    return {"wall_ms": round(statistics.median(walls), 2),
+            "db_exec_ms": round(statistics.median(explained), 2)}
 
 
 def _probes(words: list[str], seed_tracks: list[int], seed_artists: list[int]) -> list[tuple[str, Call]]:
@@ -102,7 +103,8 @@ def _probes(words: list[str], seed_tracks: list[int], seed_artists: list[int]) -
                 continue
             alike = (await similar.similar_artists(conn, seed.artist_id, [], 10, None)).present \
                 if seed.artist_id else []
-            out.append(await tracks.hydrate(conn, await similar.instant_mix(conn, seed, alike, 50, None), user))
+            mixed = await similar.instant_mix(conn, seed, alike, 50, None)
+            out.append(await tracks.hydrate(conn, mixed, user))
         return out
 
     async def top(conn: AsyncConnection) -> Any:
@@ -114,7 +116,8 @@ def _probes(words: list[str], seed_tracks: list[int], seed_artists: list[int]) -
     out += [(f'search3 "" albums @{o}', empty_albums(o)) for o in (0, 35_000, 64_000)]
     common = words[:3]
     out += [(f"search3 common word {w!r}", text(w)) for w in common]
-    out += [(f"search3 two common words {a + ' ' + b!r}", text(f"{a} {b}")) for a, b in zip(common, common[1:])]
+    out += [(f"search3 two common words {a + ' ' + b!r}", text(f"{a} {b}"))
+            for a, b in zip(common, common[1:])]
     out += [(f"search3 one-letter prefix {c!r}", text(c)) for c in dict.fromkeys(w[0] for w in common)]
     out += [(f"getAlbumList2 {o} @{off}", album_list(o, off))
             for o in ("newest", "name", "artist", "year") for off in (0, 64_000)]
@@ -134,7 +137,8 @@ def probe(url: str, *, rounds: int = 9, log: Any = None) -> dict[str, Any]:
     say = log or print
     with psycopg.connect(url) as conn:
         words = [r[0] for r in conn.execute(
-            """SELECT e FROM (SELECT unnest(most_common_elems::text::text[]) e, unnest(most_common_elem_freqs) f
+            """SELECT e FROM (SELECT unnest(most_common_elems::text::text[]) e,
+                                     unnest(most_common_elem_freqs) f
                                 FROM pg_stats WHERE tablename = 'albums' AND attname = 'tsv') x
                 WHERE length(e) >= 3 AND e ~ '^[a-z]+$' ORDER BY f DESC LIMIT 3""")]
         seed_tracks = [r[0] for r in conn.execute("SELECT id FROM tracks ORDER BY hashint8(id) LIMIT 10")]
