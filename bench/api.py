@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -56,6 +57,8 @@ class Library:
     playlist_size: int = 0  # entries of that playlist
     genres: list[dict[str, Any]] = field(default_factory=list)  # getGenres entries
     words: list[str] = field(default_factory=list)  # text-search queries
+    common: list[str] = field(default_factory=list)  # the most frequent words of album names, most first
+    artist_names: list[str] = field(default_factory=list)  # album artists (getTopSongs artist=)
     tracks: int = 0
     list_counts: dict[str, int] = field(default_factory=dict)  # per-user album list sizes
     search_empty: bool = True  # search3 "" returns everything
@@ -141,6 +144,13 @@ async def discover(api: Api, seed: int = 1, song_albums: int = 300, dir_artists:
             if len(w) >= 4:
                 words.add(w.lower())
     lib.words = rng.sample(sorted(words), min(60, len(words)))
+    # Issue 12's "common words": the most frequent words (3+ letters) of the album names,
+    # whose matches a search must not sort whole.
+    counts = Counter(w for a in lib.albums for w in
+                     ("".join(c for c in w if c.isalnum()).lower() for w in a.get("name", "").split())
+                     if len(w) >= 3 and w.isalpha())
+    lib.common = [w for w, _ in counts.most_common(12)]
+    lib.artist_names = sorted({a["artist"] for a in lib.albums if a.get("artist")})
     # Every artist with a song (search3 "" pages artists too), counted by paging.
     try:
         n = 0
@@ -248,6 +258,8 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
     p = api.path
     out: list[Scenario] = [Scenario("ping", [p("ping")])]
     out += [Scenario("getArtists", [p("getArtists")]), Scenario("getIndexes", [p("getIndexes")])]
+    if not peer_set:  # issue 12: a client that already has the index (a date after any change)
+        out.append(Scenario("getIndexes ifModifiedSince", [p("getIndexes", ifModifiedSince=4102444800000)]))
     n_albums = len(lib.albums)
     genre = lib.genres[0]["value"] if lib.genres else "Rock"
     genre_albums = int(lib.genres[0].get("albumCount") or 0) if lib.genres else 0
@@ -277,7 +289,7 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
     out.append(Scenario("search3 text", [p("search3", query=w) for w in lib.words]))
     if lib.search_empty:
         n = lib.tracks
-        song_offsets = [0, 50_000, 90_000] if n >= 100_000 else [0, n // 2, int(n * 0.9)]
+        song_offsets = [0, n // 2, int(n * 0.9)]  # 100k: 0, 50,000, 90,000; 1M: 0, 500,000, 900,000
         if peer_set:
             song_offsets = [0, int(n * 0.9) - 500]
         for off in song_offsets:
@@ -301,6 +313,13 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
                     [p("search3", query='""', artistCount=500, artistOffset=off, songCount=0, albumCount=0)],
                 )
             )
+    if not peer_set and lib.common:  # issue 12: common words, two of them, a one-letter prefix
+        common = lib.common
+        out.append(Scenario("search3 common word", [p("search3", query=w) for w in common[:10]]))
+        out.append(Scenario("search3 two common words",
+                            [p("search3", query=f"{a} {b}") for a, b in zip(common[:10], common[1:11])]))
+        letters = list(dict.fromkeys(w[0] for w in common))[:6]
+        out.append(Scenario("search3 one-letter prefix", [p("search3", query=c) for c in letters]))
     out.append(Scenario("getRandomSongs", [p("getRandomSongs", size=PAGE)]))
     if not peer_set:
         out.append(Scenario("getRandomSongs size=500", [p("getRandomSongs", size=500)]))
@@ -327,6 +346,13 @@ def scenarios(api: Api, lib: Library, *, peer_set: bool = False, seed: int = 1) 
         pairs = [(lib.songs[i], lib.songs[-1 - i]) for i in range(min(100, len(lib.songs) // 2))]
         out.append(Scenario("findSonicPath", [p("findSonicPath", startSongId=a, endSongId=b, count=25)
                                               for a, b in pairs]))
+    if not peer_set and lib.songs:  # issue 11 discovery: instant mixes and top songs, local data only
+        out.append(Scenario("getSimilarSongs",
+                            [p("getSimilarSongs", id=s, count=50) for s in lib.songs[:100]]))
+        some = rng.sample(lib.artists, min(100, len(lib.artists)))
+        out.append(Scenario("getSimilarSongs2", [p("getSimilarSongs2", id=a, count=50) for a in some]))
+        names = rng.sample(lib.artist_names, min(100, len(lib.artist_names)))
+        out.append(Scenario("getTopSongs", [p("getTopSongs", artist=a, count=50) for a in names]))
     if not peer_set:  # playbackReport is an OpenSubsonic extension: Orbsonic only
         out.append(Scenario("reportPlayback", [p("reportPlayback", mediaId=s, mediaType="song", positionMs=0,
                                                  state="playing") for s in lib.songs[:100]]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import transcode
+from bench import report_sql, transcode
 from bench.report_native import native_section, native_targets
 from bench.tables import api_table as _api_table
 from bench.tables import fmt as _f
@@ -146,6 +146,7 @@ def sql_section(res: dict[str, Any]) -> list[str]:
         "",
     ]
     L += _api_table(sql.get("scenarios", {}))
+    L += report_sql.targets_table(sql) + report_sql.server_table(sql)
     L += [f"Discovery found {lib.get('albums', 0):,} albums and {lib.get('artists', 0):,} artists. Server RSS "
           f"{sql.get('rss_mb_before')} MB before, {sql.get('rss_mb_peak_api')} MB peak.", ""]
     return L

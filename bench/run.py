@@ -356,20 +356,30 @@ def run_sql(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace)
     url = cluster.fresh_database(f"bench_sql_{n}")
     orb = Orbsonic(url, work / f"orbsonic-data-sql-{n}", workers=args.workers)
     orb.reset_data_dir()
-    subprocess.run([sys.executable, "-m", "orbsonic", "migrate"], env=orb.env(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log(f"generating a library of {n} tracks in SQL ...")
-    stats = sqllib.generate(url, n, work / f"sql-music-{n}", seed=args.seed, log=log)
-    out: dict[str, Any] = {"tracks": n, "generation": stats.as_dict()}
-    orb.serve()
-    try:
-        log(f"Orbsonic serving the SQL library of {n} tracks on port {orb.port}; measuring ...")
-        out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed, peer_set=False,
-                                         streams=False, clients=args.clients,
-                                         stream_seconds=args.stream_seconds,
-                                         playlist_size=args.playlist_size, no_files=True)))
-    finally:
-        orb.stop()
+
+    def migrate(_url: str) -> None:
+        subprocess.run([sys.executable, "-m", "orbsonic", "migrate"], env=orb.env(), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    log(f"a library of {n} tracks in SQL (cached between runs) ...")
+    stats, cached = sqllib.cached_database(url, n, work / f"sql-music-{n}", seed=args.seed,
+                                           migrate=migrate, log=log)
+    out: dict[str, Any] = {"tracks": n, "generation": stats, "generation_cached": cached}
+    if not args.sql_probe_only:
+        orb.serve()
+        try:
+            log(f"Orbsonic serving the SQL library of {n} tracks on port {orb.port}; measuring ...")
+            out.update(asyncio.run(api_phase(orb, cluster, seconds=args.seconds, seed=args.seed,
+                                             peer_set=False, streams=False, clients=args.clients,
+                                             stream_seconds=args.stream_seconds,
+                                             playlist_size=args.playlist_size, no_files=True)))
+        finally:
+            orb.stop()
+    if not args.no_sql_probe:  # the server-side figures, with the server stopped (bench/sqlprobe.py)
+        from bench import sqlprobe
+
+        log("server-side figures of the SQL behind the scenarios ...")
+        out["server"] = sqlprobe.probe(url, log=log)
     return out
 
 
@@ -501,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
                         "(bench/sqllib.py; e.g. 1000000)")
     p.add_argument("--sql-only", action="store_true",
                    help="only the SQL library (with --sql-tracks): no file library, no peer")
+    p.add_argument("--sql-probe-only", action="store_true",
+                   help="with --sql-tracks: only the server-side figures of the SQL library "
+                        "(bench/sqlprobe.py), no HTTP scenarios")
+    p.add_argument("--no-sql-probe", action="store_true",
+                   help="with --sql-tracks: no bench/sqlprobe.py figures")
     p.add_argument("--playlist-size", type=int,
                    help="entries of the getPlaylist scenario's playlist (default 5000, quick 500)")
     p.add_argument("--transcode-clients", type=int, default=50,

@@ -129,16 +129,36 @@ async def ids_by_directory(conn: AsyncConnection, directory_id: int) -> list[int
     return [r[0] for r in await cur.fetchall()]
 
 
+BLOCK_BITS = 10  # track_id_blocks counts the tracks of each block of 2**10 ids (schema/0036)
+
+# One statement (one snapshot: the counts and the rows agree): the first block whose
+# running count passes the offset, then the ids from the start of that block — fewer than
+# one block plus the page, whatever the offset.
+_PAGE_FROM_BLOCK = """
+WITH b AS (SELECT block, sum(n) AS n FROM track_id_blocks WHERE {folder_blocks} GROUP BY block),
+     s AS (SELECT block, before FROM (SELECT block, n, sum(n) OVER (ORDER BY block) - n AS before FROM b) c
+            WHERE before + n > %(offset)s ORDER BY block LIMIT 1)
+SELECT s.before, t.id FROM s CROSS JOIN LATERAL (
+    SELECT id FROM tracks WHERE id >= s.block << {bits} {folder_tracks} ORDER BY id LIMIT %(reach)s) t"""
+
+
 async def ids_all(conn: AsyncConnection, offset: int, limit: int, folders: Folders = None) -> list[int]:
     """A page of every track in `folders` in id order (primary key index): the
-    empty-query sync order."""
-    if folders is None:
-        cur = await conn.execute("SELECT id FROM tracks ORDER BY id OFFSET %s LIMIT %s", (offset, limit))
-    else:
-        cur = await conn.execute(
-            "SELECT id FROM tracks WHERE folder_id = ANY(%s) ORDER BY id OFFSET %s LIMIT %s",
-            (folder_list(folders), offset, limit))
-    return [r[0] for r in await cur.fetchall()]
+    empty-query sync order (search3 ""). The page starts at the block of ids that holds
+    its first row (track_id_blocks), so a deep offset costs what the first page does
+    instead of a walk of `offset` index entries."""
+    if limit <= 0:
+        return []
+    folder_blocks = "true" if folders is None else "folder_id = ANY(%(folders)s)"
+    query = _PAGE_FROM_BLOCK.format(folder_blocks=folder_blocks, bits=BLOCK_BITS,
+                                    folder_tracks=in_folders("folder_id", folders))
+    cur = await conn.execute(query, {"offset": offset, "reach": (1 << BLOCK_BITS) + limit,
+                                     "folders": folder_list(folders)})
+    rows = await cur.fetchall()
+    if not rows:
+        return []
+    skip = offset - int(rows[0][0])  # rows of the block before the page
+    return [r[1] for r in rows[skip:skip + limit]]
 
 
 async def ids_random(conn: AsyncConnection, size: int, *, genre_id: int | None = None,

@@ -125,3 +125,19 @@ def test_bench_sql_library_quick_run(tmp_path: Path) -> None:
     report = (work / "RESULTS.md").read_text()
     assert "## API on a library generated in SQL (3,000 tracks)" in report
     assert "--sql-tracks 3000 --sql-only" in report
+    # issue 12's scenarios and the server-side figures, with the targets table
+    for name in ("search3 common word", "search3 two common words", "search3 one-letter prefix",
+                 "getSimilarSongs", "getSimilarSongs2", "getTopSongs", "getIndexes ifModifiedSince"):
+        assert name in scenarios, sorted(scenarios)
+    probes = sql["server"]["probes"]
+    assert probes['search3 "" songs @0']["db_exec_ms"] > 0 and "getRandomSongs" in probes
+    assert "Targets at 3,000 tracks" in report and "Server side (bench/sqlprobe.py)" in report
+    assert sql["generation_cached"] is False
+    # a second run clones the cached library instead of generating it again
+    again = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sql-tracks", "3000", "--sql-only", "--sql-probe-only",
+         "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-4000:]
+    sql2 = json.loads((work / "results.json").read_text())["sql"]
+    assert sql2["generation_cached"] is True and sql2["generation"]["tracks"] == 3000
+    assert sql2["server"]["probes"].keys() == probes.keys()
