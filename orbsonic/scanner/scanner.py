@@ -37,7 +37,7 @@ from orbsonic.scanner import lyrics, m3u, moves, nsp, refresh, writer
 from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
 from orbsonic.scanner.progress import ProgressLog
 from orbsonic.scanner.rows import Batch, add_track
-from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, walk
+from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, playlist_paths, walk_dirs
 from orbsonic.storage.s3 import StorageUnavailable, is_s3
 
 log = logging.getLogger("orbsonic.scanner")
@@ -224,8 +224,9 @@ def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = Fals
                     files_seen=0, files_done=0, added=0, updated=0, removed=0, skipped=0, error=None)
             targets = sync_folders(conn, folders, report)
             conn.commit()
+            playlists: dict[int, list[str]] = {}  # folder id → playlist files its walk noted
             for folder_id, root in targets:
-                _scan_folder(conn, reader, folder_id, root, full, report, progress)
+                _scan_folder(conn, reader, folder_id, root, full, report, progress, playlists)
             _status(conn, phase="finishing")
             report.removed += refresh.remove_missing(conn)
             moves.carry_directory_stars(conn)
@@ -237,8 +238,8 @@ def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = Fals
                 refresh.mark_changed(conn)
             conn.execute("TRUNCATE scan_touched")
             local = [(i, r) for i, r in targets if not is_s3(r)]  # playlist files: local folders only
-            m3u.import_playlists(conn, local, library_changed=report.changed)
-            nsp.import_smart_playlists(conn, local)
+            m3u.import_playlists(conn, local, library_changed=report.changed, found=playlists)
+            nsp.import_smart_playlists(conn, local, found=playlists)
             report.folders = len(targets)
             _status(conn, phase="idle", finished_at=_now(), removed=report.removed,
                     error="; ".join(report.errors)[:2000] or None)
@@ -301,7 +302,7 @@ def _folder_usable(root: Path, report: ScanReport) -> bool:
 
 
 def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root: Path | str, full: bool,
-                 report: ScanReport, progress: Progress | None) -> None:
+                 report: ScanReport, progress: Progress | None, playlists: dict[int, list[str]]) -> None:
     dirs: dict[str, WalkedDir] = {}
     stats = WalkStats()
     sidecars: list[tuple[str, str]] = []
@@ -309,14 +310,15 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         from orbsonic.scanner.s3walk import walk_s3
 
         walked = walk_s3(str(root), dirs, stats)
+        load = functools.partial(writer.load_walk, conn, ((f.path, f.dir_path, f.size, f.mtime_ns)
+                                                          for f in lyrics_sidecars(walked, dirs, sidecars)))
     elif not _folder_usable(Path(root), report):
         return
     else:
-        walked = walk(str(root), dirs, stats)
-    files = ((f.path, f.dir_path, f.size, f.mtime_ns)
-             for f in lyrics_sidecars(walked, dirs, sidecars))
+        batches = dir_sidecars(walk_dirs(str(root), dirs, stats), dirs, sidecars)
+        load = functools.partial(writer.load_walk_text, conn, writer.walk_copy_text(batches))
     try:
-        writer.load_walk(conn, files)
+        load()
     except StorageUnavailable as exc:
         # The listing failed (store down, missing bucket, refused keys), perhaps part-way:
         # what was not listed is not gone. Nothing of this folder is touched.
@@ -327,6 +329,8 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         _skip_folder(root, "is empty", report)
         return
     writer.load_sidecars(conn, sidecars)
+    if not is_s3(root):
+        playlists[folder_id] = playlist_paths(os.path.normpath(str(root)), dirs)
     report.errors += stats.errors[:100]
     # Parts of the tree could not be read: add and update, but remove no track at or below
     # them (writer.diff) and no directory this time.
@@ -345,7 +349,9 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     conn.commit()
     if progress:
         progress("reading", 0, to_read)
-    cursor = writer.open_to_read(conn, folder_id, full)
+    if not to_read:
+        return
+    cursor = writer.open_to_read(conn)
     try:
         rows = cursor.fetchmany(BATCH)
         job = reader.submit([(_full(root, r[1]), r[5]) for r in rows]) if rows else None
@@ -366,6 +372,26 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         cursor.close()
 
 
+def dir_sidecars(batches: Iterator[tuple[str, list[tuple[str, int, int]]]], dirs: dict[str, WalkedDir],
+                 out: list[tuple[str, str]]) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+    """`walk.walk_dirs` batches passed through; appends (audio path, signature) to `out` for
+    each file with lyrics sidecars, like `lyrics_sidecars` (whose per-file form S3 uses)."""
+    for rel, files in batches:
+        node = dirs.get(rel)
+        if node is not None and node.sidecars:
+            _match_sidecars(rel, [f[0] for f in files], node, out)
+        yield rel, files
+
+
+def _match_sidecars(current: str, names: list[str], node: WalkedDir, out: list[tuple[str, str]]) -> None:
+    stats = {name: (size, mtime) for name, size, mtime in node.sidecars}
+    for audio in names:
+        matched = lyrics.matching_sidecars(audio, list(stats))
+        if matched:
+            sig = "\n".join(f"{n}\t{stats[n][0]}\t{stats[n][1]}" for n, _lang in matched)
+            out.append((f"{current}/{audio}" if current else audio, sig))
+
+
 def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
                     out: list[tuple[str, str]]) -> Iterator[WalkedFile]:
     """Pass the walked files through and append (audio path, signature) to `out` for each
@@ -377,14 +403,8 @@ def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
 
     def flush() -> None:
         node = dirs.get(current) if current is not None else None
-        if node is None or not node.sidecars:
-            return
-        stats = {name: (size, mtime) for name, size, mtime in node.sidecars}
-        for audio in names:
-            matched = lyrics.matching_sidecars(audio, list(stats))
-            if matched:
-                sig = "\n".join(f"{n}\t{stats[n][0]}\t{stats[n][1]}" for n, _lang in matched)
-                out.append((f"{current}/{audio}" if current else audio, sig))
+        if current is not None and node is not None and node.sidecars:
+            _match_sidecars(current, names, node, out)
 
     for f in files:
         if f.dir_path != current:
