@@ -6,6 +6,7 @@ from typing import Any
 
 from bench import report_sql, transcode
 from bench.report_native import native_section, native_targets
+from bench.report_scan import scan_only_section, scan_only_targets
 from bench.tables import api_table as _api_table
 from bench.tables import fmt as _f
 from bench.tables import kb as _kb
@@ -212,7 +213,9 @@ def markdown(res: dict[str, Any]) -> str:
             + (f" --peer-tracks {cfg['peer_tracks']}" if cfg.get("peer_tracks") else " --skip-peer"))
            if main else "")
         + (f" --sql-tracks {cfg['sql_tracks']}" if cfg.get("sql_tracks") else "")
-        + (" --sql-only" if cfg.get("sql_tracks") and not main else "")
+        + (" --sql-only" if cfg.get("sql_tracks") and not main and not cfg.get("scan_only") else "")
+        + (f" --scan-only --tracks {cfg['tracks']}" if cfg.get("scan_only") else "")
+        + (f" --scan-baseline {cfg['scan_baseline']}" if cfg.get("scan_baseline") else "")
         + (" --quick" if cfg.get("quick") else "")
         + "` (`scripts/bench`), "
         f"in {res.get('total_s', 0) / 60:.0f} min.",
@@ -344,6 +347,7 @@ def markdown(res: dict[str, Any]) -> str:
             "",
         ]
     L += sql_section(res)
+    L += scan_only_section(res)
     if main.get("native"):
         L += native_section(main["native"], lib.get("tracks", 0))
     st = main.get("streams")
@@ -464,7 +468,8 @@ def markdown(res: dict[str, Any]) -> str:
     L += ["## Targets", ""]
     L += _table(
         ["target", "measured", "result"],
-        [[t, v, "met" if ok else ("missed" if ok is not None else "–")] for t, v, ok in targets(res)],
+        [[t, v, "met" if ok else ("missed" if ok is not None else "–")]
+         for t, v, ok in targets(res) + scan_only_targets(res)],
     )
     return "\n".join(L)
 

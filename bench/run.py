@@ -525,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not read the library into the page cache before the cold scan",
     )
+    p.add_argument("--scan-only", action="store_true",
+                   help="only the scan figures on the --tracks library of real files (bench/scanbig.py)")
+    p.add_argument("--scan-baseline", type=int,
+                   help="with --scan-only: first the same figures on this library size (e.g. 100000)")
     args = p.parse_args(argv)
     args.seconds = args.seconds or (0.3 if args.quick else 3.0)
     args.stream_seconds = args.stream_seconds or (1.0 if args.quick else 10.0)
@@ -549,16 +553,22 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "sql_tracks": args.sql_tracks,
             "playlist_size": args.playlist_size,
+            "scan_only": args.scan_only,
+            "scan_baseline": args.scan_baseline,
         },
     }
     t0 = time.perf_counter()
     with BenchCluster(work / "pg") as cluster:
         results["machine"]["postgresql"] = cluster.version()
-        if not args.sql_only:
+        if args.scan_only:
+            from bench.scanbig import run_scan_only
+
+            results["scan_only"] = run_scan_only(cluster, work, args)
+        elif not args.sql_only:
             results["main"] = run_orbsonic(cluster, work, args.tracks, args)
         if args.sql_tracks:
             results["sql"] = run_sql(cluster, work, args.sql_tracks, args)
-        if not args.skip_peer and not args.sql_only:
+        if not args.skip_peer and not args.sql_only and not args.scan_only:
             results["peer"] = run_peer(cluster, work, args.peer_tracks, args)
             results["peer"]["supysonic_version"] = "0.7.9"
     results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]

@@ -26,7 +26,7 @@ import functools
 import logging
 import os
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -115,6 +115,23 @@ class PlaylistFile:
             raise ValueError(f"larger than {limit} bytes")
         with self.opener() as fh:
             return fh.read(limit + 1)[:limit]
+
+
+def found_or_walk(found: Mapping[int, Sequence[str]] | None, folder_id: int, root: str,
+                  suffixes: tuple[str, ...]) -> Iterable[PlaylistFile]:
+    """The playlist files of one folder: from `found` (absolute local paths the scan's walk
+    noted: a second walk of 1M files costs seconds) when it lists the folder, else from
+    `_playlist_files` (which also lists S3 folders). A noted file gone since is skipped."""
+    if found is None or folder_id not in found:
+        yield from _playlist_files(root, suffixes)
+        return
+    for path in sorted(p for p in found[folder_id] if p.lower().endswith(suffixes)):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        yield PlaylistFile(path, rel, st.st_size, st.st_mtime_ns, functools.partial(open, path, "rb"))
 
 
 def _playlist_files(root: str, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator[PlaylistFile]:
@@ -281,9 +298,12 @@ def _import_file(
 
 
 def import_playlists(
-    conn: psycopg.Connection, folders: Sequence[tuple[int, Path | str]], *, library_changed: bool
+    conn: psycopg.Connection, folders: Sequence[tuple[int, Path | str]], *, library_changed: bool,
+    found: Mapping[int, Sequence[str]] | None = None,
 ) -> ImportReport:
     """Import or refresh the playlist files of these music folders (see the module doc).
+    `found`: folder id → absolute paths of its playlist files, as the scan's walk noted them
+    (walk.playlist_paths; other suffixes are ignored); folders not in it are listed here.
     Runs inside the scan's transaction, each file under a savepoint; never raises for a
     bad file. Without an admin user yet (a first scan before the first start), it waits for
     the next scan."""
@@ -303,7 +323,7 @@ def import_playlists(
         )
         existing = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
         try:
-            for pf in _playlist_files(source_of(root, folders, folder_id)):
+            for pf in found_or_walk(found, folder_id, source_of(root, folders, folder_id), SUFFIXES):
                 try:
                     with conn.transaction():
                         _import_file(conn, owner_id, folder_id, pf, roots, existing, library_changed, report)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from orbsonic.library.smart import MAX_LIMIT, MAX_RULES, Rule, Rules
-from orbsonic.scanner.m3u import PlaylistFile, _playlist_files, source_of
+from orbsonic.scanner.m3u import PlaylistFile, found_or_walk, source_of
 from orbsonic.storage.s3 import StorageUnavailable
 
 log = logging.getLogger("orbsonic.scanner")
@@ -214,9 +214,11 @@ def _import_file(
         report.updated += 1
 
 
-def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int, Path | str]]) -> NspReport:
+def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int, Path | str]],
+                           found: Mapping[int, Sequence[str]] | None = None) -> NspReport:
     """Import or refresh the .nsp files of these music folders (module docstring). Runs inside
-    the scan's transaction; never raises for a bad file. Waits for an admin user to exist."""
+    the scan's transaction; never raises for a bad file. Waits for an admin user to exist.
+    `found`: the playlist files the scan's walk noted per folder id (m3u.found_or_walk)."""
     report = NspReport()
     row = conn.execute("SELECT id FROM users WHERE is_admin ORDER BY id LIMIT 1").fetchone()
     if row is None:
@@ -229,7 +231,7 @@ def import_smart_playlists(conn: psycopg.Connection, folders: Sequence[tuple[int
         )
         existing = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
         try:
-            for pf in _playlist_files(source_of(root, folders, folder_id), SUFFIXES):
+            for pf in found_or_walk(found, folder_id, source_of(root, folders, folder_id), SUFFIXES):
                 try:
                     with conn.transaction():
                         _import_file(conn, row[0], folder_id, pf, existing, report)

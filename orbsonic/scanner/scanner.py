@@ -37,7 +37,7 @@ from orbsonic.scanner import lyrics, m3u, moves, nsp, refresh, writer
 from orbsonic.scanner.model import ScanOptions, TrackInfo, UnreadableFile
 from orbsonic.scanner.progress import ProgressLog
 from orbsonic.scanner.rows import Batch, add_track
-from orbsonic.scanner.walk import WalkedDir, WalkedFile, WalkStats, music_dirs, walk
+from orbsonic.scanner.walk import WalkedDir, WalkStats, music_dirs, playlist_paths, walk_dirs
 from orbsonic.storage.s3 import StorageUnavailable, is_s3
 
 log = logging.getLogger("orbsonic.scanner")
@@ -237,8 +237,9 @@ def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = Fals
                     files_seen=0, files_done=0, added=0, updated=0, removed=0, skipped=0, error=None)
             targets = sync_folders(conn, folders, report)
             conn.commit()
+            playlists: dict[int, list[str]] = {}  # folder id → playlist files its walk noted
             for folder_id, root in targets:
-                _scan_folder(conn, reader, folder_id, root, full, report, progress)
+                _scan_folder(conn, reader, folder_id, root, full, report, progress, playlists)
             _status(conn, phase="finishing")
             report.removed += refresh.remove_missing(conn)
             moves.carry_directory_stars(conn)
@@ -249,8 +250,9 @@ def scan(conninfo: str, folders: Sequence[Path | str] = (), *, full: bool = Fals
                 refresh.refresh_artists_and_genres(conn)
                 refresh.mark_changed(conn)
             conn.execute("TRUNCATE scan_touched")
-            m3u.import_playlists(conn, targets, library_changed=report.changed)
-            nsp.import_smart_playlists(conn, targets)
+            # Local folders' playlist files come from their walk; S3 folders are listed there.
+            m3u.import_playlists(conn, targets, library_changed=report.changed, found=playlists)
+            nsp.import_smart_playlists(conn, targets, found=playlists)
             report.folders = len(targets)
             _status(conn, phase="idle", finished_at=_now(), removed=report.removed,
                     error="; ".join(report.errors)[:2000] or None)
@@ -313,7 +315,7 @@ def _folder_usable(root: Path, report: ScanReport) -> bool:
 
 
 def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root: Path | str, full: bool,
-                 report: ScanReport, progress: Progress | None) -> None:
+                 report: ScanReport, progress: Progress | None, playlists: dict[int, list[str]]) -> None:
     dirs: dict[str, WalkedDir] = {}
     stats = WalkStats()
     sidecars: list[tuple[str, str]] = []
@@ -321,15 +323,15 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         from orbsonic.scanner.s3walk import walk_s3
 
         walked = walk_s3(str(root), dirs, stats)
+        load = functools.partial(writer.load_walk, conn, ((f.path, f.dir_path, f.size, f.mtime_ns)
+                                                          for f in walked))
     elif not _folder_usable(Path(root), report):
         return
     else:
-        walked = walk(str(root), dirs, stats)
-    if not is_s3(root):
-        walked = lyrics_sidecars(walked, dirs, sidecars)
-    files = ((f.path, f.dir_path, f.size, f.mtime_ns) for f in walked)
+        batches = dir_sidecars(walk_dirs(str(root), dirs, stats), dirs, sidecars)
+        load = functools.partial(writer.load_walk_text, conn, writer.walk_copy_text(batches))
     try:
-        writer.load_walk(conn, files)
+        load()
     except StorageUnavailable as exc:
         # The listing failed (store down, missing bucket, refused keys), perhaps part-way:
         # what was not listed is not gone. Nothing of this folder is touched.
@@ -340,6 +342,8 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         _skip_folder(root, "is empty", report)
         return
     writer.load_sidecars(conn, _s3_sidecars(conn, dirs) if is_s3(root) else sidecars)
+    if not is_s3(root):
+        playlists[folder_id] = playlist_paths(os.path.normpath(str(root)), dirs)
     report.errors += stats.errors[:100]
     # Parts of the tree could not be read: add and update, but remove no track at or below
     # them (writer.diff) and no directory this time.
@@ -358,7 +362,9 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
     conn.commit()
     if progress:
         progress("reading", 0, to_read)
-    cursor = writer.open_to_read(conn, folder_id, full)
+    if not to_read:
+        return
+    cursor = writer.open_to_read(conn)
     try:
         rows = cursor.fetchmany(BATCH)
         job = reader.submit([(_full(root, r[1]), r[5]) for r in rows]) if rows else None
@@ -379,27 +385,16 @@ def _scan_folder(conn: psycopg.Connection, reader: _Reader, folder_id: int, root
         cursor.close()
 
 
-def lyrics_sidecars(files: Iterator[WalkedFile], dirs: dict[str, WalkedDir],
-                    out: list[tuple[str, str]]) -> Iterator[WalkedFile]:
-    """Pass the walked files through and append (audio path, signature) to `out` for each
-    file with lyrics sidecars (orbsonic.scanner.lyrics.matching_sidecars). The walk yields a
-    directory's files together and has listed the whole directory by the time it moves on,
-    so only the current directory's file names are held."""
-    current: str | None = None
-    names: list[str] = []
-
-    def flush() -> None:
-        node = dirs.get(current) if current is not None else None
-        if node is not None and current is not None:
-            out.extend(sidecar_sigs(current, names, node.sidecars))
-
-    for f in files:
-        if f.dir_path != current:
-            flush()
-            current, names = f.dir_path, []
-        names.append(f.path.rpartition("/")[2])
-        yield f
-    flush()
+def dir_sidecars(batches: Iterator[tuple[str, list[tuple[str, int, int]]]], dirs: dict[str, WalkedDir],
+                 out: list[tuple[str, str]]) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+    """`walk.walk_dirs` batches ((directory, [(name, bytes, mtime_ns)])) passed through;
+    appends (audio path, signature) to `out` for each file with lyrics sidecars
+    (`sidecar_sigs`). S3 listings match theirs after loading (`_s3_sidecars`)."""
+    for rel, files in batches:
+        node = dirs.get(rel)
+        if node is not None and node.sidecars:
+            out.extend(sidecar_sigs(rel, [f[0] for f in files], node.sidecars))
+        yield rel, files
 
 
 def sidecar_sigs(dir_path: str, audio_names: Sequence[str],

@@ -20,6 +20,7 @@ from orbsonic.scanner.images import AUDIO_SUFFIXES, IMAGE_SUFFIXES, cover_names,
 from orbsonic.scanner.lyrics import SIDECAR_SUFFIXES
 
 log = logging.getLogger("orbsonic.scanner")
+PLAYLIST_SUFFIXES = frozenset(("m3u", "m3u8", "nsp"))  # orbsonic.scanner.m3u, orbsonic.scanner.nsp
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class WalkedDir:
     has_audio: bool = False
     # Lyrics sidecars (.lrc, .txt): (name, bytes, mtime_ns), matched to tracks by the scanner.
     sidecars: list[tuple[str, int, int]] = field(default_factory=list)
+    # Playlist files (.m3u, .m3u8, .nsp) by name, so the playlist imports need no walk of their own.
+    playlists: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -75,15 +78,30 @@ def _outside_roots() -> tuple[str, ...]:
 
 def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
          allowed_outside: Sequence[str] | None = None) -> Iterator[WalkedFile]:
-    """Yield every audio file below `root`; fill `dirs_out` with every directory walked
-    (has_audio set on those holding audio directly). Unreadable directories are logged
-    and counted in stats.errors, never raised. Links whose target leaves `root` and
-    `allowed_outside` (default: the setting) are skipped."""
+    """Yield every audio file below `root` (see `walk_dirs`, which this flattens)."""
+    for rel, files in walk_dirs(root, dirs_out, stats, allowed_outside):
+        prefix = f"{rel}/" if rel else ""
+        for name, size, mtime_ns in files:
+            yield WalkedFile(prefix + name, rel, size, mtime_ns)
+
+
+def walk_dirs(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
+              allowed_outside: Sequence[str] | None = None) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+    """Yield (relative directory path, [(file name, bytes, mtime ns), ...]) for every directory
+    below `root` that holds audio files directly; fill `dirs_out` with every directory walked
+    (has_audio set on those holding audio directly). A directory is listed completely before
+    it is yielded, so its entry in `dirs_out` (image, sidecars) is final. Unreadable
+    directories are logged and counted in stats.errors, never raised. Links whose target
+    leaves `root` and `allowed_outside` (default: the setting) are skipped.
+
+    Plain tuples per directory, not an object per file: at 1M files the no-change rescan is
+    this loop (issue 12), so it does one stat per audio file and as little else as it can."""
     from orbsonic.storage.local import is_inside, real_roots
 
     roots = real_roots(root, _outside_roots() if allowed_outside is None else allowed_outside)
     names = cover_names()
     seen_inodes: set[tuple[int, int]] = set()
+    audio_suffixes, image_suffixes, sidecar_suffixes = AUDIO_SUFFIXES, IMAGE_SUFFIXES, SIDECAR_SUFFIXES
     stack = [""]
     while stack:
         rel = stack.pop()
@@ -105,9 +123,10 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
         dirs_out[rel] = node
         images: dict[str, os.DirEntry[str]] = {}
         subdirs: list[str] = []
+        files: list[tuple[str, int, int]] = []
         for entry in entries:
             name = entry.name
-            if name.startswith("."):
+            if name[0] == ".":
                 continue
             try:
                 if entry.is_symlink() and not is_inside(os.path.realpath(entry.path), roots):
@@ -119,18 +138,19 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
                     continue
                 if not entry.is_file():
                     continue
-                suffix = suffix_of(name)
-                if suffix in AUDIO_SUFFIXES:
+                dot = name.rfind(".")
+                suffix = name[dot + 1:].lower() if dot > 0 else ""
+                if suffix in audio_suffixes:
                     fst = entry.stat()
-                    node.has_audio = True
-                    stats.files += 1
-                    yield WalkedFile(f"{rel}/{name}" if rel else name, rel, fst.st_size, fst.st_mtime_ns)
-                elif suffix in IMAGE_SUFFIXES:
+                    files.append((name, fst.st_size, fst.st_mtime_ns))
+                elif suffix in image_suffixes:
                     images[name] = entry
-                elif suffix in SIDECAR_SUFFIXES:
+                elif suffix in sidecar_suffixes:
                     sst = entry.stat()
                     node.sidecars.append((name, sst.st_size, sst.st_mtime_ns))
                 else:
+                    if suffix in PLAYLIST_SUFFIXES:
+                        node.playlists.append(name)
                     stats.skipped += 1
                     log.debug("skipped %s: not an audio file extension", os.path.join(full, name))
             except OSError as exc:
@@ -145,6 +165,17 @@ def walk(root: str, dirs_out: dict[str, WalkedDir], stats: WalkStats,
                 except OSError:
                     pass
         stack.extend(sorted(subdirs, reverse=True))
+        if files:
+            node.has_audio = True
+            stats.files += len(files)
+            yield rel, files
+
+
+def playlist_paths(root: str, dirs: dict[str, WalkedDir]) -> list[str]:
+    """Absolute paths of the playlist files the walk noted, in walk order (a directory's
+    files by name before its subdirectories), like m3u._playlist_files finds them."""
+    return [os.path.join(root, rel, name) if rel else os.path.join(root, name)
+            for rel, node in dirs.items() for name in sorted(node.playlists)]
 
 
 def music_dirs(dirs: dict[str, WalkedDir]) -> dict[str, WalkedDir]:

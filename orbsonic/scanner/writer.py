@@ -10,7 +10,7 @@ the aggregates of what was touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from psycopg import Connection, ServerCursor
@@ -44,6 +44,8 @@ def setup(conn: Connection) -> None:
         _ddl("stage_lyrics", LYRICS_COLUMNS),
         "CREATE TEMP TABLE IF NOT EXISTS scan_sidecars (path text PRIMARY KEY, sig text NOT NULL)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_files (path text, dir_path text, size bigint, mtime_ns bigint)",
+        "CREATE TEMP TABLE IF NOT EXISTS scan_read (id bigint, path text, dir_path text, size bigint,"
+        " mtime_ns bigint, sig text)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_dirs (id bigint, parent_id bigint, path text, name text,"
         " sort_key text, mtime_ns bigint, cover_path text, cover_mtime bigint)",
         "CREATE TEMP TABLE IF NOT EXISTS scan_missing (id bigint PRIMARY KEY, pid text, album_id bigint)",
@@ -74,7 +76,42 @@ def load_walk(conn: Connection, files: Iterable[tuple[str, str, int, int]]) -> N
     """COPY the walked files (path, dir_path, size, mtime_ns) of one music folder."""
     conn.execute("TRUNCATE scan_files")
     _copy(conn, "scan_files", (("path", ""), ("dir_path", ""), ("size", ""), ("mtime_ns", "")), files)
-    conn.execute("CREATE INDEX IF NOT EXISTS scan_files_path ON scan_files (path)")
+    conn.execute("ANALYZE scan_files")
+
+
+def copy_escape(text: str) -> str:
+    """`text` as a field of PostgreSQL's COPY text format (backslash, tab, newline and
+    carriage return escaped)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def walk_copy_text(dirs: Iterable[tuple[str, list[tuple[str, int, int]]]]) -> Iterator[str]:
+    """COPY text of scan_files for `walk.walk_dirs` output: one chunk per directory, one
+    line (path, dir_path, size, mtime_ns) per file. Formatting the lines here instead of
+    handing psycopg a row per file is most of what a no-change rescan of 1M files saves."""
+    for rel, files in dirs:
+        d = copy_escape(rel)
+        prefix = f"{d}/" if rel else ""
+        yield "".join([f"{prefix}{copy_escape(name)}\t{d}\t{size}\t{mtime}\n" for name, size, mtime in files])
+
+
+def load_walk_text(conn: Connection, chunks: Iterable[str]) -> None:
+    """COPY scan_files from `walk_copy_text` chunks (written ~1 MB at a time)."""
+    conn.execute("TRUNCATE scan_files")
+    with conn.cursor() as cur:
+        with cur.copy("COPY scan_files (path, dir_path, size, mtime_ns) FROM STDIN") as copy:
+            buf: list[str] = []
+            size = 0
+            for chunk in chunks:
+                buf.append(chunk)
+                size += len(chunk)
+                if size >= 1 << 20:
+                    copy.write("".join(buf))
+                    buf, size = [], 0
+            if buf:
+                copy.write("".join(buf))
     conn.execute("ANALYZE scan_files")
 
 
@@ -100,6 +137,9 @@ def diff(conn: Connection, folder_id: int, full: bool, keep: Sequence[str] = ())
     seen). Files known to be unreadable with the same size and mtime are not read again.
     `keep`: relative paths the walk could not read; nothing at or below them is missing."""
     args = {"folder": folder_id, "keep": list(keep)}
+    # Both passes hash-join the walk with the folder's tracks: at 1M files the default 4 MB
+    # spills them to 16–32 batches on disk; 128 MB keeps each a single in-memory hash.
+    conn.execute("SET LOCAL work_mem = '128MB'")
     conn.execute(
         """INSERT INTO scan_missing (id, pid, album_id)
            SELECT t.id, t.pid, t.album_id FROM tracks t
@@ -109,22 +149,23 @@ def diff(conn: Connection, folder_id: int, full: bool, keep: Sequence[str] = ())
     conn.execute("""DELETE FROM unreadable_files u WHERE u.folder_id = %(folder)s
                      AND NOT EXISTS (SELECT 1 FROM scan_files f WHERE f.path = u.path)
                      AND """ + _KEPT.format("u.path"), args)
-    args = {"folder": folder_id, "full": full}
-    cur = conn.execute("SELECT count(*) " + _TO_READ, args)
-    row = cur.fetchone()
+    # The files to read are computed once, into scan_read: counted here, streamed by open_to_read.
+    conn.execute("TRUNCATE scan_read")
+    cur = conn.execute("INSERT INTO scan_read SELECT t.id, f.path, f.dir_path, f.size, f.mtime_ns, sc.sig "
+                       + _TO_READ, {"folder": folder_id, "full": full})
+    to_read = cur.rowcount
     cur = conn.execute("SELECT count(*) FROM scan_files")
     seen = cur.fetchone()
-    return (row[0] if row else 0), (seen[0] if seen else 0)
+    return to_read, (seen[0] if seen else 0)
 
 
-def open_to_read(conn: Connection, folder_id: int, full: bool) -> ServerCursor[Any]:
+def open_to_read(conn: Connection) -> ServerCursor[Any]:
     """A server-side cursor (WITH HOLD, so it survives the per-batch commits) over
     (existing track id or None, path, dir_path, size, mtime_ns, lyrics sidecar signature or
-    None) of the files to read, in
-    path order (a folder's files land in one batch). Close it when done."""
+    None) of the files `diff` found to read, in path order (a folder's files land in one
+    batch). Close it when done."""
     cur = conn.cursor(name="scan_to_read", withhold=True)
-    cur.execute("SELECT t.id, f.path, f.dir_path, f.size, f.mtime_ns, sc.sig " + _TO_READ + " ORDER BY f.path",
-                {"folder": folder_id, "full": full})
+    cur.execute("SELECT id, path, dir_path, size, mtime_ns, sig FROM scan_read ORDER BY path")
     return cur
 
 
@@ -263,7 +304,15 @@ def write_dirs(conn: Connection, folder_id: int, prune: bool, rows: Iterable[tup
         """INSERT INTO directories (id, folder_id, parent_id, path, name, sort_key, mtime_ns,
                                     cover_kind, cover_path, cover_mtime)
            SELECT id, %s, parent_id, path, name, sort_key, mtime_ns,
-                  CASE WHEN cover_path IS NULL THEN 0 ELSE 1 END, cover_path, cover_mtime FROM scan_dirs
+                  CASE WHEN s.cover_path IS NULL THEN 0 ELSE 1 END, s.cover_path, s.cover_mtime FROM scan_dirs s
+            WHERE NOT EXISTS (  -- unchanged directories are not rewritten (81k rows at 1M tracks)
+                  SELECT 1 FROM directories d
+                   WHERE d.id = s.id AND d.folder_id = %s AND d.parent_id IS NOT DISTINCT FROM s.parent_id
+                     AND d.name = s.name AND d.sort_key = s.sort_key AND d.mtime_ns = s.mtime_ns
+                     AND CASE WHEN s.cover_path IS NOT NULL
+                              THEN d.cover_kind = 1 AND d.cover_path = s.cover_path
+                                   AND d.cover_mtime IS NOT DISTINCT FROM s.cover_mtime
+                              ELSE d.cover_kind <> 1 END)
            ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name,
                sort_key = excluded.sort_key, mtime_ns = excluded.mtime_ns,
                cover_kind = CASE WHEN excluded.cover_kind = 1 THEN 1
@@ -271,7 +320,8 @@ def write_dirs(conn: Connection, folder_id: int, prune: bool, rows: Iterable[tup
                cover_path = CASE WHEN excluded.cover_kind = 1 THEN excluded.cover_path
                                  WHEN directories.cover_kind = 1 THEN NULL ELSE directories.cover_path END,
                cover_mtime = CASE WHEN excluded.cover_kind = 1 THEN excluded.cover_mtime
-                                  WHEN directories.cover_kind = 1 THEN NULL ELSE directories.cover_mtime END""", (folder_id,))
+                                  WHEN directories.cover_kind = 1 THEN NULL ELSE directories.cover_mtime END""",
+        (folder_id, folder_id))
     # Albums in a touched folder, or in a subfolder of one (disc folders use their parent's image).
     conn.execute("""INSERT INTO scan_touched
                     SELECT a.id FROM albums a JOIN scan_touched_dirs d ON d.dir_id = a.directory_id
