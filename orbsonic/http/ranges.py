@@ -11,9 +11,6 @@ ExoPlayer-based clients seek only with 206 and a correct Content-Length
 
 from __future__ import annotations
 
-import errno
-import io
-import os
 import re
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -22,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
-import anyio.lowlevel
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -30,8 +26,6 @@ from starlette.types import Receive, Scope, Send
 from orbsonic.storage.base import StoredFile
 
 CHUNK = 256 * 1024  # larger reads than Starlette's 64 KB: fewer thread hops per MB
-# Linux preadv2(RWF_NOWAIT): read only what the page cache holds, never block on the disk.
-_NOWAIT = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
 MAX_RANGES = 100
 _SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
@@ -196,48 +190,17 @@ class RangeResponse(Response):
         await send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def _body(self, send: Send, parts: list[tuple[bytes, int, int]], tail: bytes) -> None:
-        read = self._reader()
         for prefix, start, end in parts:
             if prefix:
                 await send({"type": "http.response.body", "body": prefix, "more_body": True})
+            await anyio.to_thread.run_sync(self.file.seek, start)
             while start < end:
-                chunk = await read(start, min(self.chunk_size, end - start))
+                chunk = await anyio.to_thread.run_sync(self.file.read, min(self.chunk_size, end - start))
                 if not chunk:  # the file shrank under us: end the body short, never pad
                     raise OSError("file shorter than its stat")
                 start += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-    def _reader(self) -> Any:
-        """`async read(offset, n) -> bytes` for this file. A local file's bytes that are in the
-        page cache are read on the event loop (preadv2 RWF_NOWAIT: a memory copy, no disk
-        wait), the rest in a worker thread. Why: with 200 streams, a thread hop per chunk
-        (queue put, wake-up, GIL hand-over) was most of the server's CPU and made every new
-        request wait behind them (issue 12: time to first byte). Other storages: seek and
-        read in a thread."""
-        file = self.file
-        if _NOWAIT is None or not isinstance(file, io.FileIO):
-            async def threaded(offset: int, n: int) -> bytes:
-                await anyio.to_thread.run_sync(file.seek, offset)
-                return await anyio.to_thread.run_sync(file.read, n)
-            return threaded
-        fd = file.fileno()
-
-        async def local(offset: int, n: int) -> bytes:
-            buf = bytearray(n)
-            try:
-                got = os.preadv(fd, [buf], offset, _NOWAIT)
-            except BlockingIOError:  # not cached (or the file system cannot tell): the disk
-                got = 0
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                got = 0
-            if got:
-                await anyio.lowlevel.checkpoint()  # let new requests in between chunks
-                return bytes(buf) if got == n else bytes(memoryview(buf)[:got])
-            return await anyio.to_thread.run_sync(os.pread, fd, n, offset)
-        return local
 
 
 async def until_disconnect(scope: Scope, receive: Receive, body: Any) -> None:
