@@ -33,6 +33,7 @@ from bench.load import cpu_seconds, run_load
 from bench.target import PASSWORD, USER, BenchCluster, Orbsonic
 
 HOST = "127.0.0.1"
+_SCANNED: dict[int, tuple[str, dict[str, Any]]] = {}
 SECRET = "5e" * 32  # every replica must decrypt the same stored passwords (config: secret_key)
 
 
@@ -47,7 +48,10 @@ def loadavg() -> list[str]:
 
 
 def scanned_library(cluster: BenchCluster, work: Path, n: int, args: argparse.Namespace) -> tuple[str, dict]:
-    """A fresh database `bench_scale_<n>` holding the scanned library and the stream test file."""
+    """A fresh database `bench_scale_<n>` holding the scanned library and the stream test file
+    (scanned once per run: --streams-only and --replicas-only together share it)."""
+    if n in _SCANNED:
+        return _SCANNED[n][0], dict(_SCANNED[n][1])
     library, gen = ensure_library(work, n, args.seed, log=log)
     stream_dir = big_stream_file(work, 16 if args.quick else 256)
     url = cluster.fresh_database(f"bench_scale_{n}")
@@ -56,7 +60,8 @@ def scanned_library(cluster: BenchCluster, work: Path, n: int, args: argparse.Na
     log(f"scanning {n} tracks and the stream test file into {url.rsplit('/', 1)[1]} ...")
     scan = orb.scan([library, stream_dir])
     log(f"  {scan}")
-    return url, {"tracks": n, "generation": gen, "scan": scan}
+    _SCANNED[n] = (url, {"tracks": n, "generation": gen, "scan": scan})
+    return url, dict(_SCANNED[n][1])
 
 
 # ---------------------------------------------------------------------------- streams
