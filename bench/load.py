@@ -239,11 +239,13 @@ async def run_load(
     keep_body: bool = True,
     expect: tuple[int, ...] = (200,),
     on_reply: Callable[[Reply], None] | None = None,
+    ports: Sequence[int] | None = None,
 ) -> LoadResult:
     """Closed-loop load: `concurrency` workers send GETs of `paths` (cycled; or a function of
     the request number) until `seconds` have passed and at least `min_requests` were sent
     (but never beyond `max_seconds`), or `max_requests` were sent. `warmup` requests per
-    worker are sent first and not counted."""
+    worker are sent first and not counted. With `ports`, the connections are dealt over those
+    ports in turn (replicas behind a round-robin proxy) instead of all going to `port`."""
     counter = itertools.count()
     path_of = paths if callable(paths) else (lambda i, p=list(paths): p[i % len(p)])
     res = LoadResult()
@@ -281,7 +283,8 @@ async def run_load(
             if on_reply is not None:
                 on_reply(reply)
 
-    conns = [Connection(host, port) for _ in range(concurrency)]
+    spread = list(ports) if ports else [port]
+    conns = [Connection(host, spread[i % len(spread)]) for i in range(concurrency)]
     try:
         if warmup:
 

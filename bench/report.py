@@ -7,6 +7,7 @@ from typing import Any
 from bench import report_sql, transcode
 from bench.report_native import native_section, native_targets
 from bench.report_scan import scan_only_section, scan_only_targets
+from bench.report_scaling import scaling_section
 from bench.tables import api_table as _api_table
 from bench.tables import fmt as _f
 from bench.tables import kb as _kb
@@ -465,6 +466,7 @@ def markdown(res: dict[str, Any]) -> str:
         ]
     if peer and "orbsonic" in peer and "maneki" in peer:
         L += maneki_section(peer)
+    L += scaling_section(res)
     L += ["## Targets", ""]
     L += _table(
         ["target", "measured", "result"],

@@ -529,6 +529,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="only the scan figures on the --tracks library of real files (bench/scanbig.py)")
     p.add_argument("--scan-baseline", type=int,
                    help="with --scan-only: first the same figures on this library size (e.g. 100000)")
+    p.add_argument("--streams-only", action="store_true",
+                   help="only the stream phase (bench/scaling.py): scan --tracks, serve, 200 range streams")
+    p.add_argument("--stream-workers", type=lambda v: [int(x) for x in v.split(",")], default=[1],
+                   help="with --streams-only: serve --workers values to measure in turn (e.g. 1,2)")
+    p.add_argument("--replicas-only", action="store_true",
+                   help="only replica scaling (bench/scaling.py): getAlbumList2 with 1 then 2 replicas")
+    p.add_argument("--replica-concurrency", type=int, default=16, help="with --replicas-only (default 16)")
     args = p.parse_args(argv)
     args.seconds = args.seconds or (0.3 if args.quick else 3.0)
     args.stream_seconds = args.stream_seconds or (1.0 if args.quick else 10.0)
@@ -560,15 +567,23 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with BenchCluster(work / "pg") as cluster:
         results["machine"]["postgresql"] = cluster.version()
+        alone = args.scan_only or args.streams_only or args.replicas_only  # phases run on their own
         if args.scan_only:
             from bench.scanbig import run_scan_only
 
             results["scan_only"] = run_scan_only(cluster, work, args)
-        elif not args.sql_only:
+        if args.streams_only or args.replicas_only:
+            from bench import scaling
+
+            if args.streams_only:
+                results["streams_only"] = scaling.run_streams(cluster, work, args.tracks, args)
+            if args.replicas_only:
+                results["replicas"] = scaling.run_replicas(cluster, work, args.tracks, args)
+        if not alone and not args.sql_only:
             results["main"] = run_orbsonic(cluster, work, args.tracks, args)
-        if args.sql_tracks:
+        if args.sql_tracks and not alone:
             results["sql"] = run_sql(cluster, work, args.sql_tracks, args)
-        if not args.skip_peer and not args.sql_only and not args.scan_only:
+        if not args.skip_peer and not args.sql_only and not alone:
             results["peer"] = run_peer(cluster, work, args.peer_tracks, args)
             results["peer"]["supysonic_version"] = "0.7.9"
     results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]

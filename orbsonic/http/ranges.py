@@ -11,6 +11,8 @@ ExoPlayer-based clients seek only with 206 and a correct Content-Length
 
 from __future__ import annotations
 
+import io
+import os
 import re
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -132,8 +134,11 @@ class RangeResponse(Response):
         try:
             await self._respond(scope, receive, send)
         finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.file.close)
+            if isinstance(self.file, io.FileIO):  # closing a local descriptor never blocks
+                self.file.close()
+            else:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self.file.close)
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method", "GET").upper()
@@ -193,9 +198,15 @@ class RangeResponse(Response):
         for prefix, start, end in parts:
             if prefix:
                 await send({"type": "http.response.body", "body": prefix, "more_body": True})
-            await anyio.to_thread.run_sync(self.file.seek, start)
+            # A local file: pread at the offset, one thread hop per chunk and none for the seek
+            # (with 200 streams the hops were about a third of the server's CPU samples).
+            local = isinstance(self.file, io.FileIO)
+            if not local:
+                await anyio.to_thread.run_sync(self.file.seek, start)
             while start < end:
-                chunk = await anyio.to_thread.run_sync(self.file.read, min(self.chunk_size, end - start))
+                n = min(self.chunk_size, end - start)
+                chunk = await (anyio.to_thread.run_sync(os.pread, self.file.fileno(), n, start) if local
+                               else anyio.to_thread.run_sync(self.file.read, n))
                 if not chunk:  # the file shrank under us: end the body short, never pad
                     raise OSError("file shorter than its stat")
                 start += len(chunk)
