@@ -29,10 +29,12 @@ from psycopg import AsyncConnection
 
 from orbsonic.library import tracks
 from subsonic_api import shapes
+from subsonic_api.fragments import Fragments, SongChild
 
-# (whole, head, mid, tail): `whole` is head + playCount + mid (+ tail with OpenSubsonic), the
-# Child of a reader without star, rating or last play, which needs only its playCount set.
-Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
+# (whole, head, mid, tail, fragments): `whole` is head + playCount + mid (+ tail with
+# OpenSubsonic), the Child of a reader without star, rating or last play, which needs only its
+# playCount set; `fragments` the parts' rendered JSON/XML (subsonic_api/fragments.py).
+Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], Fragments]
 # A list entry: tracks.MARK_FIELDS (id, duration_ms, starred_at, rating, play_count, last_played).
 Mark = tuple[Any, ...]
 # The per-user keys of a Child, in the order shapes.song writes them (after "type").
@@ -49,19 +51,23 @@ def split(song: dict[str, Any], os: bool) -> Parts:
     mid = {k: song[k] for k in keys[i + 1:j + 1]}
     tail = {k: song[k] for k in keys[j + 1:] if k not in _USER_KEYS}
     whole = {**head, "playCount": 0, **mid, **(tail if os else {})}
-    return whole, head, mid, tail
+    return whole, head, mid, tail, Fragments(head, mid, tail, os)
 
 
 def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
     """The Child of `parts` for one reader's `mark`, with playCount, starred, userRating and
-    played where shapes.song places them."""
+    played where shapes.song places them: a SongChild, rendered from the parts' fragments."""
     _, _, starred, rating, plays, played = mark
     if starred is None and not rating and (played is None or not os):
-        d = parts[0].copy()
+        d = SongChild(parts[0])
         d["playCount"] = plays  # an existing key: its place is kept
+        d.frag = parts[4]
+        d.mark = mark
         return d
-    _, head, mid, tail = parts
-    d = head.copy()
+    _, head, mid, tail, frag = parts
+    d = SongChild(head)
+    d.frag = frag
+    d.mark = mark
     d["playCount"] = plays
     d.update(mid)
     if starred is not None:
