@@ -134,3 +134,32 @@ class SongCache:
                     if found[tid] is not None:
                         self._parts[(tid, os)] = found[tid]
         return [assemble(found[m[0]], m, os) for m in marks if found[m[0]] is not None]
+
+    def of_rows(self, rows: Sequence[dict[str, Any]], os: bool) -> list[dict[str, Any]]:
+        """The Children of hydrated track rows (tracks.hydrate, with the reader's annotations):
+        kept parts where there are any (so the answer renders from fragments), the others
+        shaped from their row and kept. Equal to [shapes.song(r, os) for r in rows]."""
+        generation = self.generation()
+        known = self._parts if generation is not None else {}
+        out: list[dict[str, Any]] = []
+        new: dict[tuple[int, bool], Parts] = {}
+        for r in rows:
+            key = (r["id"], os)
+            parts = known.get(key) or new.get(key)
+            if parts is None:
+                parts = new[key] = split(shapes.song(r, os), os)
+            out.append(assemble(parts, (r["id"], r["duration_ms"], r.get("starred_at"), r.get("rating"),
+                                        r["play_count"], r.get("last_played")), os))
+        if new and generation is not None and self.generation() == generation:
+            if len(self._parts) + len(new) > self.max_entries:
+                self._parts.clear()
+            self._parts.update(new)
+        return out
+
+
+def songs_of_rows(cache: SongCache | None, rows: Sequence[dict[str, Any]], os: bool) -> list[dict[str, Any]]:
+    """Children of hydrated track rows through `cache` (SongCache.of_rows), or shaped afresh
+    without one (no answer cache configured)."""
+    if cache is None:
+        return [shapes.song(r, os) for r in rows]
+    return cache.of_rows(rows, os)

@@ -84,3 +84,34 @@ def test_fragments_reused_across_readers():
     jb = render(Payload("randomSongs", {"song": [b]}), "json").body
     assert b'"starred"' in ja and b'"userRating":5' in ja and b'"playCount":7' in ja
     assert b'"starred"' not in jb and b'"userRating"' not in jb and b'"playCount":0' in jb
+
+
+@pytest.mark.parametrize("os", [True, False])
+def test_rows_through_the_song_cache_equal_shapes_song(os):
+    """SongCache.of_rows (getRandomSongs, getSongsByGenre, search, starred): the first read
+    shapes and keeps, a second reader with other annotations gets their own, in the same bytes
+    as the ordinary path."""
+    from subsonic_api.song_cache import SongCache
+
+    cache = SongCache(lambda: True)
+    for starred, rating, plays, played in MARKS:
+        rows = [{**r, "starred_at": starred, "rating": rating, "play_count": plays, "last_played": played}
+                for r in ROWS]
+        got = cache.of_rows(rows, os)
+        want = [shapes.song(r, os) for r in rows]
+        assert got == want and [list(g) for g in got] == [list(w) for w in want]
+        for fmt in ("xml", "json"):
+            assert (render(Payload("randomSongs", {"song": got}), fmt, opensubsonic=os).body
+                    == render(Payload("randomSongs", {"song": want}), fmt, opensubsonic=os).body)
+    assert len(cache) == len(ROWS)
+    cache.invalidate()
+    assert len(cache) == 0
+
+
+def test_nothing_kept_without_invalidations():
+    """A cache that cannot hear invalidations (no LISTEN channel) keeps nothing."""
+    from subsonic_api.song_cache import SongCache
+
+    cache = SongCache(None)
+    assert cache.of_rows(ROWS, True) == [shapes.song(r, True) for r in ROWS]
+    assert len(cache) == 0
