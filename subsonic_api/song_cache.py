@@ -16,6 +16,9 @@ change of the library tables (tracks, albums, artists, their links, genres), fro
 to every worker and replica, empties it; a lost LISTEN connection empties it and keeps it from
 serving. A store is dropped when an invalidation came in while the rows were being read
 (`generation`). Without a LISTEN channel (an AnswerCache built with None) nothing is kept.
+Each entry also holds the parts' rendered JSON and XML (subsonic_api/fragments.py): the Children
+returned are SongChild dicts that the renderers write from those fragments, with the reader's
+fields spliced in. `of_rows` serves lists that hydrate full rows (getRandomSongs, search …).
 The cached parts are shared between answers: callers get a fresh top-level dict per song and
 must not mutate the nested lists (rendering and `response.minimal` only read them).
 """
