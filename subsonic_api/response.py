@@ -24,6 +24,7 @@ import orjson
 from starlette.responses import Response
 
 from orbsonic import SERVER_NAME, __version__
+from subsonic_api.fragments import SongChild
 
 API_VERSION = "1.16.1"
 XMLNS = "http://subsonic.org/restapi"
@@ -162,8 +163,18 @@ def _lexical(value: Any) -> str:
     return str(value)
 
 
+def element_text(name: str, value: Any) -> str:
+    """One element `name` for a tree value, as to_xml writes it (before the document scrub)."""
+    out: list[str] = []
+    _element(out, name, value)
+    return "".join(out)
+
+
 def _element(out: list[str], name: str, value: Any) -> None:
     append = out.append
+    if type(value) is SongChild:  # a cached song: written from its fragments (fragments.py)
+        append(value.to_xml(name))
+        return
     if type(value) is not dict and not isinstance(value, dict):
         # a scalar in a list (moods, isrc …) or a Text
         append(f"<{name}>{_escape_text(_lexical(value))}</{name}>")
@@ -230,7 +241,19 @@ def to_json(root: dict[str, Any]) -> bytes:
     Text is not scrubbed here: everything stored is cleaned where it enters (the tag
     reader, API writes), so both formats carry the same text without a per-response walk.
     """
-    return orjson.dumps({"subsonic-response": root})
+    return orjson.dumps({"subsonic-response": root}, default=_json_default,
+                        option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def _json_default(value: Any) -> Any:
+    """Subclasses in the tree (passed through to here): a SongChild as its cached JSON
+    (fragments.py), the others (Text …) as their base type, as orjson would write them."""
+    if type(value) is SongChild:
+        return value.to_json()
+    for base in (str, bool, int, float, dict, list, tuple):
+        if isinstance(value, base):
+            return base(value)
+    raise TypeError(f"not serialisable: {type(value).__name__}")
 
 
 def valid_callback(name: str | None) -> bool:

@@ -302,13 +302,15 @@ def directory_child(row: dict[str, Any], parent_name: str | None = None, os: boo
 
 
 def artists_albums_songs(artist_rows: list[dict[str, Any]], album_rows: list[dict[str, Any]],
-                         song_rows: list[dict[str, Any]], *, id3: bool, os: bool = True) -> dict[str, Any]:
+                         song_rows: list[dict[str, Any]], *, id3: bool, os: bool = True,
+                         songs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The {artist, album, song} lists of search2/search3 and getStarred/getStarred2: ID3
-    shapes (ArtistID3, AlbumID3) with id3=True, else the folder-based Artist and album Child."""
+    shapes (ArtistID3, AlbumID3) with id3=True, else the folder-based Artist and album Child.
+    `songs`: the song rows already shaped (subsonic_api.song_cache.songs_of_rows)."""
     return {
         "artist": [artist_id3(r, os) if id3 else artist_legacy(r) for r in artist_rows],
         "album": [album_id3(r, os) if id3 else album_child(r, os) for r in album_rows],
-        "song": [song(r, os) for r in song_rows],
+        "song": songs if songs is not None else [song(r, os) for r in song_rows],
     }
 
 

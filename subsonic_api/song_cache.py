@@ -16,6 +16,9 @@ change of the library tables (tracks, albums, artists, their links, genres), fro
 to every worker and replica, empties it; a lost LISTEN connection empties it and keeps it from
 serving. A store is dropped when an invalidation came in while the rows were being read
 (`generation`). Without a LISTEN channel (an AnswerCache built with None) nothing is kept.
+Each entry also holds the parts' rendered JSON and XML (subsonic_api/fragments.py): the Children
+returned are SongChild dicts that the renderers write from those fragments, with the reader's
+fields spliced in. `of_rows` serves lists that hydrate full rows (getRandomSongs, search …).
 The cached parts are shared between answers: callers get a fresh top-level dict per song and
 must not mutate the nested lists (rendering and `response.minimal` only read them).
 """
@@ -29,10 +32,12 @@ from psycopg import AsyncConnection
 
 from orbsonic.library import tracks
 from subsonic_api import shapes
+from subsonic_api.fragments import Fragments, SongChild
 
-# (whole, head, mid, tail): `whole` is head + playCount + mid (+ tail with OpenSubsonic), the
-# Child of a reader without star, rating or last play, which needs only its playCount set.
-Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
+# (whole, head, mid, tail, fragments): `whole` is head + playCount + mid (+ tail with
+# OpenSubsonic), the Child of a reader without star, rating or last play, which needs only its
+# playCount set; `fragments` the parts' rendered JSON/XML (subsonic_api/fragments.py).
+Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], Fragments]
 # A list entry: tracks.MARK_FIELDS (id, duration_ms, starred_at, rating, play_count, last_played).
 Mark = tuple[Any, ...]
 # The per-user keys of a Child, in the order shapes.song writes them (after "type").
@@ -49,19 +54,23 @@ def split(song: dict[str, Any], os: bool) -> Parts:
     mid = {k: song[k] for k in keys[i + 1:j + 1]}
     tail = {k: song[k] for k in keys[j + 1:] if k not in _USER_KEYS}
     whole = {**head, "playCount": 0, **mid, **(tail if os else {})}
-    return whole, head, mid, tail
+    return whole, head, mid, tail, Fragments(head, mid, tail, os)
 
 
 def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
     """The Child of `parts` for one reader's `mark`, with playCount, starred, userRating and
-    played where shapes.song places them."""
+    played where shapes.song places them: a SongChild, rendered from the parts' fragments."""
     _, _, starred, rating, plays, played = mark
     if starred is None and not rating and (played is None or not os):
-        d = parts[0].copy()
+        d = SongChild(parts[0])
         d["playCount"] = plays  # an existing key: its place is kept
+        d.frag = parts[4]
+        d.mark = mark
         return d
-    _, head, mid, tail = parts
-    d = head.copy()
+    _, head, mid, tail, frag = parts
+    d = SongChild(head)
+    d.frag = frag
+    d.mark = mark
     d["playCount"] = plays
     d.update(mid)
     if starred is not None:
@@ -128,3 +137,32 @@ class SongCache:
                     if found[tid] is not None:
                         self._parts[(tid, os)] = found[tid]
         return [assemble(found[m[0]], m, os) for m in marks if found[m[0]] is not None]
+
+    def of_rows(self, rows: Sequence[dict[str, Any]], os: bool) -> list[dict[str, Any]]:
+        """The Children of hydrated track rows (tracks.hydrate, with the reader's annotations):
+        kept parts where there are any (so the answer renders from fragments), the others
+        shaped from their row and kept. Equal to [shapes.song(r, os) for r in rows]."""
+        generation = self.generation()
+        known = self._parts if generation is not None else {}
+        out: list[dict[str, Any]] = []
+        new: dict[tuple[int, bool], Parts] = {}
+        for r in rows:
+            key = (r["id"], os)
+            parts = known.get(key) or new.get(key)
+            if parts is None:
+                parts = new[key] = split(shapes.song(r, os), os)
+            out.append(assemble(parts, (r["id"], r["duration_ms"], r.get("starred_at"), r.get("rating"),
+                                        r["play_count"], r.get("last_played")), os))
+        if new and generation is not None and self.generation() == generation:
+            if len(self._parts) + len(new) > self.max_entries:
+                self._parts.clear()
+            self._parts.update(new)
+        return out
+
+
+def songs_of_rows(cache: SongCache | None, rows: Sequence[dict[str, Any]], os: bool) -> list[dict[str, Any]]:
+    """Children of hydrated track rows through `cache` (SongCache.of_rows), or shaped afresh
+    without one (no answer cache configured)."""
+    if cache is None:
+        return [shapes.song(r, os) for r in rows]
+    return cache.of_rows(rows, os)

@@ -12,6 +12,7 @@ from subsonic_api import shapes
 from subsonic_api.endpoints.browsing import folder_param
 from subsonic_api.registry import Ctx, endpoint
 from subsonic_api.response import Payload
+from subsonic_api.song_cache import songs_of_rows
 
 MAX_SIZE = 500
 # Subsonic list type → orbsonic.library.albums order.
@@ -66,7 +67,7 @@ async def get_random_songs(ctx: Ctx) -> Payload:
     ids = await tracks.ids_random(ctx.conn, size, genre_id=genres.genre_id(genre) if genre else None,
                                   years=years, folders=await folder_param(ctx))
     rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
-    return Payload("randomSongs", {"song": [shapes.song(r, ctx.os) for r in rows]})
+    return Payload("randomSongs", {"song": _songs(ctx, rows)})
 
 
 @endpoint("getSongsByGenre", readonly=True)
@@ -76,7 +77,7 @@ async def get_songs_by_genre(ctx: Ctx) -> Payload:
     ids = await tracks.ids_by_genre(ctx.conn, genre_id, p.int("offset", 0, lo=0),
                                     p.int("count", 10, lo=0, hi=MAX_SIZE), await folder_param(ctx))
     rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
-    return Payload("songsByGenre", {"song": [shapes.song(r, ctx.os) for r in rows]})
+    return Payload("songsByGenre", {"song": _songs(ctx, rows)})
 
 
 async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -95,7 +96,8 @@ async def _starred(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
 async def get_starred(ctx: Ctx) -> Payload:
     """Starred folders (star id=dr-…) are listed after the albums, as directory Child
     entries that getMusicDirectory opens (DSub in folder mode stars folders)."""
-    body = shapes.artists_albums_songs(*await _starred(ctx), id3=False, os=ctx.os)
+    found = await _starred(ctx)
+    body = shapes.artists_albums_songs(*found, id3=False, os=ctx.os, songs=_songs(ctx, found[2]))
     dirs = await annotations.starred_directories(ctx.conn, ctx.user.id, await folder_param(ctx))
     body["album"] += [shapes.directory_child(d, d["parent_name"], ctx.os) for d in dirs]
     return Payload("starred", body)
@@ -103,4 +105,11 @@ async def get_starred(ctx: Ctx) -> Payload:
 
 @endpoint("getStarred2", readonly=True)
 async def get_starred2(ctx: Ctx) -> Payload:
-    return Payload("starred2", shapes.artists_albums_songs(*await _starred(ctx), id3=True, os=ctx.os))
+    found = await _starred(ctx)
+    return Payload("starred2", shapes.artists_albums_songs(*found, id3=True, os=ctx.os,
+                                                           songs=_songs(ctx, found[2])))
+
+
+def _songs(ctx: Ctx, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Song Children of hydrated rows, from the song cache's fragments when there is one."""
+    return songs_of_rows(ctx.state.answers.songs if ctx.state.answers is not None else None, rows, ctx.os)

@@ -16,6 +16,7 @@ from subsonic_api import shapes
 from subsonic_api.endpoints.browsing import folder_param
 from subsonic_api.registry import Ctx, endpoint
 from subsonic_api.response import Payload
+from subsonic_api.song_cache import songs_of_rows
 
 # Aonsoku asks for songCount=999999999 (client-compat §3.3): cap each page.
 MAX_COUNT = 1000
@@ -42,12 +43,14 @@ async def _search(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
 
 @endpoint("search2", readonly=True)
 async def search2(ctx: Ctx) -> Payload:
-    return Payload("searchResult2", shapes.artists_albums_songs(*await _search(ctx), id3=False, os=ctx.os))
+    found = await _search(ctx)
+    return Payload("searchResult2", shapes.artists_albums_songs(*found, id3=False, os=ctx.os, songs=_songs(ctx, found[2])))
 
 
 @endpoint("search3", readonly=True)
 async def search3(ctx: Ctx) -> Payload:
-    return Payload("searchResult3", shapes.artists_albums_songs(*await _search(ctx), id3=True, os=ctx.os))
+    found = await _search(ctx)
+    return Payload("searchResult3", shapes.artists_albums_songs(*found, id3=True, os=ctx.os, songs=_songs(ctx, found[2])))
 
 
 @endpoint("search")
@@ -63,3 +66,8 @@ async def search_v1(ctx: Ctx) -> Payload:
     rows = await tracks.hydrate(ctx.conn, hits.track_ids, ctx.user.id)
     return Payload("searchResult", {"offset": offset, "totalHits": hits.total,
                                     "match": [shapes.song(r, ctx.os) for r in rows]})
+
+
+def _songs(ctx: Ctx, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Song Children of hydrated rows, from the song cache's fragments when there is one."""
+    return songs_of_rows(ctx.state.answers.songs if ctx.state.answers is not None else None, rows, ctx.os)
