@@ -45,8 +45,9 @@ def scaling_section(res: dict[str, Any]) -> list[str]:
                          "TTFB p99 ms", "TTFB max ms", "listeners that stalled (stall time)", "seeks",
                          "load gen CPU %", "server CPU %", "PostgreSQL CPU %"], rows)
             kb = n["kbps_min_median_max"]
+            mix = ", ".join(f"{k} {v}" for k, v in n["tracks_pool_suffixes"].items())
             L += ["", f"bench/paced.py: each listener plays random tracks of the library "
-                  f"({n['tracks_pool']} tracks, {n['tracks_pool_suffixes']}, {kb[0]}/{kb[1]}/{kb[2]} kbit/s "
+                  f"({n['tracks_pool']} tracks: {mix}; {kb[0]}/{kb[1]}/{kb[2]} kbit/s "
                   f"min/median/max from size/duration) at the file's own bitrate, asking "
                   f"{n['chunk_bytes'] // 1024} KiB ranges whenever less than {_f(n['buffer_low_s'])} s "
                   f"are buffered, seeking with p={n['seek_p']} per range, for {_f(n['seconds'])} s; "
