@@ -9,10 +9,10 @@ with a byte buffer does:
   are played at their real bitrates;
 - the player asks `Range: bytes=a-b` windows of `chunk` bytes (512 KiB by default) on one
   keep-alive connection whenever less than `low_s` seconds of audio are buffered, and sleeps
-  otherwise; playback starts when the first window arrives;
+  otherwise; playback starts when the first window arrives (after a seek too);
 - when a track's last byte is fetched, the listener waits until it has played out and starts
-  another random track; with probability `seek_p` per window it seeks instead: the buffer is
-  dropped and the next window starts at a random offset;
+  another random track; with probability `seek_p` before each window (the first of a track
+  too) it seeks instead: the buffer is dropped and the window starts at a random offset;
 - an underrun (stall) is a window whose first byte arrives after the playback position passed
   the end of the buffered audio; the stall time is counted and playback resumes from there;
 - listeners start staggered evenly over the first `stagger_s` seconds (not all in the same
@@ -121,9 +121,9 @@ async def paced_listeners(
             if buffered > low_s:
                 await asyncio.sleep(min(buffered - low_s, max(0.0, stop_at - now)))
                 continue
-            if play_t0 is not None and rng.random() < seek_p:  # the user seeks: buffer dropped
+            if rng.random() < seek_p:  # the user seeks (into a new track too): buffer dropped
                 counts["seeks"] += 1
-                offset, got, play_t0 = rng.randrange(0, max(1, track.size - chunk)), 0, None
+                offset, got, play_t0 = rng.randrange(0, track.size), 0, None
             start = offset + got
             end = min(track.size, start + chunk) - 1
             counts["requests"] += 1
