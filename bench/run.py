@@ -274,9 +274,23 @@ def library_summary(lib: Library) -> dict[str, Any]:
 
 
 async def stream_phase(
-    port: int, api: Api, lib: Library, orb: Orbsonic, clients: int, seconds: float
+    port: int, api: Api, lib: Library, orb: Orbsonic, clients: int, seconds: float,
+    paced: int = 0, paced_seconds: float = 30.0, cpu_probe: Any = None,
 ) -> dict[str, Any]:
+    """The closed-loop figures (one stream, `clients` range streams; none when clients is 0),
+    then, with `paced` > 0, that many paced player-like listeners (bench/paced.py)."""
     out: dict[str, Any] = {}
+    if paced:
+        from bench.paced import library_tracks, paced_listeners
+
+        pool = await library_tracks(api, lib.songs)
+        log(f"{paced} paced listeners for {paced_seconds:.0f} s over {len(pool)} tracks ...")
+        out["paced"] = await paced_listeners(HOST, port, pool, listeners=paced, seconds=paced_seconds,
+                                             stagger_s=min(5.0, paced_seconds / 4), cpu_probe=cpu_probe)
+        log(f"  {out['paced']}")
+    if not clients:
+        await api.close()
+        return out
     big = await api.call("search3", query="Stream Test", songCount=1, albumCount=0, artistCount=0)
     song = (big.get("searchResult3", {}).get("song") or [None])[0]
     if song is None:
@@ -533,6 +547,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="only the stream phase (bench/scaling.py): scan --tracks, serve, 200 range streams")
     p.add_argument("--stream-workers", type=lambda v: [int(x) for x in v.split(",")], default=[1],
                    help="with --streams-only: serve --workers values to measure in turn (e.g. 1,2)")
+    p.add_argument("--paced-listeners", type=int, default=0,
+                   help="with --streams-only: also this many paced player-like listeners (bench/paced.py; "
+                        "e.g. 200); --clients 0 leaves out the closed-loop range streams")
+    p.add_argument("--paced-seconds", type=float, default=30.0, help="paced listeners' run (default 30)")
     p.add_argument("--replicas-only", action="store_true",
                    help="only replica scaling (bench/scaling.py): getAlbumList2 with 1 then 2 replicas")
     p.add_argument("--replica-concurrency", type=int, default=16, help="with --replicas-only (default 16)")

@@ -82,7 +82,12 @@ def run_streams(cluster: BenchCluster, work: Path, n: int, args: argparse.Namesp
                 api = Api(HOST, orb.port, auth_query(USER, PASSWORD))
                 lib = await discover(api, args.seed)
                 cpu0, db0, t0 = cpu_seconds(orb.pids()), cluster.cpu_seconds(), time.perf_counter()
-                r = await stream_phase(orb.port, api, lib, orb, args.clients, args.stream_seconds)
+                def probe() -> dict[str, float]:
+                    return {"server": cpu_seconds(orb.pids()), "db": cluster.cpu_seconds()}
+
+                r = await stream_phase(orb.port, api, lib, orb, args.clients, args.stream_seconds,
+                                       paced=args.paced_listeners, paced_seconds=args.paced_seconds,
+                                       cpu_probe=probe)
                 wall = time.perf_counter() - t0  # single stream + sizes + range streams
                 r["server_cpu_pct_phase"] = round(100 * (cpu_seconds(orb.pids()) - cpu0) / wall, 1)
                 r["db_cpu_pct_phase"] = round(100 * (cluster.cpu_seconds() - db0) / wall, 1)

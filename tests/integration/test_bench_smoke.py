@@ -141,3 +141,29 @@ def test_bench_sql_library_quick_run(tmp_path: Path) -> None:
     sql2 = json.loads((work / "results.json").read_text())["sql"]
     assert sql2["generation_cached"] is True and sql2["generation"]["tracks"] == 3000
     assert sql2["server"]["probes"].keys() == probes.keys()
+
+
+@pytest.mark.timeout(620)
+def test_bench_paced_listeners_quick_run(tmp_path: Path) -> None:
+    """`--streams-only --paced-listeners N --paced-seconds S` (bench/paced.py): a few paced
+    player-like listeners play the library's tracks at their bitrates; every range answered,
+    the figures and the report's two labelled tables are there."""
+    work = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--streams-only", "--tracks", "200", "--quick", "--skip-peer",
+         "--clients", "4", "--stream-seconds", "0.5", "--paced-listeners", "4", "--paced-seconds", "2",
+         "--work", str(work)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    run = json.loads((work / "results.json").read_text())["streams_only"]["runs"]["1"]
+    paced = run["paced"]
+    assert paced["listeners"] == 4 and paced["requests"] > 0 and paced["errors"] == 0, paced
+    assert paced["bytes"] > 0 and paced["tracks_started"] >= 4
+    assert 0 < paced["ttfb_p50_ms"] <= paced["ttfb_p95_ms"] <= paced["ttfb_p99_ms"] <= paced["ttfb_max_ms"]
+    assert paced["underrun_listeners"] <= 4 and paced["stall_s"] >= 0
+    assert paced["tracks_pool"] > 100 and {"flac", "mp3"} <= set(paced["tracks_pool_suffixes"])
+    assert "server_cpu_pct" in paced and "db_cpu_pct" in paced and paced["client_cpu_pct"] >= 0
+    assert run["ranges"]["requests"] > 0 and run["ranges"]["errors"] == 0  # the closed loop still runs
+    report = (work / "RESULTS.md").read_text()
+    assert "### Saturation (closed loop)" in report and "### 4 paced listeners" in report
