@@ -194,7 +194,8 @@ async def _kept(request: Request, state: AppState, ep: Endpoint, method: str,
     if user is None or (ep.admin and not user.is_admin) \
             or (ep.role is not None and not user.has_role(ep.role)):
         return None
-    answer = state.answers.lookup(_key(method, user, params, client_profile(request, state, params)))
+    answer = state.answers.lookup(_key(method, user, params, client_profile(request, state, params)),
+                                  count_miss=False)
     return None if answer is None else _answer_response(request, answer)
 
 

@@ -173,12 +173,15 @@ class AnswerCache:
         self._fresh()
         return self._generation, self._user_generation.get(user_id, 0)
 
-    def lookup(self, key: tuple[object, ...]) -> Answer | None:
-        """The cached answer for `key`, or None (absent, or invalidations unknown)."""
+    def lookup(self, key: tuple[object, ...], *, count_miss: bool = True) -> Answer | None:
+        """The cached answer for `key`, or None (absent, or invalidations unknown). A miss is
+        counted in the metrics unless `count_miss` is false (the dispatcher's pre-checkout
+        look, whose miss the ordinary path looks up, and counts, again)."""
         answer = self._entries.get(key) if self._fresh() else None
         if answer is not None:
             self._entries.move_to_end(key)
-        metrics.cache_lookup("answer", answer is not None)
+        if answer is not None or count_miss:
+            metrics.cache_lookup("answer", answer is not None)
         return answer
 
     def store(self, key: tuple[object, ...], answer: Answer, generation: tuple[int, int]) -> None:
