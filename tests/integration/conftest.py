@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Subsonic, add_users, clone_db, make_app
+from tests.integration.s3_server import MotoServer
 
 EXTRA_ARTIST = "Quuxtone Ensemble"
 ARTICLES = ("the ", "el ", "la ", "los ", "las ", "le ", "les ")
@@ -181,3 +182,23 @@ def unvalidated(client: Subsonic, method: str, key: str, sub: str, **params: Any
     body = r.json()["subsonic-response"]
     assert body["status"] == "ok", body
     return body[key].get(sub, [])
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    """A moto_server on loopback for the test module (import this fixture by name)."""
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_config_reset() -> Iterator[None]:
+    """The process-wide S3 connection (orbsonic.storage.s3.configure) is per test: S3 test
+    modules use it with `pytestmark = pytest.mark.usefixtures("s3_config_reset")`."""
+    yield
+    from orbsonic.storage import s3
+
+    s3.configure(None)

@@ -61,3 +61,4 @@ class MotoServer:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+

@@ -27,6 +27,8 @@ from tests.conftest import Subsonic, add_users, clone_db, make_app
 from tests.integration.native_client import Native, api_key_for
 from tests.integration.s3_server import MotoServer
 
+pytestmark = pytest.mark.usefixtures("s3_config_reset")
+
 KEYS = {"s3_access_key": "testing", "s3_secret_key": "testing", "s3_region": "us-east-1", "s3_secure": False}
 
 
@@ -34,21 +36,6 @@ def config_of(server: MotoServer, **kw: Any) -> s3.S3Config:
     values = {"endpoint": server.endpoint, "access_key": "testing", "secret_key": "testing",
               "region": "us-east-1", "secure": False, "timeout_s": 3.0, **kw}
     return s3.S3Config(**values)
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _config_reset() -> Iterator[None]:
-    yield
-    s3.configure(None)  # the process-wide S3 connection is per test
 
 
 @pytest.fixture(scope="module")

@@ -26,24 +26,11 @@ from tests.integration.s3_server import MotoServer
 from tests.integration.test_discovery import write_library
 from tests.integration.test_s3 import client_for, config_of
 
+pytestmark = pytest.mark.usefixtures("s3_config_reset")
+
 FIRST = "Aurora Vale/2001 - First Light"
 DREAMY = {"name": "Dreamy", "all": [{"is": {"genre": "Dream Pop"}}], "sort": "title"}
 _prefixes = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _config_reset() -> Iterator[None]:
-    yield
-    s3.configure(None)
 
 
 @pytest.fixture(scope="module")
