@@ -101,6 +101,34 @@ def test_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     return root, manifest
 
 
+def users_sql(url: str, query: str, params: Any = None) -> None:
+    """Run `query` (a change to users, as an admin with psql would make it) and wait until
+    every credential cache of this process has read the NOTIFY it sends (schema/0017).
+
+    The app learns of a change made behind its back by that message, not at once: between
+    the commit and the listening backend's wake-up lies a window of µs idle, a few ms on
+    a loaded 2-core CI machine (orbsonic/auth/cache.py). A test of folder access or roles
+    that asserted on the very next request failed at random there. The wait goes through
+    the real invalidation path; it fails after 5 s (no NOTIFY reached the app)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from orbsonic.auth import cache
+
+    def dbname(conninfo: str) -> Any:
+        return conninfo_to_dict(conninfo).get("dbname")
+
+    # (NOTIFY is per database: the caches of other tests' apps never hear this one)
+    caches = [c for c in list(cache._LOCAL) if c._listening and c._channel is not None
+              and dbname(c._channel._conninfo) == dbname(url)]
+    before = [c.generation() for c in caches]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(query, params)
+    deadline = time.monotonic() + 5.0
+    while any(c._listening and c.generation() == g for c, g in zip(caches, before)):
+        assert time.monotonic() < deadline, "the app's credential cache never heard of the change"
+        time.sleep(0.002)
+
+
 def make_settings(data_dir: Path, folders: tuple[Path, ...] = (), **kw: Any) -> Settings:
     # No login rate limit unless a test asks for one: the suite's deliberate wrong passwords
     # all come from one address and share one database (tests/integration/test_hostile.py).

@@ -7,7 +7,6 @@ rescan. Two app instances on one database stand for two workers or replicas."""
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from orbsonic.jukebox import mpv
-from tests.conftest import Subsonic, add_users, make_app
+from tests.conftest import Subsonic, add_users, make_app, users_sql
 
 MPV = shutil.which("mpv")
 needs_mpv = pytest.mark.skipif(MPV is None, reason="mpv is not installed (scripts/setup test installs it)")
@@ -164,8 +164,8 @@ def test_jukebox_hides_and_refuses_songs_outside_the_users_folders(juke: Subsoni
     ids = song_ids(juke)
     jb(juke, "set", id=ids)
     juke.raw("createUser", username="narrow", password="pw-narrow", email="w@x.org", jukeboxRole=True)
-    with psycopg.connect(jukebox_db[0]) as conn:  # no music folder at all (as an admin could set)
-        conn.execute("UPDATE users SET folder_ids = '{}' WHERE username = 'narrow'")
+    # no music folder at all (as an admin could set)
+    users_sql(jukebox_db[0], "UPDATE users SET folder_ids = '{}' WHERE username = 'narrow'")
     narrow = juke.as_user("narrow", "pw-narrow")
     got = jb(narrow, "get")
     assert got.get("entry", []) == []  # the shared playlist's songs are not revealed

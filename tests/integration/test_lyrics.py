@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 from orbsonic.ids import public_id
 from orbsonic.scanner.lyrics import from_text, matching_sidecars, parse_lrc
 from orbsonic.scanner.scanner import scan
-from tests.conftest import ALICE, Subsonic, add_users, make_app
+from tests.conftest import ALICE, Subsonic, add_users, make_app, users_sql
 
 LRC = "[ar:Nils Frahm]\n[ti:Wall]\n[00:01.00]First line\n[00:02.50]Second <00:02.80>line\n[00:04]Third\n"
 
@@ -166,8 +166,7 @@ def test_errors_and_folder_access(lib):
     song = tid(lib.url, "a/mp3 song.mp3")
     alice = lib.api.as_user(*ALICE)
     assert alice.ok("getLyricsBySongId", id=song)["lyricsList"]["structuredLyrics"]
-    with psycopg.connect(lib.url) as conn:
-        conn.execute("UPDATE users SET folder_ids = '{}' WHERE username = %s", (ALICE[0],))
+    users_sql(lib.url, "UPDATE users SET folder_ids = '{}' WHERE username = %s", (ALICE[0],))
     alice.fail("getLyricsBySongId", 70, id=song)
     assert alice.ok("getLyrics", artist="Motörhead", title="Ace of Spades")["lyrics"] == {"value": ""}
 

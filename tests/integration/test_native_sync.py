@@ -22,7 +22,7 @@ from orbsonic.ids import public_id
 from orbsonic.jobs import worker
 from orbsonic.library import changes
 from orbsonic.scanner.scanner import scan
-from tests.conftest import ADMIN, ALICE, Subsonic, add_users, make_app
+from tests.conftest import ADMIN, ALICE, Subsonic, add_users, make_app, users_sql
 from tests.integration.native_client import Native, api_key_for
 
 
@@ -163,8 +163,8 @@ def test_playlists_through_subsonic_and_who_sees_them(env: Env) -> None:
 def test_folder_access_hides_library_changes(env: Env) -> None:
     t = env.q("SELECT id FROM tracks ORDER BY id LIMIT 1")[0][0]
     token = env.token(env.alice)
+    users_sql(env.url, "UPDATE users SET folder_ids = '{}' WHERE username = 'alice'")
     with psycopg.connect(env.url) as conn:
-        conn.execute("UPDATE users SET folder_ids = '{}' WHERE username = 'alice'")
         conn.execute("UPDATE tracks SET comment = 'x' WHERE id = %s", (t,))
     assert env.all_since(env.alice, token)[0] == {}
     assert env.all_since(env.admin, token)[0] == {("track", public_id("tr", t)): "upsert"}

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import LiveServer, add_users, make_app
+from tests.conftest import LiveServer, add_users, make_app, users_sql
 from tests.integration.native_client import api_key_for
 from tests.integration.test_native_playlists import Checked
 
@@ -130,8 +130,7 @@ def test_upload_role_and_disabled(db: str, music: Path, tmp_path: Path, flac: by
             == "forbidden"
         )
         # the upload role, but no access to the music folder holding the upload folder
-        with psycopg.connect(db) as conn:
-            conn.execute("UPDATE users SET can_upload = true, folder_ids = '{}' WHERE username = 'alice'")
+        users_sql(db, "UPDATE users SET can_upload = true, folder_ids = '{}' WHERE username = 'alice'")
         body = alice.problem("POST", "/uploads", 403, content=flac, headers={"X-Orb-Filename": "a.flac"})
         assert "outside your music folders" in body["detail"]
     with TestClient(make_app(db, tmp_path / "d2", (music,), upload_dir="off")) as http:

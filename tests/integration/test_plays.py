@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from tests.calls import album, fail_once, ok_once
-from tests.conftest import Subsonic
+from tests.conftest import Subsonic, users_sql
 from tests.integration.conftest import serve
 
 T0 = 1_700_000_000_000  # ms
@@ -118,7 +118,7 @@ def second_folder(url: str) -> int:
 
 def test_scrobbles_respect_folder_access(own, own_db):
     extra = second_folder(own_db)
-    sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra],))
+    users_sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra],))
     a = alice(own)
     ves = album(own, "Vespertine")  # folder 1: not alice's
     mine = a.ok("getRandomSongs", size=50)["randomSongs"]["song"]
@@ -133,7 +133,7 @@ def test_scrobbles_respect_folder_access(own, own_db):
 
 def test_scrobble_needs_no_scrobbling_role(own, own_db):
     """scrobblingEnabled=false is about external services; the user's own plays still count."""
-    sql(own_db, "UPDATE users SET can_scrobble = false WHERE username = 'alice'")
+    users_sql(own_db, "UPDATE users SET can_scrobble = false WHERE username = 'alice'")
     s1 = album(own, "Vespertine")["song"][0]
     ok_once(alice(own), "scrobble", id=s1["id"], time=T0)
     assert song(alice(own), s1["id"])["playCount"] == 1
@@ -292,7 +292,7 @@ def test_now_playing_hides_songs_outside_the_viewers_folders(own, own_db):
     ves = album(own, "Vespertine")
     ok_once(own, "scrobble", id=ves["song"][0]["id"], submission=False)
     assert len(now_playing(alice(own))) == 1
-    sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra],))
+    users_sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra],))
     assert now_playing(alice(own)) == []
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import Subsonic
+from tests.conftest import Subsonic, users_sql
 from tests.integration.conftest import Library, bulk_up, clone_from, serve, sort_key
 
 N_TRACKS, N_ALBUMS = 3000, 600
@@ -127,7 +127,7 @@ def test_two_random_calls_differ_through_the_api(bulk_db, two_folder_template, t
 def test_random_songs_respect_folder_access(own, own_db):
     with psycopg.connect(own_db, autocommit=True) as conn:
         (extra,) = conn.execute("SELECT id FROM music_folders WHERE path LIKE '%%/extra'").fetchone()
-        conn.execute("UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra],))
+    users_sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra],))
     got = own.as_user("alice", "alice-pass").ok("getRandomSongs", size=500)["randomSongs"]["song"]
     assert sorted(s["title"] for s in got) == ["Isobel Demo", "Quuxtone Closing", "Quuxtone Opening"]
 

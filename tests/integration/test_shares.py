@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.calls import album, fail_once, ok_once
-from tests.conftest import LiveServer, Subsonic, make_app
+from tests.conftest import LiveServer, Subsonic, make_app, users_sql
 from tests.integration.conftest import Library
 
 FUTURE_MS = int((time.time() + 86_400) * 1000)
@@ -123,7 +123,7 @@ def extra_folder(url: str) -> int:
 
 
 def test_shares_respect_folder_access(own, own_db):
-    sql(own_db, "UPDATE users SET can_share = true, folder_ids = %s WHERE username = 'alice'",
+    users_sql(own_db, "UPDATE users SET can_share = true, folder_ids = %s WHERE username = 'alice'",
         ([extra_folder(own_db)],))
     a = alice(own)
     ves = album(own, "Vespertine")  # in folder 1
@@ -233,7 +233,7 @@ def test_share_follows_its_owners_folder_access(own, own_db, live):
     with httpx.Client(timeout=10) as http:
         assert http.get(f"{base}/stream/0").status_code == 200
         # the admin narrows alice to the other folder: her share no longer opens folder 1
-        sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra_folder(own_db)],))
+        users_sql(own_db, "UPDATE users SET folder_ids = %s WHERE username = 'alice'", ([extra_folder(own_db)],))
         assert http.get(f"{base}/stream/0").status_code == 404
         page = http.get(base)
         assert page.status_code == 200 and ves["song"][0]["title"] not in page.text

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ALICE, Subsonic, add_users, clone_db, make_app
+from tests.conftest import ALICE, Subsonic, add_users, clone_db, make_app, users_sql
 
 # One file of each format of the test library (bench.templates.FORMATS).
 FORMATS = ("flac24_192", "flac24_96", "flac16", "mp3_v23", "mp3_v24", "m4a_aac", "m4a_alac", "opus", "ogg", "wav")
@@ -428,16 +428,14 @@ def test_download_needs_the_download_role(private: Private) -> None:
     data = (private.root / "Keep/01 Ace of Spades.mp3").read_bytes()
     alice = private.api.as_user(*ALICE)
     check_full(alice.raw("download", id=song["id"]), data)
-    with psycopg.connect(private.url, autocommit=True) as conn:
-        conn.execute("UPDATE users SET can_download = false WHERE username = %s", (ALICE[0],))
+    users_sql(private.url, "UPDATE users SET can_download = false WHERE username = %s", (ALICE[0],))
     try:
         assert alice.ok("getUser", username=ALICE[0])["user"]["downloadRole"] is False
         alice.fail("download", 50, id=song["id"])
         check_full(alice.raw("stream", id=song["id"]), data)  # streaming stays allowed
         check_full(private.api.raw("download", id=song["id"]), data)  # others unaffected
     finally:
-        with psycopg.connect(private.url, autocommit=True) as conn:
-            conn.execute("UPDATE users SET can_download = true WHERE username = %s", (ALICE[0],))
+        users_sql(private.url, "UPDATE users SET can_download = true WHERE username = %s", (ALICE[0],))
 
 
 def test_stream_is_not_a_play(private: Private) -> None:

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from orbsonic.scanner.scanner import scan
-from tests.conftest import ALICE, LiveServer, Subsonic, add_users, clone_db, make_app
+from tests.conftest import ALICE, LiveServer, Subsonic, add_users, clone_db, make_app, users_sql
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
                                 reason="needs ffmpeg and ffprobe")
@@ -197,8 +196,7 @@ def test_bitrate_extremes_are_clamped(lib: Lib) -> None:
 
 
 def test_user_max_bitrate(lib: Lib) -> None:
-    with psycopg.connect(lib.url, autocommit=True) as conn:
-        conn.execute("UPDATE users SET max_bitrate = 96 WHERE username = %s", (ALICE[0],))
+    users_sql(lib.url, "UPDATE users SET max_bitrate = 96 WHERE username = %s", (ALICE[0],))
     alice = lib.api.as_user(*ALICE)
     r = get(lib, "Tones/01 Long.flac", alice)
     assert r.headers["content-type"] == "audio/mpeg"
@@ -468,8 +466,7 @@ def test_stream_needs_the_stream_role(lib: Lib) -> None:
     alice = lib.api.as_user(*ALICE)
     song = lib.song("Tones/03 Small.mp3")
     assert alice.raw("stream", id=song).status_code == 200
-    with psycopg.connect(lib.url, autocommit=True) as conn:
-        conn.execute("UPDATE users SET can_stream = false WHERE username = %s", (ALICE[0],))
+    users_sql(lib.url, "UPDATE users SET can_stream = false WHERE username = %s", (ALICE[0],))
     try:
         alice.fail("stream", 50, id=song)
         alice.fail("stream", 50, id=song, format="mp3", maxBitRate=64)
@@ -477,8 +474,7 @@ def test_stream_needs_the_stream_role(lib: Lib) -> None:
         assert r.json()["subsonic-response"]["error"]["code"] == 50
         assert lib.api.raw("stream", id=song).status_code == 200  # others unaffected
     finally:
-        with psycopg.connect(lib.url, autocommit=True) as conn:
-            conn.execute("UPDATE users SET can_stream = true WHERE username = %s", (ALICE[0],))
+        users_sql(lib.url, "UPDATE users SET can_stream = true WHERE username = %s", (ALICE[0],))
 
 
 # ---------------------------------------------------------------------------- hls

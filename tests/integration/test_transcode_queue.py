@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-from pathlib import Path
 from typing import Any
 
 import httpx
