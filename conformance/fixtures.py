@@ -34,6 +34,12 @@ def unknown_id(real: str | None) -> str:
         return "999999999"
     if re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", real):  # a UUID (supysonic)
         return re.sub(r"[0-9a-fA-F]", "e", real)
+    # A versioned cover id (Orbsonic's `al-1y2p_k3j2`): a changed version of a real owner
+    # still names that owner's cover (clients keep old ids), so the *owner* part is replaced
+    # by a well-formed base-36 id that no item has, and the version is kept.
+    versioned = re.fullmatch(r"([a-z]{2}-)[0-9a-z]+(_[0-9a-z]+)", real)
+    if versioned:
+        return versioned.group(1) + "z" * 12 + versioned.group(2)
     match = re.fullmatch(r"(.*?)([0-9]+)", real)
     if match:
         return match.group(1) + "987654321"
