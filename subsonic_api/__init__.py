@@ -29,7 +29,7 @@ from subsonic_api import endpoints  # noqa: F401  (registers the handlers)
 from subsonic_api.auth import authenticate, authenticate_cached, check_version
 from subsonic_api.errors import NotImplementedEndpoint, UnknownMethod, to_failure
 from subsonic_api.params import Params, parse_int
-from subsonic_api.answers import CACHED_METHODS, Answer, AnswerCache, answer_key, etag_matches, etag_of
+from subsonic_api.answers import Answer, AnswerCache, answer_key, cacheable, etag_matches, etag_of
 from subsonic_api.registry import ALL_METHODS, ENDPOINTS, AfterRelease, Ctx, Endpoint, FastCtx, Handler
 from subsonic_api.response import Failure, Payload, render
 
@@ -115,7 +115,7 @@ async def _call(request: Request, state: AppState, method: str,
             check_version(params)
             if ep.fast is not None and (answer := await _fast(request, state, ep, params)) is not None:
                 return answer
-            if state.answers is not None and method in CACHED_METHODS \
+            if state.answers is not None and cacheable(method, params.get("type")) \
                     and (kept := await _kept(request, state, ep, method, params)) is not None:
                 return kept
         async with state.pool.connection() as conn:
@@ -137,7 +137,7 @@ async def _call(request: Request, state: AppState, method: str,
                 await conn.commit()
                 await conn.set_autocommit(True)
                 try:
-                    if state.answers is not None and user is not None and method in CACHED_METHODS:
+                    if state.answers is not None and user is not None and cacheable(method, params.get("type")):
                         return await _cached(method, ctx, ep.handler, state.answers)
                     return await ep.handler(ctx)
                 finally:

@@ -3,7 +3,7 @@
 The artist index, the folder index, album, artist and song pages, searches, the starred
 lists, the genres and the play queue are what clients ask for most often (every app start,
 every page opened, every pull-to-refresh), and they change only when the library does or when
-the user stars, rates, plays or saves something they show (CACHED_METHODS: never random
+the user stars, rates, plays or saves something they show (`cacheable`: never random
 lists, now-playing, or anything that depends on the clock). So the rendered bytes are kept:
 
 * Key: (method, user id, the user's music folders, every request parameter except the
@@ -47,10 +47,24 @@ CACHED_METHODS = frozenset({
     "getArtists", "getIndexes", "getMusicDirectory", "getArtist", "getAlbum", "getSong", "getGenres",
     "search2", "search3", "getStarred", "getStarred2", "getPlayQueue", "getPlayQueueByIndex",
 })
+# The album lists are kept too, every type but `random` (a fresh sample on each call, issue
+# 7): their orders read the library tables ('*') or the user's own annotations (starred,
+# frequent, recent, highest: stars, play counts, last plays and ratings are per user, so
+# another user's scrobble never changes this user's list), both invalidated as above.
+# They are what a client's home screen asks on every start, from every replica (issue 12).
+ALBUM_LISTS = frozenset({"getAlbumList", "getAlbumList2"})
 # Not kept: getPlaylists/getPlaylist (smart playlists evaluate rules on the clock, and
-# other users' public playlists), random and "recent" lists, now-playing, info from providers.
+# other users' public playlists), random lists, now-playing, info from providers.
 # Credentials differ per request (a fresh salt each time) without changing the answer.
 _CREDENTIALS = frozenset({"u", "p", "t", "s", "apiKey"})
+
+
+def cacheable(method: str, list_type: str | None) -> bool:
+    """True when `method`'s answer may be kept; `list_type` is the request's `type` parameter
+    (the album lists: every type but `random`)."""
+    if method in CACHED_METHODS:
+        return True
+    return method in ALBUM_LISTS and list_type != "random"
 
 
 @dataclass(frozen=True, slots=True)

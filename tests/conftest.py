@@ -101,15 +101,20 @@ def test_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     return root, manifest
 
 
-def users_sql(url: str, query: str, params: Any = None) -> None:
-    """Run `query` (a change to users, as an admin with psql would make it) and wait until
-    every credential cache of this process has read the NOTIFY it sends (schema/0017).
+def heard_sql(url: str, query: str, params: Any = None) -> None:
+    """Run `query` (a change to users or to the library, as an admin with psql would make
+    it) and wait until every cache of this process listening on that database has read the
+    NOTIFY it sends (credentials: schema/0017; kept answers: schema/0022, 0033).
 
     The app learns of a change made behind its back by that message, not at once: between
     the commit and the listening backend's wake-up lies a window of µs idle, a few ms on
     a loaded 2-core CI machine (orbsonic/auth/cache.py). A test of folder access or roles
-    that asserted on the very next request failed at random there. The wait goes through
-    the real invalidation path; it fails after 5 s (no NOTIFY reached the app)."""
+    that asserted on the very next request failed at random there. After the change, a
+    sentinel NOTIFY on the credential channel ('0': no user has that id, nothing is
+    dropped) is sent in a later transaction; the answer and credential caches share one
+    LISTEN connection, which delivers in commit order, so a credential cache that has
+    counted the sentinel has also delivered the change to every subscriber. The wait goes
+    through the real invalidation path; it fails after 5 s (no NOTIFY reached the app)."""
     from psycopg.conninfo import conninfo_to_dict
 
     from orbsonic.auth import cache
@@ -123,10 +128,16 @@ def users_sql(url: str, query: str, params: Any = None) -> None:
     before = [c.generation() for c in caches]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(query, params)
+        conn.execute("SELECT pg_notify(%s, '0')", (cache.CHANNEL,))
     deadline = time.monotonic() + 5.0
     while any(c._listening and c.generation() == g for c, g in zip(caches, before)):
-        assert time.monotonic() < deadline, "the app's credential cache never heard of the change"
+        assert time.monotonic() < deadline, "the app's caches never heard of the change"
         time.sleep(0.002)
+
+
+def users_sql(url: str, query: str, params: Any = None) -> None:
+    """`heard_sql` for a change to users (roles, folder access, passwords)."""
+    heard_sql(url, query, params)
 
 
 def make_settings(data_dir: Path, folders: tuple[Path, ...] = (), **kw: Any) -> Settings:

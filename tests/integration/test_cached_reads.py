@@ -274,3 +274,66 @@ def test_a_native_write_shows_at_once_in_the_same_process(two: Any) -> None:
     # No wait: the native dispatcher drops the user's kept answers after its commit.
     assert [e["id"] for e in _ok(a, "getPlayQueue")["playQueue"]["entry"]] == [song["id"]]
     assert "starred" in _ok(a, "getSong", id=song["id"])["song"]
+
+
+def _album_ids(http: TestClient, kind: str, user: tuple[str, str] = ADMIN, method: str = "getAlbumList2",
+               size: int = 50) -> list[str]:
+    key = "albumList2" if method == "getAlbumList2" else "albumList"
+    return [a["id"] for a in _ok(http, method, user, type=kind, size=size)[key].get("album", [])]
+
+
+def test_album_lists_are_kept_and_follow_every_write(two: Any) -> None:
+    """getAlbumList/getAlbumList2 are kept per user (issue 12: the home screen of every
+    client start), and a star, a rating, a scrobble or a library change by hand shows at
+    once here and soon in the other worker; another user's writes never change them."""
+    a, b, url = two
+    album = _an_album(a)
+    song = _song_of(a, album)
+    kinds = ("starred", "highest", "frequent", "recent", "alphabeticalByName", "newest")
+    for http in (a, b):
+        for method in ("getAlbumList2", "getAlbumList"):
+            for kind in kinds:
+                for user in (ADMIN, ALICE):
+                    _album_ids(http, kind, user, method)
+    reads = _reads(url, "albums"), _reads(url, "annotations")
+    first = _call(a, "getAlbumList2", type="newest", size=50)
+    again = _call(a, "getAlbumList2", type="newest", size=50)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert _call(a, "getAlbumList2", headers={"if-none-match": first.headers["etag"]},
+                 type="newest", size=50).status_code == 304
+    assert (_reads(url, "albums"), _reads(url, "annotations")) == reads  # all from memory
+
+    old_lists = {kind: _album_ids(a, kind, method="getAlbumList") for kind in ("starred", "highest", "recent")}
+    _ok(a, "star", albumId=album["id"])
+    _ok(a, "setRating", id=album["id"], rating=5)
+    _ok(a, "scrobble", id=song["id"])
+    assert album["id"] in _album_ids(a, "starred")
+    assert album["id"] in _album_ids(a, "highest") and album["id"] in _album_ids(a, "frequent")
+    assert _album_ids(a, "recent")[:1] == [album["id"]]
+    for kind, old in old_lists.items():  # the folder-based lists of the same albums changed too
+        assert _album_ids(a, kind, method="getAlbumList") != old, kind
+    _settled(lambda: album["id"] in _album_ids(b, "starred"), True)
+    _settled(lambda: album["id"] in _album_ids(b, "highest"), True)
+    _settled(lambda: _album_ids(b, "recent")[:1], [album["id"]])
+    for http in (a, b):  # only that user's lists
+        assert album["id"] not in _album_ids(http, "starred", ALICE)
+        assert album["id"] not in _album_ids(http, "highest", ALICE)
+        assert album["id"] not in _album_ids(http, "recent", ALICE)
+
+    # A library change by hand (another tool): the name order changes in both workers.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE albums SET name = '!!! First By Hand', sort_key = '!!! first by hand'"
+                     " WHERE id = %s", (parse_id(album["id"], "al")[1],))
+    for http in (a, b):
+        _settled(lambda http=http: _ok(http, "getAlbumList2", type="alphabeticalByName", size=1)
+                 ["albumList2"]["album"][0]["name"], "!!! First By Hand")
+
+
+def test_random_album_lists_are_never_kept(two: Any) -> None:
+    a, _, _ = two
+    kept = a.app.state.orbsonic.answers
+    seen = {tuple(_album_ids(a, "random", size=5)) for _ in range(12)}
+    assert len(seen) > 1  # a fresh sample on each call
+    assert not any(key[0] in ("getAlbumList2", "getAlbumList") for key in kept._entries)
+    _album_ids(a, "newest")
+    assert any(key[0] == "getAlbumList2" for key in kept._entries)
