@@ -158,7 +158,8 @@ async def _call(request: Request, state: AppState, method: str,
         return to_failure(exc)
 
 
-async def _fast(request: Request, state: AppState, ep: Endpoint, params: Params) -> Response | None:
+async def _fast(request: Request, state: AppState, ep: Endpoint,
+                params: Params) -> Response | Payload | None:
     """The endpoint's fast path, when the credentials are cached and allow the method; None
     sends the request down the ordinary path (which also gives every error)."""
     user = await authenticate_cached(params, state.key, token_auth=state.settings.token_auth,

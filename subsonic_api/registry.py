@@ -87,9 +87,10 @@ class FastCtx:
     state: AppState
 
 
-# A fast path answers from what the process already holds (a cache file, a cached user), or
-# returns None, and the request takes the ordinary path (one pooled connection, the handler).
-FastHandler = Callable[[FastCtx], Awaitable[Response | None]]
+# A fast path answers from what the process already holds (a cache file, a cached user) — a
+# Response, or a Payload the dispatcher renders as it renders the handler's — or returns
+# None, and the request takes the ordinary path (one pooled connection, the handler).
+FastHandler = Callable[[FastCtx], Awaitable[Response | Payload | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ def endpoint(name: str, *, auth: bool = True, admin: bool = False,
     agree (an album and its songs) reads them in one statement.
     `fast`: tried first, before any pooled connection is taken, when the request's
     credentials are in the credential cache and the roles allow the method; it answers
-    (a Response) or declines (None) and the handler runs as usual (issue 13: a cached cover
+    (a Response or a Payload) or declines (None) and the handler runs as usual (issue 13: a cached cover
     with no database round trip). It must give the same answer the handler would.
     """
     if name not in ALL_METHODS:

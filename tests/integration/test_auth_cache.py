@@ -208,3 +208,31 @@ def test_cache_off_with_ttl_0(fresh_db: str, tmp_path: Path) -> None:
         assert cache_of(http) is None
         assert status(http, u=ALICE[0], p=ALICE[1]) is None
         assert status(http, u=ALICE[0], p="wrong") == 40
+
+
+def test_ping_and_license_with_cached_credentials_take_no_pooled_connection(
+        two: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ping and getLicense need only verified credentials (issue 13): once cached, they are
+    answered without a pool checkout, with the same bytes as the full path in every format;
+    credentials not in the cache (or wrong) still go to the database and get 40."""
+    a, _, _ = two
+    formats = [{"f": "json"}, {"f": "xml"}, {"f": "jsonp", "callback": "cb"}]
+    full = {}
+    for method in ("ping", "getLicense"):
+        for fmt in formats:
+            r = a.get(f"/rest/{method}", params={**BASE, **fmt, "u": ALICE[0], "p": ALICE[1]})
+            assert r.status_code == 200
+            full[(method, fmt.get("f"))] = (r.content, r.headers["content-type"])
+    pool = a.app.state.orbsonic.pool  # type: ignore[attr-defined]
+    checkouts: list[object] = []
+    real = pool.connection
+    monkeypatch.setattr(pool, "connection", lambda *a_, **k: checkouts.append(1) or real(*a_, **k))
+    for method in ("ping", "getLicense"):
+        for fmt in formats:
+            r = a.get(f"/rest/{method}", params={**BASE, **fmt, "u": ALICE[0], "p": ALICE[1]})
+            assert (r.content, r.headers["content-type"]) == full[(method, fmt.get("f"))], (method, fmt)
+    assert checkouts == []
+    assert status(a, u=ALICE[0], p="not-" + ALICE[1]) == 40  # a miss: checked in the database
+    assert checkouts
+    body = a.get("/rest/getLicense", params={**BASE, "u": ALICE[0], "p": ALICE[1]}).json()
+    assert body["subsonic-response"]["license"]["valid"] is True
