@@ -2,7 +2,9 @@
 
 Every list is two-phase (client-compat §3.5): first select ids from a narrow index in a
 deterministic order with the id as tiebreak, then `hydrate` just that page. Rows are
-dicts; user annotations (star, rating, plays) of `user_id` are joined in.
+dicts; user annotations (star, rating, plays) of `user_id` are joined in. getRandomSongs is
+the exception: `marks_random` samples and reads the reader's marks in one statement, the rest
+of each song coming from the song cache (subsonic_api/song_cache.py).
 """
 
 from __future__ import annotations
