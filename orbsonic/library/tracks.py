@@ -221,6 +221,22 @@ FAST_MAX_PROBES = 1_000   # more draws (a selective filter, ~1 µs each): sampli
 _rates: dict[tuple[Any, ...], float] = {}  # hits per draw last seen, by filter set (bounded below)
 
 
+def random_marks_query(genre_id: int | None, years: YearRange | None,
+                       folders: Folders) -> tuple[str, dict[str, Any]]:
+    """_RANDOM_MARKS with the filters, and their arguments (without user, size and probes)."""
+    where = ""
+    args: dict[str, Any] = {"folders": folder_list(folders)}
+    if years is not None:
+        where += " AND m.year BETWEEN (SELECT %(year_lo)s::int) AND (SELECT %(year_hi)s::int)"
+        args.update(year_lo=years.low, year_hi=years.high)
+    where += in_folders("m.folder_id", folders, "(SELECT %(folders)s::int[])::int[]")
+    if genre_id is not None:
+        where += (" AND EXISTS (SELECT 1 FROM track_genres tg"
+                  " WHERE tg.track_id = m.id AND tg.genre_id = (SELECT %(genre)s::bigint))")
+        args["genre"] = genre_id
+    return _RANDOM_MARKS.format(where=where, marks=mark_arrays("t.ord")), args
+
+
 async def marks_random(conn: AsyncConnection, size: int, user_id: int, *, genre_id: int | None = None,
                        years: YearRange | None = None, folders: Folders = None) -> list[tuple[Any, ...]]:
     """What ids_random samples (up to `size` tracks in `folders` matching the filters, a fresh
@@ -235,20 +251,10 @@ async def marks_random(conn: AsyncConnection, size: int, user_id: int, *, genre_
     key = (genre_id, years, None if folders is None else tuple(sorted(folders)))
     rate = _rates.get(key, 0.25 if key != (None, None, None) else 1.0)
     probes = math.ceil(size * 1.25 / rate) + 16
-    args: dict[str, Any] = {"user": user_id, "size": size, "probes": probes}
     if probes <= FAST_MAX_PROBES:
-        where = ""
-        if years is not None:
-            where += " AND m.year BETWEEN (SELECT %(year_lo)s::int) AND (SELECT %(year_hi)s::int)"
-            args.update(year_lo=years.low, year_hi=years.high)
-        where += in_folders("m.folder_id", folders, "(SELECT %(folders)s::int[])::int[]")
-        args["folders"] = folder_list(folders)
-        if genre_id is not None:
-            where += (" AND EXISTS (SELECT 1 FROM track_genres tg"
-                      " WHERE tg.track_id = m.id AND tg.genre_id = (SELECT %(genre)s::bigint))")
-            args["genre"] = genre_id
+        query, args = random_marks_query(genre_id, years, folders)
         async with conn.cursor(binary=True) as cur:
-            await cur.execute(_RANDOM_MARKS.format(where=where, marks=mark_arrays("t.ord")), args)
+            await cur.execute(query, {**args, "user": user_id, "size": size, "probes": probes})
             row = await cur.fetchone()
         assert row is not None  # an aggregate over no rows is still a row
         if len(_rates) > 256:
