@@ -16,6 +16,10 @@ per matching row (estimated as hit rate × key span): after each round the cheap
 on, so a small genre or a narrow year range is sorted (a few thousand ids) and a big
 library with a broad filter is probed. The fallback also answers when MAX_ROUNDS rounds
 have not found enough.
+
+getRandomSongs first tries the same rejection sampling as one SQL statement with draws made
+by PostgreSQL (orbsonic.library.tracks.marks_random: with replacement, the first draw of an
+id kept) and comes here only when that statement's draws fall short.
 """
 
 from __future__ import annotations

@@ -64,8 +64,16 @@ async def get_random_songs(ctx: Ctx) -> Payload:
     if lo is not None or hi is not None:
         years = YearRange.between(lo if lo is not None else 0, hi if hi is not None else 9999)
     genre = p.str("genre", None)
-    ids = await tracks.ids_random(ctx.conn, size, genre_id=genres.genre_id(genre) if genre else None,
-                                  years=years, folders=await folder_param(ctx))
+    genre_id = genres.genre_id(genre) if genre else None
+    scope = await folder_param(ctx)
+    cache = ctx.state.answers.songs if ctx.state.answers is not None else None
+    if cache is not None:
+        # One round trip: the sample with the reader's marks, the rest of each song from the
+        # song cache (one more query only for the tracks it does not hold yet).
+        marks = await tracks.marks_random(ctx.conn, size, ctx.user.id, genre_id=genre_id, years=years,
+                                          folders=scope)
+        return Payload("randomSongs", {"song": await cache.songs(ctx.conn, marks, ctx.user.id, ctx.os)})
+    ids = await tracks.ids_random(ctx.conn, size, genre_id=genre_id, years=years, folders=scope)
     rows = await tracks.hydrate(ctx.conn, ids, ctx.user.id)
     return Payload("randomSongs", {"song": _songs(ctx, rows)})
 
