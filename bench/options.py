@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replicas-only", action="store_true",
                    help="only replica scaling (bench/scaling.py): getAlbumList2 with 1 then 2 replicas")
     p.add_argument("--replica-concurrency", type=int, default=16, help="with --replicas-only (default 16)")
+    p.add_argument("--client-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="the load generator's event loop (default uvloop: about half the client CPU per "
+                        "request, which on 2 shared cores is CPU the servers under test get back)")
     args = p.parse_args(argv)
     args.seconds = args.seconds or (0.3 if args.quick else 3.0)
     args.stream_seconds = args.stream_seconds or (1.0 if args.quick else 10.0)

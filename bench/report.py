@@ -244,7 +244,7 @@ def markdown(res: dict[str, Any]) -> str:
                 "Load average (1/5/15 min) at start / end",
                 f"{' '.join(m['loadavg_start'])} / {' '.join(m.get('loadavg_end', []))}",
             ],
-            ["Load generator", LOADGEN],
+            ["Load generator", LOADGEN + f" Event loop: {cfg.get('client_loop', 'asyncio')}."],
             [
                 "Per scenario",
                 f"{cfg['seconds']:g} s at concurrency 1, then {cfg['seconds']:g} s at 16, after "
