@@ -53,6 +53,7 @@ class LocalFile(io.FileIO):
         return f"{_PROC_FD}/{self.fileno()}" if _HAVE_PROC else self.name_real
 
     name_real: str = ""
+    dev: int = -1  # st_dev of the opened file: which file system it is on (-1: unknown)
 
 
 class LocalStorage:
@@ -109,6 +110,7 @@ class LocalStorage:
             raise
         fh.info = ObjectInfo(key, st.st_size, st.st_mtime_ns)
         fh.name_real = real
+        fh.dev = st.st_dev
         return fh
 
     def stat(self, key: str) -> ObjectInfo:
