@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import anyio.lowlevel
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -219,6 +220,11 @@ class RangeResponse(Response):
                     raise OSError("file shorter than its stat")
                 start += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if start < end:
+                    # Let the other streams (and new requests) have the loop: a page-cached
+                    # read and a send to a fast client never wait, so without this one
+                    # answer went out whole while every other request's first byte waited.
+                    await anyio.lowlevel.checkpoint()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
