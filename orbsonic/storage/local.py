@@ -21,7 +21,9 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import anyio
 
 from orbsonic.errors import NotFound
 from orbsonic.storage.base import ObjectInfo
@@ -253,6 +255,16 @@ def folder_storage(root: str, allowed_outside_roots: tuple[str, ...] = ()) -> Lo
     """The (shared, immutable) LocalStorage of a music folder. Cached per process: it holds
     only the resolved roots."""
     return LocalStorage(root, allowed_outside_roots)
+
+
+async def open_soon(storage: Any, key: str) -> Any:
+    """`storage.open(key)` (a StoredFile): on the event loop when a local open cannot block
+    (LocalStorage.open_cached: the whole lookup in the kernel's cache), else in a worker
+    thread (a lookup that needs the disk, S3). Raises NotFound. Saves the thread hop (~50-100
+    µs at c=1, more under load: a queue for anyio's 40 threads) on nearly every stream."""
+    quick = getattr(storage, "open_cached", None)
+    fh = quick(key) if quick is not None else None
+    return fh if fh is not None else await anyio.to_thread.run_sync(storage.open, key)
 
 
 def open_local(path: str | os.PathLike[str]) -> LocalFile:

@@ -27,7 +27,7 @@ from orbsonic.ids import parse_cover_id
 from orbsonic.library import folders, playlist_covers, tracks
 from orbsonic.podcasts import service as podcast_service
 from orbsonic.storage import StoredFile, storage_for
-from orbsonic.storage.local import open_local
+from orbsonic.storage.local import open_local, open_soon
 from orbsonic.storage.s3 import S3File
 from orbsonic.transcode.decide import Source, decide, parse_format
 from orbsonic.transcode.response import transcode_response
@@ -50,20 +50,11 @@ async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, StoredFile]:
         raise NotFound("song", ctx.params.get(param))
     storage = storage_for(info["root"], ctx.state.settings.outside_roots)
     try:
-        fh = await open_file(storage, info["path"])
+        fh = await open_soon(storage, info["path"])
     except NotFound:
         raise NotFound("file of song", ctx.params.get(param)) from None
     info = {**info, "id": ident}
     return info, fh
-
-
-async def open_file(storage: Any, key: str) -> StoredFile:
-    """`storage.open(key)`: on the event loop when a local open cannot block (every path
-    component in the kernel's lookup cache: LocalStorage.open_cached), else in a worker
-    thread (a disk lookup, S3). Raises NotFound."""
-    quick = getattr(storage, "open_cached", None)
-    fh = quick(key) if quick is not None else None
-    return fh if fh is not None else await anyio.to_thread.run_sync(storage.open, key)
 
 
 class FileRows:
@@ -137,7 +128,7 @@ async def stream_fast(fx: FastCtx) -> Response | None:
         return None
     storage = storage_for(info["root"], fx.state.settings.outside_roots)
     try:
-        fh = await open_file(storage, info["path"])
+        fh = await open_soon(storage, info["path"])
     except (NotFound, OSError):
         return None
     try:
