@@ -7,6 +7,9 @@ still plays). `If-Range` with the current strong ETag or Last-Modified date keep
 range, anything else (weak tags too) gets the whole object. HEAD sends the headers only.
 ExoPlayer-based clients seek only with 206 and a correct Content-Length
 (client-compat §4.5 #15).
+
+Local files are read from the page cache on the event loop when the bytes are there
+(`read_cached`), in a worker thread otherwise; a stream yields the loop between chunks.
 """
 
 from __future__ import annotations
@@ -230,10 +233,10 @@ class RangeResponse(Response):
 
 # Reads of local files: first on the event loop with preadv(RWF_NOWAIT), which copies what is
 # in the page cache and fails with EAGAIN instead of waiting for the disk; only then in a
-# worker thread. With 200 concurrent streams every chunk used to queue for one of anyio's 40
-# threads, so a new request's first read waited behind ~160 others (bench/RESULTS.md,
-# "Streaming": TTFB p99 509 ms), and at c=1 each hop cost ~50-100 µs. A cold read still never
-# blocks the loop. False here (tests set it) sends every read to the thread.
+# worker thread. Every chunk used to hop to one of anyio's 40 threads: ~50-100 µs at c=1, and
+# under 200 streams each chunk queued for a thread (the reads were a third of the server's CPU
+# samples, py-spy). A cold read still never blocks the loop. False here (tests set it) sends
+# every read to a thread.
 NOWAIT = hasattr(os, "preadv") and hasattr(os, "RWF_NOWAIT")
 _NOWAIT_REFUSED: set[int] = set()  # st_dev of file systems that answered EOPNOTSUPP/EINVAL
 _scratch = threading.local()  # one CHUNK buffer per event-loop thread: reads copy out of it

@@ -6,6 +6,8 @@ user replaced by a symlink to `/etc/passwd` names nothing. The check is made on 
 descriptor actually opened (its `/proc/self/fd` link), not on the path before opening,
 so a link swapped in between the check and the open cannot slip through. Files are
 opened with O_NONBLOCK so that a FIFO put where a track was never hangs the request.
+`open_cached` makes the same open without any chance of waiting for the disk (openat2
+RESOLVE_CACHED), so that streams can open on the event loop (`open_soon`).
 """
 
 from __future__ import annotations
