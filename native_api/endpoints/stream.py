@@ -27,6 +27,7 @@ from orbsonic.http.ranges import RangeResponse
 from orbsonic.ids import parse_id
 from orbsonic.library import nowplaying, plays, seekindex
 from orbsonic.storage import StoredFile, storage_for
+from orbsonic.storage.local import open_soon
 from orbsonic.transcode.decide import FORMATS, Decision, Source
 from orbsonic.transcode.response import transcode_response
 
@@ -55,7 +56,7 @@ async def _info(ctx: Ctx, ident: int) -> dict[str, Any]:
 async def _open(ctx: Ctx, info: dict[str, Any]) -> StoredFile:
     storage = storage_for(info["root"], ctx.state.settings.outside_roots)
     try:
-        return await anyio.to_thread.run_sync(storage.open, info["path"])
+        return await open_soon(storage, info["path"])
     except NotFound:
         raise NotFound("file of track", ctx.path.get("track_id")) from None
 

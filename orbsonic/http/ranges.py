@@ -7,13 +7,18 @@ still plays). `If-Range` with the current strong ETag or Last-Modified date keep
 range, anything else (weak tags too) gets the whole object. HEAD sends the headers only.
 ExoPlayer-based clients seek only with 206 and a correct Content-Length
 (client-compat §4.5 #15).
+
+Local files are read from the page cache on the event loop when the bytes are there
+(`read_cached`), in a worker thread otherwise; a stream yields the loop between chunks.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
+import threading
 from collections.abc import Mapping
 from email.utils import formatdate
 from secrets import token_hex
@@ -21,14 +26,16 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import anyio.lowlevel
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from orbsonic.storage.base import StoredFile
 
-CHUNK = 256 * 1024  # larger reads than Starlette's 64 KB: fewer thread hops per MB
+CHUNK = 256 * 1024  # larger reads than Starlette's 64 KB: fewer sends (and hops) per MB
 MAX_RANGES = 100
+SHORT_BODY = 4 * CHUNK  # local answers up to this many bytes are sent without a disconnect watcher
 _SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
 
@@ -185,6 +192,13 @@ class RangeResponse(Response):
         if head:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        if isinstance(self.file, io.FileIO) and sum(e - s for _, s, e in parts) <= SHORT_BODY:
+            # A whole track or a player's seek window: no watcher task. A client gone
+            # meanwhile costs at most SHORT_BODY bytes read from the page cache; the watcher
+            # (a task group and a task per answer) was ~10 % of the server's CPU under 200
+            # streams (py-spy).
+            await self._body(send, parts, tail)
+            return
         await until_disconnect(scope, receive, self._body(send, parts, tail))
 
     async def _start(self, send: Send, status: int, extra: Mapping[str, str] | None = None,
@@ -195,23 +209,78 @@ class RangeResponse(Response):
         await send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def _body(self, send: Send, parts: list[tuple[bytes, int, int]], tail: bytes) -> None:
+        local = isinstance(self.file, io.FileIO)
         for prefix, start, end in parts:
             if prefix:
                 await send({"type": "http.response.body", "body": prefix, "more_body": True})
-            # A local file: pread at the offset, one thread hop per chunk and none for the seek
-            # (with 200 streams the hops were about a third of the server's CPU samples).
-            local = isinstance(self.file, io.FileIO)
             if not local:
                 await anyio.to_thread.run_sync(self.file.seek, start)
             while start < end:
                 n = min(self.chunk_size, end - start)
-                chunk = await (anyio.to_thread.run_sync(os.pread, self.file.fileno(), n, start) if local
+                chunk = await (read_at(self.file, n, start) if local  # type: ignore[arg-type]
                                else anyio.to_thread.run_sync(self.file.read, n))
                 if not chunk:  # the file shrank under us: end the body short, never pad
                     raise OSError("file shorter than its stat")
                 start += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if start < end:
+                    # Let the other streams (and new requests) have the loop: a page-cached
+                    # read and a send to a fast client never wait, so without this one
+                    # answer went out whole while every other request's first byte waited.
+                    await anyio.lowlevel.checkpoint()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+# Reads of local files: first on the event loop with preadv(RWF_NOWAIT), which copies what is
+# in the page cache and fails with EAGAIN instead of waiting for the disk; only then in a
+# worker thread. Every chunk used to hop to one of anyio's 40 threads: ~50-100 µs at c=1, and
+# under 200 streams each chunk queued for a thread (the reads were a third of the server's CPU
+# samples, py-spy). A cold read still never blocks the loop. False here (tests set it) sends
+# every read to a thread.
+NOWAIT = hasattr(os, "preadv") and hasattr(os, "RWF_NOWAIT")
+_NOWAIT_REFUSED: set[int] = set()  # st_dev of file systems that answered EOPNOTSUPP/EINVAL
+_scratch = threading.local()  # one CHUNK buffer per event-loop thread: reads copy out of it
+
+
+def _buffer(n: int) -> bytearray:
+    buf: bytearray | None = getattr(_scratch, "buf", None)
+    if buf is None or len(buf) < n:
+        buf = _scratch.buf = bytearray(max(n, CHUNK))
+    return buf
+
+
+def read_cached(fd: int, n: int, offset: int, dev: int = -1) -> bytes | None:
+    """Up to `n` bytes at `offset` of descriptor `fd` if they are in the page cache (a short
+    read when only the first pages are; b"" at the end of the file), None when they are not
+    or when the file system (device `dev`) cannot say so without blocking. Never blocks on
+    I/O, so it may run on the event loop."""
+    if not NOWAIT or dev in _NOWAIT_REFUSED:
+        return None
+    buf = _buffer(n)
+    view = memoryview(buf)[:n]
+    try:
+        got = os.preadv(fd, [view], offset, os.RWF_NOWAIT)
+        # A copy: the buffer is reused by the next read, the transport may keep the chunk a while.
+        return view[:got].tobytes()
+    except BlockingIOError:  # not cached (or a lock is held): a thread waits for it
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            _NOWAIT_REFUSED.add(dev)  # never again on this file system: straight to threads
+            return None
+        raise
+    finally:
+        view.release()
+
+
+async def read_at(fh: io.FileIO, n: int, offset: int) -> bytes:
+    """Up to `n` bytes at `offset` of the local file `fh` (b"" past its end): from the page
+    cache on the event loop when they are there, else with os.pread in a worker thread."""
+    fd = fh.fileno()
+    chunk = read_cached(fd, n, offset, getattr(fh, "dev", -1))
+    if chunk is None:
+        chunk = await anyio.to_thread.run_sync(os.pread, fd, n, offset)
+    return chunk
 
 
 async def until_disconnect(scope: Scope, receive: Receive, body: Any) -> None:

@@ -6,19 +6,26 @@ user replaced by a symlink to `/etc/passwd` names nothing. The check is made on 
 descriptor actually opened (its `/proc/self/fd` link), not on the path before opening,
 so a link swapped in between the check and the open cannot slip through. Files are
 opened with O_NONBLOCK so that a FIFO put where a track was never hangs the request.
+`open_cached` makes the same open without any chance of waiting for the disk (openat2
+RESOLVE_CACHED), so that streams can open on the event loop (`open_soon`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import functools
 import io
 import logging
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import anyio
 
 from orbsonic.errors import NotFound
 from orbsonic.storage.base import ObjectInfo
@@ -27,6 +34,34 @@ log = logging.getLogger("orbsonic.storage")
 _PROC_FD = "/proc/self/fd"
 _HAVE_PROC = os.path.isdir(_PROC_FD)
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+class _OpenHow(ctypes.Structure):
+    """struct open_how of openat2(2): flags, mode, resolve (each __u64)."""
+
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture (5.6+)
+_AT_FDCWD = -100
+_RESOLVE_CACHED = 0x20  # Linux 5.12+: fail with EAGAIN unless the whole lookup is in the dcache
+
+
+def _openat2_syscall() -> object | None:
+    if not sys.platform.startswith("linux") or not _HAVE_PROC:
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_long
+    fn.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(_OpenHow), ctypes.c_size_t]
+    return fn
+
+
+# openat2(RESOLVE_CACHED) or None (not Linux, no /proc, or the kernel refused the flag once).
+# Tests set it to None to force the thread path.
+CACHED_OPEN = _openat2_syscall()
 
 
 def is_inside(real: str, roots: Iterable[str]) -> bool:
@@ -53,6 +88,7 @@ class LocalFile(io.FileIO):
         return f"{_PROC_FD}/{self.fileno()}" if _HAVE_PROC else self.name_real
 
     name_real: str = ""
+    dev: int = -1  # st_dev of the opened file: which file system it is on (-1: unknown)
 
 
 class LocalStorage:
@@ -89,11 +125,36 @@ class LocalStorage:
         Raises NotFound for anything else (missing, directory, FIFO, link leaving the folder)."""
         return self._open_path(self.path_of(key), key)
 
+    def open_cached(self, key: str) -> LocalFile | None:
+        """`open(key)` when it cannot block: every path component in the kernel's lookup
+        cache (openat2 with RESOLVE_CACHED; fstat and the /proc link of an open descriptor
+        need no I/O either), so it may run on the event loop and save a worker-thread hop.
+        None when the kernel would have to look something up (or cannot say): call `open`
+        in a thread, which gives the authoritative answer (NotFound included). Raises
+        NotFound, like `open`, for a file it did open that must not be served."""
+        global CACHED_OPEN
+        fn = CACHED_OPEN
+        if fn is None:
+            return None
+        path = self.path_of(key)
+        how = _OpenHow(_OPEN_FLAGS, 0, _RESOLVE_CACHED)
+        fd = fn(_SYS_OPENAT2, _AT_FDCWD, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
+        if fd < 0:
+            if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.EPERM, errno.E2BIG):
+                CACHED_OPEN = None  # an older kernel (or a seccomp filter): threads from now on
+            return None  # EAGAIN (not cached), or an error `open` will report exactly
+        return self._checked(fd, path, key)
+
     def _open_path(self, path: str, key: str) -> LocalFile:
         try:
             fd = os.open(path, _OPEN_FLAGS)
         except OSError:
             raise NotFound("file", key) from None
+        return self._checked(fd, path, key)
+
+    def _checked(self, fd: int, path: str, key: str) -> LocalFile:
+        """The LocalFile of descriptor `fd` (opened from `path`) when it is a regular file
+        inside the allowed roots; else `fd` is closed and NotFound raised."""
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):  # a folder or FIFO where the file was
@@ -109,6 +170,7 @@ class LocalStorage:
             raise
         fh.info = ObjectInfo(key, st.st_size, st.st_mtime_ns)
         fh.name_real = real
+        fh.dev = st.st_dev
         return fh
 
     def stat(self, key: str) -> ObjectInfo:
@@ -195,6 +257,16 @@ def folder_storage(root: str, allowed_outside_roots: tuple[str, ...] = ()) -> Lo
     """The (shared, immutable) LocalStorage of a music folder. Cached per process: it holds
     only the resolved roots."""
     return LocalStorage(root, allowed_outside_roots)
+
+
+async def open_soon(storage: Any, key: str) -> Any:
+    """`storage.open(key)` (a StoredFile): on the event loop when a local open cannot block
+    (LocalStorage.open_cached: the whole lookup in the kernel's cache), else in a worker
+    thread (a lookup that needs the disk, S3). Raises NotFound. Saves the thread hop (~50-100
+    µs at c=1, more under load: a queue for anyio's 40 threads) on nearly every stream."""
+    quick = getattr(storage, "open_cached", None)
+    fh = quick(key) if quick is not None else None
+    return fh if fh is not None else await anyio.to_thread.run_sync(storage.open, key)
 
 
 def open_local(path: str | os.PathLike[str]) -> LocalFile:
