@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 from typing import Any
@@ -60,6 +61,38 @@ class ServerConfig(uvicorn.Config):
         super().__init__(app, **kwargs)
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
+        self.freeze_gc = False  # set by `run` (a serving process of its own), never in tests
+
+    def load(self) -> None:
+        super().load()
+        if self.freeze_gc:
+            self.loaded_app = FreezeAfterStartup(self.loaded_app)
+
+
+class FreezeAfterStartup:
+    """ASGI wrapper: when the lifespan's startup is complete, collect once and `gc.freeze()`
+    what is alive (modules, the app, its pools and settings — objects that live as long as
+    the process), so that later collections no longer walk them.
+
+    Why: with 200 concurrent streams a full collection took 20–90 ms of wall time on these
+    cores, all other requests waiting (py-spy, issue 12's time to first byte p99 ≤ 100 ms);
+    frozen, the p99 went from 116–138 to 83–107 ms in interleaved runs. Only for a process
+    that serves alone (`run`): in the test suite many apps come and go in one process, and
+    what is frozen is never collected."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+
+        async def send_and_freeze(message: Any) -> None:
+            if message.get("type") == "lifespan.startup.complete":
+                gc.collect()
+                gc.freeze()
+            await send(message)
+        return await self.app(scope, receive, send_and_freeze)
 
 
 def server_config(app: Any, settings: Settings, **kwargs: Any) -> ServerConfig:
@@ -80,6 +113,7 @@ def run(config: ServerConfig) -> None:
     processes sharing one socket — what `uvicorn.run` does, with our Config."""
     from uvicorn.supervisors import Multiprocess
 
+    config.freeze_gc = True  # pickled into the worker processes with the rest of the config
     server = uvicorn.Server(config)
     if config.workers > 1:
         sockets = [config.bind_socket()]
