@@ -91,6 +91,20 @@ async def _housekeeping(state: AppState, every_s: int = 3600) -> None:
         await asyncio.sleep(every_s)
 
 
+async def _warm_songs(state: AppState) -> None:
+    """Shape the library's songs into the song cache once, in the background, after start
+    (subsonic_api/song_cache.py warm_up); a failure costs only the head start."""
+    from subsonic_api.song_cache import warm_up
+
+    assert state.answers is not None
+    try:
+        await asyncio.sleep(1.0)  # the LISTEN connection and the first requests first
+        shaped = await warm_up(state.answers.songs, state.pool)
+        log.info("song cache: %d songs shaped ahead", shaped)
+    except Exception as exc:  # noqa: BLE001  (PostgreSQL away at start: lists fill it later)
+        log.warning("song cache warm-up stopped: %s", exc)
+
+
 async def _every(state: AppState, seconds: int) -> None:
     while True:
         await asyncio.sleep(seconds)
@@ -162,6 +176,8 @@ def create_app(settings: Settings, database_url: str, *, background: bool = True
             if background:
                 tasks = [asyncio.create_task(_scan_triggers(state)),
                          asyncio.create_task(_housekeeping(state))]
+                if answers is not None:
+                    tasks.append(asyncio.create_task(_warm_songs(state)))
             yield
         finally:
             for task in tasks:

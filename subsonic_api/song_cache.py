@@ -25,6 +25,7 @@ must not mutate the nested lists (rendering and `response.minimal` only read the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -166,3 +167,34 @@ def songs_of_rows(cache: SongCache | None, rows: Sequence[dict[str, Any]], os: b
     if cache is None:
         return [shapes.song(r, os) for r in rows]
     return cache.of_rows(rows, os)
+
+
+async def warm_up(cache: SongCache, pool: Any, *, share: float = 0.5, batch: int = 500,
+                  pause_s: float = 0.05) -> int:
+    """Shape the library's songs into `cache` ahead of the first lists, in track id order, in
+    batches of `batch` (one pooled connection each, `pause_s` seconds apart so requests come
+    first), up to `share` of the cache's entries (a larger library keeps room for what its
+    users read). OpenSubsonic flavour only (what current clients get). Returns the songs
+    shaped. Runs in the serving process's background (orbsonic/app.py), once at start.
+
+    Why: a list that misses the cache needs a second query and the shaping of each missing
+    song (getRandomSongs at 10k tracks: 1.6 ms p50 while the cache filled, 0.95 ms warm; a
+    random sample keeps missing until nearly every song has been drawn once). A change of the
+    library empties the cache again (invalidation above); lists then refill it as before."""
+    limit = int(cache.max_entries * share)
+    shaped, last = 0, -1
+    while shaped < limit:
+        if cache.generation() is None:
+            return shaped  # nothing may be kept now (no LISTEN connection)
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT id FROM tracks WHERE id > %s ORDER BY id LIMIT %s",
+                                     (last, min(batch, limit - shaped)))
+            ids = [r[0] for r in await cur.fetchall()]
+            if not ids:
+                return shaped
+            # user 0 is nobody: the rows carry no annotations, and the parts kept never do
+            cache.of_rows(await tracks.hydrate(conn, ids, 0), True)
+        shaped += len(ids)
+        last = ids[-1]
+        await asyncio.sleep(pause_s)
+    return shaped

@@ -155,3 +155,44 @@ def test_each_draw_is_one_primary_key_probe_whatever_the_filters(bulk_db):
             found = scans(plan[0]["Plan"])
             # min(id), max(id) and the probes: the primary key only, never a table scan
             assert found and all(index == "tracks_pkey" for _, index in found), (kw, found)
+
+
+def test_the_song_cache_warm_up_serves_the_first_random_lists_without_hydrating(
+        bulk_db, two_folder_template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """subsonic_api/song_cache.py warm_up (run by `serve` in the background): every song of a
+    library smaller than half the cache is shaped once, so getRandomSongs' first answers need
+    no second query; the kept parts carry no user's marks (each reader's are spliced in)."""
+    import functools
+
+    from orbsonic.library import tracks
+    from subsonic_api.song_cache import warm_up
+    from tests.conftest import ADMIN
+
+    with psycopg.connect(bulk_db, autocommit=True) as conn:  # this reader's stars and ratings
+        conn.execute("""INSERT INTO annotations (user_id, kind, item_id, starred_at, rating)
+                        SELECT u.id, 1, t.id, now(), 4 FROM tracks t, users u
+                         WHERE u.username = %s AND t.id %% 4 = 1 ON CONFLICT DO NOTHING""", (ADMIN[0],))
+    with serve(bulk_db, two_folder_template[1], tmp_path) as client:
+        state = client.http.app.state.orbsonic
+        cache = state.answers.songs
+        assert len(cache) == 0
+        some = client.http.portal.call(functools.partial(warm_up, cache, state.pool, share=100 / cache.max_entries,
+                                                         batch=30, pause_s=0))
+        assert some == 100 and len(cache) == 100  # stops at its share of the cache
+        shaped = client.http.portal.call(functools.partial(warm_up, cache, state.pool, batch=700, pause_s=0))
+        with psycopg.connect(bulk_db) as conn:
+            n = conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+        assert len(cache) == n == shaped
+        hydrated: list[int] = []
+        real = tracks.hydrate
+
+        async def counted(conn, ids, *a, **k):  # type: ignore[no-untyped-def]
+            hydrated.extend(ids)
+            return await real(conn, ids, *a, **k)
+        monkeypatch.setattr(tracks, "hydrate", counted)
+        songs = [s for _ in range(5) for s in client.ok("getRandomSongs", size=50)["randomSongs"]["song"]]
+        assert hydrated == []
+        monkeypatch.setattr(tracks, "hydrate", real)
+        for s in songs[:60]:  # getSong's full path: the same Child with this reader's marks
+            assert s == client.ok("getSong", id=s["id"])["song"]
+        assert any("starred" in s or "userRating" in s for s in songs)
