@@ -247,7 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Upper bound, in MB per worker process, of the rendered read answers kept in memory "
             "(getAlbum, getArtist, getSong, the album lists but random ones, searches, the play queue …; "
             "dropped on every worker when the library or the user's data changes), and of up to 40,000 "
-            "shaped songs (the first 20,000 shaped ahead after start). `0` turns both off. Default `64`."),
+            "shaped songs (the first 10,000 shaped ahead after start). `0` turns both off. Default `64`."),
     Setting("login_max_failures", "ORBSONIC_LOGIN_MAX_FAILURES", int,
             "Consecutive failed logins for one user name or one client address after which its "
             "logins are refused (error 40) for `login_lockout`. `0` turns the limit off. Default `10`."),

@@ -169,7 +169,7 @@ def songs_of_rows(cache: SongCache | None, rows: Sequence[dict[str, Any]], os: b
     return cache.of_rows(rows, os)
 
 
-async def warm_up(cache: SongCache, pool: Any, *, share: float = 0.5, batch: int = 500,
+async def warm_up(cache: SongCache, pool: Any, *, share: float = 0.25, batch: int = 500,
                   pause_s: float = 0.05) -> int:
     """Shape the library's songs into `cache` ahead of the first lists, in track id order, in
     batches of `batch` (one pooled connection each, `pause_s` seconds apart so requests come

@@ -160,7 +160,7 @@ def test_each_draw_is_one_primary_key_probe_whatever_the_filters(bulk_db):
 def test_the_song_cache_warm_up_serves_the_first_random_lists_without_hydrating(
         bulk_db, two_folder_template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """subsonic_api/song_cache.py warm_up (run by `serve` in the background): every song of a
-    library smaller than half the cache is shaped once, so getRandomSongs' first answers need
+    library smaller than a quarter of the cache is shaped once, so getRandomSongs' first answers need
     no second query; the kept parts carry no user's marks (each reader's are spliced in)."""
     import functools
 
