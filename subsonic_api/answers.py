@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from orbsonic.kv import pgnotify
 from orbsonic.metrics import defs as metrics
+from subsonic_api.file_rows import FileRows
 from subsonic_api.song_cache import SongCache
 
 CHANNEL = "orbsonic_answers"
@@ -131,6 +132,8 @@ class AnswerCache:
         self._closed = False
         # Shaped songs for large song lists, emptied by the same invalidations (song_cache.py).
         self.songs = SongCache(self._fresh if channel is not None else None)
+        # stream's file rows, valid as long as the shaped songs are (subsonic_api/file_rows.py)
+        self.files = FileRows(self.songs)
         if channel is not None:
             channel.subscribe(CHANNEL, self._on_message)
 

@@ -182,19 +182,17 @@ async def warm_up(cache: SongCache, pool: Any, *, share: float = 0.25, batch: in
     random sample keeps missing until nearly every song has been drawn once). A change of the
     library empties the cache again (invalidation above); lists then refill it as before."""
     limit = int(cache.max_entries * share)
-    shaped, last = 0, -1
+    shaped = 0
     while shaped < limit:
         if cache.generation() is None:
             return shaped  # nothing may be kept now (no LISTEN connection)
         async with pool.connection() as conn:
-            cur = await conn.execute("SELECT id FROM tracks WHERE id > %s ORDER BY id LIMIT %s",
-                                     (last, min(batch, limit - shaped)))
-            ids = [r[0] for r in await cur.fetchall()]
+            # search3 ""'s page of every track in id order (its deep pages start at their block)
+            ids = await tracks.ids_all(conn, shaped, min(batch, limit - shaped))
             if not ids:
                 return shaped
             # user 0 is nobody: the rows carry no annotations, and the parts kept never do
             cache.of_rows(await tracks.hydrate(conn, ids, 0), True)
         shaped += len(ids)
-        last = ids[-1]
         await asyncio.sleep(pause_s)
     return shaped

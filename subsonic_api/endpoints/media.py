@@ -11,8 +11,6 @@ counts. `stream` transcodes when the source is not acceptable as it is
 from __future__ import annotations
 
 import math
-import sys
-import weakref
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
@@ -32,6 +30,7 @@ from orbsonic.storage.local import open_local, open_soon
 from orbsonic.storage.s3 import S3File
 from orbsonic.transcode.decide import Source, decide, parse_format
 from orbsonic.transcode.response import transcode_response
+from subsonic_api.file_rows import FileRows
 from subsonic_api.registry import AfterRelease, Ctx, FastCtx, endpoint
 
 _PRIVATE = {"Cache-Control": "private, max-age=86400"}
@@ -58,60 +57,9 @@ async def open_track(ctx: Ctx, param: str = "id") -> tuple[dict, StoredFile]:
     return info, fh
 
 
-class FileRows:
-    """tracks.file_info rows by track id, for `stream`'s fast path: what a stream needs to
-    find and judge a file without a pool checkout. Valid exactly as long as the answer
-    cache's shaped songs (subsonic_api/song_cache.py): any change of tracks or music_folders,
-    from any process, NOTIFYs and empties both; a lost LISTEN connection serves nothing. The
-    file itself is opened and stat'ed on every request, so size and ETag are always current.
-    Rows are kept as tuples with the repeated strings (folder root, content type, suffix,
-    codec) shared: ~300 bytes a track, MAX_ROWS ≈ 6 MB."""
-
-    MAX_ROWS = 20_000  # then it starts over
-
-    def __init__(self, songs: Any) -> None:
-        self._songs = songs  # the SongCache whose generation says whether rows are current
-        self._keys: tuple[str, ...] = ()
-        self._rows: dict[int, tuple[Any, ...]] = {}
-        self._generation: int | None = None
-
-    def generation(self) -> int | None:
-        """Take before querying a row; None when nothing may be kept or served now."""
-        return self._songs.generation()
-
-    def store(self, ident: int, row: dict[str, Any], generation: int | None) -> None:
-        """Keep `row` of track `ident`, read after `generation` was taken (dropped when an
-        invalidation came in meanwhile)."""
-        if generation is None or self._songs.generation() != generation:
-            return
-        keys = tuple(row)
-        if generation != self._generation or len(self._rows) >= self.MAX_ROWS or keys != self._keys:
-            self._rows.clear()
-            self._generation, self._keys = generation, keys
-        self._rows[ident] = tuple(sys.intern(v) if isinstance(v, str) and k != "path" else v
-                                  for k, v in row.items())
-
-    def get(self, ident: int) -> dict[str, Any] | None:
-        """The kept row of track `ident` when it is still current, else None."""
-        generation = self._songs.generation()
-        if generation is None or generation != self._generation:
-            return None
-        values = self._rows.get(ident)
-        return None if values is None else dict(zip(self._keys, values))
-
-
-_ROWS: weakref.WeakKeyDictionary[Any, FileRows] = weakref.WeakKeyDictionary()
-
-
 def _file_rows(state: Any) -> FileRows | None:
-    """The FileRows of an app (one per answer cache), or None when it has no answer cache."""
-    answers = state.answers
-    if answers is None:
-        return None
-    rows = _ROWS.get(answers)
-    if rows is None:
-        rows = _ROWS[answers] = FileRows(answers.songs)
-    return rows
+    """The app's FileRows (kept with its answer cache), or None when it has no answer cache."""
+    return state.answers.files if state.answers is not None else None
 
 
 async def stream_fast(fx: FastCtx) -> Response | None:

@@ -1,10 +1,10 @@
-"""FileRows (subsonic_api/endpoints/media.py): the stream fast path's kept file rows follow the
+"""FileRows (subsonic_api/file_rows.py): the stream fast path's kept file rows follow the
 song cache's invalidation exactly — emptied by a library change, never served or kept while
 the LISTEN connection is down, a row read across an invalidation dropped."""
 
 from __future__ import annotations
 
-from subsonic_api.endpoints.media import FileRows
+from subsonic_api.file_rows import FileRows
 from subsonic_api.song_cache import SongCache
 
 ROW = {"folder_id": 1, "root": "/music", "path": "A/01 One.flac", "size": 10, "mtime_ns": 5,
