@@ -165,7 +165,7 @@ async def play_queue(conn: AsyncConnection, user_id: int,
                           FROM play_queues q WHERE q.user_id = %(user)s) p
                   LEFT JOIN LATERAL (
                     SELECT 1 AS {KIND}, e.idx AS {ORD}, e.idx AS queue_idx, {tracks.COLUMNS}
-                      FROM play_queue_entries e JOIN tracks t ON t.id = e.track_id{tracks.JOINS}
+                      FROM play_queue_entries e {tracks.probe("e.track_id")}{tracks.JOINS}
                      WHERE e.user_id = p.user_id {in_folders("t.folder_id", folders)}
                      ORDER BY e.idx) c ON true"""
     parent, (songs,) = await fetch(conn, query, {"user": user_id, "folders": folder_list(folders)})

@@ -25,7 +25,7 @@ from orbsonic.auth.users import User
 from orbsonic.covers import CoverCache, CoverSource, find_source
 from orbsonic.errors import NotFound
 from orbsonic.ids import b36
-from orbsonic.library import playlists
+from orbsonic.library import playlists, tracks
 
 log = logging.getLogger("orbsonic.covers")
 
@@ -44,8 +44,7 @@ async def _first_albums(conn: AsyncConnection, reader: User, playlist_id: int,
     cur = await conn.execute(
         f"""SELECT album_id FROM (
                 SELECT t.album_id, min(e.position) AS first
-                  FROM ({entries}) e
-                  JOIN tracks t ON t.id = e.track_id
+                  FROM ({entries}) e {tracks.probe("e.track_id")}
                   JOIN albums a ON a.id = t.album_id AND a.cover_kind > 0
                  WHERE {playlists.READABLE}
                  GROUP BY t.album_id) s

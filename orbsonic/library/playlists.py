@@ -78,7 +78,7 @@ SELECT {_COLUMNS}, s.n AS song_count, s.ms AS duration_ms
   FROM playlists p
   JOIN users u ON u.id = p.owner_id
   CROSS JOIN LATERAL (SELECT count(*)::integer AS n, coalesce(sum(t.duration_ms), 0)::bigint AS ms
-                        FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+                        FROM playlist_entries e {tracks.probe("e.track_id")}
                        WHERE e.playlist_id = p.id AND {READABLE}) s
 """
 # The same row without the counts (0): for writes, and for getPlaylist, which counts the
@@ -257,7 +257,7 @@ async def update(
         await require_tracks(conn, user, add)
         if remove:
             cur = await conn.execute(
-                f"""SELECT e.position FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+                f"""SELECT e.position FROM playlist_entries e {tracks.probe("e.track_id")}
                      WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
                 _args(user, id=playlist_id),
             )
@@ -306,11 +306,11 @@ async def with_entries(
     annotations) instead of full rows: subsonic_api.song_cache shapes the rest."""
     if marks:
         child = f"""SELECT 1 AS {pages.KIND}, 0 AS {pages.ORD}, {tracks.mark_arrays("e.position")}
-                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{tracks.ANNOTATION_JOIN}
+                      FROM playlist_entries e {tracks.probe("e.track_id")}{tracks.ANNOTATION_JOIN}
                      WHERE e.playlist_id = p.id AND {READABLE}"""
     else:
         child = f"""SELECT 1 AS {pages.KIND}, e.position AS {pages.ORD}, {tracks.COLUMNS}
-                      FROM playlist_entries e JOIN tracks t ON t.id = e.track_id{tracks.JOINS}
+                      FROM playlist_entries e {tracks.probe("e.track_id")}{tracks.JOINS}
                      WHERE e.playlist_id = p.id AND {READABLE}
                      ORDER BY e.position"""
     query = f"""SELECT p.*, c.* FROM ({_SELECT_NO_COUNTS} WHERE p.id = %(id)s AND {_VISIBLE}) p
@@ -389,7 +389,7 @@ async def _lock_plain(conn: AsyncConnection, user: User, playlist_id: int) -> li
     if row.smart:
         raise Conflict(f"{public_id('pl', playlist_id)} {SMART_READ_ONLY}")
     cur = await conn.execute(
-        f"""SELECT e.position FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+        f"""SELECT e.position FROM playlist_entries e {tracks.probe("e.track_id")}
              WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
         _args(user, id=playlist_id),
     )
@@ -450,7 +450,7 @@ async def _slots(conn: AsyncConnection, user: User, playlist_id: int, index: int
 
 async def _visible_positions(conn: AsyncConnection, user: User, playlist_id: int) -> list[int]:
     cur = await conn.execute(
-        f"""SELECT e.position FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+        f"""SELECT e.position FROM playlist_entries e {tracks.probe("e.track_id")}
              WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
         _args(user, id=playlist_id),
     )
@@ -569,7 +569,7 @@ async def _share_expand(conn: AsyncConnection, ids: Sequence[int],
     plain = [pid for pid, _, stored in found if smart.parse_stored(stored) is None]
     if plain:
         cur = await conn.execute(
-            f"""SELECT e.playlist_id, e.track_id FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+            f"""SELECT e.playlist_id, e.track_id FROM playlist_entries e {tracks.probe("e.track_id")}
                  WHERE e.playlist_id = ANY(%(ids)s) AND {READABLE} ORDER BY e.playlist_id, e.position""",
             {"ids": plain, "folders": folders})
         for pid, track_id in await cur.fetchall():

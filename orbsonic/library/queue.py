@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 
 from orbsonic.auth.users import User
 from orbsonic.errors import IndexOutOfRange
-from orbsonic.library import pages
+from orbsonic.library import pages, tracks
 from orbsonic.library.playlists import READABLE, folders_of, require_tracks
 
 MAX_CLIENT = 200  # characters of the client name kept as changedBy
@@ -83,7 +83,7 @@ async def get(conn: AsyncConnection, user: User) -> PlayQueue:
         return PlayQueue([], None, 0, user.created_at, "")
     current, position_ms, changed_at, changed_by = head
     cur = await conn.execute(
-        f"""SELECT e.idx, e.track_id FROM play_queue_entries e JOIN tracks t ON t.id = e.track_id
+        f"""SELECT e.idx, e.track_id FROM play_queue_entries e {tracks.probe("e.track_id")}
              WHERE e.user_id = %(me)s AND {READABLE} ORDER BY e.idx""",
         {"me": user.id, "folders": folders_of(user)},
     )

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlparse
 
 import psycopg
 
+from orbsonic.library import tracks
 from orbsonic.library.playlists import GAP
 from orbsonic.storage.s3 import StorageUnavailable, is_s3
 
@@ -243,7 +244,7 @@ def _import_file(
     previous: dict[str, int] = {}
     if known is not None:  # locations that resolved before keep their track (a moved file)
         cur = conn.execute(
-            """SELECT e.source, e.track_id FROM playlist_entries e JOIN tracks t ON t.id = e.track_id
+            f"""SELECT e.source, e.track_id FROM playlist_entries e {tracks.probe("e.track_id")}
                 WHERE e.playlist_id = %s AND e.source IS NOT NULL""",
             (known[0],),
         )
