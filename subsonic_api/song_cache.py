@@ -35,27 +35,36 @@ from orbsonic.library import tracks
 from subsonic_api import shapes
 from subsonic_api.fragments import Fragments, SongChild
 
-# (whole, head, mid, tail, fragments): `whole` is head + playCount + mid (+ tail with
-# OpenSubsonic), the Child of a reader without star, rating or last play, which needs only its
-# playCount set; `fragments` the parts' rendered JSON/XML (subsonic_api/fragments.py).
-Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], Fragments]
+# (whole, head, mid, tail, fragments, duration_ms, folder_id): `whole` is head + playCount +
+# mid (+ tail with OpenSubsonic), the Child of a reader without star, rating or last play,
+# which needs only its playCount set; `fragments` the parts' rendered JSON/XML
+# (subsonic_api/fragments.py); the track's exact duration (ms) and music folder, which a list
+# of bare track ids needs to count its total and to keep to the reader's folders (`entries`).
+Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], Fragments, int, int]
 # A list entry: tracks.MARK_FIELDS (id, duration_ms, starred_at, rating, play_count, last_played).
 Mark = tuple[Any, ...]
 # The per-user keys of a Child, in the order shapes.song writes them (after "type").
 _USER_KEYS = frozenset({"starred", "userRating", "played"})
+_NO_NOTES = (None, None, 0, None)  # starred_at, rating, play_count, last_played without annotations
 MAX_ENTRIES = 40_000  # ≈ 8 × a 5,000-entry playlist in both flavours; then it starts over
 
 
-def split(song: dict[str, Any], os: bool) -> Parts:
+def split(song: dict[str, Any], os: bool, duration_ms: int = 0, folder_id: int = 0) -> Parts:
     """The parts of a Child from shapes.song(row, os): the keys before `playCount`, those
-    after it up to and including `type`, and the rest without the user's keys."""
+    after it up to and including `type`, and the rest without the user's keys; with the row's
+    duration_ms and folder_id."""
     keys = list(song)
     i, j = keys.index("playCount"), keys.index("type")
     head = {k: song[k] for k in keys[:i]}
     mid = {k: song[k] for k in keys[i + 1:j + 1]}
     tail = {k: song[k] for k in keys[j + 1:] if k not in _USER_KEYS}
     whole = {**head, "playCount": 0, **mid, **(tail if os else {})}
-    return whole, head, mid, tail, Fragments(head, mid, tail, os)
+    return whole, head, mid, tail, Fragments(head, mid, tail, os), duration_ms, folder_id
+
+
+def _split_row(row: dict[str, Any], os: bool) -> Parts:
+    """The parts of a hydrated track row (tracks.hydrate's columns)."""
+    return split(shapes.song(row, os), os, row["duration_ms"] or 0, row["folder_id"])
 
 
 def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
@@ -68,7 +77,7 @@ def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
         d.frag = parts[4]
         d.mark = mark
         return d
-    _, head, mid, tail, frag = parts
+    _, head, mid, tail, frag, _, _ = parts
     d = SongChild(head)
     d.frag = frag
     d.mark = mark
@@ -130,14 +139,50 @@ class SongCache:
                 found[tid] = parts
         if missing:
             for row in await tracks.hydrate(conn, missing, user_id):
-                found[row["id"]] = split(shapes.song(row, os), os)
-            if generation is not None and self.generation() == generation:
-                if len(self._parts) + len(missing) > self.max_entries:
-                    self._parts.clear()
-                for tid in missing:
-                    if found[tid] is not None:
-                        self._parts[(tid, os)] = found[tid]
+                found[row["id"]] = _split_row(row, os)
+            self._keep({(tid, os): found[tid] for tid in missing if found[tid] is not None}, generation)
         return [assemble(found[m[0]], m, os) for m in marks if found[m[0]] is not None]
+
+    async def entries(self, conn: AsyncConnection, ids: Sequence[int], notes: dict[int, tuple[Any, ...]],
+                      user_id: int, folders: Sequence[int] | None,
+                      os: bool) -> tuple[list[dict[str, Any]], int]:
+        """The Children of a list of track ids in order, duplicates kept (a playlist's
+        entries: playlists.with_entry_ids), with the reader's `notes` (annotations by track id:
+        starred_at, rating, play_count, last_played), for `user_id` reading `folders` (None:
+        all), and their total duration in ms. Ids whose track is gone, or outside `folders`,
+        are left out. Kept parts where there are any (their folder and duration with them), the
+        others hydrated in one query and kept. So a list whose songs are all kept reads no
+        track row.
+
+        A track that left the library is known gone once the invalidation has arrived (the
+        same moment its cached title would change); until then it may still be listed, as a
+        row read a moment earlier would have been."""
+        generation = self.generation()
+        known = self._parts if generation is not None else {}
+        found: dict[int, Parts | None] = {tid: known.get((tid, os)) for tid in ids}
+        missing = [tid for tid, parts in found.items() if parts is None]
+        if missing:
+            # every folder: the parts do not depend on the reader; the filter is below
+            for row in await tracks.hydrate(conn, missing, user_id):
+                found[row["id"]] = _split_row(row, os)
+            self._keep({(tid, os): found[tid] for tid in missing if found[tid] is not None}, generation)
+        allowed = None if folders is None else frozenset(folders)
+        out: list[dict[str, Any]] = []
+        total = 0
+        for tid in ids:
+            parts = found[tid]
+            if parts is None or (allowed is not None and parts[6] not in allowed):
+                continue
+            out.append(assemble(parts, (tid, parts[5], *notes.get(tid, _NO_NOTES)), os))
+            total += parts[5]
+        return out, total
+
+    def _keep(self, new: dict[tuple[int, bool], Parts], generation: int | None) -> None:
+        """Keep `new` parts if no invalidation came in since `generation` was taken."""
+        if new and generation is not None and self.generation() == generation:
+            if len(self._parts) + len(new) > self.max_entries:
+                self._parts.clear()
+            self._parts.update(new)
 
     def of_rows(self, rows: Sequence[dict[str, Any]], os: bool) -> list[dict[str, Any]]:
         """The Children of hydrated track rows (tracks.hydrate, with the reader's annotations):
@@ -151,13 +196,10 @@ class SongCache:
             key = (r["id"], os)
             parts = known.get(key) or new.get(key)
             if parts is None:
-                parts = new[key] = split(shapes.song(r, os), os)
+                parts = new[key] = _split_row(r, os)
             out.append(assemble(parts, (r["id"], r["duration_ms"], r.get("starred_at"), r.get("rating"),
                                         r["play_count"], r.get("last_played")), os))
-        if new and generation is not None and self.generation() == generation:
-            if len(self._parts) + len(new) > self.max_entries:
-                self._parts.clear()
-            self._parts.update(new)
+        self._keep(new, generation)
         return out
 
 

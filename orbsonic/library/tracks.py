@@ -290,6 +290,20 @@ async def marks_of(conn: AsyncConnection, ids: Sequence[int], user_id: int) -> l
     return [found[i] for i in ids if i in found]
 
 
+async def annotations_of(conn: AsyncConnection, ids: Sequence[int],
+                         user_id: int) -> dict[int, tuple[Any, ...]]:
+    """The annotations `user_id` has of the tracks `ids`, by track id: (starred_at, rating,
+    play_count, last_played), MARK_FIELDS after id and duration; tracks without one are
+    absent. For lists of ids known only after a query of their own (a smart playlist's)."""
+    if not ids:
+        return {}
+    async with conn.cursor(binary=True) as cur:
+        await cur.execute("SELECT item_id, starred_at, rating, play_count, last_played FROM annotations"
+                          " WHERE user_id = %s AND kind = %s AND item_id = ANY(%s)",
+                          (user_id, KIND_TRACK, sorted(set(ids))))
+        return {r[0]: tuple(r[1:]) for r in await cur.fetchall()}
+
+
 async def ids_by_genre(conn: AsyncConnection, genre_id: int, offset: int, limit: int,
                        folders: Folders = None) -> list[int]:
     """A page of a genre's tracks in `folders` in album order (album name, album id), then

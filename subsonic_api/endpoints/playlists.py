@@ -21,19 +21,17 @@ def _song_ids(ctx: Ctx, name: str) -> list[int]:
 
 async def _playlist_payload(ctx: Ctx, playlist_id: int) -> Payload:
     """The playlist and its entries. With the answer cache's song cache (song_cache.py): one
-    statement for the playlist and each entry's id, duration and the user's annotations, the
-    rest of each song from the cache (one more query for the tracks it does not hold yet)."""
+    statement for the playlist, its entries' track ids and the reader's annotations of them,
+    the songs from the cache (one more query for the tracks it does not hold yet)."""
     cache = ctx.state.answers.songs if ctx.state.answers is not None else None
     if cache is None:
         row, rows = await playlists.with_entries(ctx.conn, ctx.user, playlist_id)
         entries = [shapes.song(s, ctx.os) for s in rows]
     else:
-        row, marks = await playlists.with_entries(ctx.conn, ctx.user, playlist_id, marks=True)
-        entries = await cache.songs(ctx.conn, marks, ctx.user.id, ctx.os)
-        if len(entries) != len(marks):  # a track left the library between the two reads
-            kept = {e["id"] for e in entries}
-            ms = sum(m[1] for m in marks if shapes.public_id("tr", m[0]) in kept)
-            row = replace(row, song_count=len(entries), duration_ms=ms)
+        row, ids, notes = await playlists.with_entry_ids(ctx.conn, ctx.user, playlist_id)
+        entries, ms = await cache.entries(ctx.conn, ids, notes, ctx.user.id, playlists.folders_of(ctx.user),
+                                          ctx.os)
+        row = replace(row, song_count=len(entries), duration_ms=ms)
     d = shapes.playlist(row, writable=playlists.may_write(ctx.user, row), os=ctx.os)
     d["entry"] = entries
     return Payload("playlist", d)

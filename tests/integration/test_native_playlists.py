@@ -314,6 +314,14 @@ def test_smart_playlist_native_and_subsonic(own: Subsonic, own_db: str) -> None:
     assert listed[pl["id"]]["songCount"] == len(expect) and listed[pl["id"]]["readonly"] is True
     sub = own.ok("getPlaylist", id=pl["id"])["playlist"]
     assert [e["id"] for e in sub["entry"]] == expect and sub["readonly"] is True
+    assert sub["songCount"] == len(expect) and sub["duration"] == listed[pl["id"]]["duration"]
+    # the reader's annotations reach its evaluated entries (a star, a rating)
+    own.ok("star", id=expect[0])
+    own.ok("setRating", id=expect[-1], rating=3)
+    sub = own.ok("getPlaylist", id=pl["id"])["playlist"]["entry"]
+    assert "starred" in sub[0] and sub[-1]["userRating"] == 3
+    own.ok("unstar", id=expect[0])
+    own.ok("setRating", id=expect[-1], rating=0)
     # its cover is the mosaic of its evaluated entries' albums
     assert any(e["track"]["coverArt"] for e in pl["entries"])
     r = own.raw("getCoverArt", fmt=None, id=listed[pl["id"]]["coverArt"])

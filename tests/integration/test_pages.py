@@ -169,10 +169,15 @@ def _shaped(db: str, pid: str, username: str) -> list[tuple[list[Any], list[Any]
                 cache = SongCache(lambda: True)
                 _, rows = await playlists.with_entries(conn, user, parse_id(pid, "pl")[1])
                 plain = [list(shapes.song(r, os).items()) for r in rows]
-                _, marks = await playlists.with_entries(conn, user, parse_id(pid, "pl")[1], marks=True)
-                cold = [list(d.items()) for d in await cache.songs(conn, marks, user.id, os)]
-                assert len(cache) == len({m[0] for m in marks})
-                warm = [list(d.items()) for d in await cache.songs(conn, marks, user.id, os)]
+                row, ids, notes = await playlists.with_entry_ids(conn, user, parse_id(pid, "pl")[1])
+                folders = playlists.folders_of(user)
+                songs, ms = await cache.entries(conn, ids, notes, user.id, folders, os)
+                cold = [list(d.items()) for d in songs]
+                assert len(cache) == len(set(ids))
+                assert ms == sum(r["duration_ms"] for r in rows)  # the playlist's duration
+                songs, ms = await cache.entries(conn, ids, notes, user.id, folders, os)
+                warm = [list(d.items()) for d in songs]
+                assert ms == sum(r["duration_ms"] for r in rows)
                 out.append((cold, warm, plain, rows))
         return out
 
@@ -219,8 +224,13 @@ def test_a_library_change_reaches_the_cached_songs(api: Subsonic, db: str) -> No
         time.sleep(0.005)
     for _ in range(3):
         assert api.ok("getPlaylist", id=pid)["playlist"]["entry"][0]["title"] == "Retitled By Scan"
-    # A track removed from the library leaves the list, and the counts follow.
+    # A track removed from the library leaves the list once its invalidation has arrived (the
+    # cached songs know which tracks exist), and the counts follow.
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("DELETE FROM tracks WHERE id = %s", (parse_id(songs[1], "tr")[1],))
+    deadline = time.monotonic() + 2.0
+    while songs[1] in [e["id"] for e in api.ok("getPlaylist", id=pid)["playlist"]["entry"]]:
+        assert time.monotonic() < deadline, "the removed track stayed in the cached playlist"
+        time.sleep(0.005)
     p = api.ok("getPlaylist", id=pid)["playlist"]
     assert songs[1] not in [e["id"] for e in p["entry"]] and p["songCount"] == len(songs) - 1

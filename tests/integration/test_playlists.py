@@ -178,6 +178,10 @@ def test_users_see_and_change_only_what_they_may(own: Subsonic, own_db: str) -> 
     assert entry_ids(pl) == in_f2[:2] and pl["songCount"] == 2 and listed(bob)[public]["songCount"] == 2
     assert pl["readonly"] is True and listed(alice)[public]["readonly"] is False
     assert playlist(carol, public)["songCount"] == 3
+    # … also once every entry's song is cached (the song cache knows each track's folder)
+    assert entry_ids(playlist(alice, public)) == [in_f1[0], in_f2[0], in_f2[1]]
+    pl = playlist(bob, public)
+    assert entry_ids(pl) == in_f2[:2] and pl["songCount"] == 2
 
     # writing: no playlist role → 50; a role but not the owner → 50; a private one is not found → 70
     bob.fail("createPlaylist", 50, name="Nope", songId=in_f2[0])

@@ -17,7 +17,7 @@ T1 = datetime(2025, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
 
 def _row(i: int, **over):
     row = {
-        "id": i, "directory_id": 7, "title": f'T & <"{i}">\n\tx\x01\ufffe', "album_name": "Alb ü",
+        "id": i, "folder_id": 1, "directory_id": 7, "title": f'T & <"{i}">\n\tx\x01\ufffe', "album_name": "Alb ü",
         "artist_name": "Art", "track_no": i, "year": 2001, "genre": "Rock", "own_cover": False,
         "mtime_ns": 10**18, "album_id": 3, "album_cover_kind": 1, "album_cover_mtime": 99,
         "size": 1234, "content_type": "audio/flac", "suffix": "flac", "duration_ms": 61_500,

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from orbsonic.http.server import FreezeAfterStartup, ServerConfig
+from orbsonic.http.server import GC_YOUNG, FreezeAfterStartup, ServerConfig
 
 
 def _app(seen: list[str]) -> Starlette:
@@ -56,14 +56,18 @@ def test_only_a_config_marked_by_run_wraps_the_app() -> None:
 def test_startup_complete_freezes_and_the_app_still_starts_and_stops() -> None:
     seen: list[str] = []
     gc.unfreeze()
+    before = gc.get_threshold()
     try:
         assert gc.get_freeze_count() == 0
         out = asyncio.run(_lifespan(FreezeAfterStartup(_app(seen))))
         assert seen == ["startup", "shutdown"]
         assert out[:2] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
         assert int(out[2].split("=")[1]) > 0  # frozen before the server said it was up
+        # large answers no longer set off a young collection every 700 containers
+        assert gc.get_threshold() == (GC_YOUNG, *before[1:])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_http_requests_pass_through() -> None:
