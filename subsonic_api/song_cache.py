@@ -39,8 +39,10 @@ from subsonic_api.fragments import Fragments, SongChild
 # mid (+ tail with OpenSubsonic), the Child of a reader without star, rating or last play,
 # which needs only its playCount set; `fragments` the parts' rendered JSON/XML
 # (subsonic_api/fragments.py); the track's exact duration (ms) and music folder, which a list
-# of bare track ids needs to count its total and to keep to the reader's folders (`entries`).
-Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], Fragments, int, int]
+# of bare track ids needs to count its total and to keep to the reader's folders (`entries`);
+# and the mark of a reader who has no annotation of it (the Child `whole` is for).
+Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], Fragments, int, int,
+              tuple[Any, ...]]
 # A list entry: tracks.MARK_FIELDS (id, duration_ms, starred_at, rating, play_count, last_played).
 Mark = tuple[Any, ...]
 # The per-user keys of a Child, in the order shapes.song writes them (after "type").
@@ -49,22 +51,24 @@ _NO_NOTES = (None, None, 0, None)  # starred_at, rating, play_count, last_played
 MAX_ENTRIES = 40_000  # ≈ 8 × a 5,000-entry playlist in both flavours; then it starts over
 
 
-def split(song: dict[str, Any], os: bool, duration_ms: int = 0, folder_id: int = 0) -> Parts:
+def split(song: dict[str, Any], os: bool, duration_ms: int = 0, folder_id: int = 0,
+          track_id: int = 0) -> Parts:
     """The parts of a Child from shapes.song(row, os): the keys before `playCount`, those
     after it up to and including `type`, and the rest without the user's keys; with the row's
-    duration_ms and folder_id."""
+    duration_ms, folder_id and the mark of no annotation (track_id: the row's id)."""
     keys = list(song)
     i, j = keys.index("playCount"), keys.index("type")
     head = {k: song[k] for k in keys[:i]}
     mid = {k: song[k] for k in keys[i + 1:j + 1]}
     tail = {k: song[k] for k in keys[j + 1:] if k not in _USER_KEYS}
     whole = {**head, "playCount": 0, **mid, **(tail if os else {})}
-    return whole, head, mid, tail, Fragments(head, mid, tail, os), duration_ms, folder_id
+    bare = (track_id, duration_ms, *_NO_NOTES)
+    return whole, head, mid, tail, Fragments(head, mid, tail, os), duration_ms, folder_id, bare
 
 
 def _split_row(row: dict[str, Any], os: bool) -> Parts:
     """The parts of a hydrated track row (tracks.hydrate's columns)."""
-    return split(shapes.song(row, os), os, row["duration_ms"] or 0, row["folder_id"])
+    return split(shapes.song(row, os), os, row["duration_ms"] or 0, row["folder_id"], row["id"])
 
 
 def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
@@ -77,7 +81,7 @@ def assemble(parts: Parts, mark: Mark, os: bool) -> dict[str, Any]:
         d.frag = parts[4]
         d.mark = mark
         return d
-    _, head, mid, tail, frag, _, _ = parts
+    head, mid, tail, frag = parts[1:5]
     d = SongChild(head)
     d.frag = frag
     d.mark = mark
@@ -173,7 +177,13 @@ class SongCache:
             parts = found[tid]
             if parts is None or (allowed is not None and parts[6] not in allowed):
                 continue
-            out.append(assemble(parts, (tid, parts[5], *notes.get(tid, _NO_NOTES)), os))
+            note = notes.get(tid)
+            if note is None:  # most entries: the kept Child (playCount 0) and mark as they are
+                d = SongChild(parts[0])
+                d.frag, d.mark = parts[4], parts[7]
+                out.append(d)
+            else:
+                out.append(assemble(parts, (tid, parts[5], *note), os))
             total += parts[5]
         return out, total
 
