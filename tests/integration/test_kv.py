@@ -132,3 +132,47 @@ def test_pg_channel_delivers_on_commit_only(fresh_db: str) -> None:
         assert got == ["kept"]
     finally:
         channel.close()
+
+
+def test_pg_channel_drain_never_waits_for_a_database_that_does_not_answer() -> None:
+    """A reopen runs in the background (orbsonic/kv/pgnotify.py): drain is called on the event
+    loop by every cached read, and a connect to a database that accepts but does not answer
+    (a restart on a loaded machine) used to block the whole process."""
+    with socket.socket() as silent:  # accepts TCP connections (backlog), never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        channel = PgChannel(f"host=127.0.0.1 port={port} dbname=x user=x")
+        try:
+            t0 = time.monotonic()
+            results = [channel.drain() for _ in range(200)]
+            assert not any(results) and time.monotonic() - t0 < 0.5
+        finally:
+            channel.close()
+
+
+def test_pg_channel_reopens_a_lost_connection_and_delivers_again(fresh_db: str) -> None:
+    got: list[str] = []
+    channel = PgChannel(fresh_db)
+    channel.subscribe("orbsonic_test", got.append)
+    channel.start()
+    try:
+        assert channel.drain()
+        with psycopg.connect(fresh_db, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         " WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()")
+        deadline = time.monotonic() + 5
+        while channel.drain():  # until the loss is seen (the FATAL message arrives)
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        while not channel.drain():  # reopened in the background
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        with psycopg.connect(fresh_db, autocommit=True) as conn:
+            conn.execute("SELECT pg_notify('orbsonic_test', 'after')")
+        while not got:
+            assert channel.drain() and time.monotonic() < deadline
+            time.sleep(0.005)
+        assert got == ["after"]
+    finally:
+        channel.close()
