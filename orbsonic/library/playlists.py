@@ -256,12 +256,7 @@ async def update(
             raise NotAuthorized(f"{public_id('pl', playlist_id)} {SMART_READ_ONLY}")
         await require_tracks(conn, user, add)
         if remove:
-            cur = await conn.execute(
-                f"""SELECT e.position FROM playlist_entries e {tracks.probe("e.track_id")}
-                     WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
-                _args(user, id=playlist_id),
-            )
-            positions = [r[0] for r in await cur.fetchall()]
+            positions = await _visible_positions(conn, user, playlist_id)
             bad = [i for i in remove if not 0 <= i < len(positions)]
             if bad:
                 valid = f"0..{len(positions) - 1}" if positions else "none: the playlist is empty"
@@ -409,12 +404,7 @@ async def _lock_plain(conn: AsyncConnection, user: User, playlist_id: int) -> li
     row = await _lock_for_write(conn, user, playlist_id)
     if row.smart:
         raise Conflict(f"{public_id('pl', playlist_id)} {SMART_READ_ONLY}")
-    cur = await conn.execute(
-        f"""SELECT e.position FROM playlist_entries e {tracks.probe("e.track_id")}
-             WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
-        _args(user, id=playlist_id),
-    )
-    return [r[0] for r in await cur.fetchall()]
+    return await _visible_positions(conn, user, playlist_id)
 
 
 async def _renumber(conn: AsyncConnection, playlist_id: int) -> None:
@@ -470,6 +460,7 @@ async def _slots(conn: AsyncConnection, user: User, playlist_id: int, index: int
 
 
 async def _visible_positions(conn: AsyncConnection, user: User, playlist_id: int) -> list[int]:
+    """The stored positions of the entries `user` sees (tracks in their folders), in order."""
     cur = await conn.execute(
         f"""SELECT e.position FROM playlist_entries e {tracks.probe("e.track_id")}
              WHERE e.playlist_id = %(id)s AND {READABLE} ORDER BY e.position""",
